@@ -1,0 +1,599 @@
+//! `dedicated-sandbox`: a local, faithful stand-in for an IBM Cloud (Bluemix) Dedicated
+//! environment and a Kubernetes API server, served over HTTPS on loopback.
+//!
+//! It emulates, following `shared/docs/protocol.md`:
+//! - the Cloud Foundry Cloud Controller (`/v2/info`, `/`, org lookup),
+//! - the login server and UAA (`/login`, `/passcode`, `/oauth/token`),
+//! - the registry management API (`/api/v1`) and Docker Registry v2 token auth,
+//! - a Kubernetes API server good enough for this plugin and for the real `kubectl`.
+//!
+//! Every server runs on its own loopback port with a certificate from a CA generated at
+//! start-up. Tests get a request journal ([`journal::Journal`]), state inspection, and fault
+//! injection ([`faults::Faults`]). Nothing here is production code: it exists so the plugin can
+//! be tested against strict servers without IBM's or a real cluster.
+
+pub mod cf;
+pub mod faults;
+pub mod journal;
+pub mod jwt;
+pub mod kube;
+pub mod registry;
+pub mod tls;
+pub mod uaa;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub use faults::{Fault, FaultAction};
+pub use journal::{Entry, fingerprint};
+
+/// The emulated servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Service {
+    /// Cloud Foundry Cloud Controller (`api.<domain>`).
+    CloudController,
+    /// Login server (`login.<domain>`), the `authorization_endpoint`, served under a path.
+    Login,
+    /// UAA (`uaa.<domain>`), the `token_endpoint`.
+    Uaa,
+    /// Registry (`registry.<domain>`): `/api/v1` management API and Docker Registry v2.
+    Registry,
+    /// Kubernetes API server.
+    Kube,
+}
+
+/// The path under which the login server is served, as Bluemix's was
+/// (`https://login.ng.bluemix.net/UAALoginServerWAR`). Clients must append to it, not replace it.
+pub const LOGIN_PATH: &str = "/UAALoginServerWAR";
+
+/// A seeded Cloud Foundry user.
+#[derive(Clone, Debug)]
+pub struct SeedUser {
+    /// UAA `user_id` (a GUID).
+    pub id: String,
+    /// UAA `user_name`.
+    pub username: String,
+    /// Password for the password grant; `None` for a federated (SSO-only) user.
+    pub password: Option<String>,
+    /// Platform API key accepted as `username=apikey&password=<key>`.
+    pub api_key: Option<String>,
+    /// E-mail claim.
+    pub email: String,
+    /// Names of the orgs the user belongs to.
+    pub orgs: Vec<String>,
+}
+
+/// A seeded Cloud Foundry org.
+#[derive(Clone, Debug)]
+pub struct SeedOrg {
+    /// The org GUID (the registry's `Organization` header).
+    pub guid: String,
+    /// The org name.
+    pub name: String,
+    /// Registry namespaces owned by the org.
+    pub registry_namespaces: Vec<String>,
+}
+
+/// One RBAC rule of a Kubernetes user: `verbs` on `resources` in `namespace` (`None` = all).
+/// `"*"` matches any verb or resource.
+#[derive(Clone, Debug)]
+pub struct KubeRule {
+    /// Namespace the rule applies to; `None` for every namespace and cluster-scoped resources.
+    pub namespace: Option<String>,
+    /// Resource names (plural, e.g. `secrets`) or `"*"`.
+    pub resources: Vec<String>,
+    /// Verbs (`get`, `list`, `create`, `update`, `patch`, `delete`) or `"*"`.
+    pub verbs: Vec<String>,
+}
+
+/// A Kubernetes user authenticated by a bearer token.
+#[derive(Clone, Debug)]
+pub struct KubeUser {
+    /// The user name shown in `Forbidden` messages.
+    pub name: String,
+    /// The bearer token in the kubeconfig.
+    pub token: String,
+    /// What the user may do.
+    pub rules: Vec<KubeRule>,
+}
+
+/// Sandbox settings and seed data.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// The Dedicated domain, used in `iss` claims and messages.
+    pub domain: String,
+    /// Lifetime of UAA access tokens.
+    pub access_token_ttl: Duration,
+    /// Lifetime of UAA refresh tokens.
+    pub refresh_token_ttl: Duration,
+    /// Lifetime of SSO one-time passcodes.
+    pub passcode_ttl: Duration,
+    /// Lifetime of non-permanent registry tokens (24 h at IBM).
+    pub registry_token_ttl: Duration,
+    /// Seeded users.
+    pub users: Vec<SeedUser>,
+    /// Seeded orgs.
+    pub orgs: Vec<SeedOrg>,
+    /// The SSO user whose "browser session" `GET /passcode` issues codes for.
+    pub sso_browser_user: String,
+    /// Kubernetes users (bearer tokens).
+    pub kube_users: Vec<KubeUser>,
+    /// Kubernetes namespaces created at start (each with a `default` ServiceAccount).
+    pub namespaces: Vec<String>,
+}
+
+/// Well-known seed values, so tests and the README demo can refer to them.
+pub mod seed {
+    /// A user in two orgs with a password and an API key.
+    pub const ALICE: &str = "alice@example.com";
+    /// Alice's password.
+    pub const ALICE_PASSWORD: &str = "alice-password";
+    /// Alice's platform API key.
+    pub const ALICE_API_KEY: &str = "alice-api-key-0123456789";
+    /// A user in exactly one org.
+    pub const BOB: &str = "bob@example.com";
+    /// Bob's password.
+    pub const BOB_PASSWORD: &str = "bob-password";
+    /// A federated user who can only log in with an SSO passcode.
+    pub const CAROL: &str = "carol@corp.example.com";
+    /// A user in no org.
+    pub const MALLORY: &str = "mallory@example.com";
+    /// Mallory's password.
+    pub const MALLORY_PASSWORD: &str = "mallory-password";
+    /// The org everybody but Mallory is in.
+    pub const DEV_ORG: &str = "dev-org";
+    /// Its GUID.
+    pub const DEV_ORG_GUID: &str = "0d5a3bd1-6f64-4f65-9b8a-4b3f2b8f6a01";
+    /// Alice's second org.
+    pub const OPS_ORG: &str = "ops-org";
+    /// Its GUID.
+    pub const OPS_ORG_GUID: &str = "7c1e2f30-2b5d-4a7e-8f1c-9d0e3a4b5c02";
+    /// Registry namespace of `dev-org` with a seeded image `demo/hello:v1`.
+    pub const DEV_REGISTRY_NAMESPACE: &str = "demo";
+    /// Kubernetes token with every permission.
+    pub const KUBE_ADMIN_TOKEN: &str = "sandbox-admin-token";
+    /// Kubernetes token that may read and write secrets in `team-a` only.
+    pub const KUBE_DEV_TOKEN: &str = "sandbox-dev-token";
+    /// Kubernetes token that may only read.
+    pub const KUBE_VIEWER_TOKEN: &str = "sandbox-viewer-token";
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        use seed::*;
+        let all = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        SandboxConfig {
+            domain: "sandbox.dedicated.test".into(),
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            passcode_ttl: Duration::from_secs(300),
+            registry_token_ttl: Duration::from_secs(24 * 3600),
+            users: vec![
+                SeedUser {
+                    id: "5f0e7d5e-1111-4a8e-9c61-0a1b2c3d4e01".into(),
+                    username: ALICE.into(),
+                    password: Some(ALICE_PASSWORD.into()),
+                    api_key: Some(ALICE_API_KEY.into()),
+                    email: ALICE.into(),
+                    orgs: all(&[DEV_ORG, OPS_ORG]),
+                },
+                SeedUser {
+                    id: "5f0e7d5e-2222-4a8e-9c61-0a1b2c3d4e02".into(),
+                    username: BOB.into(),
+                    password: Some(BOB_PASSWORD.into()),
+                    api_key: None,
+                    email: BOB.into(),
+                    orgs: all(&[DEV_ORG]),
+                },
+                SeedUser {
+                    id: "5f0e7d5e-3333-4a8e-9c61-0a1b2c3d4e03".into(),
+                    username: CAROL.into(),
+                    password: None,
+                    api_key: None,
+                    email: CAROL.into(),
+                    orgs: all(&[DEV_ORG]),
+                },
+                SeedUser {
+                    id: "5f0e7d5e-4444-4a8e-9c61-0a1b2c3d4e04".into(),
+                    username: MALLORY.into(),
+                    password: Some(MALLORY_PASSWORD.into()),
+                    api_key: None,
+                    email: MALLORY.into(),
+                    orgs: vec![],
+                },
+            ],
+            orgs: vec![
+                SeedOrg {
+                    guid: DEV_ORG_GUID.into(),
+                    name: DEV_ORG.into(),
+                    registry_namespaces: all(&[DEV_REGISTRY_NAMESPACE]),
+                },
+                SeedOrg {
+                    guid: OPS_ORG_GUID.into(),
+                    name: OPS_ORG.into(),
+                    registry_namespaces: all(&["ops"]),
+                },
+            ],
+            sso_browser_user: CAROL.into(),
+            kube_users: vec![
+                KubeUser {
+                    name: "sandbox-admin".into(),
+                    token: KUBE_ADMIN_TOKEN.into(),
+                    rules: vec![KubeRule {
+                        namespace: None,
+                        resources: all(&["*"]),
+                        verbs: all(&["*"]),
+                    }],
+                },
+                KubeUser {
+                    name: "sandbox-dev".into(),
+                    token: KUBE_DEV_TOKEN.into(),
+                    rules: vec![
+                        KubeRule {
+                            namespace: Some("team-a".into()),
+                            resources: all(&["secrets", "pods"]),
+                            verbs: all(&["*"]),
+                        },
+                        KubeRule {
+                            namespace: Some("team-a".into()),
+                            resources: all(&["serviceaccounts"]),
+                            verbs: all(&["get", "list"]),
+                        },
+                    ],
+                },
+                KubeUser {
+                    name: "sandbox-viewer".into(),
+                    token: KUBE_VIEWER_TOKEN.into(),
+                    rules: vec![KubeRule {
+                        namespace: None,
+                        resources: all(&["*"]),
+                        verbs: all(&["get", "list"]),
+                    }],
+                },
+            ],
+            namespaces: all(&["default", "kube-system", "team-a", "team-b"]),
+        }
+    }
+}
+
+/// Shared state of all emulated servers.
+pub struct World {
+    /// Settings and seed data.
+    pub config: SandboxConfig,
+    /// Requests received.
+    pub journal: journal::Journal,
+    /// Active faults.
+    pub faults: faults::Faults,
+    /// UAA and login state (tokens, passcodes).
+    pub uaa: uaa::UaaState,
+    /// Registry state (issued tokens).
+    pub registry: registry::RegistryState,
+    /// Kubernetes objects.
+    pub kube: kube::KubeState,
+    /// Base URLs of every server, known once they are bound.
+    pub urls: Urls,
+}
+
+/// Where each server listens.
+#[derive(Clone, Debug, Serialize)]
+pub struct Urls {
+    /// Cloud Controller base URL, e.g. `https://127.0.0.1:40001`.
+    pub api: String,
+    /// Login server, with its path: `https://127.0.0.1:40002/UAALoginServerWAR`.
+    pub login: String,
+    /// UAA base URL.
+    pub uaa: String,
+    /// Registry base URL (`/api/v1` and `/v2/`).
+    pub registry: String,
+    /// Registry host as it appears in pull secrets and image references: `127.0.0.1:40004`.
+    pub registry_host: String,
+    /// Kubernetes API server base URL.
+    pub kube: String,
+}
+
+impl World {
+    /// The seeded user with this name.
+    pub fn user(&self, username: &str) -> Option<&SeedUser> {
+        self.config.users.iter().find(|u| u.username == username)
+    }
+
+    /// The seeded org with this GUID.
+    pub fn org_by_guid(&self, guid: &str) -> Option<&SeedOrg> {
+        self.config.orgs.iter().find(|o| o.guid == guid)
+    }
+}
+
+/// A running sandbox. Servers stop when it is dropped.
+pub struct Sandbox {
+    /// Shared state: journal, faults, tokens, objects.
+    pub world: Arc<World>,
+    /// The generated PKI.
+    pub pki: tls::Pki,
+    dir: PathBuf,
+    _tempdir: Option<tempdir::TempDir>,
+    handles: Vec<axum_server::Handle<SocketAddr>>,
+}
+
+mod tempdir {
+    /// A directory removed on drop (kept tiny so the crate needs no `tempfile` dependency).
+    pub struct TempDir(pub std::path::PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Sandbox {
+    /// Starts every server with the default seed data, files in a fresh temporary directory.
+    pub async fn start() -> anyhow::Result<Sandbox> {
+        Self::start_with(SandboxConfig::default(), None).await
+    }
+
+    /// Starts every server with `config`. Files (CA, kubeconfig) go to `dir`, or to a temporary
+    /// directory removed when the sandbox is dropped.
+    pub async fn start_with(config: SandboxConfig, dir: Option<&Path>) -> anyhow::Result<Sandbox> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (dir, tempdir) = match dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+                (d.to_path_buf(), None)
+            }
+            None => {
+                let d = std::env::temp_dir().join(format!(
+                    "dedicated-sandbox-{}-{}",
+                    std::process::id(),
+                    uuid::Uuid::new_v4().simple()
+                ));
+                std::fs::create_dir_all(&d)?;
+                (d.clone(), Some(tempdir::TempDir(d)))
+            }
+        };
+        let pki = tls::Pki::generate().context("generating the sandbox CA")?;
+        let tls_config = axum_server::tls_rustls::RustlsConfig::from_pem(
+            pki.leaf_pem.clone().into_bytes(),
+            pki.leaf_key_pem.clone().into_bytes(),
+        )
+        .await
+        .context("loading the sandbox certificate")?;
+
+        let services = [
+            Service::CloudController,
+            Service::Login,
+            Service::Uaa,
+            Service::Registry,
+            Service::Kube,
+        ];
+        let mut listeners = Vec::new();
+        for _ in services {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            listener.set_nonblocking(true)?;
+            listeners.push(listener);
+        }
+        let base = |l: &std::net::TcpListener| -> anyhow::Result<String> {
+            Ok(format!("https://{}", l.local_addr()?))
+        };
+        let urls = Urls {
+            api: base(&listeners[0])?,
+            login: format!("{}{}", base(&listeners[1])?, LOGIN_PATH),
+            uaa: base(&listeners[2])?,
+            registry: base(&listeners[3])?,
+            registry_host: listeners[3].local_addr()?.to_string(),
+            kube: base(&listeners[4])?,
+        };
+        let world = Arc::new(World {
+            uaa: uaa::UaaState::default(),
+            registry: registry::RegistryState::default(),
+            kube: kube::KubeState::new(&config),
+            journal: journal::Journal::default(),
+            faults: faults::Faults::default(),
+            config,
+            urls,
+        });
+
+        let mut handles = Vec::new();
+        for (service, listener) in services.into_iter().zip(listeners) {
+            let router = match service {
+                Service::CloudController => cf::router(world.clone()),
+                Service::Login => Router::new().nest(LOGIN_PATH, uaa::router(world.clone())),
+                Service::Uaa => uaa::router(world.clone()),
+                Service::Registry => registry::router(world.clone()),
+                Service::Kube => kube::router(world.clone()),
+            };
+            let router = router.layer(axum::middleware::from_fn_with_state(
+                (world.clone(), service),
+                observe,
+            ));
+            let handle = axum_server::Handle::new();
+            let server = axum_server::from_tcp_rustls(listener, tls_config.clone())?
+                .handle(handle.clone())
+                .serve(router.into_make_service());
+            tokio::spawn(async move {
+                if let Err(e) = server.await {
+                    eprintln!("dedicated-sandbox: {service:?} server stopped: {e}");
+                }
+            });
+            handles.push(handle);
+        }
+        for handle in &handles {
+            handle.listening().await;
+        }
+
+        let sandbox = Sandbox {
+            world,
+            pki,
+            dir,
+            _tempdir: tempdir,
+            handles,
+        };
+        std::fs::write(sandbox.ca_file(), &sandbox.pki.ca_pem)?;
+        std::fs::write(sandbox.kubeconfig_path(), sandbox.kubeconfig_yaml())?;
+        Ok(sandbox)
+    }
+
+    /// Base URLs of the servers.
+    pub fn urls(&self) -> &Urls {
+        &self.world.urls
+    }
+
+    /// The directory holding the CA file and the kubeconfig.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of the CA certificate (PEM) clients must trust.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// Path of the generated kubeconfig.
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// A kubeconfig with one context per Kubernetes user: `sandbox-admin` (current, namespace
+    /// `default`), `sandbox-dev` (namespace `team-a`) and `sandbox-viewer`.
+    pub fn kubeconfig_yaml(&self) -> String {
+        use base64::Engine as _;
+        let ca = base64::engine::general_purpose::STANDARD.encode(&self.pki.ca_pem);
+        let mut contexts = String::new();
+        let mut users = String::new();
+        for user in &self.world.config.kube_users {
+            let namespace = if user.name == "sandbox-dev" {
+                "team-a"
+            } else {
+                "default"
+            };
+            contexts.push_str(&format!(
+                "- name: {name}\n  context:\n    cluster: sandbox\n    user: {name}\n    namespace: {namespace}\n",
+                name = user.name
+            ));
+            users.push_str(&format!(
+                "- name: {}\n  user:\n    token: {}\n",
+                user.name, user.token
+            ));
+        }
+        format!(
+            "apiVersion: v1\nkind: Config\npreferences: {{}}\ncurrent-context: sandbox-admin\nclusters:\n- name: sandbox\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\ncontexts:\n{contexts}users:\n{users}",
+            self.world.urls.kube
+        )
+    }
+
+    /// The request journal.
+    pub fn journal(&self) -> &journal::Journal {
+        &self.world.journal
+    }
+
+    /// Adds a fault rule.
+    pub fn inject(&self, fault: Fault) {
+        self.world.faults.inject(fault);
+    }
+
+    /// Removes all fault rules.
+    pub fn clear_faults(&self) {
+        self.world.faults.clear();
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for handle in &self.handles {
+            handle.shutdown();
+        }
+    }
+}
+
+/// Largest request body the sandbox accepts (the journal buffers bodies).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Middleware around every server: records the request in the journal, applies faults, and
+/// records the response status.
+async fn observe(
+    State((world, service)): State<(Arc<World>, Service)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response(),
+    };
+    let mut entry = journal::entry_for(service, &parts, &bytes);
+    if service == Service::Login {
+        // Record the path as the client sent it, prefix included.
+        entry.path = parts.uri.path().to_string();
+    }
+    let index = world
+        .journal
+        .record(entry, journal::raw_request(&parts, &bytes));
+    let action = world
+        .faults
+        .take(service, parts.method.as_str(), parts.uri.path());
+    let response = match action {
+        Some(FaultAction::Respond {
+            status,
+            content_type,
+            body,
+        }) => Response::builder()
+            .status(status)
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .expect("valid fault response"),
+        Some(FaultAction::Drop) => {
+            let stream = futures_util_stream_error();
+            Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(Body::from_stream(stream))
+                .expect("valid drop response")
+        }
+        Some(FaultAction::Delay(d)) => {
+            tokio::time::sleep(d).await;
+            next.run(Request::from_parts(parts, Body::from(bytes))).await
+        }
+        None => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+    };
+    world.journal.set_status(index, response.status().as_u16());
+    response
+}
+
+/// A body stream that fails at once, which makes hyper abort the connection.
+fn futures_util_stream_error()
+-> impl futures_core::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send {
+    struct Fail(bool);
+    impl futures_core::Stream for Fail {
+        type Item = Result<axum::body::Bytes, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            if self.0 {
+                return std::task::Poll::Ready(None);
+            }
+            self.0 = true;
+            std::task::Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "fault injection: connection dropped",
+            ))))
+        }
+    }
+    Fail(false)
+}
+
+/// Epoch seconds now.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
