@@ -13,6 +13,7 @@
 //! be tested against strict servers without IBM's or a real cluster.
 
 pub mod cf;
+pub mod docker_registry;
 pub mod faults;
 pub mod journal;
 pub mod jwt;
