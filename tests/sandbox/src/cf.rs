@@ -106,6 +106,10 @@ fn cf_error(
     (status, axum::Json(body)).into_response()
 }
 
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the HTTP response itself, built once per request"
+)]
 fn authenticate(
     world: &World,
     headers: &HeaderMap,

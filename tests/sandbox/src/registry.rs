@@ -225,6 +225,10 @@ enum Resource {
 }
 
 /// Checks the UAA bearer token and the `Organization` header.
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the HTTP response itself, built once per request"
+)]
 fn authorize(
     world: &World,
     headers: &HeaderMap,

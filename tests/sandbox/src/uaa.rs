@@ -247,6 +247,10 @@ fn client_unauthorized(description: &str) -> Response {
 }
 
 /// Checks the client is `cf` with an empty secret, via Basic auth or form fields.
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the HTTP response itself, built once per request"
+)]
 fn check_client(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<(), Response> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value.to_str().unwrap_or("");
