@@ -1,0 +1,489 @@
+//! Discovery (`/version`, `/api`, `/api/v1`, `/apis`, aggregated discovery v2), the OpenAPI v3
+//! documents kubectl downloads for validation, and server-side `Table` rendering.
+
+use serde_json::{Value, json};
+
+use super::objects::{self, KINDS, Kind, VERBS};
+
+/// `GET /version`.
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "36",
+        "emulationMajor": "1",
+        "emulationMinor": "36",
+        "minCompatibilityMajor": "1",
+        "minCompatibilityMinor": "35",
+        "gitVersion": "v1.36.3+dedicated-sandbox",
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "go1.25.0",
+        "compiler": "gc",
+        "platform": "linux/amd64"
+    })
+}
+
+/// Content type of an aggregated discovery response.
+pub const AGGREGATED_V2: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether `accept` asks for aggregated discovery v2.
+pub fn wants_aggregated(accept: &str) -> bool {
+    accept.split(',').any(|part| {
+        let p: Vec<&str> = part.split(';').map(str::trim).collect();
+        p.contains(&"g=apidiscovery.k8s.io")
+            && p.contains(&"v=v2")
+            && p.contains(&"as=APIGroupDiscoveryList")
+    })
+}
+
+/// Legacy `GET /api`.
+pub fn api_versions(server_addr: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_addr}]
+    })
+}
+
+/// Legacy `GET /apis`: no groups.
+pub fn api_group_list() -> Value {
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+}
+
+/// Legacy `GET /api/v1`.
+pub fn api_resource_list() -> Value {
+    let resources: Vec<Value> = KINDS
+        .iter()
+        .map(|k| {
+            let mut r = json!({
+                "name": k.resource,
+                "singularName": k.singular,
+                "namespaced": k.namespaced,
+                "kind": k.kind,
+                "verbs": VERBS,
+                "storageVersionHash": storage_hash(k),
+            });
+            if !k.short_names.is_empty() {
+                r["shortNames"] = json!(k.short_names);
+            }
+            if k.resource == "pods" {
+                r["categories"] = json!(["all"]);
+            }
+            r
+        })
+        .collect();
+    json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": resources})
+}
+
+fn storage_hash(k: &Kind) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(format!("v1/{}", k.kind));
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &d[..8])
+}
+
+/// Aggregated discovery for `/api` (the core group) or `/apis` (no groups).
+pub fn aggregated(core: bool) -> Value {
+    let items = if core {
+        let resources: Vec<Value> = KINDS
+            .iter()
+            .map(|k| {
+                let mut r = json!({
+                    "resource": k.resource,
+                    "responseKind": {"group": "", "version": "v1", "kind": k.kind},
+                    "scope": if k.namespaced { "Namespaced" } else { "Cluster" },
+                    "singularResource": k.singular,
+                    "verbs": VERBS,
+                });
+                if !k.short_names.is_empty() {
+                    r["shortNames"] = json!(k.short_names);
+                }
+                if k.resource == "pods" {
+                    r["categories"] = json!(["all"]);
+                }
+                r
+            })
+            .collect();
+        vec![json!({
+            "metadata": {"creationTimestamp": null},
+            "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}]
+        })]
+    } else {
+        vec![]
+    };
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items
+    })
+}
+
+/// The hash in the OpenAPI index's `serverRelativeURL`: a digest of the document.
+pub fn openapi_hash() -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(openapi_v1().to_string());
+    d.iter().take(32).map(|b| format!("{b:02X}")).collect()
+}
+
+/// `GET /openapi/v3`.
+pub fn openapi_index() -> Value {
+    json!({"paths": {
+        "api/v1": {"serverRelativeURL": format!("/openapi/v3/api/v1?hash={}", openapi_hash())}
+    }})
+}
+
+fn gvk(kind: &str) -> Value {
+    json!([{"group": "", "version": "v1", "kind": kind}])
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// `GET /openapi/v3/api/v1`: paths for every served resource (their PATCH operations carry
+/// the `fieldValidation` parameter, so kubectl delegates validation to the server) and schemas
+/// for Secret, ServiceAccount, Pod and Namespace.
+pub fn openapi_v1() -> Value {
+    let query = |name: &str, ty: &str| json!({"name": name, "in": "query", "schema": {"type": ty, "uniqueItems": true}});
+    let write_params = json!([
+        query("dryRun", "string"),
+        query("fieldManager", "string"),
+        query("fieldValidation", "string"),
+        query("pretty", "string"),
+    ]);
+    let mut patch_params = write_params.as_array().cloned().unwrap_or_default();
+    patch_params.push(query("force", "boolean"));
+    let mut paths = serde_json::Map::new();
+    for k in KINDS {
+        let schema = format!("io.k8s.api.core.v1.{}", k.kind);
+        let list_schema = format!("io.k8s.api.core.v1.{}List", k.kind);
+        let body = json!({"content": {
+            "application/json": {"schema": schema_ref(&schema)},
+            "application/yaml": {"schema": schema_ref(&schema)},
+            "application/vnd.kubernetes.protobuf": {"schema": schema_ref(&schema)}
+        }, "required": true});
+        let ok = |s: &str| json!({"200": {"description": "OK", "content": {"application/json": {"schema": schema_ref(s)}}}});
+        let op = |action: &str, id: &str, resp: Value, params: &Value, body: Option<&Value>| {
+            let mut o = json!({
+                "tags": ["core_v1"],
+                "operationId": id,
+                "responses": resp,
+                "x-kubernetes-action": action,
+                "x-kubernetes-group-version-kind": gvk(k.kind)[0],
+                "parameters": params,
+            });
+            if let Some(b) = body {
+                o["requestBody"] = b.clone();
+            }
+            o
+        };
+        let (collection, item) = if k.namespaced {
+            (
+                format!("/api/v1/namespaces/{{namespace}}/{}", k.resource),
+                format!("/api/v1/namespaces/{{namespace}}/{}/{{name}}", k.resource),
+            )
+        } else {
+            (
+                format!("/api/v1/{}", k.resource),
+                format!("/api/v1/{}/{{name}}", k.resource),
+            )
+        };
+        let patch_body = json!({"content": {
+            "application/apply-patch+yaml": {"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}},
+            "application/json-patch+json": {"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}},
+            "application/merge-patch+json": {"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}},
+            "application/strategic-merge-patch+json": {"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}}
+        }, "required": true});
+        paths.insert(
+            collection,
+            json!({
+                "get": op("list", &format!("listCore{}", k.kind), ok(&list_schema), &json!([query("labelSelector", "string"), query("fieldSelector", "string")]), None),
+                "post": op("post", &format!("createCore{}", k.kind), ok(&schema), &write_params, Some(&body)),
+            }),
+        );
+        paths.insert(
+            item,
+            json!({
+                "get": op("get", &format!("readCore{}", k.kind), ok(&schema), &json!([]), None),
+                "put": op("put", &format!("replaceCore{}", k.kind), ok(&schema), &write_params, Some(&body)),
+                "patch": op("patch", &format!("patchCore{}", k.kind), ok(&schema), &Value::Array(patch_params.clone()), Some(&patch_body)),
+                "delete": op("delete", &format!("deleteCore{}", k.kind), ok("io.k8s.apimachinery.pkg.apis.meta.v1.Status"), &json!([query("dryRun", "string")]), None),
+            }),
+        );
+    }
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.36.3"},
+        "paths": paths,
+        "components": {"schemas": schemas()}
+    })
+}
+
+fn schemas() -> Value {
+    let string = json!({"type": "string"});
+    let string_map =
+        json!({"type": "object", "additionalProperties": {"type": "string", "default": ""}});
+    let meta = schema_ref("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta");
+    let typed = |kind: &str, props: Value, required: &[&str]| {
+        let mut p = json!({
+            "apiVersion": {"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."},
+            "kind": {"type": "string", "description": "Kind is a string value representing the REST resource this object represents."},
+            "metadata": {"allOf": [meta.clone()], "default": {}},
+        });
+        for (k, v) in props.as_object().cloned().unwrap_or_default() {
+            p[k] = v;
+        }
+        let mut s = json!({"type": "object", "properties": p, "x-kubernetes-group-version-kind": gvk(kind)});
+        if !required.is_empty() {
+            s["required"] = json!(required);
+        }
+        s
+    };
+    let list = |kind: &str, item: &str| {
+        json!({"type": "object", "required": ["items"], "properties": {
+            "apiVersion": string, "kind": string,
+            "items": {"type": "array", "items": {"allOf": [schema_ref(item)], "default": {}}},
+            "metadata": {"allOf": [schema_ref("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta")], "default": {}}
+        }, "x-kubernetes-group-version-kind": gvk(kind)})
+    };
+    let local_ref_list = json!({"type": "array", "items": {"allOf": [schema_ref("io.k8s.api.core.v1.LocalObjectReference")], "default": {}}, "x-kubernetes-list-map-keys": ["name"], "x-kubernetes-list-type": "map", "x-kubernetes-patch-merge-key": "name", "x-kubernetes-patch-strategy": "merge"});
+    let container = json!({"type": "object", "required": ["name"], "properties": {
+        "name": string, "image": string, "imagePullPolicy": string, "workingDir": string,
+        "command": {"type": "array", "items": {"type": "string", "default": ""}, "x-kubernetes-list-type": "atomic"},
+        "args": {"type": "array", "items": {"type": "string", "default": ""}, "x-kubernetes-list-type": "atomic"},
+        "env": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": string, "value": string, "valueFrom": {"type": "object"}}}, "x-kubernetes-list-map-keys": ["name"], "x-kubernetes-list-type": "map"},
+        "ports": {"type": "array", "items": {"type": "object", "required": ["containerPort"], "properties": {"name": string, "containerPort": {"type": "integer", "format": "int32"}, "protocol": string, "hostPort": {"type": "integer", "format": "int32"}, "hostIP": string}}},
+        "resources": {"type": "object"}, "volumeMounts": {"type": "array", "items": {"type": "object"}},
+        "securityContext": {"type": "object"}, "livenessProbe": {"type": "object"}, "readinessProbe": {"type": "object"},
+        "terminationMessagePath": string, "terminationMessagePolicy": string, "stdin": {"type": "boolean"}, "tty": {"type": "boolean"}
+    }});
+    let containers = json!({"type": "array", "items": {"allOf": [schema_ref("io.k8s.api.core.v1.Container")], "default": {}}, "x-kubernetes-list-map-keys": ["name"], "x-kubernetes-list-type": "map", "x-kubernetes-patch-merge-key": "name", "x-kubernetes-patch-strategy": "merge"});
+    json!({
+        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta": {"type": "object", "properties": {
+            "name": string, "generateName": string, "namespace": string, "uid": string,
+            "resourceVersion": string, "generation": {"type": "integer", "format": "int64"},
+            "creationTimestamp": {"type": "string", "format": "date-time"},
+            "deletionTimestamp": {"type": "string", "format": "date-time"},
+            "labels": string_map, "annotations": string_map,
+            "finalizers": {"type": "array", "items": {"type": "string", "default": ""}},
+            "ownerReferences": {"type": "array", "items": {"type": "object"}},
+            "managedFields": {"type": "array", "items": {"type": "object"}}
+        }},
+        "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta": {"type": "object", "properties": {"resourceVersion": string, "continue": string, "remainingItemCount": {"type": "integer"}}},
+        "io.k8s.apimachinery.pkg.apis.meta.v1.Patch": {"type": "object", "description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body."},
+        "io.k8s.apimachinery.pkg.apis.meta.v1.Status": {"type": "object", "properties": {"apiVersion": string, "kind": string, "code": {"type": "integer"}, "message": string, "reason": string, "status": string, "details": {"type": "object"}, "metadata": {"type": "object"}}, "x-kubernetes-group-version-kind": gvk("Status")},
+        "io.k8s.api.core.v1.LocalObjectReference": {"type": "object", "properties": {"name": {"type": "string", "default": ""}}, "x-kubernetes-map-type": "atomic"},
+        "io.k8s.api.core.v1.ObjectReference": {"type": "object", "properties": {"apiVersion": string, "kind": string, "name": string, "namespace": string, "uid": string, "resourceVersion": string, "fieldPath": string}, "x-kubernetes-map-type": "atomic"},
+        "io.k8s.api.core.v1.Container": container,
+        "io.k8s.api.core.v1.Secret": typed("Secret", json!({
+            "data": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"}},
+            "stringData": string_map,
+            "type": string,
+            "immutable": {"type": "boolean"}
+        }), &[]),
+        "io.k8s.api.core.v1.SecretList": list("SecretList", "io.k8s.api.core.v1.Secret"),
+        "io.k8s.api.core.v1.ServiceAccount": typed("ServiceAccount", json!({
+            "secrets": {"type": "array", "items": {"allOf": [schema_ref("io.k8s.api.core.v1.ObjectReference")], "default": {}}, "x-kubernetes-list-map-keys": ["name"], "x-kubernetes-list-type": "map", "x-kubernetes-patch-merge-key": "name", "x-kubernetes-patch-strategy": "merge"},
+            "imagePullSecrets": local_ref_list,
+            "automountServiceAccountToken": {"type": "boolean"}
+        }), &[]),
+        "io.k8s.api.core.v1.ServiceAccountList": list("ServiceAccountList", "io.k8s.api.core.v1.ServiceAccount"),
+        "io.k8s.api.core.v1.Namespace": typed("Namespace", json!({
+            "spec": {"type": "object", "properties": {"finalizers": {"type": "array", "items": {"type": "string", "default": ""}, "x-kubernetes-list-type": "atomic"}}},
+            "status": {"type": "object", "properties": {"phase": string, "conditions": {"type": "array", "items": {"type": "object"}}}}
+        }), &[]),
+        "io.k8s.api.core.v1.NamespaceList": list("NamespaceList", "io.k8s.api.core.v1.Namespace"),
+        "io.k8s.api.core.v1.Pod": typed("Pod", json!({
+            "spec": {"type": "object", "required": ["containers"], "properties": {
+                "containers": containers,
+                "initContainers": containers,
+                "imagePullSecrets": local_ref_list,
+                "restartPolicy": string, "serviceAccountName": string, "serviceAccount": string,
+                "nodeName": string, "nodeSelector": string_map, "dnsPolicy": string,
+                "schedulerName": string, "priority": {"type": "integer", "format": "int32"},
+                "terminationGracePeriodSeconds": {"type": "integer", "format": "int64"},
+                "enableServiceLinks": {"type": "boolean"}, "preemptionPolicy": string,
+                "securityContext": {"type": "object"}, "volumes": {"type": "array", "items": {"type": "object"}},
+                "tolerations": {"type": "array", "items": {"type": "object"}}, "automountServiceAccountToken": {"type": "boolean"}
+            }},
+            "status": {"type": "object", "properties": {"phase": string, "qosClass": string, "podIP": string, "hostIP": string, "conditions": {"type": "array", "items": {"type": "object"}}}}
+        }), &[]),
+        "io.k8s.api.core.v1.PodList": list("PodList", "io.k8s.api.core.v1.Pod"),
+    })
+}
+
+fn column(name: &str, ty: &str, format: &str, description: &str, priority: u8) -> Value {
+    json!({"name": name, "type": ty, "format": format, "description": description, "priority": priority})
+}
+
+/// A `meta.k8s.io/v1` Table of `objects` (full objects, with `kind`), as kubectl asks for
+/// with `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`.
+pub fn table(
+    kind: Kind,
+    objects: &[Value],
+    resource_version: &str,
+    include: &str,
+    now: u64,
+) -> Value {
+    let name_col = column(
+        "Name",
+        "string",
+        "name",
+        "Name must be unique within a namespace.",
+        0,
+    );
+    let age_col = column(
+        "Age",
+        "string",
+        "",
+        "CreationTimestamp is a timestamp representing the server time when this object was created.",
+        0,
+    );
+    let columns = match kind.kind {
+        "Namespace" => vec![
+            name_col,
+            column("Status", "string", "", "The status of the namespace", 0),
+            age_col,
+        ],
+        "Secret" => vec![
+            name_col,
+            column(
+                "Type",
+                "string",
+                "",
+                "Used to facilitate programmatic handling of secret data.",
+                0,
+            ),
+            column("Data", "string", "", "Data contains the secret data.", 0),
+            age_col,
+        ],
+        "ServiceAccount" => vec![
+            name_col,
+            column(
+                "Secrets",
+                "string",
+                "",
+                "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.",
+                0,
+            ),
+            age_col,
+        ],
+        _ => vec![
+            name_col,
+            column(
+                "Ready",
+                "string",
+                "",
+                "The aggregate readiness state of this pod for accepting traffic.",
+                0,
+            ),
+            column(
+                "Status",
+                "string",
+                "",
+                "The aggregate status of the containers in this pod.",
+                0,
+            ),
+            column(
+                "Restarts",
+                "string",
+                "",
+                "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+                0,
+            ),
+            age_col,
+            column("IP", "string", "", "The IP address assigned to the pod", 1),
+            column(
+                "Node",
+                "string",
+                "",
+                "The name of the node to which the pod is scheduled",
+                1,
+            ),
+            column(
+                "Nominated Node",
+                "string",
+                "",
+                "The name of the node where the pod is nominated",
+                1,
+            ),
+            column(
+                "Readiness Gates",
+                "string",
+                "",
+                "The readiness gates of this pod",
+                1,
+            ),
+        ],
+    };
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|o| {
+            let name = o.pointer("/metadata/name").cloned().unwrap_or(json!(""));
+            let age = o
+                .pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+                .and_then(objects::parse_rfc3339)
+                .map(|t| objects::human_duration(now.saturating_sub(t)))
+                .unwrap_or_else(|| "<unknown>".into());
+            let cells = match kind.kind {
+                "Namespace" => vec![name, o.pointer("/status/phase").cloned().unwrap_or(json!("Active")), json!(age)],
+                "Secret" => vec![
+                    name,
+                    o.get("type").cloned().unwrap_or(json!("Opaque")),
+                    json!(o.get("data").and_then(Value::as_object).map_or(0, |d| d.len())),
+                    json!(age),
+                ],
+                "ServiceAccount" => vec![
+                    name,
+                    json!(o.get("secrets").and_then(Value::as_array).map_or(0, |s| s.len())),
+                    json!(age),
+                ],
+                _ => {
+                    let n = o.pointer("/spec/containers").and_then(Value::as_array).map_or(0, |c| c.len());
+                    vec![
+                        name,
+                        json!(format!("0/{n}")),
+                        o.pointer("/status/phase").cloned().unwrap_or(json!("Pending")),
+                        json!("0"),
+                        json!(age),
+                        json!("<none>"),
+                        json!(o.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("<none>")),
+                        json!("<none>"),
+                        json!("<none>"),
+                    ]
+                }
+            };
+            let mut row = json!({"cells": cells});
+            match include {
+                "None" => {}
+                "Object" => row["object"] = o.clone(),
+                _ => {
+                    let mut meta = o.get("metadata").cloned().unwrap_or(json!({}));
+                    if let Some(m) = meta.as_object_mut() {
+                        m.remove("managedFields");
+                    }
+                    row["object"] = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta});
+                }
+            }
+            row
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": resource_version},
+        "columnDefinitions": columns,
+        "rows": rows
+    })
+}
+
+/// Whether `accept` asks for a `meta.k8s.io` Table.
+pub fn wants_table(accept: &str) -> bool {
+    accept.split(',').any(|part| {
+        let p: Vec<&str> = part.split(';').map(str::trim).collect();
+        p.contains(&"as=Table") && p.contains(&"g=meta.k8s.io")
+    })
+}

@@ -1,0 +1,297 @@
+//! `metav1.Status` error objects, with the messages the real API server uses.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// A failed request, rendered as a `Status` object.
+#[derive(Clone, Debug)]
+pub struct ApiError {
+    /// HTTP status code (also the `code` field).
+    pub code: u16,
+    /// `reason`, e.g. `NotFound`.
+    pub reason: &'static str,
+    /// Human-readable message.
+    pub message: String,
+    /// `details`, or `None` to omit it.
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    /// The `Status` JSON object.
+    pub fn to_json(&self) -> Value {
+        let mut status = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if let Some(details) = &self.details {
+            status["details"] = details.clone();
+        }
+        status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        super::json_response(status, &self.to_json())
+    }
+}
+
+fn details(name: &str, resource: &str) -> Value {
+    if name.is_empty() {
+        json!({ "kind": resource })
+    } else {
+        json!({ "name": name, "kind": resource })
+    }
+}
+
+/// 404 `secrets "x" not found`.
+pub fn not_found(resource: &str, name: &str) -> ApiError {
+    ApiError {
+        code: 404,
+        reason: "NotFound",
+        message: format!("{resource} \"{name}\" not found"),
+        details: Some(details(name, resource)),
+    }
+}
+
+/// 404 for a path the server does not serve.
+pub fn no_such_path() -> ApiError {
+    ApiError {
+        code: 404,
+        reason: "NotFound",
+        message: "the server could not find the requested resource".into(),
+        details: Some(json!({})),
+    }
+}
+
+/// 409 `secrets "x" already exists`.
+pub fn already_exists(resource: &str, name: &str) -> ApiError {
+    ApiError {
+        code: 409,
+        reason: "AlreadyExists",
+        message: format!("{resource} \"{name}\" already exists"),
+        details: Some(details(name, resource)),
+    }
+}
+
+/// 409 Conflict on a stale `resourceVersion`.
+pub fn conflict(resource: &str, name: &str) -> ApiError {
+    ApiError {
+        code: 409,
+        reason: "Conflict",
+        message: format!(
+            "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+        ),
+        details: Some(details(name, resource)),
+    }
+}
+
+/// 409 Conflict from server-side apply: fields owned by other managers.
+/// `conflicts` holds (manager, field path like `.data.x`).
+pub fn apply_conflict(resource: &str, name: &str, conflicts: &[(String, String)]) -> ApiError {
+    let n = conflicts.len();
+    let mut managers: Vec<&str> = conflicts.iter().map(|(m, _)| m.as_str()).collect();
+    managers.dedup();
+    let message = if n == 1 {
+        format!(
+            "Apply failed with 1 conflict: conflict with \"{}\" using v1: {}",
+            conflicts[0].0, conflicts[0].1
+        )
+    } else if managers.len() == 1 {
+        let mut m = format!(
+            "Apply failed with {n} conflicts: conflicts with \"{}\" using v1:",
+            managers[0]
+        );
+        for (_, field) in conflicts {
+            m.push_str(&format!("\n- {field}"));
+        }
+        m
+    } else {
+        let mut m = format!("Apply failed with {n} conflicts: ");
+        let parts: Vec<String> = conflicts
+            .iter()
+            .map(|(mgr, field)| format!("conflict with \"{mgr}\" using v1: {field}"))
+            .collect();
+        m.push_str(&parts.join("\n"));
+        m
+    };
+    let causes: Vec<Value> = conflicts
+        .iter()
+        .map(|(mgr, field)| {
+            json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{mgr}\" using v1"), "field": field})
+        })
+        .collect();
+    let mut d = details(name, resource);
+    d["causes"] = Value::Array(causes);
+    ApiError {
+        code: 409,
+        reason: "Conflict",
+        message,
+        details: Some(d),
+    }
+}
+
+/// One field error of a 422 Invalid status.
+#[derive(Clone, Debug)]
+pub struct FieldError {
+    /// `FieldValueInvalid`, `FieldValueRequired`, ...
+    pub reason: &'static str,
+    /// JSON path, e.g. `metadata.name`.
+    pub field: String,
+    /// The detail, e.g. `Invalid value: "X": a lowercase ...`.
+    pub message: String,
+}
+
+impl FieldError {
+    /// `Invalid value: "v": detail`.
+    pub fn invalid(field: impl Into<String>, value: &str, detail: &str) -> Self {
+        FieldError {
+            reason: "FieldValueInvalid",
+            field: field.into(),
+            message: format!("Invalid value: \"{value}\": {detail}"),
+        }
+    }
+
+    /// `Required value[: detail]`.
+    pub fn required(field: impl Into<String>, detail: &str) -> Self {
+        FieldError {
+            reason: "FieldValueRequired",
+            field: field.into(),
+            message: if detail.is_empty() {
+                "Required value".into()
+            } else {
+                format!("Required value: {detail}")
+            },
+        }
+    }
+
+    /// `Forbidden: detail`.
+    pub fn forbidden(field: impl Into<String>, detail: &str) -> Self {
+        FieldError {
+            reason: "FieldValueForbidden",
+            field: field.into(),
+            message: format!("Forbidden: {detail}"),
+        }
+    }
+
+    /// `Unsupported value: "v": supported values: "a", "b"`.
+    pub fn unsupported(field: impl Into<String>, value: &str, supported: &[&str]) -> Self {
+        let list: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
+        FieldError {
+            reason: "FieldValueNotSupported",
+            field: field.into(),
+            message: format!(
+                "Unsupported value: \"{value}\": supported values: {}",
+                list.join(", ")
+            ),
+        }
+    }
+}
+
+/// 422 `Secret "X" is invalid: metadata.name: Invalid value: ...`.
+/// `kind` is the Kind (`Secret`) or a qualified kind like `CreateOptions.meta.k8s.io`.
+pub fn invalid(kind: &str, name: &str, group: Option<&str>, errors: &[FieldError]) -> ApiError {
+    let rendered: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect();
+    let list = if rendered.len() == 1 {
+        rendered[0].clone()
+    } else {
+        format!("[{}]", rendered.join(", "))
+    };
+    let qualified = match group {
+        Some(g) => format!("{kind}.{g}"),
+        None => kind.to_string(),
+    };
+    let causes: Vec<Value> = errors
+        .iter()
+        .map(|e| json!({"reason": e.reason, "message": e.message, "field": e.field}))
+        .collect();
+    let mut d = json!({ "name": name, "kind": kind, "causes": causes });
+    if let Some(g) = group {
+        d["group"] = json!(g);
+    }
+    ApiError {
+        code: 422,
+        reason: "Invalid",
+        message: format!("{qualified} \"{name}\" is invalid: {list}"),
+        details: Some(d),
+    }
+}
+
+/// 400 Bad Request.
+pub fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError {
+        code: 400,
+        reason: "BadRequest",
+        message: message.into(),
+        details: None,
+    }
+}
+
+/// 401 Unauthorized.
+pub fn unauthorized() -> ApiError {
+    ApiError {
+        code: 401,
+        reason: "Unauthorized",
+        message: "Unauthorized".into(),
+        details: None,
+    }
+}
+
+/// 403 Forbidden with the RBAC authorizer's message.
+pub fn forbidden(
+    user: &str,
+    verb: &str,
+    resource: &str,
+    name: &str,
+    namespace: Option<&str>,
+) -> ApiError {
+    let subject = if name.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource} \"{name}\"")
+    };
+    let scope = match namespace {
+        Some(ns) => format!("in the namespace \"{ns}\""),
+        None => "at the cluster scope".to_string(),
+    };
+    ApiError {
+        code: 403,
+        reason: "Forbidden",
+        message: format!(
+            "{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"\" {scope}"
+        ),
+        details: Some(details(name, resource)),
+    }
+}
+
+/// 405 Method Not Allowed.
+pub fn method_not_allowed() -> ApiError {
+    ApiError {
+        code: 405,
+        reason: "MethodNotAllowed",
+        message: "the server does not allow this method on the requested resource".into(),
+        details: Some(json!({})),
+    }
+}
+
+/// 415 for a body in a format the server does not read.
+pub fn unsupported_media_type(content_type: &str) -> ApiError {
+    ApiError {
+        code: 415,
+        reason: "UnsupportedMediaType",
+        message: format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type:?})"
+        ),
+        details: None,
+    }
+}
