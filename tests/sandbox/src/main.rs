@@ -1,6 +1,287 @@
 //! `dedicated-sandbox up`: runs the emulated environment until interrupted.
+//!
+//! It starts every server of the library's [`Sandbox`], prints what a client needs (URLs, CA
+//! file, kubeconfig, seeded users and orgs) as text or as one JSON line (`--json`), and stops
+//! cleanly on Ctrl-C or SIGTERM. The seed passwords it prints are public test fixtures.
 
-fn main() {
-    eprintln!("dedicated-sandbox: not implemented yet");
-    std::process::exit(2);
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use dedicated_sandbox::{Sandbox, SandboxConfig};
+use serde_json::{Value, json};
+
+/// A local emulator of an IBM Cloud Dedicated environment (Cloud Foundry, UAA, registry) and a
+/// Kubernetes API server, for tests and demos.
+#[derive(Parser)]
+#[command(name = "dedicated-sandbox", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start every server, print how to reach them, and run until Ctrl-C or SIGTERM
+    Up(UpArgs),
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    /// Directory for `ca.pem` and `kubeconfig` (default: a temporary directory removed on exit)
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Lifetime of UAA access tokens, in seconds
+    #[arg(long, value_name = "SECS")]
+    access_token_ttl: Option<u64>,
+    /// Lifetime of UAA refresh tokens, in seconds
+    #[arg(long, value_name = "SECS")]
+    refresh_token_ttl: Option<u64>,
+    /// Print the connection details as one JSON object on a single line
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Up(args) => runtime.block_on(up(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let mut config = SandboxConfig::default();
+    if let Some(secs) = args.access_token_ttl {
+        config.access_token_ttl = Duration::from_secs(secs);
+    }
+    if let Some(secs) = args.refresh_token_ttl {
+        config.refresh_token_ttl = Duration::from_secs(secs);
+    }
+    // Listen for SIGTERM before printing anything: a script may send it as soon as it has
+    // read the connection details.
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+    let started = Instant::now();
+    let sandbox = Sandbox::start_with(config, args.dir.as_deref())
+        .await
+        .context("failed to start the sandbox")?;
+    let startup = started.elapsed();
+    let summary = summary(&sandbox, startup);
+    // A closed stdout (e.g. piped into `head`) must not stop the servers, so write errors are
+    // ignored.
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let _ = writeln!(out, "{summary}");
+    } else {
+        let _ = out.write_all(render_text(&summary).as_bytes());
+    }
+    let _ = out.flush();
+    drop(out);
+    eprintln!(
+        "dedicated-sandbox: up in {} ms; press Ctrl-C to stop",
+        startup.as_millis()
+    );
+    wait_for_shutdown(terminate, interrupt).await;
+    eprintln!("dedicated-sandbox: stopping");
+    drop(sandbox);
+    Ok(())
+}
+
+async fn wait_for_shutdown(
+    mut terminate: tokio::signal::unix::Signal,
+    mut interrupt: tokio::signal::unix::Signal,
+) {
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+/// Everything a client needs, as JSON (also the source of the text output).
+fn summary(sandbox: &Sandbox, startup: Duration) -> Value {
+    let world = &sandbox.world;
+    let urls = sandbox.urls();
+    // Mirrors `Sandbox::kubeconfig_yaml`: one context per Kubernetes user, the first current.
+    let contexts: Vec<Value> = world
+        .config
+        .kube_users
+        .iter()
+        .map(|u| {
+            let namespace = if u.name == "sandbox-dev" {
+                "team-a"
+            } else {
+                "default"
+            };
+            json!({"name": u.name, "namespace": namespace})
+        })
+        .collect();
+    let users: Vec<Value> = world
+        .config
+        .users
+        .iter()
+        .map(|u| {
+            json!({
+                "username": u.username,
+                "password": u.password,
+                "api_key": u.api_key,
+                "sso_only": u.password.is_none(),
+                "orgs": u.orgs,
+            })
+        })
+        .collect();
+    let orgs: Vec<Value> = world
+        .config
+        .orgs
+        .iter()
+        .map(|o| json!({"name": o.name, "guid": o.guid, "registry_namespaces": o.registry_namespaces}))
+        .collect();
+    json!({
+        "api": urls.api,
+        "login": urls.login,
+        "uaa": urls.uaa,
+        "passcode_url": format!("{}/passcode", urls.login),
+        "registry": urls.registry,
+        "registry_host": urls.registry_host,
+        "kube": urls.kube,
+        "ca_file": sandbox.ca_file(),
+        "kubeconfig": sandbox.kubeconfig_path(),
+        "kube_contexts": contexts,
+        "current_context": world.config.kube_users.first().map(|u| u.name.clone()),
+        "users": users,
+        "orgs": orgs,
+        "sso_browser_user": world.config.sso_browser_user,
+        "images": world.registry.images(),
+        "startup_ms": startup.as_millis() as u64,
+        "pid": std::process::id(),
+    })
+}
+
+fn render_text(s: &Value) -> String {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let list = |v: &Value| {
+        v.as_array()
+            .map(|a| a.iter().map(text).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
+    };
+    let mut out = String::new();
+    let mut line = |l: String| {
+        out.push_str(&l);
+        out.push('\n');
+    };
+    line(format!(
+        "dedicated-sandbox is up (started in {} ms)",
+        s["startup_ms"]
+    ));
+    line(String::new());
+    line(format!(
+        "API endpoint (Cloud Controller): {}",
+        text(&s["api"])
+    ));
+    line(format!(
+        "Login server (authorization):    {}",
+        text(&s["login"])
+    ));
+    line(format!(
+        "UAA (token endpoint):            {}",
+        text(&s["uaa"])
+    ));
+    line(format!(
+        "SSO passcode page:               {}",
+        text(&s["passcode_url"])
+    ));
+    line(format!(
+        "Registry:                        {} (host {})",
+        text(&s["registry"]),
+        text(&s["registry_host"])
+    ));
+    line(format!(
+        "Kubernetes API:                  {}",
+        text(&s["kube"])
+    ));
+    line(format!(
+        "CA file:                         {}",
+        text(&s["ca_file"])
+    ));
+    line(format!(
+        "Kubeconfig:                      {}",
+        text(&s["kubeconfig"])
+    ));
+    let contexts: Vec<String> = s["kube_contexts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let name = text(&c["name"]);
+            let current = if c["name"] == s["current_context"] {
+                ", current"
+            } else {
+                ""
+            };
+            format!("{name} (namespace {}{current})", text(&c["namespace"]))
+        })
+        .collect();
+    line(format!(
+        "Kube contexts:                   {}",
+        contexts.join(", ")
+    ));
+    line(String::new());
+    line("Users:".into());
+    for u in s["users"].as_array().into_iter().flatten() {
+        let mut credentials = match u["password"].as_str() {
+            Some(p) => format!("password {p}"),
+            None => "SSO only (one-time passcode)".to_string(),
+        };
+        if let Some(key) = u["api_key"].as_str() {
+            credentials.push_str(&format!(", api key {key}"));
+        }
+        let orgs = match list(&u["orgs"]) {
+            o if o.is_empty() => "no org".to_string(),
+            o => format!("orgs {o}"),
+        };
+        line(format!(
+            "  {:<24} {credentials}; {orgs}",
+            text(&u["username"])
+        ));
+    }
+    line("Orgs:".into());
+    for o in s["orgs"].as_array().into_iter().flatten() {
+        line(format!(
+            "  {:<10} {}  registry namespaces: {}",
+            text(&o["name"]),
+            text(&o["guid"]),
+            list(&o["registry_namespaces"])
+        ));
+    }
+    line(format!("Images:   {}", list(&s["images"])));
+    line(String::new());
+    line("Try:".into());
+    line(format!(
+        "  curl --cacert {} {}/v2/info",
+        text(&s["ca_file"]),
+        text(&s["api"])
+    ));
+    line(format!(
+        "  KUBECONFIG={} kubectl get namespaces",
+        text(&s["kubeconfig"])
+    ));
+    out
 }

@@ -175,6 +175,16 @@ impl RegistryState {
         }
     }
 
+    /// Every stored image as `name:tag` (e.g. `demo/hello:v1`), sorted.
+    pub fn images(&self) -> Vec<String> {
+        let inner = self.inner.lock().expect("registry lock");
+        inner
+            .repos
+            .iter()
+            .flat_map(|(name, repo)| repo.tags.keys().map(move |tag| format!("{name}:{tag}")))
+            .collect()
+    }
+
     /// Tags of a repository (`demo/hello`), sorted; empty when unknown.
     pub fn tags(&self, name: &str) -> Vec<String> {
         let inner = self.inner.lock().expect("registry lock");
