@@ -1,0 +1,401 @@
+//! Command-line types only: clap derive structs, no behaviour.
+//!
+//! Help text is the doc comments. Usage lines read `kubectl dedicated-registry ...` because that is
+//! how users invoke a kubectl plugin.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::env;
+
+/// Log in to an IBM Cloud Dedicated environment and create image pull secrets for its private
+/// registry.
+///
+/// Typical use: `kubectl dedicated-registry login --api https://api.<domain>` once, then
+/// `kubectl dedicated-registry -n <namespace> secret create <name>` for each namespace.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-dedicated_registry",
+    bin_name = "kubectl dedicated-registry",
+    version,
+    propagate_version = true,
+    disable_help_subcommand = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Kubernetes connection flags, parsed by the plugin itself as kubectl would.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
+    /// The profile (a saved login) to use.
+    #[arg(long, global = true, env = env::PROFILE, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Log verbosity (0-9). Secrets are never logged at any level.
+    #[arg(
+        short = 'v',
+        long = "v",
+        global = true,
+        value_name = "LEVEL",
+        default_value_t = 0
+    )]
+    pub verbosity: u8,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The kubectl connection flags (kubectl passes none of its own flags to a plugin).
+#[derive(Debug, Clone, Default, Args)]
+pub struct KubeArgs {
+    /// Path to the kubeconfig file to use (one file; the KUBECONFIG variable may list several).
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        help_heading = "Kubernetes flags"
+    )]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to use.
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        help_heading = "Kubernetes flags"
+    )]
+    pub context: Option<String>,
+
+    /// The kubeconfig cluster to use.
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        help_heading = "Kubernetes flags"
+    )]
+    pub cluster: Option<String>,
+
+    /// The kubeconfig user to use.
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        help_heading = "Kubernetes flags"
+    )]
+    pub user: Option<String>,
+
+    /// The namespace to use; defaults to the context's namespace, then `default`.
+    #[arg(
+        short = 'n',
+        long,
+        global = true,
+        value_name = "NAME",
+        help_heading = "Kubernetes flags"
+    )]
+    pub namespace: Option<String>,
+
+    /// Time to wait for a single Kubernetes request, e.g. `30s`, `1m`; `0` waits forever.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Kubernetes flags"
+    )]
+    pub request_timeout: Option<String>,
+
+    /// User to impersonate for Kubernetes requests.
+    #[arg(
+        long = "as",
+        global = true,
+        value_name = "USER",
+        help_heading = "Kubernetes flags"
+    )]
+    pub as_user: Option<String>,
+
+    /// Group to impersonate for Kubernetes requests (repeatable).
+    #[arg(
+        long = "as-group",
+        global = true,
+        value_name = "GROUP",
+        help_heading = "Kubernetes flags"
+    )]
+    pub as_group: Vec<String>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in to a Dedicated environment and keep the credential in the OS keyring.
+    Login(LoginArgs),
+    /// Remove the stored credential and the profile.
+    Logout,
+    /// Show the environment, user, org, registry and Kubernetes target (never a token).
+    Status,
+    /// Create or render image pull secrets for the registry.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Render or apply a Pod that pulls from the registry.
+    #[command(subcommand)]
+    Pod(PodCommand),
+    /// Shell completion scripts and the kubectl completion helper.
+    Completion(CompletionArgs),
+    /// Cobra-style completion protocol used by kubectl's plugin completion.
+    #[command(name = "__complete", hide = true)]
+    Complete(CompleteArgs),
+}
+
+/// How `login` authenticates.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Cloud Foundry API endpoint of the environment, e.g. `https://api.<dedicated_domain>`.
+    #[arg(long, short = 'a', value_name = "URL")]
+    pub api: Option<String>,
+
+    /// The org whose registry namespaces to use (asked for when you belong to several).
+    #[arg(long, short = 'o', value_name = "NAME")]
+    pub org: Option<String>,
+
+    /// Registry host[:port]; defaults to the API host with `api.` replaced by `registry.`.
+    #[arg(long, value_name = "HOST")]
+    pub registry: Option<String>,
+
+    /// User name for the password login (asked for when missing).
+    #[arg(long, short = 'u', value_name = "NAME")]
+    pub username: Option<String>,
+
+    /// Read the password from standard input instead of a prompt.
+    #[arg(long, conflicts_with_all = ["sso", "apikey_stdin"])]
+    pub password_stdin: bool,
+
+    /// Log in with a one-time passcode from the environment's SSO page.
+    #[arg(long, conflicts_with_all = ["password_stdin", "apikey_stdin", "username"])]
+    pub sso: bool,
+
+    /// Read a platform API key from standard input (or use the IBMCLOUD_API_KEY variable).
+    #[arg(long, conflicts_with_all = ["password_stdin", "sso", "username"])]
+    pub apikey_stdin: bool,
+
+    /// Extra CA certificate(s) (PEM) to trust for the environment's endpoints.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `secret` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Mint a read-only, non-expiring registry token and write the pull secret (idempotent).
+    Create(SecretCreateArgs),
+    /// Mint a token and print the Secret manifest without touching any cluster.
+    Render(SecretRenderArgs),
+}
+
+/// Options shared by `secret create` and `secret render`.
+#[derive(Debug, Args)]
+pub struct SecretCommonArgs {
+    /// Name of the Secret.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// E-mail to put in the docker config (optional, never used by the registry).
+    #[arg(long, value_name = "EMAIL")]
+    pub docker_email: Option<String>,
+
+    /// Token description shown by `ibmcloud cr token-list`; defaults to one naming the cluster,
+    /// namespace and secret.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+
+    /// Mint a token that can push as well as pull (default: pull only).
+    #[arg(long)]
+    pub readwrite: bool,
+}
+
+/// `secret create`.
+#[derive(Debug, Args)]
+pub struct SecretCreateArgs {
+    #[command(flatten)]
+    pub common: SecretCommonArgs,
+
+    /// Also add the secret to this ServiceAccount's imagePullSecrets (repeatable).
+    #[arg(long = "service-account", value_name = "NAME")]
+    pub service_accounts: Vec<String>,
+
+    /// Replace a same-named Secret that this plugin does not manage.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Mint a new token even if the secret is up to date, and revoke the old one.
+    #[arg(long)]
+    pub rotate: bool,
+
+    /// `client` prints the object without any request; `server` validates it on the API server.
+    /// Neither mints a token or writes anything.
+    #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, require_equals = true, default_value_t = DryRun::None, default_missing_value = "client")]
+    pub dry_run: DryRun,
+
+    /// Output format: print the object instead of `secret/NAME created`.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+
+    /// With `-o yaml|json`, print the real credential instead of a redacted placeholder.
+    #[arg(long)]
+    pub show_token: bool,
+}
+
+/// `secret render`.
+#[derive(Debug, Args)]
+pub struct SecretRenderArgs {
+    #[command(flatten)]
+    pub common: SecretCommonArgs,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = ManifestFormat::Yaml)]
+    pub output: ManifestFormat,
+}
+
+/// `pod` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PodCommand {
+    /// Print a Pod that pulls the image with the pull secret.
+    Render(PodRenderArgs),
+    /// Create or update that Pod in the target namespace (server-side apply).
+    Apply(PodApplyArgs),
+}
+
+/// Options shared by `pod render` and `pod apply`.
+#[derive(Debug, Args)]
+pub struct PodCommonArgs {
+    /// Image: a full reference, or `<namespace>/<image>[:tag]` in the profile's registry.
+    #[arg(long, value_name = "REF")]
+    pub image: String,
+
+    /// Pod name; defaults to the image name.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Pull secret to reference.
+    #[arg(long, value_name = "NAME", default_value = "dedicated-registry")]
+    pub secret: String,
+}
+
+/// `pod render`.
+#[derive(Debug, Args)]
+pub struct PodRenderArgs {
+    #[command(flatten)]
+    pub common: PodCommonArgs,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = ManifestFormat::Yaml)]
+    pub output: ManifestFormat,
+}
+
+/// `pod apply`.
+#[derive(Debug, Args)]
+pub struct PodApplyArgs {
+    #[command(flatten)]
+    pub common: PodCommonArgs,
+
+    /// `client` prints the object without any request; `server` validates it on the API server.
+    #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, require_equals = true, default_value_t = DryRun::None, default_missing_value = "client")]
+    pub dry_run: DryRun,
+
+    /// Output format: print the object instead of `pod/NAME created`.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+}
+
+/// `completion`.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell to print a completion script for, or `kubectl-shim` to install
+    /// `kubectl_complete-dedicated_registry` for `kubectl dedicated-registry <TAB>`.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: CompletionTarget,
+
+    /// With `kubectl-shim`: the directory to install into (default: `${KREW_ROOT:-~/.krew}/bin`).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Targets of `completion`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionTarget {
+    /// Bash script.
+    Bash,
+    /// Zsh script.
+    Zsh,
+    /// Fish script.
+    Fish,
+    /// PowerShell script.
+    Powershell,
+    /// Install the `kubectl_complete-dedicated_registry` helper next to the plugin.
+    KubectlShim,
+}
+
+/// Arguments of the hidden `__complete` command: the words typed so far.
+#[derive(Debug, Args)]
+pub struct CompleteArgs {
+    /// Words after `kubectl dedicated-registry`; the last is the one being completed.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub words: Vec<String>,
+}
+
+/// `--dry-run` modes, as in kubectl.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DryRun {
+    /// Really do it.
+    None,
+    /// Build and print the object locally; no request at all.
+    Client,
+    /// Send the request with `dryRun=All`; the server validates but stores nothing.
+    Server,
+}
+
+/// `-o` formats for commands that write objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// YAML manifest.
+    Yaml,
+    /// JSON manifest.
+    Json,
+    /// `kind/name` only.
+    Name,
+}
+
+/// `-o` formats for commands that only render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ManifestFormat {
+    /// YAML manifest.
+    Yaml,
+    /// JSON manifest.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bare_dry_run_means_client() {
+        let cli = Cli::try_parse_from([
+            "kubectl-dedicated_registry",
+            "secret",
+            "create",
+            "x",
+            "--dry-run",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Secret(SecretCommand::Create(a)) => assert_eq!(a.dry_run, DryRun::Client),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `completion` (shell scripts, kubectl shim) and the hidden `__complete`.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::CommandFactory as _;
+
+use super::{Ctx, print_stdout};
+use crate::cli::{Cli, CompleteArgs, CompletionArgs, CompletionTarget};
+use crate::complete::{self, DynamicValues};
+
+/// `completion SHELL` or `completion kubectl-shim`.
+pub fn completion(_ctx: &Ctx, args: CompletionArgs) -> anyhow::Result<()> {
+    let shell = match args.shell {
+        CompletionTarget::Bash => clap_complete::Shell::Bash,
+        CompletionTarget::Zsh => clap_complete::Shell::Zsh,
+        CompletionTarget::Fish => clap_complete::Shell::Fish,
+        CompletionTarget::Powershell => clap_complete::Shell::PowerShell,
+        CompletionTarget::KubectlShim => {
+            let dir = match args.dir {
+                Some(d) => d,
+                None => {
+                    let root = std::env::var_os(crate::env::KREW_ROOT)
+                        .filter(|r| !r.is_empty())
+                        .map(PathBuf::from)
+                        .or_else(|| dirs::home_dir().map(|h| h.join(".krew")))
+                        .context("cannot find the krew directory: set KREW_ROOT or pass --dir")?;
+                    root.join("bin")
+                }
+            };
+            let path = complete::install_shim(&dir).with_context(|| {
+                format!(
+                    "cannot install the completion helper in `{}`",
+                    dir.display()
+                )
+            })?;
+            eprintln!(
+                "Installed {}; `kubectl dedicated-registry <TAB>` completes when that directory is on PATH",
+                path.display()
+            );
+            return Ok(());
+        }
+    };
+    let mut out = Vec::new();
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "kubectl-dedicated_registry",
+        &mut out,
+    );
+    print_stdout(&String::from_utf8_lossy(&out))
+}
+
+/// Values read from local files only: completion must be fast and never prompt or hit the network.
+struct LocalValues<'a> {
+    ctx: &'a Ctx,
+}
+
+impl DynamicValues for LocalValues<'_> {
+    fn values(&self, arg_id: &str) -> Vec<String> {
+        match arg_id {
+            "profile" => self
+                .ctx
+                .config()
+                .map(|(_, f)| f.profiles.keys().cloned().collect())
+                .unwrap_or_default(),
+            "context" | "namespace" | "cluster" | "user" => {
+                let kubeconfig = match &self.ctx.kube.kubeconfig {
+                    Some(p) => kube::config::Kubeconfig::read_from(p),
+                    None => kube::config::Kubeconfig::read(),
+                };
+                let Ok(kc) = kubeconfig else {
+                    return Vec::new();
+                };
+                let mut values: Vec<String> = match arg_id {
+                    "context" => kc.contexts.iter().map(|c| c.name.clone()).collect(),
+                    "cluster" => kc.clusters.iter().map(|c| c.name.clone()).collect(),
+                    "user" => kc.auth_infos.iter().map(|u| u.name.clone()).collect(),
+                    _ => kc
+                        .contexts
+                        .iter()
+                        .filter_map(|c| c.context.as_ref()?.namespace.clone())
+                        .chain(std::iter::once("default".to_string()))
+                        .collect(),
+                };
+                values.sort();
+                values.dedup();
+                values
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// `__complete WORDS...`: answers kubectl's plugin completion.
+pub async fn complete(ctx: &Ctx, args: CompleteArgs) -> anyhow::Result<()> {
+    let values = LocalValues { ctx };
+    let answer = complete::complete(Cli::command(), &args.words, &values);
+    print_stdout(&answer)
+}

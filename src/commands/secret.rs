@@ -1,0 +1,570 @@
+//! `secret create` and `secret render`.
+//!
+//! `create` follows fetch → decide → act. It reads the existing Secret, decides whether a token
+//! must be minted (never for an up-to-date managed secret: permanent tokens must not sprawl),
+//! mints only then, and writes with optimistic concurrency (POST for a new object, PUT with
+//! `resourceVersion` for an existing one), so a concurrent writer causes a retry instead of a
+//! silent overwrite. A token minted for a write that then fails is revoked before exiting.
+
+use anyhow::{Context as _, bail};
+use k8s_openapi::api::core::v1::{LocalObjectReference, Secret, ServiceAccount};
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use secrecy::{ExposeSecret as _, SecretString};
+
+use super::{Ctx, print_stdout, to_text};
+use crate::cli::{
+    DryRun, ManifestFormat, OutputFormat, SecretCommonArgs, SecretCreateArgs, SecretRenderArgs,
+};
+use crate::cluster::{self, Target};
+use crate::config::Profile;
+use crate::manifests::{self, PullSecretSpec};
+use crate::registry::{MintedToken, RegistryApi};
+use crate::session;
+
+/// How many times a write is retried after a concurrent modification.
+const MAX_ATTEMPTS: usize = 5;
+
+fn validate_common(args: &SecretCommonArgs) -> anyhow::Result<()> {
+    manifests::validate_object_name("secret", &args.name)?;
+    if let Some(email) = &args.docker_email {
+        manifests::validate_email(email)?;
+    }
+    if let Some(d) = &args.description
+        && d.chars().any(char::is_control)
+    {
+        bail!("invalid --description: it must be a single line");
+    }
+    Ok(())
+}
+
+/// The default token description: identifies where the token is used, no personal data.
+fn description(args: &SecretCommonArgs, cluster: Option<&str>, namespace: &str) -> String {
+    args.description.clone().unwrap_or_else(|| {
+        format!(
+            "kubectl-dedicated-registry {}/{}/{}",
+            cluster.unwrap_or("cluster"),
+            namespace,
+            args.name
+        )
+    })
+}
+
+/// Minting with the profile's login.
+struct Minter<'a> {
+    ctx: &'a Ctx,
+    profile: &'a Profile,
+    client: reqwest::Client,
+    access: Option<SecretString>,
+}
+
+impl<'a> Minter<'a> {
+    fn new(ctx: &'a Ctx, profile: &'a Profile) -> anyhow::Result<Self> {
+        Ok(Minter {
+            ctx,
+            profile,
+            client: session::http_client(profile)?,
+            access: None,
+        })
+    }
+
+    async fn access(&mut self) -> anyhow::Result<&SecretString> {
+        if self.access.is_none() {
+            self.ctx
+                .log(1, format!("Refreshing the login for {}", self.profile.api));
+            let token = session::access_token(
+                self.ctx.store.clone(),
+                self.ctx.profile_name(),
+                self.profile,
+                &self.client,
+            )
+            .await?;
+            self.access = Some(token);
+        }
+        Ok(self.access.as_ref().expect("set above"))
+    }
+
+    async fn mint(&mut self, readwrite: bool, description: &str) -> anyhow::Result<MintedToken> {
+        let profile = self.profile;
+        self.access().await?;
+        let access = self.access.as_ref().expect("set above");
+        let api = RegistryApi::new(&self.client, &profile.registry, access, &profile.org_guid);
+        let token = api.mint(true, readwrite, description).await?;
+        self.ctx.log(
+            1,
+            format!(
+                "Minted {} token {} at {}",
+                if readwrite { "read-write" } else { "read-only" },
+                token.id,
+                profile.registry
+            ),
+        );
+        Ok(token)
+    }
+
+    async fn revoke(&mut self, id: &str) -> anyhow::Result<()> {
+        let profile = self.profile;
+        self.access().await?;
+        let access = self.access.as_ref().expect("set above");
+        RegistryApi::new(&self.client, &profile.registry, access, &profile.org_guid)
+            .revoke(id)
+            .await?;
+        self.ctx.log(1, format!("Revoked token {id}"));
+        Ok(())
+    }
+
+    /// Revokes a token minted for a write that failed, and returns the error to report.
+    async fn undo(&mut self, token: &MintedToken, failure: anyhow::Error) -> anyhow::Error {
+        match self.revoke(&token.id).await {
+            Ok(()) => failure.context(format!(
+                "the new registry token {} was revoked, nothing was changed",
+                token.id
+            )),
+            Err(revoke_error) => failure.context(format!(
+                "the new registry token {} could NOT be revoked ({:#}); remove it with `ibmcloud cr token-rm {}`",
+                token.id,
+                revoke_error,
+                token.id
+            )),
+        }
+    }
+}
+
+/// What to do with the existing object.
+enum Plan {
+    /// Up to date: nothing to write, no token to mint.
+    Unchanged(Secret),
+    /// Keep the existing token, rewrite the secret (e.g. another e-mail).
+    Rewrite {
+        existing: Secret,
+        token: String,
+        token_id: String,
+    },
+    /// Mint a token; replace `existing` if any, revoking `revoke` after a successful write.
+    Mint {
+        existing: Option<Secret>,
+        revoke: Option<String>,
+    },
+}
+
+fn annotation<'s>(secret: &'s Secret, key: &str) -> Option<&'s str> {
+    secret
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
+fn plan(
+    existing: Option<Secret>,
+    profile: &Profile,
+    args: &SecretCreateArgs,
+    namespace: &str,
+) -> anyhow::Result<Plan> {
+    let Some(existing) = existing else {
+        return Ok(Plan::Mint {
+            existing: None,
+            revoke: None,
+        });
+    };
+    let name = &args.common.name;
+    if !manifests::is_managed(&existing) {
+        if !args.overwrite {
+            bail!(
+                "secret `{namespace}/{name}` already exists and is not managed by kubectl-dedicated-registry; pass --overwrite to replace it, or choose another name"
+            );
+        }
+        return Ok(Plan::Mint {
+            existing: Some(existing),
+            revoke: None,
+        });
+    }
+    let same_registry =
+        annotation(&existing, manifests::ANNOTATION_REGISTRY) == Some(profile.registry.as_str());
+    let old_id = annotation(&existing, manifests::ANNOTATION_TOKEN_ID).map(str::to_string);
+    let wanted_access = if args.common.readwrite {
+        "read-write"
+    } else {
+        "read-only"
+    };
+    let same_access = annotation(&existing, manifests::ANNOTATION_ACCESS) == Some(wanted_access);
+    let credential = manifests::existing_credential(&existing, &profile.registry);
+    let type_ok = existing.type_.as_deref() == Some(manifests::DOCKERCONFIGJSON_TYPE);
+    match (
+        same_registry && same_access && type_ok && !args.rotate,
+        credential,
+        old_id,
+    ) {
+        (true, Some((user, token, email)), Some(token_id)) if user == manifests::TOKEN_USERNAME => {
+            let wanted_email = args.common.docker_email.clone().unwrap_or_default();
+            let email_matches = args.common.docker_email.is_none() || wanted_email == email;
+            if email_matches {
+                Ok(Plan::Unchanged(existing))
+            } else {
+                Ok(Plan::Rewrite {
+                    existing,
+                    token,
+                    token_id,
+                })
+            }
+        }
+        (_, _, old_id) => Ok(Plan::Mint {
+            existing: Some(existing),
+            revoke: if same_registry { old_id } else { None },
+        }),
+    }
+}
+
+/// Writes `desired`: create when `existing` is None, else replace it (keeping others' labels and
+/// annotations) with its `resourceVersion` as precondition.
+async fn write(
+    secrets: &Api<Secret>,
+    existing: Option<&Secret>,
+    desired: &Secret,
+    dry_run: bool,
+) -> Result<Secret, kube::Error> {
+    let params = PostParams {
+        dry_run,
+        field_manager: Some(manifests::MANAGER.to_string()),
+    };
+    let name = desired.metadata.name.clone().unwrap_or_default();
+    match existing {
+        None => secrets.create(&params, desired).await,
+        Some(old) if old.type_ != desired.type_ => {
+            // `type` is immutable: delete (only the version we saw) and create.
+            if !dry_run {
+                let delete = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        resource_version: old.metadata.resource_version.clone(),
+                        uid: old.metadata.uid.clone(),
+                    }),
+                    ..Default::default()
+                };
+                secrets.delete(&name, &delete).await?;
+            }
+            secrets.create(&params, desired).await
+        }
+        Some(old) => {
+            let mut merged = desired.clone();
+            let mut labels = old.metadata.labels.clone().unwrap_or_default();
+            labels.extend(desired.metadata.labels.clone().unwrap_or_default());
+            let mut annotations = old.metadata.annotations.clone().unwrap_or_default();
+            annotations.remove(manifests::ANNOTATION_TOKEN_ID);
+            annotations.extend(desired.metadata.annotations.clone().unwrap_or_default());
+            merged.metadata.labels = Some(labels);
+            merged.metadata.annotations = Some(annotations);
+            merged.metadata.resource_version = old.metadata.resource_version.clone();
+            merged.metadata.owner_references = old.metadata.owner_references.clone();
+            secrets.replace(&name, &params, &merged).await
+        }
+    }
+}
+
+/// Appends `secret` to each ServiceAccount's imagePullSecrets (read-modify-write, retried on
+/// conflict: the list has no merge key, so a patch would replace others' entries).
+async fn attach_to_service_accounts(
+    ctx: &Ctx,
+    target: &Target,
+    secret: &str,
+    names: &[String],
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let accounts: Api<ServiceAccount> = Api::namespaced(target.client.clone(), &target.namespace);
+    for name in names {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut account = accounts
+                .get(name)
+                .await
+                .map_err(|e| target.error("get", "serviceaccount", name, e))?;
+            let list = account.image_pull_secrets.get_or_insert_with(Vec::new);
+            if list.iter().any(|r| r.name == secret) {
+                eprintln!("serviceaccount/{name} unchanged");
+                break;
+            }
+            list.push(LocalObjectReference {
+                name: secret.to_string(),
+            });
+            let params = PostParams {
+                dry_run,
+                field_manager: Some(manifests::MANAGER.to_string()),
+            };
+            match accounts.replace(name, &params, &account).await {
+                Ok(_) => {
+                    eprintln!(
+                        "serviceaccount/{name} configured{}",
+                        if dry_run { " (server dry run)" } else { "" }
+                    );
+                    break;
+                }
+                Err(e) if cluster::is_conflict(&e) && attempt < MAX_ATTEMPTS => {
+                    ctx.log(
+                        1,
+                        format!("serviceaccount/{name} changed concurrently; retrying"),
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(target.error("update", "serviceaccount", name, e)).context(format!(
+                        "secret/{secret} is in place but serviceaccount/{name} was not updated; re-run the command to retry"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_result(
+    secret: &Secret,
+    verb: &str,
+    output: Option<OutputFormat>,
+    show_token: bool,
+    registry: &str,
+    email: &str,
+) -> anyhow::Result<()> {
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    match output {
+        None => print_stdout(&format!("secret/{name} {verb}")),
+        Some(OutputFormat::Name) => print_stdout(&format!("secret/{name}")),
+        Some(format) => {
+            let mut shown = if show_token {
+                secret.clone()
+            } else {
+                manifests::redacted(secret, registry, email)
+            };
+            shown.metadata.managed_fields = None;
+            print_stdout(&to_text(&shown, format == OutputFormat::Yaml)?)
+        }
+    }
+}
+
+/// `secret create`.
+pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
+    validate_common(&args.common)?;
+    for sa in &args.service_accounts {
+        manifests::validate_object_name("serviceaccount", sa)?;
+    }
+    let profile = ctx.require_profile()?;
+    let resolved = cluster::resolve(&ctx.kube).await?;
+    manifests::validate_namespace(&resolved.namespace)?;
+    let name = args.common.name.clone();
+    let email = args.common.docker_email.clone().unwrap_or_default();
+    eprintln!(
+        "Target: context `{}`, cluster `{}`, namespace `{}`",
+        resolved.context.as_deref().unwrap_or("(none)"),
+        resolved.cluster.as_deref().unwrap_or("(none)"),
+        resolved.namespace
+    );
+
+    let placeholder = |namespace: &str| {
+        manifests::pull_secret(
+            &name,
+            namespace,
+            &PullSecretSpec {
+                registry: &profile.registry,
+                token: manifests::PLACEHOLDER_TOKEN,
+                token_id: "",
+                email: &email,
+                readwrite: args.common.readwrite,
+            },
+        )
+    };
+    if args.dry_run == DryRun::Client {
+        let secret = placeholder(&resolved.namespace);
+        // The placeholder is no secret, so the object is printed as is.
+        return print_result(
+            &secret,
+            "created (dry run)",
+            args.output,
+            true,
+            &profile.registry,
+            &email,
+        );
+    }
+
+    let target = resolved.connect()?;
+    let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
+    // Fetch phase: everything that can fail before a token exists.
+    let accounts: Api<ServiceAccount> = Api::namespaced(target.client.clone(), &target.namespace);
+    for sa in &args.service_accounts {
+        accounts
+            .get(sa)
+            .await
+            .map_err(|e| target.error("get", "serviceaccount", sa, e))
+            .with_context(|| format!("--service-account {sa} cannot be used"))?;
+    }
+    let description = description(&args.common, target.cluster.as_deref(), &target.namespace);
+    let mut minter = Minter::new(ctx, &profile)?;
+    let dry_run = args.dry_run == DryRun::Server;
+
+    let mut attempt = 0;
+    let (written, verb) = loop {
+        attempt += 1;
+        let existing = secrets
+            .get_opt(&name)
+            .await
+            .map_err(|e| target.error("get", "secret", &name, e))?;
+        let plan = plan(existing, &profile, &args, &target.namespace)?;
+        match plan {
+            Plan::Unchanged(secret) => break (secret, "unchanged"),
+            Plan::Rewrite {
+                existing,
+                token,
+                token_id,
+            } => {
+                let desired = manifests::pull_secret(
+                    &name,
+                    &target.namespace,
+                    &PullSecretSpec {
+                        registry: &profile.registry,
+                        token: &token,
+                        token_id: &token_id,
+                        email: &email,
+                        readwrite: args.common.readwrite,
+                    },
+                );
+                match write(&secrets, Some(&existing), &desired, dry_run).await {
+                    Ok(s) => {
+                        break (
+                            s,
+                            if dry_run {
+                                "configured (server dry run)"
+                            } else {
+                                "configured"
+                            },
+                        );
+                    }
+                    Err(e) if cluster::is_conflict(&e) && attempt < MAX_ATTEMPTS => continue,
+                    Err(e) => return Err(target.error("update", "secret", &name, e).into()),
+                }
+            }
+            Plan::Mint { existing, revoke } => {
+                let verb = match (&existing, dry_run) {
+                    (None, false) => "created",
+                    (None, true) => "created (server dry run)",
+                    (Some(_), false) => "configured",
+                    (Some(_), true) => "configured (server dry run)",
+                };
+                if dry_run {
+                    let desired = placeholder(&target.namespace);
+                    match write(&secrets, existing.as_ref(), &desired, true).await {
+                        Ok(s) => break (s, verb),
+                        Err(e) => {
+                            return Err(target
+                                .error(
+                                    if existing.is_some() {
+                                        "update"
+                                    } else {
+                                        "create"
+                                    },
+                                    "secret",
+                                    &name,
+                                    e,
+                                )
+                                .into());
+                        }
+                    }
+                }
+                let token = minter.mint(args.common.readwrite, &description).await?;
+                let desired = manifests::pull_secret(
+                    &name,
+                    &target.namespace,
+                    &PullSecretSpec {
+                        registry: &profile.registry,
+                        token: token.token.expose_secret(),
+                        token_id: &token.id,
+                        email: &email,
+                        readwrite: args.common.readwrite,
+                    },
+                );
+                match write(&secrets, existing.as_ref(), &desired, false).await {
+                    Ok(s) => {
+                        if let Some(old) = revoke
+                            && old != token.id
+                            && let Err(e) = minter.revoke(&old).await
+                        {
+                            eprintln!(
+                                "warning: the replaced token {old} could not be revoked ({e:#}); remove it with `ibmcloud cr token-rm {old}`"
+                            );
+                        }
+                        break (s, verb);
+                    }
+                    Err(e) if cluster::is_conflict(&e) && attempt < MAX_ATTEMPTS => {
+                        // Someone else wrote meanwhile: undo and decide again on fresh state.
+                        ctx.log(1, format!("secret/{name} changed concurrently; retrying"));
+                        if let Err(revoke_error) = minter.revoke(&token.id).await {
+                            return Err(revoke_error.context(format!(
+                                "secret/{name} changed concurrently and the new token {} could NOT be revoked; remove it with `ibmcloud cr token-rm {}`",
+                                token.id, token.id
+                            )));
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        let verb = if existing.is_some() {
+                            "update"
+                        } else {
+                            "create"
+                        };
+                        let failure = anyhow::Error::new(target.error(verb, "secret", &name, e));
+                        return Err(minter.undo(&token, failure).await);
+                    }
+                }
+            }
+        }
+    };
+    print_result(
+        &written,
+        verb,
+        args.output,
+        args.show_token,
+        &profile.registry,
+        &email,
+    )?;
+    if !args.service_accounts.is_empty() {
+        attach_to_service_accounts(ctx, &target, &name, &args.service_accounts, dry_run).await?;
+    }
+    Ok(())
+}
+
+/// `secret render`: mints a token and prints the manifest; no cluster is contacted.
+pub async fn render(ctx: &Ctx, args: SecretRenderArgs) -> anyhow::Result<()> {
+    validate_common(&args.common)?;
+    let profile = ctx.require_profile()?;
+    // The namespace comes from -n, else the kubeconfig context if there is one, else `default`.
+    let (namespace, cluster_name) = match &ctx.kube.namespace {
+        Some(ns) => (ns.clone(), None),
+        None => match cluster::resolve(&ctx.kube).await {
+            Ok(r) => (r.namespace, r.cluster),
+            Err(_) => ("default".to_string(), None),
+        },
+    };
+    manifests::validate_namespace(&namespace)?;
+    let email = args.common.docker_email.clone().unwrap_or_default();
+    let description = description(&args.common, cluster_name.as_deref(), &namespace);
+    let mut minter = Minter::new(ctx, &profile)?;
+    let token = minter.mint(args.common.readwrite, &description).await?;
+    let secret = manifests::pull_secret(
+        &args.common.name,
+        &namespace,
+        &PullSecretSpec {
+            registry: &profile.registry,
+            token: token.token.expose_secret(),
+            token_id: &token.id,
+            email: &email,
+            readwrite: args.common.readwrite,
+        },
+    );
+    let text = to_text(&secret, args.output == ManifestFormat::Yaml)?;
+    if let Err(e) = print_stdout(&text) {
+        // Nobody received the token: do not leave it behind.
+        return Err(minter.undo(&token, e).await);
+    }
+    eprintln!(
+        "Minted registry token {} (it is in the printed manifest; keep it safe)",
+        token.id
+    );
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! The non-secret settings file: one profile per environment login.
+//!
+//! Lives at `$XDG_CONFIG_HOME/kubectl-dedicated-registry/config.yaml` (or the path in
+//! `KUBECTL_DEDICATED_REGISTRY_CONFIG`). It never holds a password, token or API key: those stay
+//! in the OS keyring ([`crate::secrets`]) or come from the environment.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::env;
+
+/// Name of the profile used when none is given.
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// How a profile's credential is obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialSource {
+    /// A UAA refresh token in the OS keyring.
+    Keyring,
+    /// A platform API key in `IBMCLOUD_API_KEY`, read on every run; nothing stored.
+    Environment,
+}
+
+/// How the user logged in (shown by `status`; decides what `login` asks for again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoginMethod {
+    /// UAA password grant.
+    Password,
+    /// SSO one-time passcode.
+    Sso,
+    /// Platform API key (`username=apikey`).
+    ApiKey,
+}
+
+/// One saved login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Profile {
+    /// Cloud Controller URL, e.g. `https://api.<domain>`.
+    pub api: String,
+    /// Discovered login server URL (`authorization_endpoint`, may carry a path).
+    pub authorization_endpoint: String,
+    /// Discovered UAA URL (`token_endpoint`).
+    pub token_endpoint: String,
+    /// The UAA user name (not secret; shown by `status`).
+    pub username: String,
+    /// How the user logged in.
+    pub login_method: LoginMethod,
+    /// Where the credential comes from.
+    pub credential: CredentialSource,
+    /// Org name.
+    pub org: String,
+    /// Org GUID, sent as the registry's `Organization` header.
+    pub org_guid: String,
+    /// Registry `host[:port]`, the key of the pull secret's `auths`.
+    pub registry: String,
+    /// Extra CA bundle to trust for the environment's endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ConfigFile {
+    /// Profiles by name.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// Errors reading or writing the settings file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read config file `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error(
+        "config file `{path}` is not valid ({message}); fix or delete it and run `kubectl dedicated-registry login` again"
+    )]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// The file cannot be written.
+    #[error("cannot write config file `{path}`: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// No config directory could be determined.
+    #[error(
+        "cannot determine a config directory: set XDG_CONFIG_HOME or {}",
+        env::CONFIG
+    )]
+    NoDirectory,
+}
+
+/// Where the settings file lives.
+pub fn path() -> Result<PathBuf, ConfigError> {
+    if let Some(p) = std::env::var_os(env::CONFIG).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let dir = dirs::config_dir().ok_or(ConfigError::NoDirectory)?;
+    Ok(dir.join("kubectl-dedicated-registry").join("config.yaml"))
+}
+
+impl ConfigFile {
+    /// Reads the file; a missing file is an empty config.
+    pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        if text.trim().is_empty() {
+            return Ok(ConfigFile::default());
+        }
+        serde_saphyr::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().lines().next().unwrap_or_default().to_string(),
+        })
+    }
+
+    /// Writes the file atomically (temp file + rename), readable by the owner only.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let write_err = |source| ConfigError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+        let text = serde_saphyr::to_string(self)
+            .map_err(|e| write_err(std::io::Error::other(e.to_string())))?;
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("config"),
+            std::process::id()
+        ));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp).map_err(write_err)?;
+        file.write_all(
+            format!("# kubectl-dedicated-registry settings. No secrets are stored here.\n{text}")
+                .as_bytes(),
+        )
+        .and_then(|_| file.sync_all())
+        .map_err(write_err)?;
+        std::fs::rename(&tmp, path).map_err(write_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile() -> Profile {
+        Profile {
+            api: "https://api.example".into(),
+            authorization_endpoint: "https://login.example/UAALoginServerWAR".into(),
+            token_endpoint: "https://uaa.example".into(),
+            username: "alice".into(),
+            login_method: LoginMethod::Password,
+            credential: CredentialSource::Keyring,
+            org: "dev".into(),
+            org_guid: "guid".into(),
+            registry: "registry.example".into(),
+            ca_file: None,
+        }
+    }
+
+    #[test]
+    fn round_trips_and_tolerates_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/config.yaml");
+        assert_eq!(ConfigFile::load(&path).unwrap(), ConfigFile::default());
+        let mut cfg = ConfigFile::default();
+        cfg.profiles.insert("default".into(), profile());
+        cfg.save(&path).unwrap();
+        assert_eq!(ConfigFile::load(&path).unwrap(), cfg);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn invalid_file_gives_actionable_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "profiles: [not, a, map]\n").unwrap();
+        let err = ConfigFile::load(&path).unwrap_err().to_string();
+        assert!(err.contains("is not valid"), "{err}");
+        assert!(err.contains("login"), "{err}");
+    }
+}

@@ -1,0 +1,13 @@
+//! Names of the environment variables the plugin reads.
+
+/// Selects the profile, like `--profile`.
+pub const PROFILE: &str = "KUBECTL_DEDICATED_REGISTRY_PROFILE";
+/// Overrides the config file path (default: `$XDG_CONFIG_HOME/kubectl-dedicated-registry/config.yaml`).
+pub const CONFIG: &str = "KUBECTL_DEDICATED_REGISTRY_CONFIG";
+/// A platform API key for non-interactive use, following IBM's convention. When set, commands
+/// authenticate with it instead of the keyring.
+pub const API_KEY: &str = "IBMCLOUD_API_KEY";
+/// The older Bluemix spelling of the same variable.
+pub const API_KEY_LEGACY: &str = "BLUEMIX_API_KEY";
+/// Root of krew's installation (for the completion shim).
+pub const KREW_ROOT: &str = "KREW_ROOT";

@@ -1,0 +1,139 @@
+//! The HTTPS client for the environment's endpoints (Cloud Controller, UAA, registry), and the
+//! classification of transport failures into actionable errors.
+
+use std::path::Path;
+use std::time::Duration;
+
+/// Transport-level failures, each naming the host and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// TLS verification failed.
+    #[error(
+        "TLS certificate of {url} is not trusted ({detail}); if the environment uses a private CA, \
+         pass its certificate with `--ca-file <pem>` at login"
+    )]
+    Tls {
+        /// Where.
+        url: String,
+        /// The TLS library's message.
+        detail: String,
+    },
+    /// The host could not be reached.
+    #[error("cannot reach {url} ({detail}); check the URL, your network and proxy settings")]
+    Unreachable {
+        /// Where.
+        url: String,
+        /// The cause.
+        detail: String,
+    },
+    /// The request timed out.
+    #[error("request to {url} timed out; the server may be overloaded, try again")]
+    Timeout {
+        /// Where.
+        url: String,
+    },
+    /// Anything else (e.g. the connection broke mid-response).
+    #[error("request to {url} failed ({detail}); try again")]
+    Other {
+        /// Where.
+        url: String,
+        /// The cause.
+        detail: String,
+    },
+}
+
+/// The innermost useful message of an error chain.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        last = s.to_string();
+        cur = s.source();
+    }
+    last
+}
+
+/// Classifies a reqwest error. `url` must not contain secrets (ours never do).
+pub fn classify(url: &str, e: &reqwest::Error) -> RemoteError {
+    let url = url.to_string();
+    let detail = root_cause(e);
+    let chain = {
+        let mut all = e.to_string();
+        let mut cur = std::error::Error::source(e);
+        while let Some(s) = cur {
+            all.push_str(": ");
+            all.push_str(&s.to_string());
+            cur = s.source();
+        }
+        all.to_lowercase()
+    };
+    if e.is_timeout() {
+        RemoteError::Timeout { url }
+    } else if chain.contains("certificate") || chain.contains("tls") && chain.contains("handshake")
+    {
+        RemoteError::Tls { url, detail }
+    } else if e.is_connect() {
+        RemoteError::Unreachable { url, detail }
+    } else {
+        RemoteError::Other { url, detail }
+    }
+}
+
+/// Errors building the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The CA file cannot be read.
+    #[error("cannot read CA file `{path}`: {source}")]
+    ReadCa {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The CA file holds no usable certificate.
+    #[error("CA file `{path}` holds no PEM certificate ({detail}); pass a PEM bundle")]
+    BadCa {
+        /// The file.
+        path: String,
+        /// The parser's message.
+        detail: String,
+    },
+    /// reqwest could not build a client.
+    #[error("cannot set up HTTPS: {0}")]
+    Build(String),
+}
+
+/// Builds the client: OS trust store plus `ca_file`, 30 s timeout, no redirects (credentials
+/// must never follow a redirect to another host).
+pub fn client(ca_file: Option<&Path>) -> Result<reqwest::Client, ClientError> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!(
+            "kubectl-dedicated-registry/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = ca_file {
+        let shown = path.display().to_string();
+        let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {
+            path: shown.clone(),
+            source,
+        })?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::BadCa {
+                path: shown.clone(),
+                detail: e.to_string(),
+            })?;
+        if certs.is_empty() {
+            return Err(ClientError::BadCa {
+                path: shown,
+                detail: "no certificate found".into(),
+            });
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder
+        .build()
+        .map_err(|e| ClientError::Build(root_cause(&e)))
+}
