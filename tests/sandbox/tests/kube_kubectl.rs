@@ -1,0 +1,571 @@
+//! The real kubectl (1.36) against the emulated Kubernetes API server.
+//!
+//! kubectl comes from `$KUBECTL`, else `kubectl` on PATH, which must then report v1.36 (see
+//! `shared/docs/test-environment.md` §2.2 for installing it). A missing kubectl fails the test.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use base64::Engine as _;
+use dedicated_sandbox::Sandbox;
+use serde_json::Value;
+
+/// The kubectl binary to use.
+fn kubectl_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("KUBECTL") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "KUBECTL={} does not exist; install kubectl 1.36 (test-environment.md §2.2)",
+            path.display()
+        );
+        return path;
+    }
+    let output = std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("KUBECTL is unset and `kubectl` is not on PATH ({e}); set KUBECTL to a kubectl 1.36 binary (test-environment.md §2.2)")
+        });
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("Client Version: v1.36"),
+        "KUBECTL is unset and `kubectl` on PATH is not v1.36 ({text}); set KUBECTL to a kubectl 1.36 binary"
+    );
+    PathBuf::from("kubectl")
+}
+
+/// Runs kubectl against one sandbox with an isolated HOME (kubectl caches discovery there).
+struct Kubectl {
+    binary: PathBuf,
+    kubeconfig: PathBuf,
+    home: PathBuf,
+}
+
+impl Kubectl {
+    fn new(sandbox: &Sandbox) -> Kubectl {
+        let home = sandbox
+            .dir()
+            .join(format!("home-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&home).expect("temp HOME");
+        Kubectl {
+            binary: kubectl_binary(),
+            kubeconfig: sandbox.kubeconfig_path(),
+            home,
+        }
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = tokio::process::Command::new(&self.binary);
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        cmd.env("HOME", &self.home).env_remove("KUBECONFIG");
+        for var in [
+            "http_proxy",
+            "https_proxy",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "all_proxy",
+            "ALL_PROXY",
+            "no_proxy",
+            "NO_PROXY",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.stdin(std::process::Stdio::null());
+        cmd.output().await.expect("kubectl runs")
+    }
+
+    /// Runs kubectl and asserts success; returns stdout.
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8 stdout")
+    }
+
+    /// Runs kubectl and asserts failure; returns stderr.
+    async fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).expect("UTF-8 stderr")
+    }
+}
+
+async fn start() -> (Sandbox, Kubectl) {
+    let sandbox = Sandbox::start().await.expect("sandbox starts");
+    let kubectl = Kubectl::new(&sandbox);
+    (sandbox, kubectl)
+}
+
+fn rv(obj: &Value) -> String {
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("resourceVersion")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_namespaces_and_service_accounts() {
+    let (_sandbox, kubectl) = start().await;
+    let table = kubectl.ok(&["get", "ns"]).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "STATUS", "AGE"]
+    );
+    for ns in ["default", "kube-system", "team-a", "team-b"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.split_whitespace().take(2).eq([ns, "Active"])),
+            "{ns} missing from:\n{table}"
+        );
+    }
+    let list: Value = serde_json::from_str(&kubectl.ok(&["get", "namespaces", "-o", "json"]).await)
+        .expect("JSON list");
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["default", "kube-system", "team-a", "team-b"]);
+    let sas = kubectl.ok(&["-n", "team-a", "get", "sa"]).await;
+    assert!(
+        sas.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("default ")),
+        "{sas}"
+    );
+    let by_label = kubectl
+        .ok(&[
+            "get",
+            "ns",
+            "-l",
+            "kubernetes.io/metadata.name=team-b",
+            "-o",
+            "name",
+        ])
+        .await;
+    assert_eq!(by_label, "namespace/team-b\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_docker_registry_secret_then_get_it() {
+    let (sandbox, kubectl) = start().await;
+    let out = kubectl
+        .ok(&[
+            "-n",
+            "team-a",
+            "create",
+            "secret",
+            "docker-registry",
+            "pull",
+            "--docker-server=registry.sandbox.dedicated.test",
+            "--docker-username=token",
+            "--docker-password=registry-token-value",
+            "--docker-email=alice@example.com",
+        ])
+        .await;
+    assert_eq!(out, "secret/pull created\n");
+
+    // kubectl sent protobuf; the server decoded it.
+    let post = sandbox
+        .journal()
+        .entries()
+        .into_iter()
+        .find(|e| e.method == "POST" && e.path == "/api/v1/namespaces/team-a/secrets")
+        .expect("POST recorded");
+    assert_eq!(
+        post.header("content-type"),
+        Some("application/vnd.kubernetes.protobuf")
+    );
+    assert_eq!(post.query_param("fieldManager"), Some("kubectl-create"));
+
+    let secret: Value = serde_json::from_str(
+        &kubectl
+            .ok(&["-n", "team-a", "get", "secret", "pull", "-o", "json"])
+            .await,
+    )
+    .expect("secret JSON");
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"][".dockerconfigjson"].as_str().expect("data"))
+        .expect("base64");
+    let auth = base64::engine::general_purpose::STANDARD.encode("token:registry-token-value");
+    let expected = format!(
+        r#"{{"auths":{{"registry.sandbox.dedicated.test":{{"username":"token","password":"registry-token-value","email":"alice@example.com","auth":"{auth}"}}}}}}"#
+    );
+    assert_eq!(String::from_utf8(bytes.clone()).expect("UTF-8"), expected);
+    let stored = sandbox
+        .world
+        .kube
+        .secret_data("team-a", "pull")
+        .expect("stored");
+    assert_eq!(stored[".dockerconfigjson"], bytes);
+    let object = sandbox
+        .world
+        .kube
+        .get("team-a", "secrets", "pull")
+        .expect("stored");
+    assert_eq!(
+        object["metadata"]["managedFields"][0]["manager"],
+        "kubectl-create"
+    );
+    assert_eq!(
+        object["metadata"]["managedFields"][0]["operation"],
+        "Update"
+    );
+
+    let err = kubectl
+        .fails(&[
+            "-n",
+            "team-a",
+            "create",
+            "secret",
+            "generic",
+            "pull",
+            "--from-literal=a=b",
+        ])
+        .await;
+    assert!(err.contains(r#"secrets "pull" already exists"#), "{err}");
+
+    // Table output carries the type and the number of keys.
+    let table = kubectl.ok(&["-n", "team-a", "get", "secrets"]).await;
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .expect("row")
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[..3], ["pull", "kubernetes.io/dockerconfigjson", "1"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_dry_run_create_stores_nothing() {
+    let (sandbox, kubectl) = start().await;
+    let before = sandbox.world.kube.resource_version();
+    let out = kubectl
+        .ok(&[
+            "-n",
+            "team-a",
+            "create",
+            "secret",
+            "docker-registry",
+            "dry",
+            "--docker-server=registry.example",
+            "--docker-username=token",
+            "--docker-password=pw",
+            "--docker-email=a@example.com",
+            "--dry-run=server",
+            "-o",
+            "json",
+        ])
+        .await;
+    let secret: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(secret["metadata"]["name"], "dry");
+    assert!(secret["metadata"]["uid"].is_string());
+    assert!(sandbox.world.kube.get("team-a", "secrets", "dry").is_none());
+    assert_eq!(sandbox.world.kube.resource_version(), before);
+    let err = kubectl
+        .fails(&["-n", "team-a", "get", "secret", "dry"])
+        .await;
+    assert!(err.contains(r#"secrets "dry" not found"#), "{err}");
+}
+
+const MANIFEST: &str = "\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: app-config
+  namespace: team-a
+  labels:
+    app: demo
+type: Opaque
+stringData:
+  password: hunter2
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: team-a
+  labels:
+    app: demo
+spec:
+  imagePullSecrets:
+  - name: pull
+  containers:
+  - name: web
+    image: registry.sandbox.dedicated.test/demo/hello:v1
+";
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("manifest written");
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_server_side() {
+    let (sandbox, kubectl) = start().await;
+    let kube = &sandbox.world.kube;
+    let manifest = write(sandbox.dir(), "m.yaml", MANIFEST);
+
+    // --dry-run=server first: nothing is written.
+    let out = kubectl
+        .ok(&[
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "-f",
+            &manifest,
+        ])
+        .await;
+    assert!(
+        out.contains("secret/app-config serverside-applied (server dry run)"),
+        "{out}"
+    );
+    assert!(kube.get("team-a", "secrets", "app-config").is_none());
+    assert!(kube.get("team-a", "pods", "web").is_none());
+
+    let out = kubectl
+        .ok(&["apply", "--server-side", "-f", &manifest])
+        .await;
+    assert_eq!(
+        out,
+        "secret/app-config serverside-applied\npod/web serverside-applied\n"
+    );
+    let secret = kube.get("team-a", "secrets", "app-config").expect("secret");
+    assert_eq!(
+        kube.secret_data("team-a", "app-config").expect("data")["password"],
+        b"hunter2"
+    );
+    assert!(secret.get("stringData").is_none());
+    let managed = &secret["metadata"]["managedFields"][0];
+    assert_eq!(managed["manager"], "kubectl");
+    assert_eq!(managed["operation"], "Apply");
+    assert!(
+        managed["fieldsV1"]["f:data"]["f:password"].is_object(),
+        "{managed}"
+    );
+    let pod = kube.get("team-a", "pods", "web").expect("pod");
+    assert_eq!(pod["status"]["phase"], "Pending");
+    assert_eq!(pod["metadata"]["generation"], 1);
+
+    // Re-applying the same manifest changes nothing.
+    kubectl
+        .ok(&["apply", "--server-side", "-f", &manifest])
+        .await;
+    assert_eq!(
+        rv(&kube.get("team-a", "secrets", "app-config").unwrap()),
+        rv(&secret)
+    );
+    assert_eq!(rv(&kube.get("team-a", "pods", "web").unwrap()), rv(&pod));
+
+    // A changed manifest is applied; the dropped label is removed.
+    let changed = MANIFEST
+        .replacen(
+            "  labels:\n    app: demo\ntype",
+            "  labels:\n    tier: web\ntype",
+            1,
+        )
+        .replace("hunter2", "correct-horse");
+    let manifest2 = write(sandbox.dir(), "m2.yaml", &changed);
+    kubectl
+        .ok(&["apply", "--server-side", "-f", &manifest2])
+        .await;
+    let secret2 = kube.get("team-a", "secrets", "app-config").expect("secret");
+    assert_ne!(rv(&secret2), rv(&secret));
+    assert_eq!(
+        secret2["metadata"]["labels"],
+        serde_json::json!({"tier": "web"})
+    );
+    assert_eq!(
+        kube.secret_data("team-a", "app-config").unwrap()["password"],
+        b"correct-horse"
+    );
+
+    // The pod listing shows the server-side table.
+    let pods = kubectl
+        .ok(&["-n", "team-a", "get", "pods", "-l", "app=demo"])
+        .await;
+    let row: Vec<&str> = pods
+        .lines()
+        .nth(1)
+        .expect("row")
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[..4], ["web", "0/1", "Pending", "0"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_secret() {
+    let (sandbox, kubectl) = start().await;
+    kubectl
+        .ok(&[
+            "-n",
+            "team-a",
+            "create",
+            "secret",
+            "generic",
+            "gone",
+            "--from-literal=k=v",
+        ])
+        .await;
+    assert!(
+        sandbox
+            .world
+            .kube
+            .get("team-a", "secrets", "gone")
+            .is_some()
+    );
+    let out = kubectl
+        .ok(&["-n", "team-a", "delete", "secret", "gone"])
+        .await;
+    assert!(out.starts_with(r#"secret "gone" deleted"#), "{out}");
+    assert!(
+        sandbox
+            .world
+            .kube
+            .get("team-a", "secrets", "gone")
+            .is_none()
+    );
+    let err = kubectl
+        .fails(&["-n", "team-a", "delete", "secret", "gone"])
+        .await;
+    assert!(err.contains(r#"secrets "gone" not found"#), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rbac_denials_and_bad_tokens() {
+    let (sandbox, kubectl) = start().await;
+    let err = kubectl
+        .fails(&[
+            "--context",
+            "sandbox-dev",
+            "-n",
+            "team-b",
+            "create",
+            "secret",
+            "generic",
+            "x",
+            "--from-literal=a=b",
+        ])
+        .await;
+    assert!(
+        err.contains(r#"secrets is forbidden: User "sandbox-dev" cannot create resource "secrets" in API group "" in the namespace "team-b""#),
+        "{err}"
+    );
+    assert!(sandbox.world.kube.get("team-b", "secrets", "x").is_none());
+    // The same user may work in team-a.
+    kubectl
+        .ok(&[
+            "--context",
+            "sandbox-dev",
+            "create",
+            "secret",
+            "generic",
+            "x",
+            "--from-literal=a=b",
+        ])
+        .await;
+    assert!(sandbox.world.kube.get("team-a", "secrets", "x").is_some());
+
+    let err = kubectl
+        .fails(&[
+            "--context",
+            "sandbox-viewer",
+            "-n",
+            "team-a",
+            "delete",
+            "secret",
+            "x",
+        ])
+        .await;
+    assert!(
+        err.contains(r#"secrets "x" is forbidden: User "sandbox-viewer" cannot delete resource "secrets" in API group "" in the namespace "team-a""#),
+        "{err}"
+    );
+
+    // The admin may impersonate; the impersonated user's rules apply.
+    let err = kubectl
+        .fails(&["--as", "sandbox-dev", "-n", "team-b", "get", "secrets"])
+        .await;
+    assert!(
+        err.contains(r#"User "sandbox-dev" cannot list resource "secrets" in API group "" in the namespace "team-b""#),
+        "{err}"
+    );
+    let err = kubectl
+        .fails(&[
+            "--context",
+            "sandbox-dev",
+            "--as",
+            "sandbox-admin",
+            "get",
+            "ns",
+        ])
+        .await;
+    assert!(
+        err.contains(r#"cannot impersonate resource "users""#),
+        "{err}"
+    );
+
+    let err = kubectl
+        .fails(&["--token", "not-a-token", "get", "ns"])
+        .await;
+    assert!(
+        err.contains("You must be logged in to the server (Unauthorized)"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_names_are_rejected() {
+    let (_sandbox, kubectl) = start().await;
+    let err = kubectl
+        .fails(&[
+            "-n",
+            "team-a",
+            "create",
+            "secret",
+            "generic",
+            "Bad_Name",
+            "--from-literal=a=b",
+        ])
+        .await;
+    assert!(
+        err.contains(r#"Secret "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of"#),
+        "{err}"
+    );
+    let err = kubectl.fails(&["create", "namespace", "a.b"]).await;
+    assert!(
+        err.contains(r#"Namespace "a.b" is invalid: metadata.name: Invalid value: "a.b": a lowercase RFC 1123 label must consist of"#),
+        "{err}"
+    );
+    let err = kubectl
+        .fails(&[
+            "-n",
+            "nowhere",
+            "create",
+            "secret",
+            "generic",
+            "s",
+            "--from-literal=a=b",
+        ])
+        .await;
+    assert!(err.contains(r#"namespaces "nowhere" not found"#), "{err}");
+    kubectl.ok(&["create", "namespace", "team-c"]).await;
+    let sa = kubectl
+        .ok(&["-n", "team-c", "get", "sa", "default", "-o", "name"])
+        .await;
+    assert_eq!(sa, "serviceaccount/default\n");
+}
