@@ -12,6 +12,10 @@ use serde_json::{Value, json};
 
 const BASIC_CF: &str = "Basic Y2Y6";
 
+// Lifetimes in tests are at least 2 s: `exp` has whole-second precision, so a 1 s token issued at
+// the end of a second would already be expired when used a few milliseconds later. Tests then
+// sleep lifetime + 1.1 s before expecting expiry.
+
 async fn start_with(config: SandboxConfig) -> (Sandbox, Client) {
     let sandbox = Sandbox::start_with(config, None)
         .await
@@ -269,7 +273,7 @@ async fn org_lookup_v3_shape() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cc_auth_errors_v2_and_v3() {
     let (sandbox, client) = start_with(SandboxConfig {
-        access_token_ttl: Duration::from_secs(1),
+        access_token_ttl: Duration::from_secs(2),
         ..SandboxConfig::default()
     })
     .await;
@@ -321,7 +325,7 @@ async fn cc_auth_errors_v2_and_v3() {
         assert_eq!(status, StatusCode::OK, "{scheme}");
     }
     // Expired access token: CF-InvalidAuthToken in both shapes.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     assert_eq!(
         get(v2, Some(format!("bearer {token}"))).await,
         (StatusCode::UNAUTHORIZED, invalid_v2)
@@ -549,7 +553,7 @@ async fn api_key_grant() {
 #[tokio::test(flavor = "multi_thread")]
 async fn passcode_is_single_use_and_short_lived() {
     let (sandbox, client) = start_with(SandboxConfig {
-        passcode_ttl: Duration::from_secs(1),
+        passcode_ttl: Duration::from_secs(2),
         ..SandboxConfig::default()
     })
     .await;
@@ -595,7 +599,7 @@ async fn passcode_is_single_use_and_short_lived() {
     assert_eq!(body["error"], "unauthorized");
     // Expiry.
     let code = get_code().await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let (status, body) = exchange(code).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "unauthorized");
@@ -709,7 +713,7 @@ async fn refresh_rotates_and_rejects_used_revoked_and_expired_tokens() {
         format!("Invalid auth token: Invalid refresh token (expired): {third_refresh}")
     );
 
-    // Expiry (refresh_token_ttl = 2 s).
+    // Expiry (refresh_token_ttl = 2 s, so its exp is at most 2 s away).
     let fourth = password_login(&sandbox, &client, BOB, BOB_PASSWORD).await;
     let fourth_refresh = fourth["refresh_token"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(3100)).await;
@@ -993,7 +997,7 @@ async fn registry_delete_by_secondary_owner() {
 #[tokio::test(flavor = "multi_thread")]
 async fn registry_crg_errors() {
     let (sandbox, client) = start_with(SandboxConfig {
-        access_token_ttl: Duration::from_secs(1),
+        access_token_ttl: Duration::from_secs(2),
         ..SandboxConfig::default()
     })
     .await;
@@ -1050,7 +1054,7 @@ async fn registry_crg_errors() {
     }
     assert!(sandbox.world.registry.tokens().is_empty());
     // Expired UAA token: 401 CRG0014E.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let (status, body) = post(Some(format!("Bearer {bob}")), Some(DEV_ORG_GUID), None).await;
     assert_crg(status, &body, StatusCode::UNAUTHORIZED, "CRG0014E");
 }
