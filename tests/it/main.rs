@@ -1,1 +1,5 @@
+//! The plugin's integration tests: the real binary against the sandbox over HTTPS, with the real
+//! Secret Service and the real kubectl.
 
+mod common;
+mod flow;

@@ -1,0 +1,361 @@
+//! The whole job end to end: login with each grant, secret create, pod apply, and the real
+//! kubectl reading back what the plugin wrote.
+
+use base64::Engine as _;
+use dedicated_sandbox::{Service, seed};
+use serde_json::Value;
+
+use crate::common::{TestContext, require_keyring};
+
+/// Fetches a one-time passcode the way a browser user would (GET /passcode on the login server).
+fn passcode(ctx: &TestContext) -> String {
+    let url = format!("{}/passcode", ctx.sandbox.urls().login);
+    let ca = reqwest::Certificate::from_pem(ctx.sandbox.pki.ca_pem.as_bytes()).unwrap();
+    ctx.runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .no_proxy()
+            .build()
+            .unwrap();
+        let value: Value = client
+            .get(&url)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        value
+            .as_str()
+            .expect("passcode is a JSON string")
+            .to_string()
+    })
+}
+
+/// The token stored in a secret, read back through the real kubectl.
+fn token_via_kubectl(ctx: &TestContext, namespace: &str, name: &str) -> (Vec<u8>, String) {
+    let out = ctx
+        .kubectl(&["-n", namespace, "get", "secret", name, "-o", "json"])
+        .ok();
+    let secret: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"][".dockerconfigjson"].as_str().unwrap())
+        .unwrap();
+    let parsed: Value = serde_json::from_slice(&bytes).unwrap();
+    let host = ctx.sandbox.urls().registry_host.clone();
+    let token = parsed["auths"][&host]["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (bytes, token)
+}
+
+/// What the real `kubectl create secret docker-registry --dry-run=client` writes for the same input.
+fn kubectl_reference_bytes(ctx: &TestContext, token: &str, email: Option<&str>) -> Vec<u8> {
+    let host = ctx.sandbox.urls().registry_host.clone();
+    let server = format!("--docker-server={host}");
+    let password = format!("--docker-password={token}");
+    let mut args = vec![
+        "create",
+        "secret",
+        "docker-registry",
+        "reference",
+        server.as_str(),
+        "--docker-username=token",
+        password.as_str(),
+        "--dry-run=client",
+        "-o",
+        "json",
+    ];
+    let email_flag;
+    if let Some(e) = email {
+        email_flag = format!("--docker-email={e}");
+        args.push(&email_flag);
+    }
+    let out = ctx.kubectl(&args).ok();
+    let secret: Value = serde_json::from_str(&out.stdout).unwrap();
+    base64::engine::general_purpose::STANDARD
+        .decode(secret["data"][".dockerconfigjson"].as_str().unwrap())
+        .unwrap()
+}
+
+/// Checks the plugin's requests against protocol.md through the journal.
+fn assert_wire_protocol(ctx: &TestContext, org_guid: &str) {
+    let journal = ctx.sandbox.journal();
+    let token_calls: Vec<_> = journal
+        .entries()
+        .into_iter()
+        .filter(|e| e.path.ends_with("/oauth/token") && e.method == "POST")
+        .collect();
+    assert!(!token_calls.is_empty());
+    for call in &token_calls {
+        assert_eq!(
+            call.service,
+            Service::Login,
+            "grants go to the authorization_endpoint"
+        );
+        assert!(
+            call.path.starts_with(dedicated_sandbox::LOGIN_PATH),
+            "the login path is kept: {}",
+            call.path
+        );
+        assert_eq!(call.header("authorization"), Some("Basic cf: (empty)"));
+        assert_eq!(call.form_field("scope"), Some(""));
+    }
+    let mints: Vec<_> = journal
+        .for_service(Service::Registry)
+        .into_iter()
+        .filter(|e| e.method == "POST" && e.path == "/api/v1/tokens")
+        .collect();
+    assert!(!mints.is_empty(), "a token was minted");
+    for mint in &mints {
+        assert_eq!(mint.query_param("permanent"), Some("true"));
+        assert_eq!(
+            mint.query_param("write"),
+            None,
+            "read-only unless --readwrite"
+        );
+        assert_eq!(mint.header("organization"), Some(org_guid));
+        assert!(
+            mint.header("authorization")
+                .is_some_and(|a| a.starts_with("Bearer sha256:")),
+            "{:?}",
+            mint.header("authorization")
+        );
+        assert_eq!(mint.status, 200);
+    }
+}
+
+#[test]
+fn password_login_then_secret_and_pod_match_kubectl() {
+    require_keyring();
+    let ctx = TestContext::new();
+    let login = ctx
+        .login_password(seed::ALICE, seed::ALICE_PASSWORD, seed::DEV_ORG)
+        .ok();
+    assert!(login.stderr.contains("Logged in"), "{}", login.stderr);
+    login.leaks_none(&[seed::ALICE_PASSWORD]);
+
+    let create = ctx
+        .run(
+            &[
+                "-n",
+                "team-a",
+                "secret",
+                "create",
+                "regcred",
+                "--docker-email",
+                "a@b.c",
+            ],
+            None,
+        )
+        .ok();
+    assert_eq!(create.stdout.trim(), "secret/regcred created");
+    assert!(
+        create.stderr.contains("namespace `team-a`"),
+        "{}",
+        create.stderr
+    );
+
+    // The real kubectl reads it back, byte for byte what kubectl itself would have written.
+    let (bytes, token) = token_via_kubectl(&ctx, "team-a", "regcred");
+    assert_eq!(bytes, kubectl_reference_bytes(&ctx, &token, Some("a@b.c")));
+    create.leaks_none(&[&token]);
+
+    // The token is the one the registry issued: read-only, permanent, described without PII.
+    let tokens = ctx.tokens();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].token, token);
+    assert!(tokens[0].readonly && tokens[0].permanent && !tokens[0].revoked);
+    assert_eq!(tokens[0].org, seed::DEV_ORG_GUID);
+    assert!(
+        tokens[0].description.contains("team-a/regcred"),
+        "{}",
+        tokens[0].description
+    );
+    assert!(
+        !tokens[0].description.contains("alice"),
+        "{}",
+        tokens[0].description
+    );
+
+    // Labels and annotations, never the token.
+    let secret = ctx
+        .sandbox
+        .world
+        .kube
+        .get("team-a", "secrets", "regcred")
+        .unwrap();
+    assert_eq!(
+        secret["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "kubectl-dedicated-registry"
+    );
+    let annotations = secret["metadata"]["annotations"].to_string();
+    assert!(annotations.contains(&tokens[0].id));
+    assert!(!annotations.contains(&token));
+
+    // A pod that pulls with it.
+    let pod = ctx
+        .run(
+            &[
+                "-n",
+                "team-a",
+                "pod",
+                "apply",
+                "--image",
+                "demo/hello:v1",
+                "--secret",
+                "regcred",
+            ],
+            None,
+        )
+        .ok();
+    assert_eq!(pod.stdout.trim(), "pod/hello created");
+    let got = ctx
+        .kubectl(&["-n", "team-a", "get", "pod", "hello", "-o", "json"])
+        .ok();
+    let pod: Value = serde_json::from_str(&got.stdout).unwrap();
+    assert_eq!(pod["spec"]["imagePullSecrets"][0]["name"], "regcred");
+    assert_eq!(
+        pod["spec"]["containers"][0]["image"],
+        format!("{}/demo/hello:v1", ctx.sandbox.urls().registry_host)
+    );
+
+    assert_wire_protocol(&ctx, seed::DEV_ORG_GUID);
+
+    // Where the secrets went: the token only into the Kubernetes secret, the password only to
+    // the login server, and neither into the settings file.
+    let journal = ctx.sandbox.journal();
+    for entry in journal.containing(&token) {
+        assert_eq!(
+            entry.service,
+            Service::Kube,
+            "token sent to {:?} {}",
+            entry.service,
+            entry.path
+        );
+    }
+    for entry in journal.containing(seed::ALICE_PASSWORD) {
+        assert_eq!(
+            entry.service,
+            Service::Login,
+            "password sent to {:?} {}",
+            entry.service,
+            entry.path
+        );
+    }
+    let config = std::fs::read_to_string(ctx.config_file()).unwrap();
+    assert!(!config.contains(seed::ALICE_PASSWORD) && !config.contains(&token));
+    assert!(config.contains(seed::DEV_ORG_GUID));
+}
+
+#[test]
+fn sso_passcode_login_works_once() {
+    require_keyring();
+    let ctx = TestContext::new();
+    let urls = ctx.sandbox.urls().clone();
+    let ca = ctx.sandbox.ca_file();
+    let code = passcode(&ctx);
+    let args = [
+        "login",
+        "--api",
+        &urls.api,
+        "--registry",
+        &urls.registry_host,
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--sso",
+    ];
+    let run = ctx.run(&args, Some(&format!("{code}\n"))).ok();
+    // The prompt text the login server gives, with its /passcode URL, is shown.
+    assert!(
+        run.stderr.contains(&format!("{}/passcode", urls.login)),
+        "{}",
+        run.stderr
+    );
+    run.leaks_none(&[&code]);
+    assert!(run.stderr.contains(seed::CAROL), "{}", run.stderr);
+    ctx.run(&["secret", "create", "sso-cred"], None).ok();
+    assert!(ctx.dockerconfigjson("default", "sso-cred").is_some());
+    // The same passcode cannot be used again.
+    ctx.run(&args, Some(&format!("{code}\n")))
+        .fails_with("login refused");
+}
+
+#[test]
+fn api_key_login_from_stdin_and_from_environment() {
+    require_keyring();
+    let ctx = TestContext::new();
+    let urls = ctx.sandbox.urls().clone();
+    let ca = ctx.sandbox.ca_file();
+    let base = [
+        "login",
+        "--api",
+        &urls.api,
+        "--registry",
+        &urls.registry_host,
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--org",
+        seed::OPS_ORG,
+    ];
+    let mut args = base.to_vec();
+    args.push("--apikey-stdin");
+    ctx.run(&args, Some(seed::ALICE_API_KEY))
+        .ok()
+        .leaks_none(&[seed::ALICE_API_KEY]);
+    let api_key_grants: Vec<_> = ctx
+        .sandbox
+        .journal()
+        .entries()
+        .into_iter()
+        .filter(|e| e.form_field("username") == Some("apikey"))
+        .collect();
+    assert_eq!(api_key_grants.len(), 1);
+    ctx.run(&["secret", "create", "ops-cred"], None).ok();
+    assert_eq!(ctx.tokens()[0].org, seed::OPS_ORG_GUID);
+
+    // Non-interactive: the key comes from IBMCLOUD_API_KEY on every run and is never stored.
+    let mut cmd = ctx.command(&base);
+    cmd.env("IBMCLOUD_API_KEY", seed::ALICE_API_KEY);
+    let run = ctx.run_with(cmd, None).ok();
+    assert!(run.stderr.contains("IBMCLOUD_API_KEY"), "{}", run.stderr);
+    let config = std::fs::read_to_string(ctx.config_file()).unwrap();
+    assert!(config.contains("credential: environment"), "{config}");
+    assert!(!config.contains(seed::ALICE_API_KEY));
+    let mut cmd = ctx.command(&["secret", "create", "env-cred"]);
+    cmd.env("IBMCLOUD_API_KEY", seed::ALICE_API_KEY);
+    ctx.run_with(cmd, None).ok();
+    // Without the variable the profile cannot authenticate, and says why.
+    ctx.run(&["secret", "create", "env-cred-2"], None)
+        .fails_with("IBMCLOUD_API_KEY");
+}
+
+#[test]
+fn status_and_logout() {
+    require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    let status = ctx.run(&["--context", "sandbox-dev", "status"], None).ok();
+    assert!(
+        status.stdout.contains(seed::DEV_ORG_GUID),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stdout.contains("valid"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("namespace `team-a`"),
+        "{}",
+        status.stdout
+    );
+    // Refresh rotates the refresh token; the rotated one is stored and keeps working.
+    ctx.run(&["status"], None).ok();
+    assert_eq!(ctx.sandbox.world.uaa.live_refresh_tokens(seed::ALICE), 1);
+
+    ctx.run(&["logout"], None).ok();
+    ctx.run(&["status"], None).fails_with("not logged in");
+    ctx.run(&["secret", "create", "x"], None)
+        .fails_with("login");
+}
