@@ -659,7 +659,12 @@ async fn realm(
         .map(|o| o.registry_namespaces.clone())
         .unwrap_or_default();
     let mut access = Vec::new();
-    for (_, scope) in pairs.iter().filter(|(k, _)| k == "scope") {
+    // Scopes come as repeated `scope` parameters; some clients join them with spaces.
+    let scopes = pairs
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split_whitespace());
+    for scope in scopes {
         let Some((kind, rest)) = scope.split_once(':') else {
             continue;
         };

@@ -268,6 +268,35 @@ async fn org_lookup_v3_shape() {
     let (_, body) = json_of(client.get(&url).bearer_auth(&bob).send().await.unwrap()).await;
     assert_eq!(body["pagination"]["total_results"], 1);
     assert_eq!(body["resources"][0]["name"], DEV_ORG);
+
+    // A single org the user is not in: 404 in the v3 error shape.
+    let (status, body) = json_of(
+        client
+            .get(format!("{api}/v3/organizations/{OPS_ORG_GUID}"))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body,
+        json!({"errors": [{"detail": "Organization not found", "title": "CF-ResourceNotFound", "code": 10010}]})
+    );
+    // An unsupported v2 filter: 400 CF-BadQueryParameter.
+    let (status, body) = json_of(
+        client
+            .get(format!("{api}/v2/organizations?q=status:active"))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error_code"], "CF-BadQueryParameter");
+    assert_eq!(body["code"], 1001);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1387,7 +1416,7 @@ async fn v2_write_token_can_push() {
         &client,
         &realm,
         &urls.registry_host,
-        "repository:demo/new:pull,push",
+        "repository:demo/new:pull,push repository:demo/hello:pull",
         &write,
     )
     .await;
@@ -1395,6 +1424,10 @@ async fn v2_write_token_can_push() {
     let bearer = body["token"].as_str().unwrap().to_string();
     let (_, claims) = jwt_payload(&bearer);
     assert_eq!(claims["access"][0]["actions"], json!(["pull", "push"]));
+    assert_eq!(
+        claims["access"][1],
+        json!({"type": "repository", "name": "demo/hello", "actions": ["pull"]})
+    );
 
     use sha2::Digest as _;
     let digest_of = |bytes: &[u8]| {
