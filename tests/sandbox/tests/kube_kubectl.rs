@@ -569,3 +569,71 @@ async fn invalid_names_are_rejected() {
         .await;
     assert_eq!(sa, "serviceaccount/default\n");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_conflicts_with_kubectl_create_until_forced() {
+    let (sandbox, kubectl) = start().await;
+    kubectl
+        .ok(&[
+            "-n",
+            "team-a",
+            "create",
+            "secret",
+            "generic",
+            "shared",
+            "--from-literal=key=created",
+        ])
+        .await;
+    let manifest = write(
+        sandbox.dir(),
+        "shared.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: shared\n  namespace: team-a\nstringData:\n  key: applied\n",
+    );
+    let err = kubectl
+        .fails(&["apply", "--server-side", "-f", &manifest])
+        .await;
+    assert!(
+        err.contains(
+            r#"Apply failed with 1 conflict: conflict with "kubectl-create" using v1: .data.key"#
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        sandbox.world.kube.secret_data("team-a", "shared").unwrap()["key"],
+        b"created"
+    );
+    kubectl
+        .ok(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &manifest,
+        ])
+        .await;
+    assert_eq!(
+        sandbox.world.kube.secret_data("team-a", "shared").unwrap()["key"],
+        b"applied"
+    );
+    let secret = sandbox
+        .world
+        .kube
+        .get("team-a", "secrets", "shared")
+        .unwrap();
+    let managers: Vec<(&str, &str)> = secret["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["manager"].as_str().unwrap(),
+                m["operation"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // kubectl-create keeps `type`; kubectl (Apply) now owns the key.
+    assert_eq!(
+        managers,
+        [("kubectl-create", "Update"), ("kubectl", "Apply")]
+    );
+}

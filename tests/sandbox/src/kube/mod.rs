@@ -1187,7 +1187,12 @@ fn apply(ctx: &Ctx, kind: Kind, ns: &str, name: &str, dry_run: bool) -> Result<R
     for m in mgrs.iter().filter(|m| !is_me(m)) {
         for p in m.fields.intersection(&fields) {
             if objects::get_path(&old, p) != objects::get_path(&applied, p) {
-                conflicts.push((m.manager.clone(), objects::path_text(p)));
+                let who = if m.operation == "Apply" {
+                    format!("{:?}", m.manager)
+                } else {
+                    format!("{:?} using v1", m.manager)
+                };
+                conflicts.push((who, objects::path_text(p)));
             }
         }
     }

@@ -94,38 +94,32 @@ pub fn conflict(resource: &str, name: &str) -> ApiError {
 }
 
 /// 409 Conflict from server-side apply: fields owned by other managers.
-/// `conflicts` holds (manager, field path like `.data.x`).
+/// `conflicts` holds (manager as printed, field path like `.data.x`); a manager prints as
+/// `"name"` for an Apply entry and `"name" using v1` for an Update entry, as the API server's
+/// field manager does.
 pub fn apply_conflict(resource: &str, name: &str, conflicts: &[(String, String)]) -> ApiError {
     let n = conflicts.len();
-    let mut managers: Vec<&str> = conflicts.iter().map(|(m, _)| m.as_str()).collect();
-    managers.dedup();
     let message = if n == 1 {
         format!(
-            "Apply failed with 1 conflict: conflict with \"{}\" using v1: {}",
+            "Apply failed with 1 conflict: conflict with {}: {}",
             conflicts[0].0, conflicts[0].1
         )
-    } else if managers.len() == 1 {
-        let mut m = format!(
-            "Apply failed with {n} conflicts: conflicts with \"{}\" using v1:",
-            managers[0]
-        );
-        for (_, field) in conflicts {
-            m.push_str(&format!("\n- {field}"));
-        }
-        m
     } else {
-        let mut m = format!("Apply failed with {n} conflicts: ");
-        let parts: Vec<String> = conflicts
-            .iter()
-            .map(|(mgr, field)| format!("conflict with \"{mgr}\" using v1: {field}"))
-            .collect();
-        m.push_str(&parts.join("\n"));
-        m
+        let mut by_manager: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (m, field) in conflicts {
+            by_manager.entry(m).or_default().push(field);
+        }
+        let mut lines = Vec::new();
+        for (m, fields) in by_manager {
+            lines.push(format!("conflicts with {m}:"));
+            lines.extend(fields.iter().map(|f| format!("- {f}")));
+        }
+        format!("Apply failed with {n} conflicts: {}", lines.join("\n"))
     };
     let causes: Vec<Value> = conflicts
         .iter()
         .map(|(mgr, field)| {
-            json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{mgr}\" using v1"), "field": field})
+            json!({"reason": "FieldManagerConflict", "message": format!("conflict with {mgr}"), "field": field})
         })
         .collect();
     let mut d = details(name, resource);
