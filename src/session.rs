@@ -50,6 +50,9 @@ pub async fn access_token(
             Ok(tokens.access_token)
         }
         CredentialSource::Keyring => {
+            // UAA may rotate refresh tokens: concurrent runs must take turns, or all but the
+            // first would present an already-rotated token and fail.
+            let _lock = lock_profile(profile_name).await?;
             let key = CredKey::for_profile(profile_name, &profile.api);
             let lookup_store = store.clone();
             let lookup_key = key.clone();
@@ -78,4 +81,37 @@ pub async fn access_token(
             Ok(tokens.access_token)
         }
     }
+}
+
+/// An exclusive lock on the profile, held while its refresh token is used and replaced.
+struct ProfileLock(std::fs::File);
+
+impl Drop for ProfileLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+async fn lock_profile(profile_name: &str) -> anyhow::Result<ProfileLock> {
+    let config = crate::config::path()?;
+    let dir = config
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let path = dir.join(format!(".{profile_name}.lock"));
+    tokio::task::spawn_blocking(move || -> anyhow::Result<ProfileLock> {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open lock file `{}`", path.display()))?;
+        file.lock()
+            .with_context(|| format!("cannot lock `{}`", path.display()))?;
+        Ok(ProfileLock(file))
+    })
+    .await
+    .context("lock task failed")?
 }

@@ -515,11 +515,12 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
             }
         }
     };
+    // A server dry run only ever carried the placeholder, which is safe to print.
     print_result(
         &written,
         verb,
         args.output,
-        args.show_token,
+        args.show_token || dry_run,
         &profile.registry,
         &email,
     )?;

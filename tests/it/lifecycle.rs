@@ -1,0 +1,501 @@
+//! Idempotency, overwrite, dry runs, service accounts, concurrency, and cleanup after failures.
+
+use dedicated_sandbox::{Fault, FaultAction, Service, seed};
+use serde_json::{Value, json};
+
+use crate::common::{TestContext, require_keyring};
+
+fn live_tokens(ctx: &TestContext) -> usize {
+    ctx.tokens().iter().filter(|t| !t.revoked).count()
+}
+
+fn status_body(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+           "message":message,"reason":reason,"details":{"name":"regcred","kind":"secrets"},"code":code})
+}
+
+#[test]
+fn rerun_is_unchanged_and_never_mints_again() {
+    require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    let create = ["-n", "team-a", "secret", "create", "regcred"];
+    assert_eq!(
+        ctx.run(&create, None).ok().stdout.trim(),
+        "secret/regcred created"
+    );
+    let before = ctx.dockerconfigjson("team-a", "regcred").unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            ctx.run(&create, None).ok().stdout.trim(),
+            "secret/regcred unchanged"
+        );
+    }
+    assert_eq!(ctx.tokens().len(), 1, "no token sprawl");
+    assert_eq!(ctx.dockerconfigjson("team-a", "regcred").unwrap(), before);
+
+    // Another e-mail rewrites the secret with the same token.
+    let mut with_email = create.to_vec();
+    with_email.extend(["--docker-email", "ops@example.com"]);
+    assert_eq!(
+        ctx.run(&with_email, None).ok().stdout.trim(),
+        "secret/regcred configured"
+    );
+    assert_eq!(ctx.tokens().len(), 1);
+    let after = String::from_utf8(ctx.dockerconfigjson("team-a", "regcred").unwrap()).unwrap();
+    assert!(after.contains("ops@example.com"));
+
+    // --rotate mints a new token and revokes the old one after the write.
+    let old_id = ctx.tokens()[0].id.clone();
+    let mut rotate = create.to_vec();
+    rotate.push("--rotate");
+    assert_eq!(
+        ctx.run(&rotate, None).ok().stdout.trim(),
+        "secret/regcred configured"
+    );
+    let tokens = ctx.tokens();
+    assert_eq!(tokens.len(), 2);
+    assert!(tokens.iter().find(|t| t.id == old_id).unwrap().revoked);
+    assert_eq!(live_tokens(&ctx), 1);
+
+    // Asking for push access replaces the read-only token.
+    let mut rw = create.to_vec();
+    rw.push("--readwrite");
+    assert_eq!(
+        ctx.run(&rw, None).ok().stdout.trim(),
+        "secret/regcred configured"
+    );
+    let live: Vec<_> = ctx.tokens().into_iter().filter(|t| !t.revoked).collect();
+    assert_eq!(live.len(), 1);
+    assert!(!live[0].readonly);
+    let writes: Vec<_> = ctx
+        .sandbox
+        .journal()
+        .for_service(Service::Registry)
+        .into_iter()
+        .filter(|e| e.query_param("write") == Some("true"))
+        .collect();
+    assert_eq!(writes.len(), 1);
+}
+
+#[test]
+fn unmanaged_secret_is_replaced_only_with_overwrite() {
+    require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    ctx.kubectl(&[
+        "-n",
+        "team-a",
+        "create",
+        "secret",
+        "generic",
+        "regcred",
+        "--from-literal=a=b",
+    ])
+    .ok();
+    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .fails_with("--overwrite");
+    assert_eq!(ctx.tokens().len(), 0, "nothing minted for a refused write");
+    let out = ctx
+        .run(
+            &["-n", "team-a", "secret", "create", "regcred", "--overwrite"],
+            None,
+        )
+        .ok();
+    assert_eq!(out.stdout.trim(), "secret/regcred configured");
+    let secret = ctx
+        .sandbox
+        .world
+        .kube
+        .get("team-a", "secrets", "regcred")
+        .unwrap();
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+    assert_eq!(live_tokens(&ctx), 1);
+}
+
+#[test]
+fn dry_runs_mint_nothing_and_write_nothing() {
+    require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    ctx.sandbox.journal().clear();
+    let client = ctx
+        .run(
+            &[
+                "-n",
+                "team-a",
+                "secret",
+                "create",
+                "regcred",
+                "--dry-run=client",
+                "-o",
+                "yaml",
+            ],
+            None,
+        )
+        .ok();
+    assert!(client.stdout.contains("kind: Secret"), "{}", client.stdout);
+    assert!(
+        ctx.sandbox.journal().entries().is_empty(),
+        "client dry run sends nothing"
+    );
+
+    let server = ctx
+        .run(
+            &[
+                "-n",
+                "team-a",
+                "secret",
+                "create",
+                "regcred",
+                "--dry-run=server",
+                "-o",
+                "json",
+            ],
+            None,
+        )
+        .ok();
+    let printed: Value = serde_json::from_str(&server.stdout).unwrap();
+    assert_eq!(printed["kind"], "Secret");
+    let dry: Vec<_> = ctx
+        .sandbox
+        .journal()
+        .for_service(Service::Kube)
+        .into_iter()
+        .filter(|e| e.method == "POST")
+        .collect();
+    assert_eq!(dry.len(), 1);
+    assert_eq!(dry[0].query_param("dryRun"), Some("All"));
+    assert!(
+        ctx.sandbox
+            .world
+            .kube
+            .get("team-a", "secrets", "regcred")
+            .is_none()
+    );
+    assert!(ctx.tokens().is_empty(), "no token minted by a dry run");
+    assert!(
+        ctx.sandbox
+            .journal()
+            .for_service(Service::Registry)
+            .is_empty(),
+        "the registry is not contacted"
+    );
+    // The placeholder is visible in the printed credential.
+    let data = printed["data"][".dockerconfigjson"].as_str().unwrap();
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap();
+    assert!(String::from_utf8(decoded).unwrap().contains("dry run"));
+    // Pod dry runs too.
+    ctx.run(
+        &[
+            "-n",
+            "team-a",
+            "pod",
+            "apply",
+            "--image",
+            "demo/hello",
+            "--dry-run=server",
+        ],
+        None,
+    )
+    .ok();
+    assert!(
+        ctx.sandbox
+            .world
+            .kube
+            .get("team-a", "pods", "hello")
+            .is_none()
+    );
+}
+
+#[test]
+fn service_accounts_get_the_secret_appended_with_conflict_retries() {
+    require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    ctx.kubectl(&[
+        "-n",
+        "team-a",
+        "patch",
+        "serviceaccount",
+        "default",
+        "--type=merge",
+        "-p",
+        r#"{"imagePullSecrets":[{"name":"other"}]}"#,
+    ])
+    .ok();
+    // A concurrent writer wins the first update.
+    ctx.sandbox.inject(
+        Fault::json(
+            Service::Kube,
+            "PUT",
+            "/api/v1/namespaces/team-a/serviceaccounts/default",
+            409,
+            json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+                   "message":"Operation cannot be fulfilled on serviceaccounts \"default\": the object has been modified; please apply your changes to the latest version and try again",
+                   "reason":"Conflict","details":{"name":"default","kind":"serviceaccounts"},"code":409}),
+        )
+        .times(1),
+    );
+    ctx.run(
+        &[
+            "-n",
+            "team-a",
+            "secret",
+            "create",
+            "regcred",
+            "--service-account",
+            "default",
+        ],
+        None,
+    )
+    .ok();
+    let sa = ctx
+        .sandbox
+        .world
+        .kube
+        .get("team-a", "serviceaccounts", "default")
+        .unwrap();
+    let names: Vec<_> = sa["imagePullSecrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["other", "regcred"]);
+    let puts = ctx
+        .sandbox
+        .journal()
+        .entries()
+        .into_iter()
+        .filter(|e| e.method == "PUT" && e.path.ends_with("/serviceaccounts/default"))
+        .count();
+    assert_eq!(puts, 2, "one conflict, one retry");
+    // Re-running changes nothing.
+    let again = ctx
+        .run(
+            &[
+                "-n",
+                "team-a",
+                "secret",
+                "create",
+                "regcred",
+                "--service-account",
+                "default",
+            ],
+            None,
+        )
+        .ok();
+    assert!(
+        again.stderr.contains("serviceaccount/default unchanged"),
+        "{}",
+        again.stderr
+    );
+    // A missing service account is reported before any token is minted.
+    ctx.run(
+        &[
+            "-n",
+            "team-a",
+            "secret",
+            "create",
+            "other2",
+            "--service-account",
+            "nope",
+        ],
+        None,
+    )
+    .fails_with("serviceaccount `nope`");
+    assert_eq!(ctx.tokens().len(), 1);
+}
+
+#[test]
+fn concurrent_writers_lose_no_service_account_entry() {
+    require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            let name = format!("cred-{i}");
+            let mut cmd = ctx.command(&[
+                "-n",
+                "team-b",
+                "secret",
+                "create",
+                &name,
+                "--service-account",
+                "default",
+            ]);
+            cmd.stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let sa = ctx
+        .sandbox
+        .world
+        .kube
+        .get("team-b", "serviceaccounts", "default")
+        .unwrap();
+    let mut names: Vec<_> = sa["imagePullSecrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["cred-0", "cred-1", "cred-2"]);
+}
+
+#[test]
+fn a_failed_write_revokes_the_new_token() {
+    require_keyring();
+    let path = "/api/v1/namespaces/team-a/secrets";
+    let cases: Vec<(&str, FaultAction, &str)> = vec![
+        (
+            "rbac",
+            FaultAction::Respond {
+                status: 403,
+                content_type: "application/json".into(),
+                body: status_body(403, "Forbidden", "secrets \"regcred\" is forbidden: User \"x\" cannot create resource \"secrets\" in API group \"\" in the namespace \"team-a\"").to_string(),
+            },
+            "Kubernetes denied create",
+        ),
+        (
+            "server error",
+            FaultAction::Respond {
+                status: 500,
+                content_type: "application/json".into(),
+                body: status_body(500, "InternalError", "etcd is sad").to_string(),
+            },
+            "etcd is sad",
+        ),
+        (
+            "invalid",
+            FaultAction::Respond {
+                status: 422,
+                content_type: "application/json".into(),
+                body: status_body(422, "Invalid", "Secret \"regcred\" is invalid: admission webhook said no").to_string(),
+            },
+            "admission webhook said no",
+        ),
+        ("dropped connection", FaultAction::Drop, "Kubernetes"),
+    ];
+    for (what, action, expected) in cases {
+        let ctx = TestContext::new();
+        ctx.login_alice();
+        ctx.sandbox
+            .inject(Fault::new(Service::Kube, "POST", path, action));
+        let run = ctx
+            .run(
+                &[
+                    "-n",
+                    "team-a",
+                    "secret",
+                    "create",
+                    "regcred",
+                    "--request-timeout",
+                    "5s",
+                ],
+                None,
+            )
+            .fails_with(expected);
+        let tokens = ctx.tokens();
+        assert_eq!(tokens.len(), 1, "{what}: one token minted");
+        assert!(
+            tokens[0].revoked,
+            "{what}: token revoked after the failed write"
+        );
+        assert!(run.stderr.contains(&tokens[0].id), "{what}: {}", run.stderr);
+        assert!(run.stderr.contains("was revoked"), "{what}: {}", run.stderr);
+        run.leaks_none(&[&tokens[0].token, seed::ALICE_PASSWORD]);
+    }
+}
+
+#[test]
+fn a_failed_revocation_names_the_token_to_remove() {
+    require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    ctx.sandbox.inject(Fault::json(
+        Service::Kube,
+        "POST",
+        "/api/v1/namespaces/team-a/secrets",
+        500,
+        status_body(500, "InternalError", "boom"),
+    ));
+    ctx.sandbox.inject(Fault::json(
+        Service::Registry,
+        "DELETE",
+        "/api/v1/tokens/*",
+        500,
+        json!({"code":"CRG0003E","message":"internal error","request-id":"x"}),
+    ));
+    let run = ctx
+        .run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .fails_with("could NOT be revoked");
+    let token = &ctx.tokens()[0];
+    assert!(!token.revoked);
+    assert!(
+        run.stderr.contains(&format!("token-rm {}", token.id)),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn rbac_denials_name_verb_resource_namespace_and_user() {
+    require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    // sandbox-dev may only use team-a: the read fails before anything is minted.
+    let run = ctx
+        .run(
+            &[
+                "--context",
+                "sandbox-dev",
+                "-n",
+                "team-b",
+                "secret",
+                "create",
+                "regcred",
+            ],
+            None,
+        )
+        .fails_with("Kubernetes denied get of secret `regcred` in namespace `team-b`");
+    assert!(run.stderr.contains("sandbox-dev"), "{}", run.stderr);
+    assert!(ctx.tokens().is_empty());
+    // It may write secrets in team-a but not service accounts: the secret stays, the error says
+    // what is missing and that a re-run retries.
+    let run = ctx
+        .run(
+            &[
+                "--context",
+                "sandbox-dev",
+                "secret",
+                "create",
+                "regcred",
+                "--service-account",
+                "default",
+            ],
+            None,
+        )
+        .fails_with("serviceaccount");
+    assert!(
+        run.stdout.contains("secret/regcred created"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("re-run"), "{}", run.stderr);
+}
