@@ -92,6 +92,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         verbosity: cli.verbosity,
         store: Arc::new(OsKeyring),
     };
+    // Bad input is rejected before any file is read or any request is sent.
+    if let Some(namespace) = &ctx.kube.namespace {
+        crate::manifests::validate_namespace(namespace)?;
+    }
     match cli.command {
         Command::Login(args) => login::login(&ctx, args).await,
         Command::Logout => login::logout(&ctx).await,

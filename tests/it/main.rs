@@ -2,5 +2,6 @@
 //! Secret Service and the real kubectl.
 
 mod common;
+mod errors;
 mod flow;
 mod lifecycle;

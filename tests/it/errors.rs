@@ -1,0 +1,600 @@
+//! Bad input and remote failures: each exits 1 with one actionable `error:` line, and no
+//! credential appears in any output, the settings file, or anywhere it was not meant to go.
+
+use dedicated_sandbox::{Fault, FaultAction, Service, seed};
+use serde_json::json;
+
+use crate::common::{Run, TestContext, require_keyring};
+
+type Action = Box<dyn Fn(&TestContext) -> Run>;
+
+struct Case {
+    name: &'static str,
+    /// Log in as alice (dev-org) first.
+    login: bool,
+    run: Action,
+    /// Text the error line must contain.
+    expect: &'static str,
+}
+
+fn case(
+    name: &'static str,
+    login: bool,
+    expect: &'static str,
+    run: impl Fn(&TestContext) -> Run + 'static,
+) -> Case {
+    Case {
+        name,
+        login,
+        run: Box::new(run),
+        expect,
+    }
+}
+
+fn login_args(ctx: &TestContext) -> Vec<String> {
+    let urls = ctx.sandbox.urls();
+    vec![
+        "login".into(),
+        "--api".into(),
+        urls.api.clone(),
+        "--registry".into(),
+        urls.registry_host.clone(),
+        "--ca-file".into(),
+        ctx.sandbox.ca_file().display().to_string(),
+    ]
+}
+
+fn run_login(ctx: &TestContext, extra: &[&str], stdin: Option<&str>) -> Run {
+    let mut args = login_args(ctx);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ctx.run(&refs, stdin)
+}
+
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn create(ctx: &TestContext) -> Run {
+    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        // Input rejected before any request.
+        case(
+            "secret name",
+            false,
+            "invalid secret name `Bad_Name`",
+            |c| c.run(&["secret", "create", "Bad_Name"], None),
+        ),
+        case(
+            "namespace name",
+            false,
+            "invalid namespace name `Team_A`",
+            |c| c.run(&["-n", "Team_A", "secret", "render", "x"], None),
+        ),
+        case("email", false, "invalid e-mail", |c| {
+            c.run(&["secret", "create", "x", "--docker-email", "a b@c"], None)
+        }),
+        case(
+            "service account name",
+            false,
+            "invalid serviceaccount name",
+            |c| {
+                c.run(
+                    &["secret", "create", "x", "--service-account", "Not Valid"],
+                    None,
+                )
+            },
+        ),
+        case(
+            "image grammar",
+            false,
+            "invalid image reference `Demo/Hello`",
+            |c| c.run(&["pod", "render", "--image", "Demo/Hello"], None),
+        ),
+        case(
+            "image without namespace",
+            true,
+            "live in a namespace",
+            |c| c.run(&["pod", "render", "--image", "hello"], None),
+        ),
+        case("pod name", false, "invalid pod name", |c| {
+            c.run(
+                &["pod", "render", "--image", "x.io/a/b", "--name", "Bad_Pod"],
+                None,
+            )
+        }),
+        case(
+            "request timeout",
+            true,
+            "invalid --request-timeout `soon`",
+            |c| {
+                c.run(
+                    &["--request-timeout", "soon", "secret", "create", "x"],
+                    None,
+                )
+            },
+        ),
+        case("dry-run value", false, "invalid value 'maybe'", |c| {
+            c.run(&["secret", "create", "x", "--dry-run=maybe"], None)
+        }),
+        case("plain http api", false, "only https://", |c| {
+            c.run(&["login", "--api", "http://api.example.com"], None)
+        }),
+        case("no api", false, "--api is required", |c| {
+            c.run(&["login"], None)
+        }),
+        case("registry flag", false, "invalid --registry", |c| {
+            let api = c.sandbox.urls().api.clone();
+            c.run(
+                &["login", "--api", &api, "--registry", "r.example/path"],
+                None,
+            )
+        }),
+        case("ca file missing", false, "cannot read --ca-file", |c| {
+            let api = c.sandbox.urls().api.clone();
+            c.run(
+                &[
+                    "login",
+                    "--api",
+                    &api,
+                    "--registry",
+                    "r.example",
+                    "--ca-file",
+                    "/nonexistent/ca.pem",
+                ],
+                None,
+            )
+        }),
+        case("not logged in", false, "not logged in", create),
+        // Login failures.
+        case("wrong password", false, "Bad credentials", |c| {
+            run_login(
+                c,
+                &[
+                    "--username",
+                    seed::ALICE,
+                    "--password-stdin",
+                    "--org",
+                    seed::DEV_ORG,
+                ],
+                Some("canary-wrong-password-1234\n"),
+            )
+        }),
+        case("empty stdin", false, "standard input is empty", |c| {
+            run_login(
+                c,
+                &["--username", seed::ALICE, "--password-stdin"],
+                Some(""),
+            )
+        }),
+        case("no terminal", false, "no terminal", |c| {
+            run_login(c, &["--username", seed::ALICE], None)
+        }),
+        case("unknown org", false, "org `nope` was not found", |c| {
+            run_login(
+                c,
+                &[
+                    "--username",
+                    seed::ALICE,
+                    "--password-stdin",
+                    "--org",
+                    "nope",
+                ],
+                Some(seed::ALICE_PASSWORD),
+            )
+        }),
+        case("no org at all", false, "not a member of any org", |c| {
+            run_login(
+                c,
+                &["--username", seed::MALLORY, "--password-stdin"],
+                Some(seed::MALLORY_PASSWORD),
+            )
+        }),
+        case("several orgs", false, "choose one with --org", |c| {
+            run_login(
+                c,
+                &["--username", seed::ALICE, "--password-stdin"],
+                Some(seed::ALICE_PASSWORD),
+            )
+        }),
+        case("untrusted TLS", false, "--ca-file", |c| {
+            let api = c.sandbox.urls().api.clone();
+            c.run(
+                &[
+                    "login",
+                    "--api",
+                    &api,
+                    "--registry",
+                    "r.example",
+                    "--username",
+                    seed::ALICE,
+                    "--password-stdin",
+                ],
+                Some(seed::ALICE_PASSWORD),
+            )
+        }),
+        case("unreachable api", false, "cannot reach", |c| {
+            let api = format!("https://127.0.0.1:{}", closed_port());
+            c.run(
+                &[
+                    "login",
+                    "--api",
+                    &api,
+                    "--registry",
+                    "r.example",
+                    "--username",
+                    seed::ALICE,
+                    "--password-stdin",
+                ],
+                Some(seed::ALICE_PASSWORD),
+            )
+        }),
+        case(
+            "not a CF endpoint",
+            false,
+            "is this a Cloud Foundry API endpoint",
+            |c| {
+                let kube = c.sandbox.urls().kube.clone();
+                let ca = c.sandbox.ca_file().display().to_string();
+                c.run(
+                    &[
+                        "login",
+                        "--api",
+                        &kube,
+                        "--registry",
+                        "r.example",
+                        "--ca-file",
+                        &ca,
+                        "--username",
+                        seed::ALICE,
+                        "--password-stdin",
+                    ],
+                    Some(seed::ALICE_PASSWORD),
+                )
+            },
+        ),
+        case("no keyring", false, "no OS keyring is available", |c| {
+            let mut args = login_args(c);
+            args.extend(
+                [
+                    "--username",
+                    seed::ALICE,
+                    "--password-stdin",
+                    "--org",
+                    seed::DEV_ORG,
+                ]
+                .map(String::from),
+            );
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut cmd = c.command(&refs);
+            cmd.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+            c.run_with(cmd, Some(seed::ALICE_PASSWORD))
+        }),
+        case("corrupt settings", false, "is not valid", |c| {
+            let path = c.config_file();
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "profiles: [1, 2]\n").unwrap();
+            create(c)
+        }),
+        // Remote failures after login.
+        case("login expired", true, "has expired or was revoked", |c| {
+            c.sandbox.world.uaa.revoke_refresh_tokens(seed::ALICE);
+            create(c)
+        }),
+        case("UAA down", true, "answered 503", |c| {
+            c.sandbox.inject(Fault::json(
+                Service::Login,
+                "POST",
+                "*",
+                503,
+                json!({"error":"server_error","error_description":"maintenance"}),
+            ));
+            create(c)
+        }),
+        case("UAA error on 200", true, "rest_client_error", |c| {
+            c.sandbox.inject(Fault::json(Service::Login, "POST", "*", 200, json!({"error":{"error":"rest_client_error","error_description":"upstream failed"}})));
+            create(c)
+        }),
+        case("registry refuses", true, "CRG0009E", |c| {
+            c.sandbox.inject(Fault::json(Service::Registry, "POST", "/api/v1/tokens", 401, json!({"code":"CRG0009E","message":"You are not authorized to access the specified account.","request-id":"1"})));
+            create(c)
+        }),
+        case(
+            "minting switched off",
+            true,
+            "no longer issue registry tokens",
+            |c| {
+                c.sandbox.inject(Fault::new(
+                    Service::Registry,
+                    "POST",
+                    "/api/v1/tokens",
+                    FaultAction::Respond {
+                        status: 404,
+                        content_type: "text/plain".into(),
+                        body: "404 page not found".into(),
+                    },
+                ));
+                create(c)
+            },
+        ),
+        case("registry 500 text", true, "Internal Error", |c| {
+            c.sandbox.inject(Fault::new(
+                Service::Registry,
+                "POST",
+                "/api/v1/tokens",
+                FaultAction::Respond {
+                    status: 500,
+                    content_type: "text/plain".into(),
+                    body: "Internal Error".into(),
+                },
+            ));
+            create(c)
+        }),
+        case("registry drops connection", true, "try again", |c| {
+            c.sandbox.inject(Fault::new(
+                Service::Registry,
+                "POST",
+                "/api/v1/tokens",
+                FaultAction::Drop,
+            ));
+            create(c)
+        }),
+        case(
+            "kubeconfig missing",
+            true,
+            "cannot load the Kubernetes configuration",
+            |c| {
+                c.run(
+                    &[
+                        "--kubeconfig",
+                        "/nonexistent/kubeconfig",
+                        "secret",
+                        "create",
+                        "x",
+                    ],
+                    None,
+                )
+            },
+        ),
+        case(
+            "unknown context",
+            true,
+            "cannot load the Kubernetes configuration",
+            |c| c.run(&["--context", "nope", "secret", "create", "x"], None),
+        ),
+        case(
+            "api server down",
+            true,
+            "cannot reach the Kubernetes API server",
+            |c| {
+                let text = std::fs::read_to_string(c.sandbox.kubeconfig_path())
+                    .unwrap()
+                    .replace(
+                        &c.sandbox.urls().kube,
+                        &format!("https://127.0.0.1:{}", closed_port()),
+                    );
+                let path = c.sandbox.dir().join("down.kubeconfig");
+                std::fs::write(&path, text).unwrap();
+                c.run(
+                    &[
+                        "--kubeconfig",
+                        path.to_str().unwrap(),
+                        "secret",
+                        "create",
+                        "x",
+                    ],
+                    None,
+                )
+            },
+        ),
+        case(
+            "kube credentials rejected",
+            true,
+            "rejected the credentials",
+            |c| {
+                let text = std::fs::read_to_string(c.sandbox.kubeconfig_path())
+                    .unwrap()
+                    .replace(seed::KUBE_ADMIN_TOKEN, "not-a-valid-token");
+                let path = c.sandbox.dir().join("badtoken.kubeconfig");
+                std::fs::write(&path, text).unwrap();
+                c.run(
+                    &[
+                        "--kubeconfig",
+                        path.to_str().unwrap(),
+                        "secret",
+                        "create",
+                        "x",
+                    ],
+                    None,
+                )
+            },
+        ),
+        case(
+            "namespace missing",
+            true,
+            "namespace `ghost` does not exist",
+            |c| c.run(&["-n", "ghost", "secret", "create", "x"], None),
+        ),
+        case(
+            "viewer cannot write",
+            true,
+            "Kubernetes denied create",
+            |c| {
+                c.run(
+                    &["--context", "sandbox-viewer", "secret", "create", "x"],
+                    None,
+                )
+            },
+        ),
+        case("unmanaged secret", true, "--overwrite", |c| {
+            c.kubectl(&["create", "secret", "generic", "taken", "--from-literal=k=v"]);
+            c.run(&["secret", "create", "taken"], None)
+        }),
+    ]
+}
+
+#[test]
+fn every_failure_is_one_actionable_line_without_secrets() {
+    require_keyring();
+    let all = cases();
+    assert!(all.len() >= 25, "the table covers at least 25 failures");
+    let mut failures = Vec::new();
+    for case in all {
+        let name = case.name;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(case)));
+        if let Err(e) = outcome {
+            let message = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failures.push(format!("{name}: {message}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn check(case: Case) {
+    {
+        let ctx = TestContext::new();
+        if case.login {
+            ctx.login_alice();
+        }
+        let run = (case.run)(&ctx);
+        assert_eq!(
+            run.code, 1,
+            "{}: expected exit 1\nstdout: {}\nstderr: {}",
+            case.name, run.stdout, run.stderr
+        );
+        let errors: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
+        assert_eq!(
+            errors.len(),
+            1,
+            "{}: one error line expected: {}",
+            case.name,
+            run.stderr
+        );
+        assert!(
+            errors[0].contains(case.expect),
+            "{}: {:?} not in {}",
+            case.name,
+            case.expect,
+            errors[0]
+        );
+        assert!(
+            !run.stderr.contains("panicked") && !run.stderr.contains("backtrace"),
+            "{}: {}",
+            case.name,
+            run.stderr
+        );
+
+        // No credential anywhere it should not be.
+        let mut secrets: Vec<String> = vec![
+            seed::ALICE_PASSWORD.into(),
+            seed::MALLORY_PASSWORD.into(),
+            seed::ALICE_API_KEY.into(),
+            "canary-wrong-password-1234".into(),
+        ];
+        secrets.extend(ctx.tokens().into_iter().map(|t| t.token));
+        run.leaks_none(&secrets.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(
+            !run.stderr.contains("eyJ"),
+            "{}: a JWT-looking string in stderr: {}",
+            case.name,
+            run.stderr
+        );
+        if let Ok(config) = std::fs::read_to_string(ctx.config_file()) {
+            for s in &secrets {
+                assert!(
+                    !config.contains(s.as_str()),
+                    "{}: secret in the settings file",
+                    case.name
+                );
+            }
+        }
+        // A failed command leaves no live token behind.
+        assert!(
+            ctx.tokens().iter().all(|t| t.revoked),
+            "{}: a live token was left behind",
+            case.name
+        );
+        // Passwords only ever went to the login server.
+        for s in [seed::ALICE_PASSWORD, "canary-wrong-password-1234"] {
+            for entry in ctx.sandbox.journal().containing(s) {
+                assert_eq!(
+                    entry.service,
+                    Service::Login,
+                    "{}: password sent to {:?}",
+                    case.name,
+                    entry.service
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn verbose_output_never_shows_secrets() {
+    require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    let run = ctx
+        .run(
+            &[
+                "-v", "9", "-n", "team-a", "secret", "create", "regcred", "-o", "yaml",
+            ],
+            None,
+        )
+        .ok();
+    let tokens = ctx.tokens();
+    assert!(
+        run.stderr.contains(&tokens[0].id),
+        "verbose output names the token id: {}",
+        run.stderr
+    );
+    run.leaks_none(&[&tokens[0].token, seed::ALICE_PASSWORD]);
+    let printed: serde_json::Value = serde_saphyr::from_str(&run.stdout).unwrap();
+    use base64::Engine as _;
+    let shown = base64::engine::general_purpose::STANDARD
+        .decode(printed["data"][".dockerconfigjson"].as_str().unwrap())
+        .unwrap();
+    assert!(
+        String::from_utf8(shown).unwrap().contains("redacted"),
+        "{}",
+        run.stdout
+    );
+    // Asked for explicitly, the credential is printed.
+    let shown = ctx
+        .run(
+            &[
+                "-n",
+                "team-a",
+                "secret",
+                "create",
+                "regcred",
+                "-o",
+                "json",
+                "--show-token",
+            ],
+            None,
+        )
+        .ok();
+    let printed: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(printed["data"][".dockerconfigjson"].as_str().unwrap())
+        .unwrap();
+    assert!(String::from_utf8(bytes).unwrap().contains(&tokens[0].token));
+}
