@@ -361,7 +361,8 @@ async fn apply_server_side() {
     assert_eq!(pod["status"]["phase"], "Pending");
     assert_eq!(pod["metadata"]["generation"], 1);
 
-    // Re-applying the same manifest changes nothing.
+    // Re-applying the same manifest changes nothing, not even managedFields times.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     kubectl
         .ok(&["apply", "--server-side", "-f", &manifest])
         .await;
@@ -517,6 +518,35 @@ async fn rbac_denials_and_bad_tokens() {
     assert!(
         err.contains(r#"cannot impersonate resource "users""#),
         "{err}"
+    );
+
+    // `kubectl auth can-i` asks the server (SelfSubjectAccessReview).
+    let yes = kubectl
+        .ok(&[
+            "--context",
+            "sandbox-dev",
+            "auth",
+            "can-i",
+            "create",
+            "secrets",
+        ])
+        .await;
+    assert_eq!(yes, "yes\n");
+    let no = kubectl
+        .run(&[
+            "--context",
+            "sandbox-dev",
+            "auth",
+            "can-i",
+            "create",
+            "secrets",
+            "-n",
+            "team-b",
+        ])
+        .await;
+    assert_eq!(
+        (no.status.code(), no.stdout.as_slice()),
+        (Some(1), b"no\n".as_slice())
     );
 
     let err = kubectl

@@ -47,9 +47,29 @@ pub fn api_versions(server_addr: &str) -> Value {
     })
 }
 
-/// Legacy `GET /apis`: no groups.
+/// The one API group served besides the core group, for `kubectl auth can-i`.
+pub const AUTHZ_GROUP: &str = "authorization.k8s.io";
+
+/// Legacy `GET /apis`: `authorization.k8s.io` (SelfSubjectAccessReview only).
 pub fn api_group_list() -> Value {
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+    let version = json!({"groupVersion": "authorization.k8s.io/v1", "version": "v1"});
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+        {"name": AUTHZ_GROUP, "versions": [version], "preferredVersion": version}
+    ]})
+}
+
+/// Legacy `GET /apis/authorization.k8s.io/v1`.
+pub fn authz_resource_list() -> Value {
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "authorization.k8s.io/v1", "resources": [
+        {"name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview", "namespaced": false,
+         "kind": "SelfSubjectAccessReview", "verbs": ["create"]}
+    ]})
+}
+
+/// Legacy `GET /apis/authorization.k8s.io`.
+pub fn authz_group() -> Value {
+    let version = json!({"groupVersion": "authorization.k8s.io/v1", "version": "v1"});
+    json!({"kind": "APIGroup", "apiVersion": "v1", "name": AUTHZ_GROUP, "versions": [version], "preferredVersion": version})
 }
 
 /// Legacy `GET /api/v1`.
@@ -83,7 +103,7 @@ fn storage_hash(k: &Kind) -> String {
     base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &d[..8])
 }
 
-/// Aggregated discovery for `/api` (the core group) or `/apis` (no groups).
+/// Aggregated discovery for `/api` (the core group) or `/apis` (`authorization.k8s.io`).
 pub fn aggregated(core: bool) -> Value {
     let items = if core {
         let resources: Vec<Value> = KINDS
@@ -110,7 +130,16 @@ pub fn aggregated(core: bool) -> Value {
             "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}]
         })]
     } else {
-        vec![]
+        vec![json!({
+            "metadata": {"name": AUTHZ_GROUP, "creationTimestamp": null},
+            "versions": [{"version": "v1", "resources": [{
+                "resource": "selfsubjectaccessreviews",
+                "responseKind": {"group": AUTHZ_GROUP, "version": "v1", "kind": "SelfSubjectAccessReview"},
+                "scope": "Cluster",
+                "singularResource": "selfsubjectaccessreview",
+                "verbs": ["create"]
+            }], "freshness": "Current"}]
+        })]
     };
     json!({
         "kind": "APIGroupDiscoveryList",

@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod objects;
 pub mod proto;
 pub mod status;
+mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,18 +31,56 @@ use status::{ApiError, FieldError};
 
 type Key = (String, String, String);
 
-#[derive(Default)]
 struct Store {
     /// The global resourceVersion counter (etcd's revision).
     revision: u64,
     /// Objects by (resource, namespace or "", name), stored with `kind` and `apiVersion`.
     objects: BTreeMap<Key, Value>,
+    /// Change notifications for watches.
+    events: tokio::sync::broadcast::Sender<watch::Event>,
 }
 
 impl Store {
+    fn new() -> Store {
+        Store {
+            revision: 0,
+            objects: BTreeMap::new(),
+            events: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
+
     fn bump(&mut self) -> String {
         self.revision += 1;
         self.revision.to_string()
+    }
+
+    /// Stores `obj` under `k` and notifies watchers (`ADDED` or `MODIFIED`).
+    fn put(&mut self, k: Key, obj: Value) {
+        let kind = if self.objects.contains_key(&k) {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        };
+        let _ = self.events.send(watch::Event {
+            resource: k.0.clone(),
+            namespace: k.1.clone(),
+            kind,
+            object: obj.clone(),
+        });
+        self.objects.insert(k, obj);
+    }
+
+    /// Removes `k`, bumping the revision, and notifies watchers (`DELETED`).
+    fn delete(&mut self, k: &Key) -> Option<Value> {
+        let mut obj = self.objects.remove(k)?;
+        obj["metadata"]["resourceVersion"] = json!(self.bump());
+        let _ = self.events.send(watch::Event {
+            resource: k.0.clone(),
+            namespace: k.1.clone(),
+            kind: "DELETED",
+            object: obj.clone(),
+        });
+        Some(obj)
     }
 }
 
@@ -63,7 +102,7 @@ impl KubeState {
     /// Seeds namespaces and their `default` ServiceAccounts.
     pub fn new(config: &SandboxConfig) -> Self {
         let state = KubeState {
-            store: Mutex::new(Store::default()),
+            store: Mutex::new(Store::new()),
         };
         for ns in &config.namespaces {
             state.put_raw(
@@ -147,9 +186,7 @@ impl KubeState {
         }
         let mut store = self.lock();
         object["metadata"]["resourceVersion"] = json!(store.bump());
-        store
-            .objects
-            .insert(key(kind, &namespace, &name), object.clone());
+        store.put(key(kind, &namespace, &name), object.clone());
         object
     }
 
@@ -167,8 +204,9 @@ impl KubeState {
         let k = key(kind, namespace, name);
         store.objects.get(&k)?;
         let rv = store.bump();
-        let obj = store.objects.get_mut(&k).expect("checked");
+        let mut obj = store.objects.get(&k).cloned().expect("checked");
         obj["metadata"]["resourceVersion"] = json!(rv.clone());
+        store.put(k, obj);
         Some(rv)
     }
 
@@ -532,6 +570,21 @@ fn route(ctx: &Ctx, method: &Method, path: &str) -> Result<Response, ApiError> {
         ["apis"] if aggregated => get_only(discovery::aggregated(false), discovery::AGGREGATED_V2),
         ["apis"] => get_only(discovery::api_group_list(), "application/json"),
         ["api", "v1"] => get_only(discovery::api_resource_list(), "application/json"),
+        ["apis", discovery::AUTHZ_GROUP] => get_only(discovery::authz_group(), "application/json"),
+        ["apis", discovery::AUTHZ_GROUP, "v1"] => {
+            get_only(discovery::authz_resource_list(), "application/json")
+        }
+        [
+            "apis",
+            discovery::AUTHZ_GROUP,
+            "v1",
+            "selfsubjectaccessreviews",
+        ] => {
+            if method != Method::POST {
+                return Err(status::method_not_allowed());
+            }
+            access_review(ctx)
+        }
         ["openapi", "v3"] => get_only(discovery::openapi_index(), "application/json"),
         ["openapi", "v3", "api", "v1"] => get_only(discovery::openapi_v1(), "application/json"),
         ["api", "v1", "namespaces", name] => item(ctx, method, ns_kind(), "", name),
@@ -553,6 +606,48 @@ fn route(ctx: &Ctx, method: &Method, path: &str) -> Result<Response, ApiError> {
         },
         _ => Err(status::no_such_path()),
     }
+}
+
+/// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews` (`kubectl auth can-i`):
+/// answers from the caller's rules. Non-resource URLs are allowed (discovery is public to
+/// authenticated users here).
+fn access_review(ctx: &Ctx) -> Result<Response, ApiError> {
+    let mut review = ctx.body_json()?;
+    if !review.is_object() {
+        return Err(status::bad_request(
+            "the request body must be a JSON object",
+        ));
+    }
+    let attrs = review.pointer("/spec/resourceAttributes").cloned();
+    let allowed = match &attrs {
+        None => true,
+        Some(a) => {
+            let text = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("");
+            let group = text("group");
+            let ns = text("namespace");
+            let resource = text("resource");
+            let scope = if !ns.is_empty() {
+                Some(ns)
+            } else if resource == "namespaces" && !text("name").is_empty() {
+                Some(text("name"))
+            } else {
+                None
+            };
+            (group.is_empty() || group == "*") && ctx.user.allows(text("verb"), resource, scope)
+        }
+    };
+    review["apiVersion"] = json!("authorization.k8s.io/v1");
+    review["kind"] = json!("SelfSubjectAccessReview");
+    if !review.get("metadata").is_some_and(Value::is_object) {
+        review["metadata"] = json!({});
+    }
+    review["metadata"]["creationTimestamp"] = Value::Null;
+    review["status"] = if allowed {
+        json!({"allowed": true, "reason": format!("RBAC: allowed by the rules of User {:?}", ctx.user.name)})
+    } else {
+        json!({"allowed": false})
+    };
+    Ok(json_response(StatusCode::CREATED, &review))
 }
 
 fn ns_kind() -> Kind {
@@ -638,18 +733,13 @@ fn list(ctx: &Ctx, kind: Kind, ns: Option<&str>) -> Result<Response, ApiError> {
     let watch = matches!(ctx.param("watch"), Some("true") | Some("1"));
     ctx.user
         .authorize(if watch { "watch" } else { "list" }, kind.resource, "", ns)?;
-    if watch {
-        return Err(ApiError {
-            code: 405,
-            reason: "MethodNotAllowed",
-            message: "the dedicated-sandbox API server does not implement watch".into(),
-            details: Some(json!({})),
-        });
-    }
     let labels = objects::Selector::parse(ctx.param("labelSelector").unwrap_or(""))
         .map_err(status::bad_request)?;
     let fields = objects::Selector::parse(ctx.param("fieldSelector").unwrap_or(""))
         .map_err(status::bad_request)?;
+    if watch {
+        return Ok(watch::start(ctx, kind, ns, labels, fields));
+    }
     let (items, rv) = {
         let store = ctx.world.kube.lock();
         let items: Vec<Value> = store
@@ -657,22 +747,7 @@ fn list(ctx: &Ctx, kind: Kind, ns: Option<&str>) -> Result<Response, ApiError> {
             .iter()
             .filter(|((r, n, _), _)| r == kind.resource && ns.is_none_or(|ns| n == ns))
             .map(|(_, v)| v)
-            .filter(|o| {
-                labels.matches(|k| {
-                    o.pointer("/metadata/labels")
-                        .and_then(|l| l.get(k))
-                        .and_then(Value::as_str)
-                        .map(String::from)
-                })
-            })
-            .filter(|o| {
-                fields.matches(|k| {
-                    let pointer = format!("/{}", k.replace('.', "/"));
-                    o.pointer(&pointer)
-                        .and_then(Value::as_str)
-                        .map(String::from)
-                })
-            })
+            .filter(|o| selected(o, &labels, &fields))
             .cloned()
             .collect();
         (items, store.revision.to_string())
@@ -703,6 +778,21 @@ fn list(ctx: &Ctx, kind: Kind, ns: Option<&str>) -> Result<Response, ApiError> {
             "items": items
         }),
     ))
+}
+
+/// Whether `o` matches a label and a field selector (fields by JSON path, e.g. `metadata.name`).
+fn selected(o: &Value, labels: &objects::Selector, fields: &objects::Selector) -> bool {
+    labels.matches(|k| {
+        o.pointer("/metadata/labels")
+            .and_then(|l| l.get(k))
+            .and_then(Value::as_str)
+            .map(String::from)
+    }) && fields.matches(|k| {
+        let pointer = format!("/{}", k.replace('.', "/"));
+        o.pointer(&pointer)
+            .and_then(Value::as_str)
+            .map(String::from)
+    })
 }
 
 /// Checks `kind`/`apiVersion` of a request body and the namespace against the URL.
@@ -879,7 +969,7 @@ fn do_create(
     }
     obj["metadata"]["resourceVersion"] = json!(store.bump());
     let obj = reorder(obj);
-    store.objects.insert(k, obj.clone());
+    store.put(k, obj.clone());
     if kind.resource == "namespaces" {
         let sa_key = key(
             objects::kind_by_resource("serviceaccounts").expect("sa"),
@@ -890,7 +980,7 @@ fn do_create(
         let sa = json!({"kind": "ServiceAccount", "apiVersion": "v1", "metadata": {
             "name": "default", "namespace": name, "uid": uuid::Uuid::new_v4().to_string(),
             "resourceVersion": rv, "creationTimestamp": now}});
-        store.objects.insert(sa_key, sa);
+        store.put(sa_key, sa);
     }
     Ok(obj)
 }
@@ -1026,7 +1116,7 @@ fn do_update(
         return Ok(new);
     }
     new["metadata"]["resourceVersion"] = json!(store.bump());
-    store.objects.insert(k, new.clone());
+    store.put(k, new.clone());
     Ok(new)
 }
 
@@ -1239,9 +1329,18 @@ fn apply(ctx: &Ctx, kind: Kind, ns: &str, name: &str, dry_run: bool) -> Result<R
     }
     objects::merge_into(&mut new, &body);
     let now = now_text();
-    let changed_values = fields
-        .iter()
-        .any(|p| objects::get_path(&old, p) != objects::get_path(&applied, p));
+    // The entry's time changes only when the object or the manager's fields do.
+    let content = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v["metadata"].as_object_mut() {
+            m.remove("managedFields");
+            m.remove("resourceVersion");
+        }
+        v
+    };
+    let mut probe = new.clone();
+    let _ = objects::prepare(kind, &mut probe, Some(&old));
+    let changed_values = content(&probe) != content(&old);
     match mgrs.iter_mut().find(|m| is_me(m)) {
         Some(m) => {
             if m.fields != fields || changed_values {
@@ -1337,11 +1436,21 @@ fn delete_inner(
     let mut response = obj.clone();
     let now = now_text();
     if !dry_run {
-        store.objects.remove(&k);
-        if kind.resource == "namespaces" {
-            store.objects.retain(|(_, n, _), _| n != name);
+        if let Some(deleted) = store.delete(&k) {
+            response["metadata"]["resourceVersion"] =
+                deleted["metadata"]["resourceVersion"].clone();
         }
-        response["metadata"]["resourceVersion"] = json!(store.bump());
+        if kind.resource == "namespaces" {
+            let contained: Vec<Key> = store
+                .objects
+                .keys()
+                .filter(|(_, n, _)| n == name)
+                .cloned()
+                .collect();
+            for k in contained {
+                store.delete(&k);
+            }
+        }
     }
     match kind.kind {
         "Pod" => {

@@ -93,6 +93,28 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
             }
             o
         }
+        "SelfSubjectAccessReview" => {
+            use k8s_pb::api::authorization::v1::SelfSubjectAccessReview;
+            let review = SelfSubjectAccessReview::decode(raw.as_slice()).map_err(err)?;
+            let mut o = meta_object(review.metadata);
+            let spec = review.spec.unwrap_or_default();
+            if let Some(a) = spec.resource_attributes {
+                o.insert(
+                    "spec".into(),
+                    json!({"resourceAttributes": strip_nulls(json!({
+                        "namespace": a.namespace, "verb": a.verb, "group": a.group,
+                        "version": a.version, "resource": a.resource,
+                        "subresource": a.subresource, "name": a.name,
+                    }))}),
+                );
+            } else if let Some(n) = spec.non_resource_attributes {
+                o.insert(
+                    "spec".into(),
+                    json!({"nonResourceAttributes": strip_nulls(json!({"path": n.path, "verb": n.verb}))}),
+                );
+            }
+            o
+        }
         other => return Err(format!("no protobuf decoding for kind {other:?}")),
     };
     obj.insert("apiVersion".into(), json!(api_version));
