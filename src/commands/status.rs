@@ -35,11 +35,15 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
         Err(e) => format!("unavailable: {e}"),
     };
     let text = format!(
-        "Profile:      {}\nAPI:          {}\nUser:         {} ({:?} login)\nOrg:          {} ({})\nRegistry:     {}\nCredential:   {}\nLogin:        {}\nKubernetes:   {}\n",
+        "Profile:      {}\nAPI:          {}\nUser:         {} ({} login)\nOrg:          {} ({})\nRegistry:     {}\nCredential:   {}\nLogin:        {}\nKubernetes:   {}\n",
         ctx.profile_name(),
         profile.api,
         profile.username,
-        profile.login_method,
+        match profile.login_method {
+            crate::config::LoginMethod::Password => "password",
+            crate::config::LoginMethod::Sso => "SSO passcode",
+            crate::config::LoginMethod::ApiKey => "API key",
+        },
         profile.org,
         profile.org_guid,
         profile.registry,
