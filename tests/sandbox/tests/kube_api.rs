@@ -354,6 +354,19 @@ async fn create_get_list_with_object_semantics() {
     assert_eq!(v["reason"], "AlreadyExists");
     assert_eq!(v["message"], "secrets \"one\" already exists");
 
+    let mut tls = secret("tls", json!({}));
+    tls["type"] = json!("kubernetes.io/tls");
+    let (s, v) = api.json(Method::POST, SECRETS, Some(tls)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        v["message"],
+        "Secret \"tls\" is invalid: [data[tls.crt]: Required value, data[tls.key]: Required value]"
+    );
+    let mut docker = secret("docker", json!({".dockerconfigjson": b64("not json")}));
+    docker["type"] = json!("kubernetes.io/dockerconfigjson");
+    let (s, _) = api.json(Method::POST, SECRETS, Some(docker)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
     api.json(Method::POST, SECRETS, Some(secret("two", json!({}))))
         .await;
     let (_, list) = api

@@ -1,12 +1,90 @@
 //! A Kubernetes API server emulator: discovery, namespaces, secrets, service accounts, pods.
 //!
 //! It follows the Kubernetes API conventions closely enough for kube-rs and the real kubectl
-//! 1.36: aggregated and legacy discovery, an OpenAPI v3 document (so kubectl validates without
-//! `--validate=false`), `Table` responses for `kubectl get`, protobuf request bodies, real
-//! `Status` errors, bearer-token authentication, per-namespace RBAC, impersonation,
-//! `resourceVersion` preconditions, JSON merge / strategic merge / JSON patch, server-side apply
-//! with field managers and conflicts, and `dryRun=All`. What is simplified is listed in the
-//! crate README (section "Kubernetes API server").
+//! 1.36 (proved by `tests/kube_kubectl.rs`; `tests/kube_api.rs` drives it over HTTPS directly).
+//! **kubectl needs no special flag**: not `--validate=false`, not `--insecure-skip-tls-verify`.
+//!
+//! # What is served
+//! - Discovery: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/authorization.k8s.io[/v1]`, and
+//!   aggregated discovery v2 (`Accept: application/json;g=apidiscovery.k8s.io;v=v2;
+//!   as=APIGroupDiscoveryList`, answered with that content type; kubectl 1.36 asks for it first).
+//! - OpenAPI v3: `/openapi/v3` (index) and `/openapi/v3/api/v1` with schemas for Secret,
+//!   ServiceAccount, Pod and Namespace. Its PATCH operations declare the `fieldValidation`
+//!   parameter, so kubectl leaves validation to the server and sends `fieldValidation=Strict`:
+//!   unknown top-level and `metadata` fields are then rejected with 400 (`Warn`, the default,
+//!   returns a `Warning` header; `Ignore` accepts them).
+//! - Resources: `namespaces` (cluster-scoped), `secrets`, `serviceaccounts`, `pods`; verbs get,
+//!   list (`labelSelector` with `=`, `==`, `!=`, `in`, `notin`, `k`, `!k`; `fieldSelector` on
+//!   any string field by JSON path, e.g. `metadata.name`), watch, create, update (PUT), patch,
+//!   delete; also list across namespaces (`/api/v1/secrets`). `Accept: ...;as=Table` gets a
+//!   server-side `meta.k8s.io/v1` Table (the columns of the real server), which `kubectl get` prints.
+//! - `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews` (`kubectl auth can-i`).
+//! - Bodies: JSON, YAML, and protobuf (`application/vnd.kubernetes.protobuf`, the `k8s\0` +
+//!   `runtime.Unknown` envelope kubectl's typed `create secret|namespace|serviceaccount` send)
+//!   for Secret, ServiceAccount, Namespace, Pod and SelfSubjectAccessReview. Responses are
+//!   always JSON, which kubectl accepts even when it prefers protobuf.
+//!
+//! # Object semantics
+//! `uid`, `creationTimestamp` (seconds, UTC), `resourceVersion` (one global counter, bumped by
+//! every write, returned as a string; a no-op update or re-apply does not bump it),
+//! `generation` for pods (bumped when `spec` changes), `metadata.managedFields` per manager and
+//! operation (`Update` for create/PUT/patch with `fieldManager` or the User-Agent prefix,
+//! `Apply` for server-side apply). Secrets: `data` must be base64, `stringData` is merged into
+//! `data` and never stored, `type` defaults to `Opaque` and is immutable (422), `immutable: true`
+//! freezes `data`; `kubernetes.io/dockerconfigjson` needs a JSON `.dockerconfigjson` key (and
+//! `tls`, `ssh-auth`, `dockercfg`, `service-account-token` their required keys). Namespaces get
+//! the `kubernetes.io/metadata.name` label, `spec.finalizers: [kubernetes]`, `status.phase:
+//! Active`, and a `default` ServiceAccount at once. Pods get the usual spec defaults and
+//! `status: {phase: Pending, qosClass: BestEffort}` (nothing ever runs them).
+//!
+//! # Errors
+//! Real `Status` objects with the real messages: 404 NotFound (`secrets "x" not found`; for a
+//! create in a missing namespace `namespaces "x" not found`), 409 AlreadyExists, 409 Conflict
+//! (stale `resourceVersion` on PUT/patch, delete preconditions, apply conflicts), 422 Invalid
+//! (DNS-1123 subdomain names, DNS-1123 label for namespaces, invalid options such as
+//! `dryRun=Some`, apply without `fieldManager`, `force` on a non-apply patch), 400 BadRequest
+//! (name or namespace mismatch with the URL, strict field validation), 401 Unauthorized (no or
+//! unknown bearer token, on every path including discovery, as with `--anonymous-auth=false`),
+//! 403 Forbidden with the RBAC message, 405, 415.
+//!
+//! # Authorization
+//! A [`crate::KubeRule`] grants verbs on resources in one namespace or everywhere. RBAC sees a
+//! Namespace object as living in itself (so a namespaced rule can `get` its own namespace).
+//! For a create the URL holds no name, so the message is `secrets is forbidden: ...`, exactly as
+//! the real server says it. Impersonation (`Impersonate-User`, `Impersonate-Group`) needs the
+//! `impersonate` verb on `users`/`groups` (the admin's `*` rule has it); the request then acts as
+//! the seeded kube user of that name, or as a user with no permissions for any other name.
+//! Groups grant nothing.
+//!
+//! # Simplified (not how a real API server does it)
+//! - Server-side apply tracks ownership of leaf fields: maps are recursed into (so every key of
+//!   `data`, `labels`, `annotations` and `spec` sub-objects has its own owner), while **lists are
+//!   atomic** (the whole `containers` or `imagePullSecrets` list is one field; no `k:{...}`
+//!   associative keys). Applying a list replaces it. A conflict is reported when another
+//!   manager (Apply or Update) owns a field the apply configuration sets to a different value;
+//!   `force=true` takes it over. Fields a manager stops applying are removed unless another
+//!   manager owns them. `stringData` in an apply configuration is treated as the `data` it becomes.
+//! - Non-apply writes: the writer takes ownership of every field whose value it changed (other
+//!   managers lose it, without conflict). `managedFields` sent in a request body are ignored
+//!   (clients cannot rewrite or reset them).
+//! - Strategic merge patch is applied as a JSON merge patch: lists are replaced whole, and the
+//!   `$patch`, `$retainKeys`, `$setElementOrder` directives are not interpreted. JSON patch
+//!   supports add, remove, replace, test, copy and move.
+//! - `limit`/`continue` are ignored: a list returns everything at once. Watches stream only
+//!   changes made after they start (plus the initial `ADDED` events when `resourceVersion` is
+//!   unset or `0`, or `sendInitialEvents=true` with its bookmark); there is no event history, and
+//!   an object that stops matching a selector is not sent as `DELETED`.
+//! - Deletion is immediate: no graceful period, no finalizers; pods and namespaces return the
+//!   object with `deletionTimestamp` (namespaces with `phase: Terminating`) and are gone at once,
+//!   deleting a namespace deletes everything in it; other kinds return a `Success` Status.
+//! - Only `v1` of the core group is served; there are no events, so `kubectl describe` shows
+//!   `Events: <none>`; `kubectl auth can-i --list` (SelfSubjectRulesReview) is not served.
+//!
+//! # Test hooks
+//! [`KubeState::get`], [`KubeState::list`], [`KubeState::secret_data`],
+//! [`KubeState::put_raw`] (seed an object), [`KubeState::bump_resource_version`] (simulate a
+//! concurrent writer: the next update with the old `resourceVersion` gets 409 Conflict) and
+//! [`KubeState::resource_version`].
 
 pub mod discovery;
 pub mod objects;

@@ -238,6 +238,27 @@ pub fn prepare(kind: Kind, obj: &mut Value, old: Option<&Value>) -> Result<(), V
                         }
                     }
                 },
+                "kubernetes.io/tls" => {
+                    for k in ["tls.crt", "tls.key"] {
+                        if !data.contains_key(k) {
+                            errors.push(FieldError::required(format!("data[{k}]"), ""));
+                        }
+                    }
+                }
+                "kubernetes.io/ssh-auth" if !data.contains_key("ssh-privatekey") => {
+                    errors.push(FieldError::required("data[ssh-privatekey]", ""));
+                }
+                "kubernetes.io/service-account-token"
+                    if map
+                        .get("metadata")
+                        .and_then(|m| m.pointer("/annotations/kubernetes.io~1service-account.name"))
+                        .is_none() =>
+                {
+                    errors.push(FieldError::required(
+                        "metadata.annotations[kubernetes.io/service-account.name]",
+                        "",
+                    ));
+                }
                 "kubernetes.io/dockercfg" if decoded(".dockercfg").is_none() => {
                     errors.push(FieldError::required("data[.dockercfg]", ""));
                 }
