@@ -104,6 +104,19 @@ fn assert_wire_protocol(ctx: &TestContext, org_guid: &str) {
         assert_eq!(call.header("authorization"), Some("Basic cf: (empty)"));
         assert_eq!(call.form_field("scope"), Some(""));
     }
+    // Org lookup: the CC v2 query with the UAA bearer token.
+    let org_queries: Vec<_> = journal
+        .for_service(Service::CloudController)
+        .into_iter()
+        .filter(|e| e.path == "/v2/organizations")
+        .collect();
+    assert!(!org_queries.is_empty());
+    assert_eq!(org_queries[0].query_param("q"), Some("name:dev-org"));
+    assert!(
+        org_queries[0]
+            .header("authorization")
+            .is_some_and(|a| a.to_lowercase().starts_with("bearer sha256:"))
+    );
     let mints: Vec<_> = journal
         .for_service(Service::Registry)
         .into_iter()
@@ -354,7 +367,31 @@ fn status_and_logout() {
     ctx.run(&["status"], None).ok();
     assert_eq!(ctx.sandbox.world.uaa.live_refresh_tokens(seed::ALICE), 1);
 
+    // The refresh token really is in the Secret Service, under the documented attributes.
+    let account = format!("{}@{}", ctx.profile, ctx.sandbox.urls().api);
+    let lookup = || {
+        std::process::Command::new("secret-tool")
+            .args([
+                "lookup",
+                "service",
+                "kubectl-dedicated-registry",
+                "username",
+                &account,
+            ])
+            .output()
+            .expect("secret-tool (libsecret-tools) is installed by .ci/install-deps")
+    };
+    let stored = lookup();
+    assert!(
+        stored.status.success() && !stored.stdout.is_empty(),
+        "no keyring entry"
+    );
+    let refresh_token = String::from_utf8(stored.stdout).unwrap();
+    status.leaks_none(&[refresh_token.trim()]);
+
     ctx.run(&["logout"], None).ok();
+    let after = lookup();
+    assert!(after.stdout.is_empty(), "logout removes the keyring entry");
     ctx.run(&["status"], None).fails_with("not logged in");
     ctx.run(&["secret", "create", "x"], None)
         .fails_with("login");

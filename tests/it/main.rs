@@ -5,3 +5,4 @@ mod common;
 mod errors;
 mod flow;
 mod lifecycle;
+mod terminal;
