@@ -315,7 +315,7 @@ fn schemas() -> Value {
         "io.k8s.api.core.v1.SecretList": list("SecretList", "io.k8s.api.core.v1.Secret"),
         "io.k8s.api.core.v1.ServiceAccount": typed("ServiceAccount", json!({
             "secrets": {"type": "array", "items": {"allOf": [schema_ref("io.k8s.api.core.v1.ObjectReference")], "default": {}}, "x-kubernetes-list-map-keys": ["name"], "x-kubernetes-list-type": "map", "x-kubernetes-patch-merge-key": "name", "x-kubernetes-patch-strategy": "merge"},
-            "imagePullSecrets": local_ref_list,
+            "imagePullSecrets": {"type": "array", "items": {"allOf": [schema_ref("io.k8s.api.core.v1.LocalObjectReference")], "default": {}}, "x-kubernetes-list-type": "atomic"},
             "automountServiceAccountToken": {"type": "boolean"}
         }), &[]),
         "io.k8s.api.core.v1.ServiceAccountList": list("ServiceAccountList", "io.k8s.api.core.v1.ServiceAccount"),

@@ -67,9 +67,13 @@
 //! - Non-apply writes: the writer takes ownership of every field whose value it changed (other
 //!   managers lose it, without conflict). `managedFields` sent in a request body are ignored
 //!   (clients cannot rewrite or reset them).
-//! - Strategic merge patch is applied as a JSON merge patch: lists are replaced whole, and the
-//!   `$patch`, `$retainKeys`, `$setElementOrder` directives are not interpreted. JSON patch
-//!   supports add, remove, replace, test, copy and move.
+//! - Strategic merge patch knows the merge keys of the served kinds' lists (pod containers,
+//!   init containers, env, ports, volume mounts, volumes and image pull secrets; service account
+//!   secrets; owner references; `metadata.finalizers` as a set) and `$patch: delete|replace`;
+//!   `$setElementOrder`, `$retainKeys` and `$deleteFromPrimitiveList` are ignored (new elements
+//!   are appended). Every other list is replaced whole, as the real server does for atomic
+//!   lists (e.g. `ServiceAccount.imagePullSecrets`). JSON patch supports add, remove, replace,
+//!   test, copy and move.
 //! - `limit`/`continue` are ignored: a list returns everything at once. Watches stream only
 //!   changes made after they start (plus the initial `ADDED` events when `resourceVersion` is
 //!   unset or `0`, or `sendInitialEvents=true` with its bookmark); there is no event history, and
@@ -1247,9 +1251,9 @@ fn patch(ctx: &Ctx, kind: Kind, ns: &str, name: &str) -> Result<Response, ApiErr
             message: e,
             details: None,
         })?;
+    } else if ct == "application/strategic-merge-patch+json" {
+        objects::strategic_merge_patch(kind, &mut new, &patch);
     } else {
-        // Strategic merge patch is treated as a JSON merge patch: lists are replaced whole and
-        // `$patch`/`$retainKeys` directives are not interpreted.
         objects::merge_patch(&mut new, &patch);
     }
     if !new.get("metadata").is_some_and(Value::is_object) {

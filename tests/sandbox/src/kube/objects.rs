@@ -684,6 +684,140 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// The merge key of the list at `path` (field names, no indices) in `kind` objects, for a
+/// strategic merge patch; `None` means the list is atomic (replaced whole). As in the real
+/// types: `ServiceAccount.imagePullSecrets` has no merge key, `PodSpec.imagePullSecrets` has.
+fn merge_key(kind: Kind, path: &[String]) -> Option<&'static str> {
+    let p: Vec<&str> = path.iter().map(String::as_str).collect();
+    match (kind.kind, p.as_slice()) {
+        (_, ["metadata", "ownerReferences"]) => Some("uid"),
+        ("ServiceAccount", ["secrets"]) => Some("name"),
+        (
+            "Pod",
+            [
+                "spec",
+                "containers"
+                | "initContainers"
+                | "ephemeralContainers"
+                | "imagePullSecrets"
+                | "volumes",
+            ],
+        ) => Some("name"),
+        (
+            "Pod",
+            [
+                "spec",
+                "containers" | "initContainers" | "ephemeralContainers",
+                "env",
+            ],
+        ) => Some("name"),
+        (
+            "Pod",
+            [
+                "spec",
+                "containers" | "initContainers" | "ephemeralContainers",
+                "volumeMounts",
+            ],
+        ) => Some("mountPath"),
+        (
+            "Pod",
+            [
+                "spec",
+                "containers" | "initContainers" | "ephemeralContainers",
+                "ports",
+            ],
+        ) => Some("containerPort"),
+        _ => None,
+    }
+}
+
+/// A strategic merge patch for `kind`: like a JSON merge patch, but lists with a merge key
+/// (see `merge_key`) are merged element by element (`$patch: delete` removes one, `$patch:
+/// replace` replaces a map), and `metadata.finalizers` is a set union. The `$setElementOrder`,
+/// `$retainKeys` and `$deleteFromPrimitiveList` directives are accepted and ignored.
+pub fn strategic_merge_patch(kind: Kind, target: &mut Value, patch: &Value) {
+    smp(kind, target, patch, &mut Vec::new());
+}
+
+fn smp(kind: Kind, target: &mut Value, patch: &Value, path: &mut Vec<String>) {
+    let Some(p) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    let strip = |v: &Value| -> Value {
+        let mut v = v.clone();
+        strip_directives(&mut v);
+        v
+    };
+    if p.get("$patch").and_then(Value::as_str) == Some("replace") {
+        *target = strip(patch);
+        return;
+    }
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let t = target.as_object_mut().expect("object");
+    for (k, v) in p {
+        if k.starts_with('$') {
+            continue;
+        }
+        path.push(k.clone());
+        if v.is_null() {
+            t.remove(k);
+        } else if let (Some(items), Some(key)) = (v.as_array(), merge_key(kind, path)) {
+            let mut list = t
+                .get(k)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for item in items {
+                let id = item.get(key).cloned();
+                let pos = id
+                    .as_ref()
+                    .and_then(|id| list.iter().position(|e| e.get(key) == Some(id)));
+                let delete = item.get("$patch").and_then(Value::as_str) == Some("delete");
+                match (pos, delete) {
+                    (Some(i), true) => {
+                        list.remove(i);
+                    }
+                    (None, true) => {}
+                    (Some(i), false) => smp(kind, &mut list[i], item, path),
+                    (None, false) => list.push(strip(item)),
+                }
+            }
+            t.insert(k.clone(), Value::Array(list));
+        } else if v.is_array() && path.as_slice() == ["metadata", "finalizers"] {
+            let mut list = t
+                .get(k)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for item in v.as_array().into_iter().flatten() {
+                if !list.contains(item) {
+                    list.push(item.clone());
+                }
+            }
+            t.insert(k.clone(), Value::Array(list));
+        } else if v.is_object() {
+            smp(kind, t.entry(k.clone()).or_insert(Value::Null), v, path);
+        } else {
+            t.insert(k.clone(), strip(v));
+        }
+        path.pop();
+    }
+}
+
+fn strip_directives(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, _| !k.starts_with('$'));
+            m.values_mut().for_each(strip_directives);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_directives),
+        _ => {}
+    }
+}
+
 /// RFC 6902 JSON patch (`add`, `remove`, `replace`, `test`, `copy`, `move`).
 pub fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
     let ops = ops.as_array().ok_or("the JSON patch must be an array")?;
@@ -981,6 +1115,29 @@ mod tests {
             json!({"f:data":{".":{},"f:k":{}},"f:metadata":{"f:labels":{".":{},"f:a":{}}},"f:type":{}})
         );
         assert_eq!(from_fields_v1(&v1), set);
+    }
+
+    #[test]
+    fn strategic_merge_patch_merges_containers_by_name() {
+        let pod = kind_by_kind("Pod").unwrap();
+        let mut obj = json!({"metadata": {"finalizers": ["a"]}, "spec": {
+            "containers": [{"name": "a", "image": "x:1", "ports": [{"containerPort": 80}]}, {"name": "b", "image": "y"}],
+            "tolerations": [{"key": "k"}]}});
+        let patch = json!({"metadata": {"finalizers": ["b"]}, "spec": {
+            "$setElementOrder/containers": [{"name": "a"}, {"name": "b"}, {"name": "c"}],
+            "containers": [{"name": "a", "image": "x:2"}, {"name": "b", "$patch": "delete"}, {"name": "c", "image": "z"}],
+            "tolerations": [{"key": "other"}]}});
+        strategic_merge_patch(pod, &mut obj, &patch);
+        assert_eq!(
+            obj,
+            json!({"metadata": {"finalizers": ["a", "b"]}, "spec": {
+                "containers": [{"name": "a", "image": "x:2", "ports": [{"containerPort": 80}]}, {"name": "c", "image": "z"}],
+                "tolerations": [{"key": "other"}]}})
+        );
+        let sa = kind_by_kind("ServiceAccount").unwrap();
+        let mut obj = json!({"imagePullSecrets": [{"name": "a"}]});
+        strategic_merge_patch(sa, &mut obj, &json!({"imagePullSecrets": [{"name": "b"}]}));
+        assert_eq!(obj, json!({"imagePullSecrets": [{"name": "b"}]}));
     }
 
     #[test]
