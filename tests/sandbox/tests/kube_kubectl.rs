@@ -667,3 +667,63 @@ async fn apply_conflicts_with_kubectl_create_until_forced() {
         [("kubectl-create", "Update"), ("kubectl", "Apply")]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_side_apply_patch_and_strict_validation() {
+    let (sandbox, kubectl) = start().await;
+    let kube = &sandbox.world.kube;
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: cp\n  namespace: team-a\nspec:\n  containers:\n  - name: a\n    image: busybox:1\n    env:\n    - name: X\n      value: \"1\"\n  - name: b\n    image: busybox:1\n";
+    let first = write(sandbox.dir(), "cp.yaml", pod);
+    assert_eq!(
+        kubectl.ok(&["apply", "-f", &first]).await,
+        "pod/cp created\n"
+    );
+    let second = write(
+        sandbox.dir(),
+        "cp2.yaml",
+        &pod.replacen("busybox:1", "busybox:2", 1),
+    );
+    assert_eq!(
+        kubectl.ok(&["apply", "-f", &second]).await,
+        "pod/cp configured\n"
+    );
+    let stored = kube.get("team-a", "pods", "cp").expect("pod");
+    // The strategic merge patch kept container b and a's env.
+    assert_eq!(stored["spec"]["containers"][0]["image"], "busybox:2");
+    assert_eq!(stored["spec"]["containers"][0]["env"][0]["name"], "X");
+    assert_eq!(stored["spec"]["containers"][1]["image"], "busybox:1");
+    assert_eq!(stored["metadata"]["generation"], 2);
+    assert_eq!(
+        kubectl.ok(&["apply", "-f", &second]).await,
+        "pod/cp unchanged\n"
+    );
+
+    kubectl
+        .ok(&["-n", "team-a", "set", "image", "pod/cp", "b=busybox:3"])
+        .await;
+    assert_eq!(
+        kube.get("team-a", "pods", "cp").unwrap()["spec"]["containers"][1]["image"],
+        "busybox:3"
+    );
+    kubectl
+        .ok(&["-n", "team-a", "label", "pod", "cp", "tier=web"])
+        .await;
+    let out = kubectl
+        .ok(&[
+            "-n", "team-a", "get", "pods", "-l", "tier=web", "-o", "name",
+        ])
+        .await;
+    assert_eq!(out, "pod/cp\n");
+
+    let bad = write(
+        sandbox.dir(),
+        "bad.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bad\n  namespace: team-a\nspec:\n  x: 1\n",
+    );
+    let err = kubectl.fails(&["create", "-f", &bad]).await;
+    assert!(
+        err.contains(r#"Secret in version "v1" cannot be handled as a Secret: strict decoding error: unknown field "spec""#),
+        "{err}"
+    );
+    assert!(kube.get("team-a", "secrets", "bad").is_none());
+}
