@@ -189,6 +189,20 @@ pub enum SecretCommand {
     Create(SecretCreateArgs),
     /// Mint a token and print the Secret manifest without touching any cluster.
     Render(SecretRenderArgs),
+    /// Check that a pull secret's credentials authenticate to their registries (v2 token auth).
+    Verify(SecretVerifyArgs),
+}
+
+/// `secret verify`.
+#[derive(Debug, Args)]
+pub struct SecretVerifyArgs {
+    /// Name of the Secret.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Extra CA certificate(s) (PEM) to trust for the registries (default: the profile's).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Options shared by `secret create` and `secret render`.
@@ -242,6 +256,10 @@ pub struct SecretCreateArgs {
     /// With `-o yaml|json`, print the real credential instead of a redacted placeholder.
     #[arg(long)]
     pub show_token: bool,
+
+    /// Do not check the new token against the registry's v2 endpoint before writing it.
+    #[arg(long)]
+    pub skip_verify: bool,
 }
 
 /// `secret render`.

@@ -17,6 +17,7 @@ pub mod registry;
 pub mod secrets;
 pub mod session;
 pub mod uaa;
+pub mod verify;
 
 use std::ffi::OsString;
 use std::io::Write as _;

@@ -170,6 +170,57 @@ pub fn existing_credential(secret: &Secret, registry: &str) -> Option<(String, S
     ))
 }
 
+/// Every `(registry host, username, password)` in a pull secret, in both the current
+/// `.dockerconfigjson` form and the legacy `.dockercfg` form (protocol.md §7.2). `auth` is used
+/// when the username or password fields are missing. Scheme and path are stripped from keys.
+pub fn credentials(secret: &Secret) -> Vec<(String, String, String)> {
+    let Some(data) = secret.data.as_ref() else {
+        return Vec::new();
+    };
+    let auths = if let Some(b) = data.get(DOCKERCONFIGJSON_KEY) {
+        serde_json::from_slice::<serde_json::Value>(&b.0)
+            .ok()
+            .and_then(|v| v.get("auths").cloned())
+    } else if let Some(b) = data.get(".dockercfg") {
+        serde_json::from_slice::<serde_json::Value>(&b.0).ok()
+    } else {
+        None
+    };
+    let Some(serde_json::Value::Object(auths)) = auths else {
+        return Vec::new();
+    };
+    let field = |entry: &serde_json::Value, names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|n| entry.get(*n).and_then(|v| v.as_str()))
+            .unwrap_or_default()
+            .to_string()
+    };
+    auths
+        .iter()
+        .filter_map(|(server, entry)| {
+            let host = server
+                .trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .split('/')
+                .next()?
+                .to_string();
+            let mut username = field(entry, ["username", "Username"]);
+            let mut password = field(entry, ["password", "Password"]);
+            if (username.is_empty() || password.is_empty())
+                && let Some(auth) = entry.get("auth").and_then(|a| a.as_str())
+                && let Ok(decoded) = STANDARD.decode(auth)
+                && let Ok(text) = String::from_utf8(decoded)
+                && let Some((u, p)) = text.split_once(':')
+            {
+                username = u.to_string();
+                password = p.to_string();
+            }
+            (!host.is_empty() && !username.is_empty()).then_some((host, username, password))
+        })
+        .collect()
+}
+
 /// Whether this plugin manages `secret`.
 pub fn is_managed(secret: &Secret) -> bool {
     secret
@@ -408,6 +459,38 @@ mod tests {
             yaml.contains("apiVersion: v1") && yaml.contains("kind: Secret"),
             "{yaml}"
         );
+    }
+
+    #[test]
+    fn credentials_are_read_from_every_format() {
+        let secret = pull_secret(
+            "s",
+            "ns",
+            &PullSecretSpec {
+                registry: "r.x:5000",
+                token: "t0k",
+                token_id: "",
+                email: "",
+                readwrite: false,
+            },
+        );
+        assert_eq!(
+            credentials(&secret),
+            vec![("r.x:5000".into(), "token".into(), "t0k".into())]
+        );
+        // Legacy .dockercfg with only `auth`, and a scheme in the key.
+        let legacy = Secret {
+            data: Some(BTreeMap::from([(
+                ".dockercfg".to_string(),
+                ByteString(br#"{"https://old.example/v1/":{"auth":"dTpw","email":"e"}}"#.to_vec()),
+            )])),
+            ..Default::default()
+        };
+        assert_eq!(
+            credentials(&legacy),
+            vec![("old.example".into(), "u".into(), "p".into())]
+        );
+        assert!(credentials(&Secret::default()).is_empty());
     }
 
     #[test]

@@ -102,6 +102,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Status => status::status(&ctx).await,
         Command::Secret(SecretCommand::Create(args)) => secret::create(&ctx, args).await,
         Command::Secret(SecretCommand::Render(args)) => secret::render(&ctx, args).await,
+        Command::Secret(SecretCommand::Verify(args)) => secret::verify(&ctx, args).await,
         Command::Pod(PodCommand::Render(args)) => pod::render(&ctx, args).await,
         Command::Pod(PodCommand::Apply(args)) => pod::apply(&ctx, args).await,
         Command::Completion(args) => completion::completion(&ctx, args),

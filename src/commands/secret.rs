@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use super::{Ctx, print_stdout, to_text};
 use crate::cli::{
     DryRun, ManifestFormat, OutputFormat, SecretCommonArgs, SecretCreateArgs, SecretRenderArgs,
+    SecretVerifyArgs,
 };
 use crate::cluster::{self, Target};
 use crate::config::Profile;
@@ -109,6 +110,34 @@ impl<'a> Minter<'a> {
             .revoke(id)
             .await?;
         self.ctx.log(1, format!("Revoked token {id}"));
+        Ok(())
+    }
+
+    /// Checks the new token the way the kubelet will use it (v2 auth at the registry).
+    async fn verify(&self, token: &MintedToken) -> anyhow::Result<()> {
+        let outcome = crate::verify::check(
+            &self.client,
+            &self.profile.registry,
+            manifests::TOKEN_USERNAME,
+            &token.token,
+        )
+        .await
+        .context(
+            "the new token does not work for pulling (use --skip-verify to write it anyway)",
+        )?;
+        match outcome {
+            crate::verify::Verified::Accepted => self.ctx.log(
+                1,
+                format!(
+                    "Token {} accepted by {}/v2/",
+                    token.id, self.profile.registry
+                ),
+            ),
+            crate::verify::Verified::Anonymous => eprintln!(
+                "warning: {} accepts anonymous pulls; the token could not be checked",
+                self.profile.registry
+            ),
+        }
         Ok(())
     }
 
@@ -468,6 +497,11 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
                     }
                 }
                 let token = minter.mint(args.common.readwrite, &description).await?;
+                if !args.skip_verify
+                    && let Err(e) = minter.verify(&token).await
+                {
+                    return Err(minter.undo(&token, e).await);
+                }
                 let desired = manifests::pull_secret(
                     &name,
                     &target.namespace,
@@ -567,5 +601,50 @@ pub async fn render(ctx: &Ctx, args: SecretRenderArgs) -> anyhow::Result<()> {
         "Minted registry token {} (it is in the printed manifest; keep it safe)",
         token.id
     );
+    Ok(())
+}
+
+/// `secret verify`: every registry in the secret's dockerconfigjson, checked with its credential.
+pub async fn verify(ctx: &Ctx, args: SecretVerifyArgs) -> anyhow::Result<()> {
+    manifests::validate_object_name("secret", &args.name)?;
+    let ca_file = match &args.ca_file {
+        Some(f) => Some(f.clone()),
+        None => ctx.require_profile().ok().and_then(|p| p.ca_file),
+    };
+    let client = crate::http::client(ca_file.as_deref())?;
+    let target = cluster::resolve(&ctx.kube).await?.connect()?;
+    let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
+    let secret = secrets
+        .get(&args.name)
+        .await
+        .map_err(|e| target.error("get", "secret", &args.name, e))?;
+    let entries = manifests::credentials(&secret);
+    if entries.is_empty() {
+        bail!(
+            "secret `{}/{}` holds no registry credential (type {}); expected a kubernetes.io/dockerconfigjson pull secret",
+            target.namespace,
+            args.name,
+            secret.type_.as_deref().unwrap_or("unknown")
+        );
+    }
+    let mut failed = Vec::new();
+    for (host, username, password) in entries {
+        let password = SecretString::from(password);
+        match crate::verify::check(&client, &host, &username, &password).await {
+            Ok(crate::verify::Verified::Accepted) => {
+                print_stdout(&format!("{host}: credential of `{username}` accepted"))?
+            }
+            Ok(crate::verify::Verified::Anonymous) => {
+                print_stdout(&format!("{host}: anonymous access, nothing to check"))?
+            }
+            Err(e) => {
+                print_stdout(&format!("{host}: FAILED"))?;
+                failed.push(format!("{e:#}"));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{}", failed.join("; "));
+    }
     Ok(())
 }

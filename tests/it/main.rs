@@ -6,3 +6,4 @@ mod errors;
 mod flow;
 mod lifecycle;
 mod terminal;
+mod verify;

@@ -1,0 +1,142 @@
+//! Pull secrets are checked the way a kubelet uses them: v2 authentication at the registry, for
+//! minted tokens (emulated registry) and for any dockerconfigjson secret (real Docker registry).
+
+use dedicated_sandbox::docker_registry::DockerRegistry;
+use dedicated_sandbox::{Fault, Service, seed};
+use serde_json::json;
+
+use crate::common::{TestContext, require_keyring};
+
+#[test]
+fn new_tokens_are_verified_before_they_are_written() {
+    require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .ok();
+    let journal = ctx.sandbox.journal().for_service(Service::Registry);
+    let realm = journal
+        .iter()
+        .find(|e| e.path == "/oauth/token")
+        .expect("the token realm was asked");
+    assert!(
+        realm
+            .header("authorization")
+            .is_some_and(|a| a.starts_with("Basic token: sha256:")),
+        "{:?}",
+        realm.header("authorization")
+    );
+    assert!(journal.iter().any(|e| e.path == "/v2/" && e.status == 200));
+
+    // `secret verify` on the stored secret.
+    let out = ctx
+        .run(&["-n", "team-a", "secret", "verify", "regcred"], None)
+        .ok();
+    assert!(out.stdout.contains("accepted"), "{}", out.stdout);
+    // Revoked at the registry: the kubelet could not pull any more, and verify says so.
+    let id = ctx.tokens()[0].id.clone();
+    assert!(ctx.sandbox.world.registry.revoke(&id));
+    ctx.run(&["-n", "team-a", "secret", "verify", "regcred"], None)
+        .fails_with("rejected the credential of user `token`");
+
+    // A token the registry will not honour is revoked and never written.
+    ctx.sandbox.inject(Fault::json(
+        Service::Registry,
+        "GET",
+        "/oauth/token",
+        401,
+        json!({"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}),
+    ));
+    ctx.run(&["-n", "team-a", "secret", "create", "other"], None)
+        .fails_with("does not work for pulling");
+    assert!(
+        ctx.sandbox
+            .world
+            .kube
+            .get("team-a", "secrets", "other")
+            .is_none()
+    );
+    assert!(ctx.tokens().iter().all(|t| t.revoked));
+    // --skip-verify writes it anyway.
+    ctx.run(
+        &["-n", "team-a", "secret", "create", "other", "--skip-verify"],
+        None,
+    )
+    .ok();
+}
+
+#[test]
+fn any_pull_secret_is_verified_against_the_real_docker_registry() {
+    require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    let registry = ctx
+        .runtime
+        .block_on(DockerRegistry::try_start(&ctx.sandbox.pki))
+        .expect("Debian's docker-registry must be installed (run .ci/install-deps)");
+    let ca = ctx.sandbox.ca_file();
+    let server = format!("--docker-server={}", registry.host());
+    let good_user = format!("--docker-username={}", registry.username());
+    let good_password = format!("--docker-password={}", registry.password());
+    ctx.kubectl(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "real",
+        &server,
+        &good_user,
+        &good_password,
+    ])
+    .ok();
+    let out = ctx
+        .run(
+            &[
+                "secret",
+                "verify",
+                "real",
+                "--ca-file",
+                ca.to_str().unwrap(),
+            ],
+            None,
+        )
+        .ok();
+    assert!(
+        out.stdout.contains(&format!(
+            "{}: credential of `{}` accepted",
+            registry.host(),
+            registry.username()
+        )),
+        "{}",
+        out.stdout
+    );
+    out.leaks_none(&[registry.password()]);
+    ctx.kubectl(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "wrong",
+        &server,
+        &good_user,
+        "--docker-password=not-the-password",
+    ])
+    .ok();
+    let run = ctx
+        .run(
+            &[
+                "secret",
+                "verify",
+                "wrong",
+                "--ca-file",
+                ca.to_str().unwrap(),
+            ],
+            None,
+        )
+        .fails_with("rejected the credential");
+    run.leaks_none(&["not-the-password", registry.password()]);
+    // A secret that is no pull secret is reported as such.
+    ctx.kubectl(&["create", "secret", "generic", "plain", "--from-literal=a=b"])
+        .ok();
+    ctx.run(&["secret", "verify", "plain"], None)
+        .fails_with("holds no registry credential");
+    let _ = seed::ALICE;
+}
