@@ -11,6 +11,7 @@
 # compresses with gzip -1 instead of -9 (tests pack a 240 MB debug binary).
 # Archives are reproducible where GNU tar is available (sorted names, zero mtime and owners, gzip -n).
 set -euo pipefail
+shopt -s inherit_errexit
 source "$(dirname "$0")/common.sh"
 
 target="" binary="" out_dir="$KREW_REPO_ROOT/dist" level=-9

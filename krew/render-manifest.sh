@@ -5,7 +5,7 @@
 # Renders the krew manifest plugin-manifest/dedicated-registry.yaml from the krew-release-bot
 # template krew/.krew.yaml, the way the bot does: `{{ .TagName }}` becomes `v` + the version in
 # Cargo.toml, and each `{{addURIAndSha "URL" .TagName }}` line becomes `uri: URL` and
-# `sha256: <hex>` at that line's indentation. The checksums come from FILE (default
+# `sha256: "<hex>"` at that line's indentation. The checksums come from FILE (default
 # plugin-manifest/SHA256SUMS, `sha256sum` format, `#` comments allowed) keyed by the archive name;
 # the bot downloads and hashes the same archives, so both renderings agree.
 #
@@ -16,6 +16,7 @@
 #   --placeholder      after a version bump, before the release exists: write SHA256SUMS with
 #                      all-zero checksums for the new archive names, then render
 set -euo pipefail
+shopt -s inherit_errexit
 source "$(dirname "$0")/common.sh"
 
 template="$KREW_REPO_ROOT/krew/.krew.yaml"
@@ -83,7 +84,9 @@ render() {
             indent=${BASH_REMATCH[1]}
             uri=${BASH_REMATCH[2]}
             sha=$(lookup_sha "${uri##*/}")
-            printf '%suri: %s\n%ssha256: %s\n' "$indent" "$uri" "$indent" "$sha"
+            # Quoted: an unquoted hex digest made only of digits (or digits and one `e`) is a YAML
+            # number, which krew's decoder refuses for the string field.
+            printf '%suri: %s\n%ssha256: "%s"\n' "$indent" "$uri" "$indent" "$sha"
         elif [[ $line == *'{{'* ]]; then
             die "unsupported template expression in $template: $line"
         else

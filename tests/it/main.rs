@@ -4,6 +4,7 @@
 mod common;
 mod errors;
 mod flow;
+mod krew;
 mod lifecycle;
 mod terminal;
 mod verify;
