@@ -594,8 +594,10 @@ pub async fn render(ctx: &Ctx, args: SecretRenderArgs) -> anyhow::Result<()> {
     );
     let text = to_text(&secret, args.output == ManifestFormat::Yaml)?;
     if let Err(e) = print_stdout(&text) {
-        // Nobody received the token: do not leave it behind.
-        return Err(minter.undo(&token, e).await);
+        // Nobody received the token: do not leave it behind. This is a failure even for a
+        // closed pipe (which `run` otherwise treats as success), so the cause is flattened.
+        let failure = anyhow::anyhow!("cannot write the manifest to standard output ({e})");
+        return Err(minter.undo(&token, failure).await);
     }
     eprintln!(
         "Minted registry token {} (it is in the printed manifest; keep it safe)",
