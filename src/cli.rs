@@ -139,6 +139,9 @@ pub enum Command {
     /// Render or apply a Pod that pulls from the registry.
     #[command(subcommand)]
     Pod(PodCommand),
+    /// List and revoke registry tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Shell completion scripts and the kubectl completion helper.
     Completion(CompletionArgs),
     /// Cobra-style completion protocol used by kubectl's plugin completion.
@@ -191,6 +194,53 @@ pub enum SecretCommand {
     Render(SecretRenderArgs),
     /// Check that a pull secret's credentials authenticate to their registries (v2 token auth).
     Verify(SecretVerifyArgs),
+    /// Delete a pull secret this plugin manages and revoke its registry token.
+    Delete(SecretDeleteArgs),
+}
+
+/// `secret delete`.
+#[derive(Debug, Args)]
+pub struct SecretDeleteArgs {
+    /// Name of the Secret.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Succeed when the Secret does not exist.
+    #[arg(long)]
+    pub ignore_not_found: bool,
+
+    /// Delete the Secret but leave its registry token valid.
+    #[arg(long)]
+    pub keep_token: bool,
+}
+
+/// `token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// List the registry tokens of the profile's org (ids and attributes, never the tokens).
+    List(TokenListArgs),
+    /// Revoke registry tokens by id.
+    Revoke(TokenRevokeArgs),
+}
+
+/// `token list`.
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    /// Show every token of the org, not only the ones this plugin minted.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Output format (default: a table).
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<ManifestFormat>,
+}
+
+/// `token revoke`.
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// Token ids (as shown by `token list` and in the secret's annotation).
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<String>,
 }
 
 /// `secret verify`.

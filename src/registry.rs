@@ -60,6 +60,21 @@ impl std::fmt::Debug for MintedToken {
     }
 }
 
+/// A token as listed by the registry, without the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenEntry {
+    /// The id (JWT `jti`).
+    pub id: String,
+    /// The description (`secondary_owner`).
+    pub description: String,
+    /// Read-only, when the registry says.
+    pub readonly: Option<bool>,
+    /// Revoked.
+    pub revoked: bool,
+    /// Expiry in epoch seconds; `None` for non-expiring tokens.
+    pub expiry: Option<i64>,
+}
+
 /// Decodes a JWT's payload without verifying it (the client has no key; claims are informative).
 pub fn jwt_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
     let payload = token.split('.').nth(1)?;
@@ -185,6 +200,54 @@ impl<'a> RegistryApi<'a> {
             token: SecretString::from(token),
             id,
         })
+    }
+
+    /// `GET /api/v1/tokens`. The list items carry the tokens themselves; they are dropped here
+    /// and never leave this function.
+    pub async fn list(&self) -> Result<Vec<TokenEntry>, RegistryError> {
+        let action = "list tokens";
+        let url = self.url("/api/v1/tokens");
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(self.access.expose_secret())
+            .header("Organization", &self.org_guid)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| classify(&url, &e))?;
+        if !response.status().is_success() {
+            return Err(self.refused(action, response).await);
+        }
+        let body = response.bytes().await.map_err(|e| classify(&url, &e))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| RegistryError::Protocol {
+                host: self.host.clone(),
+                action: action.to_string(),
+                detail: "the body is not JSON".into(),
+            })?;
+        let items = value["tokens"].as_array().cloned().unwrap_or_default();
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let id = item["_id"].as_str().map(str::to_string).or_else(|| {
+                    item["token"]
+                        .as_str()
+                        .and_then(jwt_claims)
+                        .and_then(|c| c.get("jti")?.as_str().map(str::to_string))
+                })?;
+                Some(TokenEntry {
+                    id,
+                    description: item["secondary_owner"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    readonly: item["readonly"].as_bool(),
+                    revoked: item["revoked"].as_bool().unwrap_or(false),
+                    expiry: item["expiry"].as_i64().filter(|e| *e > 0),
+                })
+            })
+            .collect())
     }
 
     /// `DELETE /api/v1/tokens/<id>`.

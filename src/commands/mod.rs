@@ -5,13 +5,14 @@ mod login;
 mod pod;
 mod secret;
 mod status;
+mod token;
 
 use std::io::Write as _;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::cli::{Cli, Command, KubeArgs, PodCommand, SecretCommand};
+use crate::cli::{Cli, Command, KubeArgs, PodCommand, SecretCommand, TokenCommand};
 use crate::config::{self, ConfigFile, Profile};
 use crate::secrets::{CredentialStore, OsKeyring};
 
@@ -103,6 +104,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Secret(SecretCommand::Create(args)) => secret::create(&ctx, args).await,
         Command::Secret(SecretCommand::Render(args)) => secret::render(&ctx, args).await,
         Command::Secret(SecretCommand::Verify(args)) => secret::verify(&ctx, args).await,
+        Command::Secret(SecretCommand::Delete(args)) => secret::delete(&ctx, args).await,
+        Command::Token(TokenCommand::List(args)) => token::list(&ctx, args).await,
+        Command::Token(TokenCommand::Revoke(args)) => token::revoke(&ctx, args).await,
         Command::Pod(PodCommand::Render(args)) => pod::render(&ctx, args).await,
         Command::Pod(PodCommand::Apply(args)) => pod::apply(&ctx, args).await,
         Command::Completion(args) => completion::completion(&ctx, args),

@@ -13,8 +13,8 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use super::{Ctx, print_stdout, to_text};
 use crate::cli::{
-    DryRun, ManifestFormat, OutputFormat, SecretCommonArgs, SecretCreateArgs, SecretRenderArgs,
-    SecretVerifyArgs,
+    DryRun, ManifestFormat, OutputFormat, SecretCommonArgs, SecretCreateArgs, SecretDeleteArgs,
+    SecretRenderArgs, SecretVerifyArgs,
 };
 use crate::cluster::{self, Target};
 use crate::config::Profile;
@@ -42,7 +42,8 @@ fn validate_common(args: &SecretCommonArgs) -> anyhow::Result<()> {
 fn description(args: &SecretCommonArgs, cluster: Option<&str>, namespace: &str) -> String {
     args.description.clone().unwrap_or_else(|| {
         format!(
-            "kubectl-dedicated-registry {}/{}/{}",
+            "{} {}/{}/{}",
+            super::token::DESCRIPTION_PREFIX,
             cluster.unwrap_or("cluster"),
             namespace,
             args.name
@@ -649,4 +650,71 @@ pub async fn verify(ctx: &Ctx, args: SecretVerifyArgs) -> anyhow::Result<()> {
         bail!("{}", failed.join("; "));
     }
     Ok(())
+}
+
+/// `secret delete`: deletes a managed pull secret, then revokes its token (in that order, so
+/// pods never hold a secret whose token is already dead).
+pub async fn delete(ctx: &Ctx, args: SecretDeleteArgs) -> anyhow::Result<()> {
+    manifests::validate_object_name("secret", &args.name)?;
+    let profile = if args.keep_token {
+        None
+    } else {
+        Some(ctx.require_profile()?)
+    };
+    let target = cluster::resolve(&ctx.kube).await?.connect()?;
+    let name = &args.name;
+    let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
+    let Some(secret) = secrets
+        .get_opt(name)
+        .await
+        .map_err(|e| target.error("get", "secret", name, e))?
+    else {
+        if args.ignore_not_found {
+            return Ok(());
+        }
+        bail!(
+            "secret `{}/{name}` not found (use --ignore-not-found to accept that)",
+            target.namespace
+        );
+    };
+    if !manifests::is_managed(&secret) {
+        bail!(
+            "secret `{}/{name}` is not managed by kubectl-dedicated-registry; delete it with `kubectl delete secret {name}` if you mean to",
+            target.namespace
+        );
+    }
+    let delete = DeleteParams {
+        preconditions: Some(Preconditions {
+            resource_version: secret.metadata.resource_version.clone(),
+            uid: secret.metadata.uid.clone(),
+        }),
+        ..Default::default()
+    };
+    secrets
+        .delete(name, &delete)
+        .await
+        .map_err(|e| target.error("delete", "secret", name, e))?;
+    print_stdout(&format!("secret/{name} deleted"))?;
+    let Some(profile) = profile else {
+        return Ok(());
+    };
+    let token_id = annotation(&secret, manifests::ANNOTATION_TOKEN_ID).map(str::to_string);
+    let registry = annotation(&secret, manifests::ANNOTATION_REGISTRY).unwrap_or_default();
+    match token_id {
+        Some(id) if registry == profile.registry => {
+            let mut minter = Minter::new(ctx, &profile)?;
+            minter.revoke(&id).await.with_context(|| {
+                format!("secret/{name} was deleted but its token {id} could NOT be revoked; run `kubectl dedicated-registry token revoke {id}`")
+            })?;
+            print_stdout(&format!("token/{id} revoked"))
+        }
+        Some(id) => {
+            eprintln!(
+                "warning: token {id} belongs to registry {registry}, not this profile's ({}); revoke it with a profile for that registry",
+                profile.registry
+            );
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }

@@ -7,4 +7,5 @@ mod flow;
 mod krew;
 mod lifecycle;
 mod terminal;
+mod tokens;
 mod verify;
