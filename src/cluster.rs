@@ -280,6 +280,17 @@ impl Target {
                     }
                 }
             }
+            kube::Error::Auth(_) => ClusterError::Transport {
+                // The auth error embeds the exec plugin's command line and output, which can
+                // hold credentials: say only what failed.
+                server: self.server.clone(),
+                verb: verb.into(),
+                resource: resource.into(),
+                name: name.into(),
+                detail: "the kubeconfig user's credential plugin (exec/auth-provider) failed"
+                    .into(),
+                hint: "; run it by hand (see `users:` in your kubeconfig) to see why".into(),
+            },
             other => {
                 let detail = root_cause(&other);
                 let lower = format!("{other:#} {detail}").to_lowercase();

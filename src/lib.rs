@@ -13,6 +13,7 @@ pub mod config;
 pub mod env;
 pub mod http;
 pub mod manifests;
+pub mod redact;
 pub mod registry;
 pub mod secrets;
 pub mod session;
@@ -27,6 +28,15 @@ use clap::Parser as _;
 
 /// Runs the plugin with these arguments (`args[0]` is the program name).
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let args: Vec<OsString> = args.into_iter().collect();
+    // Completion requests carry half-typed words; they bypass argument validation entirely.
+    if args.get(1).is_some_and(|a| a == "__complete") {
+        let words = args[2..]
+            .iter()
+            .map(|w| w.to_string_lossy().into_owned())
+            .collect();
+        return commands::complete_raw(words);
+    }
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -59,7 +69,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "error: {}", one_line(&format!("{e:#}")));
+            let _ = writeln!(
+                stderr,
+                "error: {}",
+                redact::scrub(&one_line(&format!("{e:#}")))
+            );
             ExitCode::from(1)
         }
     }

@@ -21,6 +21,8 @@ pub const ANNOTATION_REGISTRY: &str = "kubectl-dedicated-registry/registry";
 pub const ANNOTATION_TOKEN_ID: &str = "kubectl-dedicated-registry/token-id";
 /// Annotation: `read-only` or `read-write`.
 pub const ANNOTATION_ACCESS: &str = "kubectl-dedicated-registry/token-access";
+/// kubectl's client-side apply annotation, which holds a full copy of the applied object.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// Secret type of pull secrets.
 pub const DOCKERCONFIGJSON_TYPE: &str = "kubernetes.io/dockerconfigjson";
 /// Data key of pull secrets.
@@ -151,6 +153,10 @@ pub fn redacted(secret: &Secret, registry: &str, email: &str) -> Secret {
         )),
     )]));
     copy.metadata.managed_fields = None;
+    // `kubectl apply` keeps the whole previous object, credential included, in this annotation.
+    if let Some(annotations) = copy.metadata.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
     copy
 }
 
@@ -159,6 +165,9 @@ pub fn existing_credential(secret: &Secret, registry: &str) -> Option<(String, S
     let bytes = &secret.data.as_ref()?.get(DOCKERCONFIGJSON_KEY)?.0;
     let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     let entry = value.get("auths")?.get(registry)?;
+    if let Some(password) = entry.get("password").and_then(|p| p.as_str()) {
+        crate::redact::register(password);
+    }
     Some((
         entry.get("username")?.as_str()?.to_string(),
         entry.get("password")?.as_str()?.to_string(),
@@ -216,6 +225,7 @@ pub fn credentials(secret: &Secret) -> Vec<(String, String, String)> {
                 username = u.to_string();
                 password = p.to_string();
             }
+            crate::redact::register(&password);
             (!host.is_empty() && !username.is_empty()).then_some((host, username, password))
         })
         .collect()

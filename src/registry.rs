@@ -185,7 +185,9 @@ impl<'a> RegistryApi<'a> {
         let protocol = |detail: &str| RegistryError::Protocol {
             host: self.host.clone(),
             action: action.to_string(),
-            detail: detail.to_string(),
+            detail: format!(
+                "{detail}; a token described `{description}` may have been created: check with `kubectl dedicated-registry token list --all`"
+            ),
         };
         let value: serde_json::Value =
             serde_json::from_slice(&body).map_err(|_| protocol("the body is not JSON"))?;
@@ -197,7 +199,7 @@ impl<'a> RegistryApi<'a> {
             .and_then(|c| c.get("jti").and_then(|j| j.as_str()).map(str::to_string))
             .ok_or_else(|| protocol("the token has no `jti` claim"))?;
         Ok(MintedToken {
-            token: SecretString::from(token),
+            token: crate::redact::keep(token),
             id,
         })
     }

@@ -50,7 +50,9 @@ pub enum SecretsError {
         detail: String,
     },
     /// Anything else the store reported.
-    #[error("the OS keyring failed: {detail}")]
+    #[error(
+        "the OS keyring failed: {detail}; check that your keyring is running and unlocked, or set IBMCLOUD_API_KEY for non-interactive use"
+    )]
     Other {
         /// The platform's message.
         detail: String,
@@ -97,7 +99,7 @@ impl OsKeyring {
 impl CredentialStore for OsKeyring {
     fn get(&self, key: &CredKey) -> Result<Option<SecretString>, SecretsError> {
         match Self::entry(key)?.get_password() {
-            Ok(s) => Ok(Some(SecretString::from(s))),
+            Ok(s) => Ok(Some(crate::redact::keep(s))),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(e) => Err(e.into()),
         }

@@ -19,7 +19,7 @@ pub fn api_key_from_env() -> Option<SecretString> {
         .filter_map(|name| std::env::var(name).ok())
         .map(|v| v.trim().to_string())
         .find(|v| !v.is_empty())
-        .map(SecretString::from)
+        .map(crate::redact::keep)
 }
 
 /// An HTTPS client for the profile's endpoints.
@@ -84,7 +84,7 @@ pub async fn access_token(
 }
 
 /// An exclusive lock on the profile, held while its refresh token is used and replaced.
-struct ProfileLock(std::fs::File);
+pub(crate) struct ProfileLock(std::fs::File);
 
 impl Drop for ProfileLock {
     fn drop(&mut self) {
@@ -92,7 +92,7 @@ impl Drop for ProfileLock {
     }
 }
 
-async fn lock_profile(profile_name: &str) -> anyhow::Result<ProfileLock> {
+pub(crate) async fn lock_profile(profile_name: &str) -> anyhow::Result<ProfileLock> {
     let config = crate::config::path()?;
     let dir = config
         .parent()
@@ -113,5 +113,5 @@ async fn lock_profile(profile_name: &str) -> anyhow::Result<ProfileLock> {
         Ok(ProfileLock(file))
     })
     .await
-    .context("lock task failed")?
+    .context("cannot take the profile lock; try again")?
 }

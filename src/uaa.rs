@@ -33,6 +33,14 @@ pub enum AuthError {
         /// The environment.
         api: String,
     },
+    /// The login server failed (5xx or an error page).
+    #[error("the login server at {url} is failing (HTTP {status}); try again later")]
+    Unavailable {
+        /// The token endpoint.
+        url: String,
+        /// HTTP status.
+        status: u16,
+    },
     /// Any other UAA error.
     #[error("UAA at {url} answered {status} `{error}`: {description}")]
     Uaa {
@@ -250,12 +258,17 @@ pub async fn token(
         refresh_token: Option<String>,
     }
     // A body with an `error` key is a failure even with status 200 (login-server proxy quirk).
-    let value: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|_| AuthError::Protocol {
-            url: url.clone(),
-            detail: format!("HTTP {status} with a body that is not JSON"),
-        })?;
-    if let Some(error) = value.get("error") {
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) if status >= 500 => return Err(AuthError::Unavailable { url, status }),
+        Err(_) => {
+            return Err(AuthError::Protocol {
+                url,
+                detail: format!("HTTP {status} with a body that is not JSON"),
+            });
+        }
+    };
+    if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
         let (error, description) = match error {
             serde_json::Value::String(s) => (
                 s.clone(),
@@ -295,6 +308,9 @@ pub async fn token(
             },
         });
     }
+    if status >= 500 {
+        return Err(AuthError::Unavailable { url, status });
+    }
     if !(200..300).contains(&status) {
         return Err(AuthError::Uaa {
             url,
@@ -308,8 +324,8 @@ pub async fn token(
         detail: format!("token response without access_token ({e})"),
     })?;
     Ok(Tokens {
-        access_token: SecretString::from(success.access_token),
-        refresh_token: success.refresh_token.map(SecretString::from),
+        access_token: crate::redact::keep(success.access_token),
+        refresh_token: success.refresh_token.map(crate::redact::keep),
     })
 }
 
@@ -374,6 +390,12 @@ pub struct Org {
 }
 
 fn cc_error(url: &str, status: u16, body: &serde_json::Value) -> AuthError {
+    if status >= 500 {
+        return AuthError::Unavailable {
+            url: url.to_string(),
+            status,
+        };
+    }
     // v2: {"code","description","error_code"}; v3: {"errors":[{"code","title","detail"}]}
     let (code, description) = if let Some(first) = body.get("errors").and_then(|e| e.get(0)) {
         (

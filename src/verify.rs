@@ -120,11 +120,16 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
 }
 
 /// Checks that `username`/`password` can authenticate to `https://<host>/v2/`.
+///
+/// With `realm_on_host`, a Bearer realm elsewhere than `host` is refused, so a token the plugin
+/// just minted is never sent to a third party named by a challenge. (Generic registries such as
+/// Docker Hub use a separate auth host, so `secret verify` of arbitrary secrets allows it.)
 pub async fn check(
     http: &reqwest::Client,
     host: &str,
     username: &str,
     password: &SecretString,
+    realm_on_host: bool,
 ) -> Result<Verified, VerifyError> {
     let base = format!("https://{host}/v2/");
     let protocol = |detail: String| VerifyError::Protocol {
@@ -168,6 +173,16 @@ pub async fn check(
                 .ok_or_else(|| protocol("Bearer challenge without realm".into()))?;
             let mut realm_url =
                 url::Url::parse(realm).map_err(|_| protocol(format!("invalid realm `{realm}`")))?;
+            let realm_authority = match (realm_url.host_str(), realm_url.port()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_string(),
+                _ => String::new(),
+            };
+            if realm_on_host && realm_authority != host {
+                return Err(protocol(format!(
+                    "the token realm `{realm}` is not on {host}; refusing to send the new token there"
+                )));
+            }
             if realm_url.scheme() != "https" {
                 return Err(protocol(format!(
                     "realm `{realm}` is not https; refusing to send the credential there"

@@ -34,10 +34,10 @@ pub fn completion(_ctx: &Ctx, args: CompletionArgs) -> anyhow::Result<()> {
                     dir.display()
                 )
             })?;
-            eprintln!(
+            super::warn(format!(
                 "Installed {}; `kubectl dedicated-registry <TAB>` completes when that directory is on PATH",
                 path.display()
-            );
+            ));
             return Ok(());
         }
     };
@@ -97,4 +97,32 @@ pub async fn complete(ctx: &Ctx, args: CompleteArgs) -> anyhow::Result<()> {
     let values = LocalValues { ctx };
     let answer = complete::complete(Cli::command(), &args.words, &values);
     print_stdout(&answer)
+}
+
+/// `__complete` straight from argv: the words are partial input (`-n ''`, `--context=`), which
+/// clap must not validate. Only `--kubeconfig` is read from them, for dynamic values.
+pub fn complete_raw(words: Vec<String>) -> std::process::ExitCode {
+    let mut kube = crate::cli::KubeArgs::default();
+    let mut profile = None;
+    let mut iter = words.iter().peekable();
+    while let Some(word) = iter.next() {
+        if let Some(v) = word.strip_prefix("--kubeconfig=") {
+            kube.kubeconfig = Some(v.into());
+        } else if word == "--kubeconfig" {
+            kube.kubeconfig = iter.peek().map(|v| v.into());
+        } else if let Some(v) = word.strip_prefix("--profile=") {
+            profile = Some(v.to_string());
+        }
+    }
+    let ctx = Ctx {
+        kube,
+        profile,
+        verbosity: 0,
+        store: std::sync::Arc::new(crate::secrets::OsKeyring),
+    };
+    let answer = complete::complete(Cli::command(), &words, &LocalValues { ctx: &ctx });
+    match print_stdout(&answer) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(_) => std::process::ExitCode::from(1),
+    }
 }

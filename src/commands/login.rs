@@ -25,7 +25,7 @@ fn secret_from_stdin(what: &str, flag: &str) -> anyhow::Result<SecretString> {
             "{flag} was given but standard input is empty; pipe the {what} in, e.g. `... {flag} < file`"
         );
     }
-    Ok(SecretString::from(trimmed))
+    Ok(crate::redact::keep(trimmed))
 }
 
 /// Prompts on the terminal without echo.
@@ -38,7 +38,7 @@ fn hidden_prompt(prompt: &str, what: &str, flag: &str) -> anyhow::Result<SecretS
     if value.is_empty() {
         bail!("no {what} entered");
     }
-    Ok(SecretString::from(value))
+    Ok(crate::redact::keep(value))
 }
 
 /// Reads one visible line from the terminal.
@@ -154,7 +154,7 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
         let passcode = if std::io::stdin().is_terminal() {
             hidden_prompt(&format!("{prompt}: "), "one-time passcode", "a pipe")?
         } else {
-            eprintln!("{prompt}");
+            super::warn(format!("{prompt}"));
             secret_from_stdin("one-time passcode", "--sso")?
         };
         (
@@ -170,10 +170,10 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
             CredentialSource::Keyring,
         )
     } else if let (Some(key), false, None) = (env_key, args.password_stdin, &args.username) {
-        eprintln!(
+        super::warn(format!(
             "Using the API key in {}; it will be read from the environment on every run and not stored",
             crate::env::API_KEY
-        );
+        ));
         (
             Grant::ApiKey(key),
             LoginMethod::ApiKey,
@@ -243,7 +243,7 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
                         );
                     }
                     for (i, n) in names.iter().enumerate() {
-                        eprintln!("{}. {n}", i + 1);
+                        super::warn(format!("{}. {n}", i + 1));
                     }
                     let choice =
                         visible_prompt("Select an org (number or name): ", "org", "--org")?;
@@ -260,7 +260,9 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
         }
     };
 
-    // Store the credential first: a profile without its credential would be half a login.
+    // Store the credential first: a profile without its credential would be half a login. The
+    // profile lock keeps a concurrent refresh from writing an older token over this one.
+    let _lock = session::lock_profile(&profile_name).await?;
     let key = CredKey::for_profile(&profile_name, &api);
     let store = ctx.store.clone();
     match source {
@@ -299,10 +301,10 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
     };
     config_file.profiles.insert(profile_name.clone(), profile);
     config_file.save(&config_path)?;
-    eprintln!(
+    super::warn(format!(
         "Logged in to {api} as {username}, org {} ({}); registry {registry}; profile `{profile_name}`",
         org.name, org.guid
-    );
+    ));
     Ok(())
 }
 
@@ -311,9 +313,12 @@ pub async fn logout(ctx: &Ctx) -> anyhow::Result<()> {
     let profile_name = ctx.profile_name().to_string();
     let (path, mut file) = ctx.config()?;
     let Some(profile) = file.profiles.remove(&profile_name) else {
-        eprintln!("Not logged in (no profile `{profile_name}`); nothing to do");
+        super::warn(format!(
+            "Not logged in (no profile `{profile_name}`); nothing to do"
+        ));
         return Ok(());
     };
+    let _lock = session::lock_profile(&profile_name).await?;
     if profile.credential == CredentialSource::Keyring {
         let key = CredKey::for_profile(&profile_name, &profile.api);
         let store = ctx.store.clone();
@@ -322,10 +327,10 @@ pub async fn logout(ctx: &Ctx) -> anyhow::Result<()> {
             .context("cannot remove the login from the OS keyring; the profile was kept")?;
     }
     file.save(&path)?;
-    eprintln!(
+    super::warn(format!(
         "Logged out of {} (profile `{profile_name}` removed)",
         profile.api
-    );
+    ));
     Ok(())
 }
 

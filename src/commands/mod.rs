@@ -1,6 +1,8 @@
 //! One module per subcommand; [`dispatch`] routes to them.
 
 mod completion;
+
+pub use completion::complete_raw;
 mod login;
 mod pod;
 mod secret;
@@ -37,7 +39,7 @@ impl Ctx {
     /// Logs to stderr at `level` and above. Never pass secrets.
     pub fn log(&self, level: u8, message: impl AsRef<str>) {
         if self.verbosity >= level {
-            eprintln!("{}", message.as_ref());
+            eprintln!("{}", crate::redact::scrub(message.as_ref()));
         }
     }
 
@@ -63,6 +65,11 @@ impl Ctx {
                 )
             })
     }
+}
+
+/// Writes a warning or progress line to stderr, scrubbed of secrets.
+pub fn warn(message: impl AsRef<str>) {
+    eprintln!("{}", crate::redact::scrub(message.as_ref()));
 }
 
 /// Writes data to stdout (broken pipes surface as errors that [`crate::run`] treats as success).
@@ -94,6 +101,19 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         store: Arc::new(OsKeyring),
     };
     // Bad input is rejected before any file is read or any request is sent.
+    if let Some(profile) = &ctx.profile {
+        let valid = !profile.is_empty()
+            && profile.len() <= 63
+            && profile
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            && !profile.starts_with('.');
+        if !valid {
+            anyhow::bail!(
+                "invalid profile name `{profile}`: use letters, digits, `.`, `_` or `-` (at most 63)"
+            );
+        }
+    }
     if let Some(namespace) = &ctx.kube.namespace {
         crate::manifests::validate_namespace(namespace)?;
     }

@@ -45,10 +45,15 @@ fn build(ctx: &Ctx, args: &PodCommonArgs, namespace: &str) -> anyhow::Result<Pod
 pub async fn render(ctx: &Ctx, args: PodRenderArgs) -> anyhow::Result<()> {
     let namespace = match &ctx.kube.namespace {
         Some(ns) => ns.clone(),
-        None => cluster::resolve(&ctx.kube)
-            .await
-            .map(|r| r.namespace)
-            .unwrap_or_else(|_| "default".to_string()),
+        None => match cluster::resolve(&ctx.kube).await {
+            Ok(r) => r.namespace,
+            Err(e) => {
+                super::warn(format!(
+                    "warning: no usable kubeconfig ({e}); rendering for namespace `default` (pass -n to choose)"
+                ));
+                "default".to_string()
+            }
+        },
     };
     let pod = build(ctx, &args.common, &namespace)?;
     print_stdout(&to_text(&pod, args.output == ManifestFormat::Yaml)?)
@@ -59,12 +64,12 @@ pub async fn apply(ctx: &Ctx, args: PodApplyArgs) -> anyhow::Result<()> {
     let resolved = cluster::resolve(&ctx.kube).await?;
     let pod = build(ctx, &args.common, &resolved.namespace)?;
     let name = pod.metadata.name.clone().unwrap_or_default();
-    eprintln!(
+    super::warn(format!(
         "Target: context `{}`, cluster `{}`, namespace `{}`",
         resolved.context.as_deref().unwrap_or("(none)"),
         resolved.cluster.as_deref().unwrap_or("(none)"),
         resolved.namespace
-    );
+    ));
     let print = |pod: &Pod, verb: &str| -> anyhow::Result<()> {
         match args.output {
             None => print_stdout(&format!("pod/{name} {verb}")),

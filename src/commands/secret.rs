@@ -121,6 +121,7 @@ impl<'a> Minter<'a> {
             &self.profile.registry,
             manifests::TOKEN_USERNAME,
             &token.token,
+            true,
         )
         .await
         .context(
@@ -134,10 +135,10 @@ impl<'a> Minter<'a> {
                     token.id, self.profile.registry
                 ),
             ),
-            crate::verify::Verified::Anonymous => eprintln!(
+            crate::verify::Verified::Anonymous => super::warn(format!(
                 "warning: {} accepts anonymous pulls; the token could not be checked",
                 self.profile.registry
-            ),
+            )),
         }
         Ok(())
     }
@@ -150,7 +151,7 @@ impl<'a> Minter<'a> {
                 token.id
             )),
             Err(revoke_error) => failure.context(format!(
-                "the new registry token {} could NOT be revoked ({:#}); remove it with `ibmcloud cr token-rm {}`",
+                "the new registry token {} could NOT be revoked ({:#}); revoke it with `kubectl dedicated-registry token revoke {}`",
                 token.id,
                 revoke_error,
                 token.id
@@ -166,7 +167,7 @@ enum Plan {
     /// Keep the existing token, rewrite the secret (e.g. another e-mail).
     Rewrite {
         existing: Secret,
-        token: String,
+        token: SecretString,
         token_id: String,
     },
     /// Mint a token; replace `existing` if any, revoking `revoke` after a successful write.
@@ -233,15 +234,23 @@ fn plan(
             } else {
                 Ok(Plan::Rewrite {
                     existing,
-                    token,
+                    token: SecretString::from(token),
                     token_id,
                 })
             }
         }
-        (_, _, old_id) => Ok(Plan::Mint {
-            existing: Some(existing),
-            revoke: if same_registry { old_id } else { None },
-        }),
+        (_, _, old_id) => {
+            if !same_registry && let Some(id) = &old_id {
+                super::warn(format!(
+                    "warning: secret/{name} holds token {id} of registry {}; it will be replaced but cannot be revoked with this profile",
+                    annotation(&existing, manifests::ANNOTATION_REGISTRY).unwrap_or("unknown")
+                ));
+            }
+            Ok(Plan::Mint {
+                existing: Some(existing),
+                revoke: if same_registry { old_id } else { None },
+            })
+        }
     }
 }
 
@@ -261,18 +270,41 @@ async fn write(
     match existing {
         None => secrets.create(&params, desired).await,
         Some(old) if old.type_ != desired.type_ => {
-            // `type` is immutable: delete (only the version we saw) and create.
-            if !dry_run {
-                let delete = DeleteParams {
-                    preconditions: Some(Preconditions {
-                        resource_version: old.metadata.resource_version.clone(),
-                        uid: old.metadata.uid.clone(),
-                    }),
-                    ..Default::default()
-                };
-                secrets.delete(&name, &delete).await?;
+            // `type` is immutable: delete (only the version we saw) and create. A server dry run
+            // cannot show that sequence (the dry-run create would meet the old object), so the
+            // replacement is validated as a create into an empty name by the client only.
+            if dry_run {
+                return Ok(desired.clone());
             }
-            secrets.create(&params, desired).await
+            let delete = DeleteParams {
+                preconditions: Some(Preconditions {
+                    resource_version: old.metadata.resource_version.clone(),
+                    uid: old.metadata.uid.clone(),
+                }),
+                ..Default::default()
+            };
+            secrets.delete(&name, &delete).await?;
+            match secrets.create(&params, desired).await {
+                Ok(created) => Ok(created),
+                Err(e) => {
+                    // Put the user's secret back rather than leave nothing.
+                    let mut restore = old.clone();
+                    restore.metadata.resource_version = None;
+                    restore.metadata.uid = None;
+                    restore.metadata.managed_fields = None;
+                    restore.metadata.creation_timestamp = None;
+                    if secrets
+                        .create(&PostParams::default(), &restore)
+                        .await
+                        .is_err()
+                    {
+                        super::warn(format!(
+                            "warning: secret/{name} was deleted to change its type and could not be restored"
+                        ));
+                    }
+                    Err(e)
+                }
+            }
         }
         Some(old) => {
             let mut merged = desired.clone();
@@ -280,6 +312,8 @@ async fn write(
             labels.extend(desired.metadata.labels.clone().unwrap_or_default());
             let mut annotations = old.metadata.annotations.clone().unwrap_or_default();
             annotations.remove(manifests::ANNOTATION_TOKEN_ID);
+            // A stale copy of the old object, credential included, must not survive.
+            annotations.remove(manifests::LAST_APPLIED);
             annotations.extend(desired.metadata.annotations.clone().unwrap_or_default());
             merged.metadata.labels = Some(labels);
             merged.metadata.annotations = Some(annotations);
@@ -298,7 +332,17 @@ async fn attach_to_service_accounts(
     secret: &str,
     names: &[String],
     dry_run: bool,
+    quiet_stdout: bool,
 ) -> anyhow::Result<()> {
+    // Like kubectl, one `kind/name verb` line per object on stdout, unless stdout carries -o.
+    let report = |line: String| -> anyhow::Result<()> {
+        if quiet_stdout {
+            super::warn(line);
+            Ok(())
+        } else {
+            print_stdout(&line)
+        }
+    };
     let accounts: Api<ServiceAccount> = Api::namespaced(target.client.clone(), &target.namespace);
     for name in names {
         let mut attempt = 0;
@@ -310,7 +354,7 @@ async fn attach_to_service_accounts(
                 .map_err(|e| target.error("get", "serviceaccount", name, e))?;
             let list = account.image_pull_secrets.get_or_insert_with(Vec::new);
             if list.iter().any(|r| r.name == secret) {
-                eprintln!("serviceaccount/{name} unchanged");
+                report(format!("serviceaccount/{name} unchanged"))?;
                 break;
             }
             list.push(LocalObjectReference {
@@ -322,10 +366,10 @@ async fn attach_to_service_accounts(
             };
             match accounts.replace(name, &params, &account).await {
                 Ok(_) => {
-                    eprintln!(
+                    report(format!(
                         "serviceaccount/{name} configured{}",
                         if dry_run { " (server dry run)" } else { "" }
-                    );
+                    ))?;
                     break;
                 }
                 Err(e) if cluster::is_conflict(&e) && attempt < MAX_ATTEMPTS => {
@@ -359,7 +403,9 @@ fn print_result(
         None => print_stdout(&format!("secret/{name} {verb}")),
         Some(OutputFormat::Name) => print_stdout(&format!("secret/{name}")),
         Some(format) => {
-            let mut shown = if show_token {
+            let is_placeholder = manifests::existing_credential(secret, registry)
+                .is_some_and(|(_, password, _)| password == manifests::PLACEHOLDER_TOKEN);
+            let mut shown = if show_token || is_placeholder {
                 secret.clone()
             } else {
                 manifests::redacted(secret, registry, email)
@@ -381,12 +427,12 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
     manifests::validate_namespace(&resolved.namespace)?;
     let name = args.common.name.clone();
     let email = args.common.docker_email.clone().unwrap_or_default();
-    eprintln!(
+    super::warn(format!(
         "Target: context `{}`, cluster `{}`, namespace `{}`",
         resolved.context.as_deref().unwrap_or("(none)"),
         resolved.cluster.as_deref().unwrap_or("(none)"),
         resolved.namespace
-    );
+    ));
 
     let placeholder = |namespace: &str| {
         manifests::pull_secret(
@@ -404,14 +450,23 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
     if args.dry_run == DryRun::Client {
         let secret = placeholder(&resolved.namespace);
         // The placeholder is no secret, so the object is printed as is.
-        return print_result(
+        print_result(
             &secret,
             "created (dry run)",
             args.output,
             true,
             &profile.registry,
             &email,
-        );
+        )?;
+        for sa in &args.service_accounts {
+            let line = format!("serviceaccount/{sa} configured (dry run)");
+            if args.output.is_some() {
+                super::warn(line);
+            } else {
+                print_stdout(&line)?;
+            }
+        }
+        return Ok(());
     }
 
     let target = resolved.connect()?;
@@ -449,7 +504,7 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
                     &target.namespace,
                     &PullSecretSpec {
                         registry: &profile.registry,
-                        token: &token,
+                        token: token.expose_secret(),
                         token_id: &token_id,
                         email: &email,
                         readwrite: args.common.readwrite,
@@ -520,9 +575,9 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
                             && old != token.id
                             && let Err(e) = minter.revoke(&old).await
                         {
-                            eprintln!(
-                                "warning: the replaced token {old} could not be revoked ({e:#}); remove it with `ibmcloud cr token-rm {old}`"
-                            );
+                            super::warn(format!(
+                                "warning: the replaced token {old} could not be revoked ({e:#}); revoke it with `kubectl dedicated-registry token revoke {old}`"
+                            ));
                         }
                         break (s, verb);
                     }
@@ -531,7 +586,7 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
                         ctx.log(1, format!("secret/{name} changed concurrently; retrying"));
                         if let Err(revoke_error) = minter.revoke(&token.id).await {
                             return Err(revoke_error.context(format!(
-                                "secret/{name} changed concurrently and the new token {} could NOT be revoked; remove it with `ibmcloud cr token-rm {}`",
+                                "secret/{name} changed concurrently and the new token {} could NOT be revoked; revoke it with `kubectl dedicated-registry token revoke {}`",
                                 token.id, token.id
                             )));
                         }
@@ -543,24 +598,61 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
                         } else {
                             "create"
                         };
+                        let uncertain = !matches!(e, kube::Error::Api(_));
                         let failure = anyhow::Error::new(target.error(verb, "secret", &name, e));
+                        if uncertain {
+                            // The server may have stored the write before the connection failed:
+                            // look before revoking a token that might be in use.
+                            match secrets.get_opt(&name).await {
+                                Ok(Some(stored))
+                                    if annotation(&stored, manifests::ANNOTATION_TOKEN_ID)
+                                        == Some(token.id.as_str()) =>
+                                {
+                                    super::warn(format!(
+                                        "warning: the {verb} of secret/{name} reported an error, but the secret holds the new token: it was written"
+                                    ));
+                                    break (
+                                        stored,
+                                        if existing.is_some() {
+                                            "configured"
+                                        } else {
+                                            "created"
+                                        },
+                                    );
+                                }
+                                Ok(_) => return Err(minter.undo(&token, failure).await),
+                                Err(_) => {
+                                    return Err(failure.context(format!(
+                                        "it is unknown whether secret/{name} was written; the new token {id} was NOT revoked: check with `kubectl get secret {name}` and run `kubectl dedicated-registry token revoke {id}` if the secret does not use it",
+                                        id = token.id
+                                    )));
+                                }
+                            }
+                        }
                         return Err(minter.undo(&token, failure).await);
                     }
                 }
             }
         }
     };
-    // A server dry run only ever carried the placeholder, which is safe to print.
     print_result(
         &written,
         verb,
         args.output,
-        args.show_token || dry_run,
+        args.show_token,
         &profile.registry,
         &email,
     )?;
     if !args.service_accounts.is_empty() {
-        attach_to_service_accounts(ctx, &target, &name, &args.service_accounts, dry_run).await?;
+        attach_to_service_accounts(
+            ctx,
+            &target,
+            &name,
+            &args.service_accounts,
+            dry_run,
+            args.output.is_some(),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -574,7 +666,12 @@ pub async fn render(ctx: &Ctx, args: SecretRenderArgs) -> anyhow::Result<()> {
         Some(ns) => (ns.clone(), None),
         None => match cluster::resolve(&ctx.kube).await {
             Ok(r) => (r.namespace, r.cluster),
-            Err(_) => ("default".to_string(), None),
+            Err(e) => {
+                super::warn(format!(
+                    "warning: no usable kubeconfig ({e}); rendering for namespace `default` (pass -n to choose)"
+                ));
+                ("default".to_string(), None)
+            }
         },
     };
     manifests::validate_namespace(&namespace)?;
@@ -600,10 +697,10 @@ pub async fn render(ctx: &Ctx, args: SecretRenderArgs) -> anyhow::Result<()> {
         let failure = anyhow::anyhow!("cannot write the manifest to standard output ({e})");
         return Err(minter.undo(&token, failure).await);
     }
-    eprintln!(
+    super::warn(format!(
         "Minted registry token {} (it is in the printed manifest; keep it safe)",
         token.id
-    );
+    ));
     Ok(())
 }
 
@@ -633,7 +730,7 @@ pub async fn verify(ctx: &Ctx, args: SecretVerifyArgs) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for (host, username, password) in entries {
         let password = SecretString::from(password);
-        match crate::verify::check(&client, &host, &username, &password).await {
+        match crate::verify::check(&client, &host, &username, &password, false).await {
             Ok(crate::verify::Verified::Accepted) => {
                 print_stdout(&format!("{host}: credential of `{username}` accepted"))?
             }
@@ -709,10 +806,10 @@ pub async fn delete(ctx: &Ctx, args: SecretDeleteArgs) -> anyhow::Result<()> {
             print_stdout(&format!("token/{id} revoked"))
         }
         Some(id) => {
-            eprintln!(
+            super::warn(format!(
                 "warning: token {id} belongs to registry {registry}, not this profile's ({}); revoke it with a profile for that registry",
                 profile.registry
-            );
+            ));
             Ok(())
         }
         None => Ok(()),

@@ -26,7 +26,7 @@ pub async fn list(ctx: &Ctx, args: TokenListArgs) -> anyhow::Result<()> {
         Some(format) => print_stdout(&to_text(&tokens, format == ManifestFormat::Yaml)?),
         None => {
             if tokens.is_empty() {
-                eprintln!(
+                super::warn(format!(
                     "No tokens{} in org {} at {}",
                     if args.all {
                         ""
@@ -35,7 +35,7 @@ pub async fn list(ctx: &Ctx, args: TokenListArgs) -> anyhow::Result<()> {
                     },
                     profile.org,
                     profile.registry
-                );
+                ));
                 return Ok(());
             }
             let mut text = format!(

@@ -290,9 +290,9 @@ fn service_accounts_get_the_secret_appended_with_conflict_retries() {
         )
         .ok();
     assert!(
-        again.stderr.contains("serviceaccount/default unchanged"),
+        again.stdout.contains("serviceaccount/default unchanged"),
         "{}",
-        again.stderr
+        again.stdout
     );
     // A missing service account is reported before any token is minted.
     ctx.run(
@@ -448,7 +448,7 @@ fn a_failed_revocation_names_the_token_to_remove() {
     let token = &ctx.tokens()[0];
     assert!(!token.revoked);
     assert!(
-        run.stderr.contains(&format!("token-rm {}", token.id)),
+        run.stderr.contains(&format!("token revoke {}", token.id)),
         "{}",
         run.stderr
     );
