@@ -2,6 +2,7 @@
 //! Secret Service and the real kubectl.
 
 mod common;
+mod completion;
 mod errors;
 mod flow;
 mod krew;

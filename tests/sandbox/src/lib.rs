@@ -527,7 +527,9 @@ async fn observe(
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response(),
+        Err(_) => {
+            return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response();
+        }
     };
     let mut entry = journal::entry_for(service, &parts, &bytes);
     if service == Service::Login {
@@ -560,9 +562,13 @@ async fn observe(
         }
         Some(FaultAction::Delay(d)) => {
             tokio::time::sleep(d).await;
-            next.run(Request::from_parts(parts, Body::from(bytes))).await
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
         }
-        None => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        None => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
     };
     world.journal.set_status(index, response.status().as_u16());
     response

@@ -1,0 +1,44 @@
+//! `__complete` as kubectl's plugin completion calls it: partial words, dynamic values.
+
+use crate::common::TestContext;
+
+fn candidates(ctx: &TestContext, words: &[&str]) -> (Vec<String>, String) {
+    let mut args = vec!["__complete"];
+    args.extend_from_slice(words);
+    let out = ctx.run(&args, None).ok();
+    let mut lines: Vec<String> = out.stdout.lines().map(str::to_string).collect();
+    let directive = lines.pop().expect("a directive line");
+    let values = lines
+        .into_iter()
+        .map(|l| l.split('\t').next().unwrap_or_default().to_string())
+        .collect();
+    (values, directive)
+}
+
+#[test]
+fn partial_flags_complete_from_the_kubeconfig_and_settings() {
+    let ctx = TestContext::new();
+    let (contexts, directive) = candidates(&ctx, &["--context", ""]);
+    assert_eq!(contexts, ["sandbox-admin", "sandbox-dev", "sandbox-viewer"]);
+    assert_eq!(directive, ":4");
+    let (namespaces, _) = candidates(&ctx, &["-n", ""]);
+    assert!(namespaces.contains(&"team-a".to_string()), "{namespaces:?}");
+    let (subcommands, _) = candidates(&ctx, &["secret", ""]);
+    for expected in ["create", "render", "verify", "delete"] {
+        assert!(
+            subcommands.contains(&expected.to_string()),
+            "{subcommands:?}"
+        );
+    }
+    let (modes, _) = candidates(&ctx, &["secret", "create", "x", "--dry-run="]);
+    assert!(modes.iter().any(|m| m.ends_with("server")), "{modes:?}");
+    // Nothing on stdout but candidates: a stray line would break the shell's completion.
+    let out = ctx
+        .run(&["__complete", "pod", "apply", "--output", ""], None)
+        .ok();
+    assert!(
+        out.stdout.lines().all(|l| !l.starts_with("error")),
+        "{}",
+        out.stdout
+    );
+}
