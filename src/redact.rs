@@ -52,6 +52,12 @@ pub fn scrub(text: &str) -> String {
     JWT.replace_all(&out, "<redacted>").into_owned()
 }
 
+/// Wraps a secret for the typed paths and registers it for scrubbing.
+pub fn keep(secret: String) -> secrecy::SecretString {
+    register(&secret);
+    secrecy::SecretString::from(secret)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,10 +79,4 @@ mod tests {
         register("abc"); // too short: ignored
         assert_eq!(scrub("abc"), "abc");
     }
-}
-
-/// Wraps a secret for the typed paths and registers it for scrubbing.
-pub fn keep(secret: String) -> secrecy::SecretString {
-    register(&secret);
-    secrecy::SecretString::from(secret)
 }

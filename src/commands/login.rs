@@ -154,7 +154,7 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
         let passcode = if std::io::stdin().is_terminal() {
             hidden_prompt(&format!("{prompt}: "), "one-time passcode", "a pipe")?
         } else {
-            super::warn(format!("{prompt}"));
+            super::warn(&prompt);
             secret_from_stdin("one-time passcode", "--sso")?
         };
         (
