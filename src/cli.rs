@@ -310,6 +310,14 @@ pub struct SecretCreateArgs {
     /// Do not check the new token against the registry's v2 endpoint before writing it.
     #[arg(long)]
     pub skip_verify: bool,
+
+    /// Create the secret in every namespace (except `kube-*` and `--exclude`), one token each.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    /// With `-A`, skip namespaces matching this pattern (`*` matches anything; repeatable).
+    #[arg(long, value_name = "PATTERN", requires = "all_namespaces")]
+    pub exclude: Vec<String>,
 }
 
 /// `secret render`.

@@ -7,8 +7,8 @@
 //! silent overwrite. A token minted for a write that then fails is revoked before exiting.
 
 use anyhow::{Context as _, bail};
-use k8s_openapi::api::core::v1::{LocalObjectReference, Secret, ServiceAccount};
-use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use k8s_openapi::api::core::v1::{LocalObjectReference, Namespace, Secret, ServiceAccount};
+use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::{Ctx, print_stdout, to_text};
@@ -422,16 +422,32 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
     for sa in &args.service_accounts {
         manifests::validate_object_name("serviceaccount", sa)?;
     }
+    if args.all_namespaces {
+        if args.dry_run == DryRun::Client {
+            bail!(
+                "--dry-run=client cannot be combined with -A: listing namespaces needs the API server; use --dry-run=server"
+            );
+        }
+        if matches!(args.output, Some(OutputFormat::Yaml | OutputFormat::Json)) {
+            bail!(
+                "-o yaml|json prints one object and cannot be combined with -A; use -o name or no -o"
+            );
+        }
+    }
     let profile = ctx.require_profile()?;
     let resolved = cluster::resolve(&ctx.kube).await?;
     manifests::validate_namespace(&resolved.namespace)?;
     let name = args.common.name.clone();
     let email = args.common.docker_email.clone().unwrap_or_default();
     super::warn(format!(
-        "Target: context `{}`, cluster `{}`, namespace `{}`",
+        "Target: context `{}`, cluster `{}`, namespace {}",
         resolved.context.as_deref().unwrap_or("(none)"),
         resolved.cluster.as_deref().unwrap_or("(none)"),
-        resolved.namespace
+        if args.all_namespaces {
+            "all (except kube-* and --exclude)".to_string()
+        } else {
+            format!("`{}`", resolved.namespace)
+        }
     ));
 
     let placeholder = |namespace: &str| {
@@ -470,6 +486,92 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
     }
 
     let target = resolved.connect()?;
+    let mut minter = Minter::new(ctx, &profile)?;
+    if !args.all_namespaces {
+        return create_in(ctx, &args, &profile, &target, &mut minter, false).await;
+    }
+
+    // -A: every namespace but the excluded ones, each with its own secret and token; a failure
+    // in one namespace does not stop the others.
+    let namespaces: Api<Namespace> = Api::all(target.client.clone());
+    let list = namespaces
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| target.error("list", "namespaces", "*", e))?;
+    let mut patterns = vec!["kube-*".to_string()];
+    patterns.extend(args.exclude.iter().cloned());
+    let mut failures = Vec::new();
+    let mut names: Vec<String> = list
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .filter(|n| !patterns.iter().any(|p| glob_match(p, n)))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        bail!("no namespace left after excluding {}", patterns.join(", "));
+    }
+    for namespace in names {
+        let in_namespace = Target {
+            client: target.client.clone(),
+            namespace: namespace.clone(),
+            context: target.context.clone(),
+            cluster: target.cluster.clone(),
+            server: target.server.clone(),
+        };
+        if let Err(e) = create_in(ctx, &args, &profile, &in_namespace, &mut minter, true).await {
+            super::warn(format!("namespace {namespace} failed: {e:#}"));
+            failures.push(namespace);
+        }
+    }
+    if !failures.is_empty() {
+        bail!(
+            "secret/{} failed in {} namespace(s): {}; the others are done, re-run to retry",
+            args.common.name,
+            failures.len(),
+            failures.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `*` wildcard matching for `--exclude`.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let regex = format!(
+        "^{}$",
+        pattern
+            .split('*')
+            .map(regex::escape)
+            .collect::<Vec<_>>()
+            .join(".*")
+    );
+    regex::Regex::new(&regex).is_ok_and(|r| r.is_match(text))
+}
+
+/// `secret create` in one namespace.
+async fn create_in(
+    ctx: &Ctx,
+    args: &SecretCreateArgs,
+    profile: &Profile,
+    target: &Target,
+    minter: &mut Minter<'_>,
+    multi: bool,
+) -> anyhow::Result<()> {
+    let name = args.common.name.clone();
+    let email = args.common.docker_email.clone().unwrap_or_default();
+    let placeholder = |namespace: &str| {
+        manifests::pull_secret(
+            &name,
+            namespace,
+            &PullSecretSpec {
+                registry: &profile.registry,
+                token: manifests::PLACEHOLDER_TOKEN,
+                token_id: "",
+                email: &email,
+                readwrite: args.common.readwrite,
+            },
+        )
+    };
     let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
     // Fetch phase: everything that can fail before a token exists.
     let accounts: Api<ServiceAccount> = Api::namespaced(target.client.clone(), &target.namespace);
@@ -481,7 +583,6 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
             .with_context(|| format!("--service-account {sa} cannot be used"))?;
     }
     let description = description(&args.common, target.cluster.as_deref(), &target.namespace);
-    let mut minter = Minter::new(ctx, &profile)?;
     let dry_run = args.dry_run == DryRun::Server;
 
     let mut attempt = 0;
@@ -635,9 +736,14 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
             }
         }
     };
+    let verb = if multi {
+        format!("{verb} (namespace {})", target.namespace)
+    } else {
+        verb.to_string()
+    };
     print_result(
         &written,
-        verb,
+        &verb,
         args.output,
         args.show_token,
         &profile.registry,
@@ -646,7 +752,7 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
     if !args.service_accounts.is_empty() {
         attach_to_service_accounts(
             ctx,
-            &target,
+            target,
             &name,
             &args.service_accounts,
             dry_run,

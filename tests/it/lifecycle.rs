@@ -499,3 +499,72 @@ fn rbac_denials_name_verb_resource_namespace_and_user() {
     );
     assert!(run.stderr.contains("re-run"), "{}", run.stderr);
 }
+
+#[test]
+fn all_namespaces_skips_system_and_excluded_ones_and_reports_partial_failures() {
+    require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    ctx.kubectl(&["create", "namespace", "scratch-1"]).ok();
+    let out = ctx
+        .run(
+            &[
+                "secret",
+                "create",
+                "regcred",
+                "-A",
+                "--exclude",
+                "scratch-*",
+            ],
+            None,
+        )
+        .ok();
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "secret/regcred created (namespace default)",
+            "secret/regcred created (namespace team-a)",
+            "secret/regcred created (namespace team-b)",
+        ]
+    );
+    assert!(
+        ctx.sandbox
+            .world
+            .kube
+            .get("kube-system", "secrets", "regcred")
+            .is_none()
+    );
+    assert!(
+        ctx.sandbox
+            .world
+            .kube
+            .get("scratch-1", "secrets", "regcred")
+            .is_none()
+    );
+    assert_eq!(live_tokens(&ctx), 3, "one token per namespace");
+
+    // Idempotent across namespaces; a failure in one does not stop the others.
+    ctx.sandbox.inject(Fault::json(
+        Service::Kube,
+        "POST",
+        "/api/v1/namespaces/scratch-1/secrets",
+        403,
+        status_body(
+            403,
+            "Forbidden",
+            "secrets is forbidden: User \"x\" cannot create resource \"secrets\"",
+        ),
+    ));
+    let run = ctx
+        .run(&["secret", "create", "regcred", "--all-namespaces"], None)
+        .fails_with("failed in 1 namespace(s): scratch-1");
+    assert_eq!(run.stdout.matches("unchanged").count(), 3, "{}", run.stdout);
+    assert_eq!(live_tokens(&ctx), 3, "the token for scratch-1 was revoked");
+    ctx.run(
+        &["secret", "create", "regcred", "-A", "--dry-run=client"],
+        None,
+    )
+    .fails_with("--dry-run=server");
+}
