@@ -592,7 +592,7 @@ async fn create_in(
             .get_opt(&name)
             .await
             .map_err(|e| target.error("get", "secret", &name, e))?;
-        let plan = plan(existing, &profile, &args, &target.namespace)?;
+        let plan = plan(existing, profile, args, &target.namespace)?;
         match plan {
             Plan::Unchanged(secret) => break (secret, "unchanged"),
             Plan::Rewrite {
