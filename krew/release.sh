@@ -62,7 +62,7 @@ case $asset in
     fi
     ;;
 *)
-    if tar --version 2>/dev/null | grep -q 'GNU tar'; then
+    if [[ $(tar --version 2>/dev/null) == *'GNU tar'* ]]; then
         tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$stage" \
             -cf - LICENSE "$BIN_NAME" | gzip -n "$level" >"$out_dir/$asset"
     else
