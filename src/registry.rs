@@ -109,6 +109,33 @@ impl<'a> RegistryApi<'a> {
         }
     }
 
+    /// Sends an authenticated request (`Authorization: Bearer`, `Organization`) and returns the
+    /// body of a 2xx answer, or the registry's refusal.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        action: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let response = self
+            .http
+            .request(method, url)
+            .bearer_auth(self.access.expose_secret())
+            .header("Organization", &self.org_guid)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| classify(url, &e))?;
+        if !response.status().is_success() {
+            return Err(self.refused(action, response).await);
+        }
+        Ok(response
+            .bytes()
+            .await
+            .map_err(|e| classify(url, &e))?
+            .to_vec())
+    }
+
     fn url(&self, path: &str) -> String {
         format!("https://{}{}", self.host, path)
     }
@@ -169,19 +196,7 @@ impl<'a> RegistryApi<'a> {
             query.append_pair("description", description);
         }
         let url = format!("{}?{}", self.url("/api/v1/tokens"), query.finish());
-        let response = self
-            .http
-            .post(&url)
-            .bearer_auth(self.access.expose_secret())
-            .header("Organization", &self.org_guid)
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| classify(&url, &e))?;
-        if !response.status().is_success() {
-            return Err(self.refused(action, response).await);
-        }
-        let body = response.bytes().await.map_err(|e| classify(&url, &e))?;
+        let body = self.send(reqwest::Method::POST, &url, action).await?;
         let protocol = |detail: &str| RegistryError::Protocol {
             host: self.host.clone(),
             action: action.to_string(),
@@ -209,19 +224,7 @@ impl<'a> RegistryApi<'a> {
     pub async fn list(&self) -> Result<Vec<TokenEntry>, RegistryError> {
         let action = "list tokens";
         let url = self.url("/api/v1/tokens");
-        let response = self
-            .http
-            .get(&url)
-            .bearer_auth(self.access.expose_secret())
-            .header("Organization", &self.org_guid)
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| classify(&url, &e))?;
-        if !response.status().is_success() {
-            return Err(self.refused(action, response).await);
-        }
-        let body = response.bytes().await.map_err(|e| classify(&url, &e))?;
+        let body = self.send(reqwest::Method::GET, &url, action).await?;
         let value: serde_json::Value =
             serde_json::from_slice(&body).map_err(|_| RegistryError::Protocol {
                 host: self.host.clone(),
@@ -258,20 +261,9 @@ impl<'a> RegistryApi<'a> {
             "/api/v1/tokens/{}",
             url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
         ));
-        let response = self
-            .http
-            .delete(&url)
-            .bearer_auth(self.access.expose_secret())
-            .header("Organization", &self.org_guid)
-            .header("Accept", "application/json")
-            .send()
+        self.send(reqwest::Method::DELETE, &url, &format!("revoke token {id}"))
             .await
-            .map_err(|e| classify(&url, &e))?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(self.refused(&format!("revoke token {id}"), response).await)
-        }
+            .map(drop)
     }
 }
 

@@ -437,7 +437,6 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
     let profile = ctx.require_profile()?;
     let resolved = cluster::resolve(&ctx.kube).await?;
     manifests::validate_namespace(&resolved.namespace)?;
-    let name = args.common.name.clone();
     let email = args.common.docker_email.clone().unwrap_or_default();
     super::warn(format!(
         "Target: context `{}`, cluster `{}`, namespace {}",
@@ -450,19 +449,7 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
         }
     ));
 
-    let placeholder = |namespace: &str| {
-        manifests::pull_secret(
-            &name,
-            namespace,
-            &PullSecretSpec {
-                registry: &profile.registry,
-                token: manifests::PLACEHOLDER_TOKEN,
-                token_id: "",
-                email: &email,
-                readwrite: args.common.readwrite,
-            },
-        )
-    };
+    let placeholder = |namespace: &str| placeholder_secret(&args, &profile, namespace);
     if args.dry_run == DryRun::Client {
         let secret = placeholder(&resolved.namespace);
         // The placeholder is no secret, so the object is printed as is.
@@ -535,6 +522,21 @@ pub async fn create(ctx: &Ctx, args: SecretCreateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The Secret a dry run shows: the placeholder where the token would be.
+fn placeholder_secret(args: &SecretCreateArgs, profile: &Profile, namespace: &str) -> Secret {
+    manifests::pull_secret(
+        &args.common.name,
+        namespace,
+        &PullSecretSpec {
+            registry: &profile.registry,
+            token: manifests::PLACEHOLDER_TOKEN,
+            token_id: "",
+            email: args.common.docker_email.as_deref().unwrap_or_default(),
+            readwrite: args.common.readwrite,
+        },
+    )
+}
+
 /// `*` wildcard matching for `--exclude`.
 fn glob_match(pattern: &str, text: &str) -> bool {
     let regex = format!(
@@ -559,19 +561,7 @@ async fn create_in(
 ) -> anyhow::Result<()> {
     let name = args.common.name.clone();
     let email = args.common.docker_email.clone().unwrap_or_default();
-    let placeholder = |namespace: &str| {
-        manifests::pull_secret(
-            &name,
-            namespace,
-            &PullSecretSpec {
-                registry: &profile.registry,
-                token: manifests::PLACEHOLDER_TOKEN,
-                token_id: "",
-                email: &email,
-                readwrite: args.common.readwrite,
-            },
-        )
-    };
+    let placeholder = |namespace: &str| placeholder_secret(args, profile, namespace);
     let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
     // Fetch phase: everything that can fail before a token exists.
     let accounts: Api<ServiceAccount> = Api::namespaced(target.client.clone(), &target.namespace);
