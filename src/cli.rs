@@ -183,6 +183,15 @@ pub struct LoginArgs {
     /// Extra CA certificate(s) (PEM) to trust for the environment's endpoints.
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
+
+    /// The org's GUID, instead of looking the org up by name.
+    #[arg(long, value_name = "GUID", conflicts_with = "org")]
+    pub org_guid: Option<String>,
+
+    /// Do not verify the environment's TLS certificates (INSECURE: credentials can be
+    /// intercepted; prefer --ca-file). Remembered in the profile and warned about on every run.
+    #[arg(long, conflicts_with = "ca_file")]
+    pub insecure_skip_tls_verify: bool,
 }
 
 /// `secret` subcommands.

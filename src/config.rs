@@ -62,6 +62,9 @@ pub struct Profile {
     /// Extra CA bundle to trust for the environment's endpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// TLS verification disabled (`--insecure-skip-tls-verify`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_skip_tls_verify: bool,
 }
 
 /// The whole file.
@@ -192,6 +195,7 @@ mod tests {
             org_guid: "guid".into(),
             registry: "registry.example".into(),
             ca_file: None,
+            insecure_skip_tls_verify: false,
         }
     }
 

@@ -105,7 +105,7 @@ pub enum ClientError {
 
 /// Builds the client: OS trust store plus `ca_file`, 30 s timeout, no redirects (credentials
 /// must never follow a redirect to another host).
-pub fn client(ca_file: Option<&Path>) -> Result<reqwest::Client, ClientError> {
+pub fn client(ca_file: Option<&Path>, insecure: bool) -> Result<reqwest::Client, ClientError> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!(
             "kubectl-dedicated-registry/",
@@ -132,6 +132,12 @@ pub fn client(ca_file: Option<&Path>) -> Result<reqwest::Client, ClientError> {
             });
         }
         builder = builder.tls_certs_merge(certs);
+    }
+    if insecure {
+        crate::commands::warn(
+            "warning: TLS certificate verification is disabled for this profile (--insecure-skip-tls-verify): passwords and tokens can be intercepted; use --ca-file instead",
+        );
+        builder = builder.tls_danger_accept_invalid_certs(true);
     }
     builder
         .build()

@@ -24,7 +24,10 @@ pub fn api_key_from_env() -> Option<SecretString> {
 
 /// An HTTPS client for the profile's endpoints.
 pub fn http_client(profile: &Profile) -> anyhow::Result<reqwest::Client> {
-    Ok(http::client(profile.ca_file.as_deref())?)
+    Ok(http::client(
+        profile.ca_file.as_deref(),
+        profile.insecure_skip_tls_verify,
+    )?)
 }
 
 /// A fresh access token for `profile`.

@@ -465,6 +465,44 @@ pub async fn orgs(
     Ok(found)
 }
 
+/// One org by GUID (`GET /v2/organizations/<guid>`, v3 when v2 is absent); `None` when it does
+/// not exist or the user cannot see it.
+pub async fn org_by_guid(
+    http: &reqwest::Client,
+    api: &str,
+    access: &SecretString,
+    guid: &str,
+) -> Result<Option<Org>, AuthError> {
+    let encoded: String = url::form_urlencoded::byte_serialize(guid.as_bytes()).collect();
+    for (path, name_at) in [
+        (format!("/v2/organizations/{encoded}"), "/entity/name"),
+        (format!("/v3/organizations/{encoded}"), "/name"),
+    ] {
+        let url = append_path(api, &path);
+        let (status, body) = get_json::<serde_json::Value>(http, &url, Some(access)).await?;
+        let body = body.unwrap_or(serde_json::Value::Null);
+        match status {
+            200 => {
+                let name = body
+                    .pointer(name_at)
+                    .and_then(|n| n.as_str())
+                    .unwrap_or_default();
+                return Ok(Some(Org {
+                    guid: guid.to_string(),
+                    name: name.to_string(),
+                }));
+            }
+            // A v2 404 with a CF error body means "no such org"; without one, v2 is missing.
+            404 if body.get("error_code").is_some() || body.get("errors").is_some() => {
+                return Ok(None);
+            }
+            404 => continue,
+            _ => return Err(cc_error(&url, status, &body)),
+        }
+    }
+    Ok(None)
+}
+
 async fn orgs_v3(
     http: &reqwest::Client,
     api: &str,

@@ -128,6 +128,7 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
         _ => default_registry(&api)?,
     };
     let ca_file = match (&args.ca_file, &previous) {
+        _ if args.insecure_skip_tls_verify => None,
         (Some(f), _) => Some(
             std::fs::canonicalize(f)
                 .with_context(|| format!("cannot read --ca-file `{}`", f.display()))?,
@@ -135,7 +136,8 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
         (None, Some(p)) if p.api == api => p.ca_file.clone(),
         _ => None,
     };
-    let client = crate::http::client(ca_file.as_deref())?;
+    let insecure = args.insecure_skip_tls_verify;
+    let client = crate::http::client(ca_file.as_deref(), insecure)?;
 
     ctx.log(1, format!("Discovering endpoints at {api}/v2/info"));
     let endpoints = uaa::discover(&client, &api).await?;
@@ -208,53 +210,64 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
     });
 
     // The org: by name, or the only one, or ask.
-    let org = match &args.org {
-        Some(name) => {
-            let found = uaa::orgs(&client, &api, &tokens.access_token, Some(name)).await?;
-            match found.into_iter().find(|o| &o.name == name) {
-                Some(org) => org,
-                None => {
-                    let all = uaa::orgs(&client, &api, &tokens.access_token, None).await?;
-                    let names: Vec<_> = all.iter().map(|o| o.name.as_str()).collect();
-                    bail!(
-                        "org `{name}` was not found or user `{username}` is not a member; your orgs: {}",
-                        if names.is_empty() {
-                            "none".to_string()
-                        } else {
-                            names.join(", ")
-                        }
-                    );
-                }
-            }
-        }
-        None => {
-            let mut all = uaa::orgs(&client, &api, &tokens.access_token, None).await?;
-            match all.len() {
-                0 => bail!(
-                    "user `{username}` is not a member of any org at {api}; ask an org manager to add you"
-                ),
-                1 => all.remove(0),
-                _ => {
-                    let names: Vec<_> = all.iter().map(|o| o.name.clone()).collect();
-                    if !std::io::stdin().is_terminal() || args.password_stdin || args.apikey_stdin {
+    let org = if let Some(guid) = &args.org_guid {
+        uaa::org_by_guid(&client, &api, &tokens.access_token, guid)
+            .await?
+            .with_context(|| {
+                format!("org GUID `{guid}` was not found or user `{username}` is not a member; check --org-guid, or pass --org <name>")
+            })?
+    } else {
+        match &args.org {
+            Some(name) => {
+                let found = uaa::orgs(&client, &api, &tokens.access_token, Some(name)).await?;
+                match found.into_iter().find(|o| &o.name == name) {
+                    Some(org) => org,
+                    None => {
+                        let all = uaa::orgs(&client, &api, &tokens.access_token, None).await?;
+                        let names: Vec<_> = all.iter().map(|o| o.name.as_str()).collect();
                         bail!(
-                            "user `{username}` belongs to several orgs ({}); choose one with --org",
-                            names.join(", ")
+                            "org `{name}` was not found or user `{username}` is not a member; your orgs: {}",
+                            if names.is_empty() {
+                                "none".to_string()
+                            } else {
+                                names.join(", ")
+                            }
                         );
                     }
-                    for (i, n) in names.iter().enumerate() {
-                        super::warn(format!("{}. {n}", i + 1));
+                }
+            }
+            None => {
+                let mut all = uaa::orgs(&client, &api, &tokens.access_token, None).await?;
+                match all.len() {
+                    0 => bail!(
+                        "user `{username}` is not a member of any org at {api}; ask an org manager to add you"
+                    ),
+                    1 => all.remove(0),
+                    _ => {
+                        let names: Vec<_> = all.iter().map(|o| o.name.clone()).collect();
+                        if !std::io::stdin().is_terminal()
+                            || args.password_stdin
+                            || args.apikey_stdin
+                        {
+                            bail!(
+                                "user `{username}` belongs to several orgs ({}); choose one with --org",
+                                names.join(", ")
+                            );
+                        }
+                        for (i, n) in names.iter().enumerate() {
+                            super::warn(format!("{}. {n}", i + 1));
+                        }
+                        let choice =
+                            visible_prompt("Select an org (number or name): ", "org", "--org")?;
+                        let index = choice
+                            .parse::<usize>()
+                            .ok()
+                            .and_then(|i| i.checked_sub(1))
+                            .or_else(|| names.iter().position(|n| *n == choice))
+                            .filter(|i| *i < all.len())
+                            .with_context(|| format!("`{choice}` is not one of the listed orgs"))?;
+                        all.remove(index)
                     }
-                    let choice =
-                        visible_prompt("Select an org (number or name): ", "org", "--org")?;
-                    let index = choice
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|i| i.checked_sub(1))
-                        .or_else(|| names.iter().position(|n| *n == choice))
-                        .filter(|i| *i < all.len())
-                        .with_context(|| format!("`{choice}` is not one of the listed orgs"))?;
-                    all.remove(index)
                 }
             }
         }
@@ -298,6 +311,7 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
         org_guid: org.guid.clone(),
         registry: registry.clone(),
         ca_file,
+        insecure_skip_tls_verify: insecure,
     };
     config_file.profiles.insert(profile_name.clone(), profile);
     config_file.save(&config_path)?;

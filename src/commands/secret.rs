@@ -803,11 +803,12 @@ pub async fn render(ctx: &Ctx, args: SecretRenderArgs) -> anyhow::Result<()> {
 /// `secret verify`: every registry in the secret's dockerconfigjson, checked with its credential.
 pub async fn verify(ctx: &Ctx, args: SecretVerifyArgs) -> anyhow::Result<()> {
     manifests::validate_object_name("secret", &args.name)?;
-    let ca_file = match &args.ca_file {
-        Some(f) => Some(f.clone()),
-        None => ctx.require_profile().ok().and_then(|p| p.ca_file),
+    let (ca_file, insecure) = match (&args.ca_file, ctx.require_profile().ok()) {
+        (Some(f), _) => (Some(f.clone()), false),
+        (None, Some(p)) => (p.ca_file, p.insecure_skip_tls_verify),
+        (None, None) => (None, false),
     };
-    let client = crate::http::client(ca_file.as_deref())?;
+    let client = crate::http::client(ca_file.as_deref(), insecure)?;
     let target = cluster::resolve(&ctx.kube).await?.connect()?;
     let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
     let secret = secrets

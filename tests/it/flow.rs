@@ -474,3 +474,82 @@ fn render_prints_manifests_without_touching_the_cluster() {
         "dedicated-registry"
     );
 }
+
+#[test]
+fn org_can_be_given_by_guid() {
+    require_keyring();
+    let ctx = TestContext::new();
+    let urls = ctx.sandbox.urls().clone();
+    let ca = ctx.sandbox.ca_file();
+    let login = |user: &str, password: &str, extra: &[&str]| {
+        let mut args = vec![
+            "login",
+            "--api",
+            &urls.api,
+            "--registry",
+            &urls.registry_host,
+            "--username",
+            user,
+            "--password-stdin",
+        ];
+        args.extend_from_slice(extra);
+        ctx.run(&args, Some(password))
+    };
+    let ca_flag = ["--ca-file", ca.to_str().unwrap()];
+    let mut with_guid = ca_flag.to_vec();
+    with_guid.extend(["--org-guid", seed::OPS_ORG_GUID]);
+    let out = login(seed::ALICE, seed::ALICE_PASSWORD, &with_guid).ok();
+    assert!(out.stderr.contains("org ops-org"), "{}", out.stderr);
+    let mut unknown = ca_flag.to_vec();
+    unknown.extend(["--org-guid", "00000000-0000-0000-0000-000000000000"]);
+    login(seed::ALICE, seed::ALICE_PASSWORD, &unknown).fails_with("org GUID");
+    let mut foreign = ca_flag.to_vec();
+    foreign.extend(["--org-guid", seed::DEV_ORG_GUID]);
+    login(seed::MALLORY, seed::MALLORY_PASSWORD, &foreign).fails_with("org GUID");
+}
+
+#[test]
+fn insecure_tls_is_an_explicit_loud_choice() {
+    require_keyring();
+    let ctx = TestContext::new();
+    let urls = ctx.sandbox.urls().clone();
+    let login = |user: &str, password: &str, extra: &[&str]| {
+        let mut args = vec![
+            "login",
+            "--api",
+            &urls.api,
+            "--registry",
+            &urls.registry_host,
+            "--username",
+            user,
+            "--password-stdin",
+        ];
+        args.extend_from_slice(extra);
+        ctx.run(&args, Some(password))
+    };
+    // Without the CA the login is refused; with --insecure-skip-tls-verify it works, is
+    // remembered, and every run says loudly that it is insecure.
+    login(seed::BOB, seed::BOB_PASSWORD, &[]).fails_with("--ca-file");
+    let out = login(
+        seed::BOB,
+        seed::BOB_PASSWORD,
+        &["--insecure-skip-tls-verify"],
+    )
+    .ok();
+    assert!(
+        out.stderr.contains("verification is disabled"),
+        "{}",
+        out.stderr
+    );
+    let config = std::fs::read_to_string(ctx.config_file()).unwrap();
+    assert!(
+        config.contains("insecure-skip-tls-verify: true"),
+        "{config}"
+    );
+    let out = ctx.run(&["secret", "create", "insecure"], None).ok();
+    assert!(
+        out.stderr.contains("verification is disabled"),
+        "{}",
+        out.stderr
+    );
+}
