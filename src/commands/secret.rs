@@ -19,7 +19,7 @@ use crate::cli::{
 use crate::cluster::{self, Target};
 use crate::config::Profile;
 use crate::manifests::{self, PullSecretSpec};
-use crate::registry::{MintedToken, RegistryApi};
+use crate::registry::{MintedToken, RegistryApi, RegistryError};
 use crate::session;
 
 /// How many times a write is retried after a concurrent modification.
@@ -87,10 +87,26 @@ impl<'a> Minter<'a> {
 
     async fn mint(&mut self, readwrite: bool, description: &str) -> anyhow::Result<MintedToken> {
         let profile = self.profile;
-        self.access().await?;
-        let access = self.access.as_ref().expect("set above");
-        let api = RegistryApi::new(&self.client, &profile.registry, access, &profile.org_guid);
-        let token = api.mint(true, readwrite, description).await?;
+        let mut attempt = 0;
+        let token = loop {
+            attempt += 1;
+            self.access().await?;
+            let access = self.access.as_ref().expect("set above");
+            let api = RegistryApi::new(&self.client, &profile.registry, access, &profile.org_guid);
+            match api.mint(true, readwrite, description).await {
+                Ok(token) => break token,
+                // The access token may have expired during a long run (e.g. -A over many
+                // namespaces): refresh once and retry, as IBM's clients do (protocol.md §2.4).
+                Err(RegistryError::Refused { status: 401, .. }) if attempt == 1 => {
+                    self.ctx.log(
+                        1,
+                        "The registry refused the access token; refreshing the login",
+                    );
+                    self.access = None;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         self.ctx.log(
             1,
             format!(
@@ -105,11 +121,22 @@ impl<'a> Minter<'a> {
 
     async fn revoke(&mut self, id: &str) -> anyhow::Result<()> {
         let profile = self.profile;
-        self.access().await?;
-        let access = self.access.as_ref().expect("set above");
-        RegistryApi::new(&self.client, &profile.registry, access, &profile.org_guid)
-            .revoke(id)
-            .await?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.access().await?;
+            let access = self.access.as_ref().expect("set above");
+            match RegistryApi::new(&self.client, &profile.registry, access, &profile.org_guid)
+                .revoke(id)
+                .await
+            {
+                Ok(()) => break,
+                Err(RegistryError::Refused { status: 401, .. }) if attempt == 1 => {
+                    self.access = None;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         self.ctx.log(1, format!("Revoked token {id}"));
         Ok(())
     }

@@ -568,3 +568,34 @@ fn all_namespaces_skips_system_and_excluded_ones_and_reports_partial_failures() 
     )
     .fails_with("--dry-run=server");
 }
+
+#[test]
+fn an_expired_access_token_is_refreshed_once_and_the_mint_retried() {
+    require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    ctx.sandbox.journal().clear();
+    ctx.sandbox.inject(
+        Fault::json(
+            Service::Registry,
+            "POST",
+            "/api/v1/tokens",
+            401,
+            json!({"code":"CRG0014E","message":"An error occurred when authenticating your request.","request-id":"r"}),
+        )
+        .times(1),
+    );
+    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .ok();
+    let journal = ctx.sandbox.journal().entries();
+    let mints = journal
+        .iter()
+        .filter(|e| e.method == "POST" && e.path == "/api/v1/tokens")
+        .count();
+    let refreshes = journal
+        .iter()
+        .filter(|e| e.form_field("grant_type") == Some("refresh_token"))
+        .count();
+    assert_eq!((mints, refreshes), (2, 2), "one retry after one refresh");
+    assert_eq!(live_tokens(&ctx), 1);
+}
