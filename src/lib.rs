@@ -12,6 +12,7 @@ pub mod complete;
 pub mod config;
 pub mod env;
 pub mod http;
+pub mod interrupt;
 pub mod manifests;
 pub mod redact;
 pub mod registry;

@@ -121,8 +121,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Login(args) => login::login(&ctx, args).await,
         Command::Logout => login::logout(&ctx).await,
         Command::Status => status::status(&ctx).await,
-        Command::Secret(SecretCommand::Create(args)) => secret::create(&ctx, args).await,
-        Command::Secret(SecretCommand::Render(args)) => secret::render(&ctx, args).await,
+        Command::Secret(SecretCommand::Create(args)) => {
+            crate::interrupt::install();
+            secret::create(&ctx, args).await
+        }
+        Command::Secret(SecretCommand::Render(args)) => {
+            crate::interrupt::install();
+            secret::render(&ctx, args).await
+        }
         Command::Secret(SecretCommand::Verify(args)) => secret::verify(&ctx, args).await,
         Command::Secret(SecretCommand::Delete(args)) => secret::delete(&ctx, args).await,
         Command::Token(TokenCommand::List(args)) => token::list(&ctx, args).await,

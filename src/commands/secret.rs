@@ -605,6 +605,9 @@ async fn create_in(
     let mut attempt = 0;
     let (written, verb) = loop {
         attempt += 1;
+        if crate::interrupt::interrupted() {
+            bail!("interrupted by Ctrl-C; secret/{name} was not changed");
+        }
         let existing = secrets
             .get_opt(&name)
             .await
@@ -670,11 +673,25 @@ async fn create_in(
                         }
                     }
                 }
+                // From here until the secret holds the token, Ctrl-C waits for the request in
+                // flight, so the token can be revoked if it ends up unused.
+                minter.access().await?;
+                let window = crate::interrupt::Window::open();
                 let token = minter.mint(args.common.readwrite, &description).await?;
+                if crate::interrupt::interrupted() {
+                    return Err(minter
+                        .undo(&token, anyhow::anyhow!("interrupted by Ctrl-C"))
+                        .await);
+                }
                 if !args.skip_verify
                     && let Err(e) = minter.verify(&token).await
                 {
                     return Err(minter.undo(&token, e).await);
+                }
+                if crate::interrupt::interrupted() {
+                    return Err(minter
+                        .undo(&token, anyhow::anyhow!("interrupted by Ctrl-C"))
+                        .await);
                 }
                 let desired = manifests::pull_secret(
                     &name,
@@ -689,6 +706,13 @@ async fn create_in(
                 );
                 match write(&secrets, existing.as_ref(), &desired, false).await {
                     Ok(s) => {
+                        drop(window);
+                        if crate::interrupt::interrupted() {
+                            bail!(
+                                "interrupted by Ctrl-C after secret/{name} was written with the new token {}; the remaining steps were skipped, re-run to finish",
+                                token.id
+                            );
+                        }
                         if let Some(old) = revoke
                             && old != token.id
                             && let Err(e) = minter.revoke(&old).await
@@ -801,7 +825,14 @@ pub async fn render(ctx: &Ctx, args: SecretRenderArgs) -> anyhow::Result<()> {
     let email = args.common.docker_email.clone().unwrap_or_default();
     let description = description(&args.common, cluster_name.as_deref(), &namespace);
     let mut minter = Minter::new(ctx, &profile)?;
+    minter.access().await?;
+    let _window = crate::interrupt::Window::open();
     let token = minter.mint(args.common.readwrite, &description).await?;
+    if crate::interrupt::interrupted() {
+        return Err(minter
+            .undo(&token, anyhow::anyhow!("interrupted by Ctrl-C"))
+            .await);
+    }
     let secret = manifests::pull_secret(
         &args.common.name,
         &namespace,

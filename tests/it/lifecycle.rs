@@ -599,3 +599,89 @@ fn an_expired_access_token_is_refreshed_once_and_the_mint_retried() {
     assert_eq!((mints, refreshes), (2, 2), "one retry after one refresh");
     assert_eq!(live_tokens(&ctx), 1);
 }
+
+/// Sends SIGINT to `pid` once the journal shows `path` was requested.
+fn interrupt_when_requested(ctx: &TestContext, pid: u32, path: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !ctx
+        .sandbox
+        .journal()
+        .entries()
+        .iter()
+        .any(|e| e.path == path)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} was never requested"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn ctrl_c_while_a_token_is_in_flight_never_leaves_it_behind() {
+    require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    let slow = |path: &str| {
+        Fault::new(
+            Service::Registry,
+            "POST",
+            path,
+            FaultAction::Delay(std::time::Duration::from_millis(1500)),
+        )
+        .times(1)
+    };
+    // Interrupted while the mint request is in flight: it completes, then the token is revoked.
+    ctx.sandbox.inject(slow("/api/v1/tokens"));
+    let mut cmd = ctx.command(&["-n", "team-a", "secret", "create", "regcred"]);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    interrupt_when_requested(&ctx, child.id(), "/api/v1/tokens");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted by Ctrl-C"), "{stderr}");
+    let tokens = ctx.tokens();
+    assert_eq!(tokens.len(), 1);
+    assert!(
+        tokens[0].revoked,
+        "the token minted during the interrupt was revoked"
+    );
+    assert!(
+        ctx.sandbox
+            .world
+            .kube
+            .get("team-a", "secrets", "regcred")
+            .is_none()
+    );
+
+    // Outside the window Ctrl-C stops at once, with the shell's 130.
+    let mut cmd = ctx.command(&["-n", "team-a", "secret", "create", "other"]);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    ctx.sandbox.inject(
+        Fault::new(
+            Service::Login,
+            "POST",
+            "*",
+            FaultAction::Delay(std::time::Duration::from_millis(1500)),
+        )
+        .times(1),
+    );
+    ctx.sandbox.journal().clear();
+    let child = cmd.spawn().unwrap();
+    let token_path = format!("{}/oauth/token", dedicated_sandbox::LOGIN_PATH);
+    interrupt_when_requested(&ctx, child.id(), &token_path);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(ctx.tokens().len(), 1, "nothing minted");
+}
