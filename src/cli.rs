@@ -157,7 +157,8 @@ pub struct LoginArgs {
     pub api: Option<String>,
 
     /// The org whose registry namespaces to use (asked for when you belong to several).
-    #[arg(long, short = 'o', value_name = "NAME")]
+    /// (No `-o`: in kubectl, `-o` means the output format.)
+    #[arg(long, value_name = "NAME")]
     pub org: Option<String>,
 
     /// Registry host[:port]; defaults to the API host with `api.` replaced by `registry.`.

@@ -64,22 +64,22 @@ fn cases() -> Vec<Case> {
     vec![
         // Input rejected before any request.
         case(
-            "secret name",
+            "input: secret name",
             false,
             "invalid secret name `Bad_Name`",
             |c| c.run(&["secret", "create", "Bad_Name"], None),
         ),
         case(
-            "namespace name",
+            "input: namespace name",
             false,
             "invalid namespace name `Team_A`",
             |c| c.run(&["-n", "Team_A", "secret", "render", "x"], None),
         ),
-        case("email", false, "invalid e-mail", |c| {
+        case("input: email", false, "invalid e-mail", |c| {
             c.run(&["secret", "create", "x", "--docker-email", "a b@c"], None)
         }),
         case(
-            "service account name",
+            "input: service account name",
             false,
             "invalid serviceaccount name",
             |c| {
@@ -90,7 +90,7 @@ fn cases() -> Vec<Case> {
             },
         ),
         case(
-            "image grammar",
+            "input: image grammar",
             false,
             "invalid image reference `Demo/Hello`",
             |c| c.run(&["pod", "render", "--image", "Demo/Hello"], None),
@@ -101,7 +101,7 @@ fn cases() -> Vec<Case> {
             "live in a namespace",
             |c| c.run(&["pod", "render", "--image", "hello"], None),
         ),
-        case("pod name", false, "invalid pod name", |c| {
+        case("input: pod name", false, "invalid pod name", |c| {
             c.run(
                 &["pod", "render", "--image", "x.io/a/b", "--name", "Bad_Pod"],
                 None,
@@ -118,37 +118,45 @@ fn cases() -> Vec<Case> {
                 )
             },
         ),
-        case("dry-run value", false, "invalid value 'maybe'", |c| {
-            c.run(&["secret", "create", "x", "--dry-run=maybe"], None)
-        }),
-        case("plain http api", false, "only https://", |c| {
+        case(
+            "input: dry-run value",
+            false,
+            "invalid value 'maybe'",
+            |c| c.run(&["secret", "create", "x", "--dry-run=maybe"], None),
+        ),
+        case("input: plain http api", false, "only https://", |c| {
             c.run(&["login", "--api", "http://api.example.com"], None)
         }),
-        case("no api", false, "--api is required", |c| {
+        case("input: no api", false, "--api is required", |c| {
             c.run(&["login"], None)
         }),
-        case("registry flag", false, "invalid --registry", |c| {
+        case("input: registry flag", false, "invalid --registry", |c| {
             let api = c.sandbox.urls().api.clone();
             c.run(
                 &["login", "--api", &api, "--registry", "r.example/path"],
                 None,
             )
         }),
-        case("ca file missing", false, "cannot read --ca-file", |c| {
-            let api = c.sandbox.urls().api.clone();
-            c.run(
-                &[
-                    "login",
-                    "--api",
-                    &api,
-                    "--registry",
-                    "r.example",
-                    "--ca-file",
-                    "/nonexistent/ca.pem",
-                ],
-                None,
-            )
-        }),
+        case(
+            "input: ca file missing",
+            false,
+            "cannot read --ca-file",
+            |c| {
+                let api = c.sandbox.urls().api.clone();
+                c.run(
+                    &[
+                        "login",
+                        "--api",
+                        &api,
+                        "--registry",
+                        "r.example",
+                        "--ca-file",
+                        "/nonexistent/ca.pem",
+                    ],
+                    None,
+                )
+            },
+        ),
         case("not logged in", false, "not logged in", create),
         // Login failures.
         case("wrong password", false, "Bad credentials", |c| {
@@ -292,6 +300,29 @@ fn cases() -> Vec<Case> {
                 "*",
                 503,
                 json!({"error":"server_error","error_description":"maintenance"}),
+            ));
+            create(c)
+        }),
+        case("UAA insufficient scope", true, "insufficient_scope", |c| {
+            c.sandbox.inject(Fault::json(
+                Service::Login,
+                "POST",
+                "*",
+                403,
+                json!({"error":"insufficient_scope","error_description":"Insufficient scope for this resource","scope":"cloud_controller.read"}),
+            ));
+            create(c)
+        }),
+        case("UAA error page", true, "is failing (HTTP 502)", |c| {
+            c.sandbox.inject(Fault::new(
+                Service::Login,
+                "POST",
+                "*",
+                FaultAction::Respond {
+                    status: 502,
+                    content_type: "text/html".into(),
+                    body: "<html><body>Bad Gateway</body></html>".into(),
+                },
             ));
             create(c)
         }),
@@ -510,12 +541,21 @@ fn check(case: Case) {
         ];
         secrets.extend(ctx.tokens().into_iter().map(|t| t.token));
         run.leaks_none(&secrets.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(
-            !run.stderr.contains("eyJ"),
-            "{}: a JWT-looking string in stderr: {}",
-            case.name,
-            run.stderr
-        );
+        for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert!(
+                !text.contains("eyJ"),
+                "{}: a JWT-looking string in {stream}: {text}",
+                case.name
+            );
+        }
+        // Bad input is rejected before any request is sent.
+        if !case.login && case.name.starts_with("input:") {
+            assert!(
+                ctx.sandbox.journal().entries().is_empty(),
+                "{}: requests were sent for invalid input",
+                case.name
+            );
+        }
         if let Ok(config) = std::fs::read_to_string(ctx.config_file()) {
             for s in &secrets {
                 assert!(

@@ -81,6 +81,46 @@ fn kubectl_reference_bytes(ctx: &TestContext, token: &str, email: Option<&str>) 
         .unwrap()
 }
 
+/// After a login: `secret create` then `pod apply` in `namespace`, and the real kubectl reads
+/// back exactly the bytes its own `create secret docker-registry` would write.
+fn create_secret_and_pod(ctx: &TestContext, namespace: &str, secret: &str) {
+    let out = ctx
+        .run(&["-n", namespace, "secret", "create", secret], None)
+        .ok();
+    assert_eq!(out.stdout.trim(), format!("secret/{secret} created"));
+    let (bytes, token) = token_via_kubectl(ctx, namespace, secret);
+    assert_eq!(bytes, kubectl_reference_bytes(ctx, &token, None));
+    out.leaks_none(&[&token]);
+    let pod = ctx
+        .run(
+            &[
+                "-n",
+                namespace,
+                "pod",
+                "apply",
+                "--image",
+                "demo/hello:v1",
+                "--secret",
+                secret,
+            ],
+            None,
+        )
+        .ok();
+    assert_eq!(pod.stdout.trim(), "pod/hello created");
+    let got = ctx
+        .kubectl(&[
+            "-n",
+            namespace,
+            "get",
+            "pod",
+            "hello",
+            "-o",
+            "jsonpath={.spec.imagePullSecrets[0].name}",
+        ])
+        .ok();
+    assert_eq!(got.stdout, secret);
+}
+
 /// Checks the plugin's requests against protocol.md through the journal.
 fn assert_wire_protocol(ctx: &TestContext, org_guid: &str) {
     let journal = ctx.sandbox.journal();
@@ -287,8 +327,7 @@ fn sso_passcode_login_works_once() {
     );
     run.leaks_none(&[&code]);
     assert!(run.stderr.contains(seed::CAROL), "{}", run.stderr);
-    ctx.run(&["secret", "create", "sso-cred"], None).ok();
-    assert!(ctx.dockerconfigjson("default", "sso-cred").is_some());
+    create_secret_and_pod(&ctx, "team-a", "sso-cred");
     // The same passcode cannot be used again.
     ctx.run(&args, Some(&format!("{code}\n")))
         .fails_with("login refused");
@@ -324,7 +363,7 @@ fn api_key_login_from_stdin_and_from_environment() {
         .filter(|e| e.form_field("username") == Some("apikey"))
         .collect();
     assert_eq!(api_key_grants.len(), 1);
-    ctx.run(&["secret", "create", "ops-cred"], None).ok();
+    create_secret_and_pod(&ctx, "team-a", "ops-cred");
     assert_eq!(ctx.tokens()[0].org, seed::OPS_ORG_GUID);
 
     // Non-interactive: the key comes from IBMCLOUD_API_KEY on every run and is never stored.
@@ -335,9 +374,26 @@ fn api_key_login_from_stdin_and_from_environment() {
     let config = std::fs::read_to_string(ctx.config_file()).unwrap();
     assert!(config.contains("credential: environment"), "{config}");
     assert!(!config.contains(seed::ALICE_API_KEY));
-    let mut cmd = ctx.command(&["secret", "create", "env-cred"]);
+    let mut cmd = ctx.command(&["-n", "team-b", "secret", "create", "env-cred"]);
     cmd.env("IBMCLOUD_API_KEY", seed::ALICE_API_KEY);
     ctx.run_with(cmd, None).ok();
+    let (bytes, token) = token_via_kubectl(&ctx, "team-b", "env-cred");
+    assert_eq!(bytes, kubectl_reference_bytes(&ctx, &token, None));
+    let mut cmd = ctx.command(&[
+        "-n",
+        "team-b",
+        "pod",
+        "apply",
+        "--image",
+        "demo/hello",
+        "--secret",
+        "env-cred",
+    ]);
+    cmd.env("IBMCLOUD_API_KEY", seed::ALICE_API_KEY);
+    assert_eq!(
+        ctx.run_with(cmd, None).ok().stdout.trim(),
+        "pod/hello created"
+    );
     // Without the variable the profile cannot authenticate, and says why.
     ctx.run(&["secret", "create", "env-cred-2"], None)
         .fails_with("IBMCLOUD_API_KEY");
