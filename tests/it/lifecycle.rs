@@ -685,3 +685,60 @@ fn ctrl_c_while_a_token_is_in_flight_never_leaves_it_behind() {
     assert_eq!(out.status.code(), Some(130));
     assert_eq!(ctx.tokens().len(), 1, "nothing minted");
 }
+
+#[test]
+fn timeouts_and_endless_conflicts_leave_no_live_token() {
+    require_keyring();
+    // The write hangs past --request-timeout: the secret is read back (absent), then the token
+    // is revoked.
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    ctx.sandbox.inject(Fault::new(
+        Service::Kube,
+        "POST",
+        "/api/v1/namespaces/team-a/secrets",
+        FaultAction::Delay(std::time::Duration::from_secs(3)),
+    ));
+    let run = ctx
+        .run(
+            &[
+                "-n",
+                "team-a",
+                "secret",
+                "create",
+                "regcred",
+                "--request-timeout",
+                "1s",
+            ],
+            None,
+        )
+        .fails_with("timed out");
+    assert!(run.stderr.contains("was revoked"), "{}", run.stderr);
+    assert_eq!(ctx.tokens().len(), 1);
+    assert_eq!(live_tokens(&ctx), 0);
+    // The abandoned request never lands later with the revoked token.
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    assert!(
+        ctx.sandbox
+            .world
+            .kube
+            .get("team-a", "secrets", "regcred")
+            .is_none()
+    );
+
+    // Every write conflicts: the command gives up after its retries, and every token it
+    // minted on the way is revoked.
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    ctx.sandbox.inject(Fault::json(
+        Service::Kube,
+        "POST",
+        "/api/v1/namespaces/team-a/secrets",
+        409,
+        status_body(409, "AlreadyExists", "secrets \"regcred\" already exists"),
+    ));
+    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .fails_with("already exists");
+    assert!(ctx.tokens().len() >= 2, "it retried");
+    assert_eq!(live_tokens(&ctx), 0);
+}
