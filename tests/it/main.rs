@@ -6,6 +6,7 @@ mod completion;
 mod errors;
 mod flow;
 mod krew;
+mod kubeconfig;
 mod lifecycle;
 mod terminal;
 mod tokens;
