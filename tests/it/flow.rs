@@ -609,3 +609,34 @@ fn insecure_tls_is_an_explicit_loud_choice() {
         out.stderr
     );
 }
+
+#[test]
+fn newer_cloud_controllers_without_v2_are_understood() {
+    require_keyring();
+    let ctx = TestContext::new();
+    for path in ["/v2/info", "/v2/organizations"] {
+        ctx.sandbox.inject(dedicated_sandbox::Fault::new(
+            Service::CloudController,
+            "GET",
+            path,
+            dedicated_sandbox::FaultAction::Respond {
+                status: 404,
+                content_type: "text/plain".into(),
+                body: "404 Not Found".into(),
+            },
+        ));
+    }
+    ctx.login_alice();
+    let cc: Vec<String> = ctx
+        .sandbox
+        .journal()
+        .for_service(Service::CloudController)
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    assert!(cc.contains(&"/".to_string()), "{cc:?}");
+    assert!(cc.contains(&"/v3/organizations".to_string()), "{cc:?}");
+    let config = std::fs::read_to_string(ctx.config_file()).unwrap();
+    assert!(config.contains(seed::DEV_ORG_GUID), "{config}");
+    assert!(config.contains(dedicated_sandbox::LOGIN_PATH), "{config}");
+}
