@@ -42,3 +42,29 @@ fn partial_flags_complete_from_the_kubeconfig_and_settings() {
         out.stdout
     );
 }
+
+#[test]
+fn shell_scripts_are_generated_and_parse() {
+    let ctx = TestContext::new();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = ctx.run(&["completion", shell], None).ok();
+        assert!(out.stdout.contains("kubectl-dedicated_registry"), "{shell}");
+    }
+    let script = ctx.sandbox.dir().join("completion.bash");
+    std::fs::write(&script, ctx.run(&["completion", "bash"], None).ok().stdout).unwrap();
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(syntax.success(), "the bash script parses");
+}
+
+#[test]
+fn profiles_complete_from_the_settings_file() {
+    crate::common::require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    let (profiles, _) = candidates(&ctx, &["--profile", ""]);
+    assert_eq!(profiles, [ctx.profile.clone()]);
+}

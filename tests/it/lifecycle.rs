@@ -742,3 +742,33 @@ fn timeouts_and_endless_conflicts_leave_no_live_token() {
     assert!(ctx.tokens().len() >= 2, "it retried");
     assert_eq!(live_tokens(&ctx), 0);
 }
+
+#[test]
+fn output_name_prints_kind_and_name_only() {
+    require_keyring();
+    let ctx = TestContext::new();
+    ctx.login_alice();
+    let out = ctx
+        .run(
+            &["-n", "team-a", "secret", "create", "regcred", "-o", "name"],
+            None,
+        )
+        .ok();
+    assert_eq!(out.stdout, "secret/regcred\n");
+    let out = ctx
+        .run(
+            &[
+                "-n",
+                "team-a",
+                "pod",
+                "apply",
+                "--image",
+                "demo/hello",
+                "-o",
+                "name",
+            ],
+            None,
+        )
+        .ok();
+    assert_eq!(out.stdout, "pod/hello\n");
+}
