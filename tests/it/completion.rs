@@ -66,5 +66,5 @@ fn profiles_complete_from_the_settings_file() {
     let ctx = TestContext::new();
     ctx.login_alice();
     let (profiles, _) = candidates(&ctx, &["--profile", ""]);
-    assert_eq!(profiles, [ctx.profile.clone()]);
+    assert_eq!(profiles, std::slice::from_ref(&ctx.profile));
 }
