@@ -1290,3 +1290,48 @@ fn krew_style_install_then_kubectl_lists_runs_and_completes_the_plugin() {
     );
     assert!(nested.starts_with("yaml\t"), "{nested}");
 }
+
+#[test]
+fn release_archives_are_reproducible_and_hold_binary_and_license_at_the_root() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let pack = |out: &str| {
+        let dir = work.path().join(out);
+        let path = script(
+            "release.sh",
+            &[
+                "x86_64-unknown-linux-musl",
+                "--binary",
+                env!("CARGO_BIN_EXE_kubectl-dedicated_registry"),
+                "--out-dir",
+                dir.to_str().expect("UTF-8 path"),
+                "--fast",
+            ],
+        );
+        std::fs::read(path.trim()).expect("read archive")
+    };
+    let first = pack("a");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = pack("b");
+    assert_eq!(
+        sha256_hex(&first),
+        sha256_hex(&second),
+        "packing the same binary twice gives the same bytes"
+    );
+    let listing = Command::new("tar")
+        .args([
+            "-tzf",
+            work.path()
+                .join("a")
+                .join(asset("x86_64-unknown-linux-musl"))
+                .to_str()
+                .unwrap(),
+        ])
+        .output()
+        .expect("tar runs");
+    let mut entries: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    entries.sort();
+    assert_eq!(entries, ["LICENSE", "kubectl-dedicated_registry"]);
+}
