@@ -292,7 +292,7 @@ impl Target {
                 hint: "; run it by hand (see `users:` in your kubeconfig) to see why".into(),
             },
             other => {
-                let detail = root_cause(&other);
+                let detail = crate::http::root_cause(&other);
                 let lower = format!("{other:#} {detail}").to_lowercase();
                 let hint = if lower.contains("certificate") {
                     "; the cluster's CA is not trusted: check certificate-authority in your kubeconfig"
@@ -312,16 +312,6 @@ impl Target {
             }
         }
     }
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut last = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        last = s.to_string();
-        cur = s.source();
-    }
-    last
 }
 
 /// Whether an error is an optimistic-concurrency failure worth retrying.

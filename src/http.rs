@@ -43,7 +43,7 @@ pub enum RemoteError {
 }
 
 /// The innermost useful message of an error chain.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut last = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

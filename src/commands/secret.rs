@@ -119,6 +119,25 @@ impl<'a> Minter<'a> {
         Ok(token)
     }
 
+    /// Mints inside a Ctrl-C window (see [`crate::interrupt`]): from here until the token is in
+    /// place, Ctrl-C waits for the request in flight so an unused token can be revoked. The
+    /// login is refreshed before the window opens, so Ctrl-C during it still stops at once.
+    async fn mint_in_window(
+        &mut self,
+        readwrite: bool,
+        description: &str,
+    ) -> anyhow::Result<(MintedToken, crate::interrupt::Window)> {
+        self.access().await?;
+        let window = crate::interrupt::Window::open();
+        let token = self.mint(readwrite, description).await?;
+        if crate::interrupt::interrupted() {
+            return Err(self
+                .undo(&token, anyhow::anyhow!("interrupted by Ctrl-C"))
+                .await);
+        }
+        Ok((token, window))
+    }
+
     async fn revoke(&mut self, id: &str) -> anyhow::Result<()> {
         let profile = self.profile;
         let mut attempt = 0;
@@ -673,16 +692,9 @@ async fn create_in(
                         }
                     }
                 }
-                // From here until the secret holds the token, Ctrl-C waits for the request in
-                // flight, so the token can be revoked if it ends up unused.
-                minter.access().await?;
-                let window = crate::interrupt::Window::open();
-                let token = minter.mint(args.common.readwrite, &description).await?;
-                if crate::interrupt::interrupted() {
-                    return Err(minter
-                        .undo(&token, anyhow::anyhow!("interrupted by Ctrl-C"))
-                        .await);
-                }
+                let (token, window) = minter
+                    .mint_in_window(args.common.readwrite, &description)
+                    .await?;
                 if !args.skip_verify
                     && let Err(e) = minter.verify(&token).await
                 {
@@ -825,14 +837,9 @@ pub async fn render(ctx: &Ctx, args: SecretRenderArgs) -> anyhow::Result<()> {
     let email = args.common.docker_email.clone().unwrap_or_default();
     let description = description(&args.common, cluster_name.as_deref(), &namespace);
     let mut minter = Minter::new(ctx, &profile)?;
-    minter.access().await?;
-    let _window = crate::interrupt::Window::open();
-    let token = minter.mint(args.common.readwrite, &description).await?;
-    if crate::interrupt::interrupted() {
-        return Err(minter
-            .undo(&token, anyhow::anyhow!("interrupted by Ctrl-C"))
-            .await);
-    }
+    let (token, _window) = minter
+        .mint_in_window(args.common.readwrite, &description)
+        .await?;
     let secret = manifests::pull_secret(
         &args.common.name,
         &namespace,
