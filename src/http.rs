@@ -113,7 +113,9 @@ pub fn client(ca_file: Option<&Path>, insecure: bool) -> Result<reqwest::Client,
         ))
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none());
+        .redirect(reqwest::redirect::Policy::none())
+        // Passwords and tokens never travel over plain HTTP, whatever a server advertises.
+        .https_only(true);
     if let Some(path) = ca_file {
         let shown = path.display().to_string();
         let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {

@@ -105,6 +105,10 @@ pub struct PullSecretSpec<'a> {
 /// The pull Secret, labelled and annotated as managed by this plugin.
 pub fn pull_secret(name: &str, namespace: &str, spec: &PullSecretSpec<'_>) -> Secret {
     let bytes = docker_config_json(spec.registry, TOKEN_USERNAME, spec.token, spec.email);
+    if spec.token != PLACEHOLDER_TOKEN {
+        // A server may echo the object back in an error: scrub its encodings too.
+        crate::redact::register(&String::from_utf8_lossy(&bytes));
+    }
     let mut annotations = BTreeMap::from([
         (ANNOTATION_REGISTRY.to_string(), spec.registry.to_string()),
         (

@@ -67,6 +67,9 @@ pub async fn access_token(
                         profile.api
                     )
                 })?;
+            // The rotation and its write-back are one unit: Ctrl-C between them would leave a
+            // dead refresh token in the keyring.
+            let _window = crate::interrupt::Window::open();
             let tokens = uaa::token(
                 client,
                 &endpoints,

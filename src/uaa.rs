@@ -119,8 +119,25 @@ async fn get_json<T: for<'de> Deserialize<'de>>(
     ))
 }
 
-/// Reads `/v2/info`, falling back to the v3 root document `/`.
+/// Reads `/v2/info`, falling back to the v3 root document `/`. Endpoints that are not https are
+/// refused: credentials are sent to them.
 pub async fn discover(http: &reqwest::Client, api: &str) -> Result<Endpoints, AuthError> {
+    let endpoints = discover_any(http, api).await?;
+    for endpoint in [&endpoints.authorization_endpoint, &endpoints.token_endpoint] {
+        let https = url::Url::parse(endpoint).is_ok_and(|u| u.scheme() == "https");
+        if !https {
+            return Err(AuthError::Protocol {
+                url: append_path(api, "/v2/info"),
+                detail: format!(
+                    "it advertises the login endpoint `{endpoint}`, which is not https; credentials are never sent there"
+                ),
+            });
+        }
+    }
+    Ok(endpoints)
+}
+
+async fn discover_any(http: &reqwest::Client, api: &str) -> Result<Endpoints, AuthError> {
     #[derive(Deserialize)]
     struct Info {
         authorization_endpoint: Option<String>,
@@ -483,17 +500,20 @@ pub async fn org_by_guid(
         let body = body.unwrap_or(serde_json::Value::Null);
         match status {
             200 => {
-                let name = body
-                    .pointer(name_at)
-                    .and_then(|n| n.as_str())
-                    .unwrap_or_default();
+                let Some(name) = body.pointer(name_at).and_then(|n| n.as_str()) else {
+                    return Err(AuthError::Protocol {
+                        url,
+                        detail: "the org has no name".into(),
+                    });
+                };
                 return Ok(Some(Org {
                     guid: guid.to_string(),
                     name: name.to_string(),
                 }));
             }
-            // A v2 404 with a CF error body means "no such org"; without one, v2 is missing.
-            404 if body.get("error_code").is_some() || body.get("errors").is_some() => {
+            // A v2 404 with a v2 error body means "no such org" (v3's errors shape on a v2
+            // path means v2 is missing); on the v3 path any 404 means no such org.
+            404 if body.get("error_code").is_some() || path.starts_with("/v3/") => {
                 return Ok(None);
             }
             404 => continue,

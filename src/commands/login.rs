@@ -112,6 +112,15 @@ fn validate_registry(registry: &str) -> anyhow::Result<String> {
 /// `login`.
 pub async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
     let profile_name = ctx.profile_name().to_string();
+    if let Some(guid) = &args.org_guid {
+        let looks_like_guid = (8..=64).contains(&guid.len())
+            && guid.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+        if !looks_like_guid {
+            bail!(
+                "invalid --org-guid `{guid}`: expected a GUID such as `0d5a3bd1-6f64-4f65-9b8a-4b3f2b8f6a01` (see `ibmcloud iam org <name> --guid`)"
+            );
+        }
+    }
     let (config_path, mut config_file) = ctx.config()?;
     let previous = config_file.profiles.get(&profile_name).cloned();
 

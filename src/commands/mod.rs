@@ -130,7 +130,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             secret::render(&ctx, args).await
         }
         Command::Secret(SecretCommand::Verify(args)) => secret::verify(&ctx, args).await,
-        Command::Secret(SecretCommand::Delete(args)) => secret::delete(&ctx, args).await,
+        Command::Secret(SecretCommand::Delete(args)) => {
+            crate::interrupt::install();
+            secret::delete(&ctx, args).await
+        }
         Command::Token(TokenCommand::List(args)) => token::list(&ctx, args).await,
         Command::Token(TokenCommand::Revoke(args)) => token::revoke(&ctx, args).await,
         Command::Pod(PodCommand::Render(args)) => pod::render(&ctx, args).await,

@@ -129,7 +129,21 @@ impl<'a> Minter<'a> {
     ) -> anyhow::Result<(MintedToken, crate::interrupt::Window)> {
         self.access().await?;
         let window = crate::interrupt::Window::open();
-        let token = self.mint(readwrite, description).await?;
+        if crate::interrupt::interrupted() {
+            bail!("interrupted by Ctrl-C; nothing was minted");
+        }
+        let token = self.mint(readwrite, description).await.map_err(|e| {
+            // A request that failed in transit may still have created the token.
+            if e.downcast_ref::<RegistryError>()
+                .is_some_and(|r| matches!(r, RegistryError::Remote(_)))
+            {
+                e.context(format!(
+                    "a token described `{description}` may have been created anyway: check with `kubectl dedicated-registry token list`"
+                ))
+            } else {
+                e
+            }
+        })?;
         if crate::interrupt::interrupted() {
             return Err(self
                 .undo(&token, anyhow::anyhow!("interrupted by Ctrl-C"))
@@ -344,8 +358,11 @@ async fn write(
                         .await
                         .is_err()
                     {
+                        let token_note = annotation(old, manifests::ANNOTATION_TOKEN_ID)
+                            .map(|id| format!("; its token {id} is still valid: `kubectl dedicated-registry token revoke {id}` if it is no longer needed"))
+                            .unwrap_or_default();
                         super::warn(format!(
-                            "warning: secret/{name} was deleted to change its type and could not be restored"
+                            "warning: secret/{name} was deleted to change its type and could not be restored{token_note}"
                         ));
                     }
                     Err(e)
@@ -583,6 +600,18 @@ fn placeholder_secret(args: &SecretCreateArgs, profile: &Profile, namespace: &st
     )
 }
 
+/// Reads a secret back after an uncertain write, retrying a failed read twice. `None` when it
+/// could not be read at all.
+async fn read_back(secrets: &Api<Secret>, name: &str) -> Option<Option<Secret>> {
+    for delay in [0u64, 500, 1500] {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        if let Ok(found) = secrets.get_opt(name).await {
+            return Some(found);
+        }
+    }
+    None
+}
+
 /// `*` wildcard matching for `--exclude`.
 fn glob_match(pattern: &str, text: &str) -> bool {
     let regex = format!(
@@ -716,25 +745,8 @@ async fn create_in(
                         readwrite: args.common.readwrite,
                     },
                 );
-                match write(&secrets, existing.as_ref(), &desired, false).await {
-                    Ok(s) => {
-                        drop(window);
-                        if crate::interrupt::interrupted() {
-                            bail!(
-                                "interrupted by Ctrl-C after secret/{name} was written with the new token {}; the remaining steps were skipped, re-run to finish",
-                                token.id
-                            );
-                        }
-                        if let Some(old) = revoke
-                            && old != token.id
-                            && let Err(e) = minter.revoke(&old).await
-                        {
-                            super::warn(format!(
-                                "warning: the replaced token {old} could not be revoked ({e:#}); revoke it with `kubectl dedicated-registry token revoke {old}`"
-                            ));
-                        }
-                        break (s, verb);
-                    }
+                let landed = match write(&secrets, existing.as_ref(), &desired, false).await {
+                    Ok(s) => s,
                     Err(e) if cluster::is_conflict(&e) && attempt < MAX_ATTEMPTS => {
                         // Someone else wrote meanwhile: undo and decide again on fresh state.
                         ctx.log(1, format!("secret/{name} changed concurrently; retrying"));
@@ -747,45 +759,63 @@ async fn create_in(
                         continue;
                     }
                     Err(e) => {
-                        let verb = if existing.is_some() {
+                        let write_verb = if existing.is_some() {
                             "update"
                         } else {
                             "create"
                         };
-                        let uncertain = !matches!(e, kube::Error::Api(_));
-                        let failure = anyhow::Error::new(target.error(verb, "secret", &name, e));
-                        if uncertain {
-                            // The server may have stored the write before the connection failed:
-                            // look before revoking a token that might be in use.
-                            match secrets.get_opt(&name).await {
-                                Ok(Some(stored))
-                                    if annotation(&stored, manifests::ANNOTATION_TOKEN_ID)
-                                        == Some(token.id.as_str()) =>
-                                {
-                                    super::warn(format!(
-                                        "warning: the {verb} of secret/{name} reported an error, but the secret holds the new token: it was written"
-                                    ));
-                                    break (
-                                        stored,
-                                        if existing.is_some() {
-                                            "configured"
-                                        } else {
-                                            "created"
-                                        },
-                                    );
-                                }
-                                Ok(_) => return Err(minter.undo(&token, failure).await),
-                                Err(_) => {
-                                    return Err(failure.context(format!(
-                                        "it is unknown whether secret/{name} was written; the new token {id} was NOT revoked: check with `kubectl get secret {name}` and run `kubectl dedicated-registry token revoke {id}` if the secret does not use it",
-                                        id = token.id
-                                    )));
-                                }
+                        // The server may have stored the write although the answer was lost or
+                        // was a server-side timeout: look before revoking a token in use.
+                        let uncertain = match &e {
+                            kube::Error::Api(status) => {
+                                status.code >= 500
+                                    || matches!(status.reason.as_str(), "Timeout" | "ServerTimeout")
+                            }
+                            _ => true,
+                        };
+                        let failure =
+                            anyhow::Error::new(target.error(write_verb, "secret", &name, e));
+                        if !uncertain {
+                            return Err(minter.undo(&token, failure).await);
+                        }
+                        match read_back(&secrets, &name).await {
+                            Some(Some(stored))
+                                if annotation(&stored, manifests::ANNOTATION_TOKEN_ID)
+                                    == Some(token.id.as_str()) =>
+                            {
+                                super::warn(format!(
+                                    "warning: the {write_verb} of secret/{name} reported an error, but the secret holds the new token: it was written"
+                                ));
+                                stored
+                            }
+                            Some(_) => return Err(minter.undo(&token, failure).await),
+                            None => {
+                                return Err(failure.context(format!(
+                                    "it is unknown whether secret/{name} was written; the new token {id} was NOT revoked: check with `kubectl get secret {name}` and run `kubectl dedicated-registry token revoke {id}` if the secret does not use it",
+                                    id = token.id
+                                )));
                             }
                         }
-                        return Err(minter.undo(&token, failure).await);
                     }
+                };
+                // The new token is in place. The one it replaced is revoked while the window
+                // is still open, so Ctrl-C cannot leave it live unreported.
+                if let Some(old) = revoke
+                    && old != token.id
+                    && let Err(e) = minter.revoke(&old).await
+                {
+                    super::warn(format!(
+                        "warning: the replaced token {old} could not be revoked ({e:#}); revoke it with `kubectl dedicated-registry token revoke {old}`"
+                    ));
                 }
+                drop(window);
+                if crate::interrupt::interrupted() {
+                    bail!(
+                        "interrupted by Ctrl-C after secret/{name} was written with the new token {}; the remaining steps were skipped, re-run to finish",
+                        token.id
+                    );
+                }
+                break (landed, verb);
             }
         }
     };
@@ -868,12 +898,17 @@ pub async fn render(ctx: &Ctx, args: SecretRenderArgs) -> anyhow::Result<()> {
 /// `secret verify`: every registry in the secret's dockerconfigjson, checked with its credential.
 pub async fn verify(ctx: &Ctx, args: SecretVerifyArgs) -> anyhow::Result<()> {
     manifests::validate_object_name("secret", &args.name)?;
-    let (ca_file, insecure) = match (&args.ca_file, ctx.require_profile().ok()) {
-        (Some(f), _) => (Some(f.clone()), false),
-        (None, Some(p)) => (p.ca_file, p.insecure_skip_tls_verify),
-        (None, None) => (None, false),
+    // The profile's CA and --insecure-skip-tls-verify apply to the profile's registry only;
+    // other registries in the secret are checked with the OS trust store (plus --ca-file).
+    let profile = ctx.require_profile().ok();
+    let default_client = crate::http::client(args.ca_file.as_deref(), false)?;
+    let profile_client = match &profile {
+        Some(p) if args.ca_file.is_none() => Some((
+            p.registry.clone(),
+            crate::http::client(p.ca_file.as_deref(), p.insecure_skip_tls_verify)?,
+        )),
+        _ => None,
     };
-    let client = crate::http::client(ca_file.as_deref(), insecure)?;
     let target = cluster::resolve(&ctx.kube).await?.connect()?;
     let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
     let secret = secrets
@@ -892,7 +927,11 @@ pub async fn verify(ctx: &Ctx, args: SecretVerifyArgs) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for (host, username, password) in entries {
         let password = SecretString::from(password);
-        match crate::verify::check(&client, &host, &username, &password, false).await {
+        let client = match &profile_client {
+            Some((registry, client)) if *registry == host => client,
+            _ => &default_client,
+        };
+        match crate::verify::check(client, &host, &username, &password, false).await {
             Ok(crate::verify::Verified::Accepted) => {
                 print_stdout(&format!("{host}: credential of `{username}` accepted"))?
             }
@@ -949,6 +988,9 @@ pub async fn delete(ctx: &Ctx, args: SecretDeleteArgs) -> anyhow::Result<()> {
         }),
         ..Default::default()
     };
+    // The secret is the only record of its token id: from its deletion until the revocation,
+    // Ctrl-C waits.
+    let _window = crate::interrupt::Window::open();
     secrets
         .delete(name, &delete)
         .await

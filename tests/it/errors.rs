@@ -303,6 +303,30 @@ fn cases() -> Vec<Case> {
             ));
             create(c)
         }),
+        case("input: org guid", false, "invalid --org-guid", |c| {
+            let api = c.sandbox.urls().api.clone();
+            c.run(&["login", "--api", &api, "--org-guid", "not a guid!"], None)
+        }),
+        case("plain-http login endpoint", false, "not https", |c| {
+            c.sandbox.inject(Fault::json(
+                Service::CloudController,
+                "GET",
+                "/v2/info",
+                200,
+                json!({"authorization_endpoint":"http://127.0.0.1:9/UAALoginServerWAR","token_endpoint":"http://127.0.0.1:9"}),
+            ));
+            run_login(
+                c,
+                &[
+                    "--username",
+                    seed::ALICE,
+                    "--password-stdin",
+                    "--org",
+                    seed::DEV_ORG,
+                ],
+                Some(seed::ALICE_PASSWORD),
+            )
+        }),
         case("UAA insufficient scope", true, "insufficient_scope", |c| {
             c.sandbox.inject(Fault::json(
                 Service::Login,

@@ -633,7 +633,7 @@ fn ctrl_c_while_a_token_is_in_flight_never_leaves_it_behind() {
             Service::Registry,
             "POST",
             path,
-            FaultAction::Delay(std::time::Duration::from_millis(1500)),
+            FaultAction::Delay(std::time::Duration::from_secs(4)),
         )
         .times(1)
     };
@@ -668,19 +668,19 @@ fn ctrl_c_while_a_token_is_in_flight_never_leaves_it_behind() {
     cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
+    let secret_path = "/api/v1/namespaces/team-a/secrets/other";
     ctx.sandbox.inject(
         Fault::new(
-            Service::Login,
-            "POST",
-            "*",
-            FaultAction::Delay(std::time::Duration::from_millis(1500)),
+            Service::Kube,
+            "GET",
+            secret_path,
+            FaultAction::Delay(std::time::Duration::from_secs(4)),
         )
         .times(1),
     );
     ctx.sandbox.journal().clear();
     let child = cmd.spawn().unwrap();
-    let token_path = format!("{}/oauth/token", dedicated_sandbox::LOGIN_PATH);
-    interrupt_when_requested(&ctx, child.id(), &token_path);
+    interrupt_when_requested(&ctx, child.id(), secret_path);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     assert_eq!(ctx.tokens().len(), 1, "nothing minted");
