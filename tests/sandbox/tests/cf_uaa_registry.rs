@@ -94,6 +94,91 @@ fn keys(value: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// The keys of a UAA token response, in the order UAA writes them.
+const TOKEN_RESPONSE_KEYS: [&str; 6] = [
+    "access_token",
+    "token_type",
+    "refresh_token",
+    "scope",
+    "expires_in",
+    "jti",
+];
+
+/// A string field of a JSON object, owned.
+fn string_field(body: &Value, key: &str) -> String {
+    body[key].as_str().expect("string field").to_string()
+}
+
+/// A response header as an owned string.
+fn header_string(response: &Response, name: &str) -> String {
+    response.headers()[name].to_str().unwrap().to_string()
+}
+
+/// The password-grant form (without `scope`).
+fn password_form<'a>(user: &'a str, password: &'a str) -> [(&'a str, &'a str); 3] {
+    [
+        ("grant_type", "password"),
+        ("username", user),
+        ("password", password),
+    ]
+}
+
+/// GETs `url` with `token` as a bearer and parses the JSON answer.
+async fn get_json_bearer(client: &Client, url: &str, token: &str) -> (StatusCode, Value) {
+    json_of(client.get(url).bearer_auth(token).send().await.unwrap()).await
+}
+
+/// POSTs `form` to `base/oauth/token` without client authentication in a header.
+async fn token_form_without_basic(
+    client: &Client,
+    base: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    json_of(
+        client
+            .post(format!("{base}/oauth/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// POSTs a refresh grant (Basic `cf:`) to `base/oauth/token`.
+async fn refresh_grant(client: &Client, base: &str, refresh_token: &str) -> (StatusCode, Value) {
+    token_request(
+        client,
+        base,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await
+}
+
+/// GETs `base/passcode` as JSON, asserts 200 and returns the code.
+async fn fetch_passcode(client: &Client, login: &str) -> String {
+    let response = client
+        .get(format!("{login}/passcode"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let code: Value = response.json().await.unwrap();
+    code.as_str()
+        .expect("passcode is a JSON string")
+        .to_string()
+}
+
+/// Asserts a UAA `{"error": code}` answer with the given status.
+fn assert_uaa_error(status: StatusCode, body: &Value, want_status: StatusCode, code: &str) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["error"], code);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cloud Controller
 
@@ -211,13 +296,10 @@ async fn org_lookup_v2_shows_only_the_users_orgs() {
     }
 
     // Pagination fields follow results-per-page.
-    let (_, body) = json_of(
-        client
-            .get(format!("{api}/v2/organizations?results-per-page=1"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
+    let (_, body) = get_json_bearer(
+        &client,
+        &format!("{api}/v2/organizations?results-per-page=1"),
+        &alice,
     )
     .await;
     assert_eq!(body["total_results"], 2);
@@ -227,13 +309,10 @@ async fn org_lookup_v2_shows_only_the_users_orgs() {
 
     // Single org by GUID: 404 CF-OrganizationNotFound when not a member.
     let bob = access_token(&sandbox, &client, BOB, BOB_PASSWORD).await;
-    let (status, body) = json_of(
-        client
-            .get(format!("{api}/v2/organizations/{OPS_ORG_GUID}"))
-            .bearer_auth(&bob)
-            .send()
-            .await
-            .unwrap(),
+    let (status, body) = get_json_bearer(
+        &client,
+        &format!("{api}/v2/organizations/{OPS_ORG_GUID}"),
+        &bob,
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -250,7 +329,7 @@ async fn org_lookup_v3_shape() {
     let alice = access_token(&sandbox, &client, ALICE, ALICE_PASSWORD).await;
     let bob = access_token(&sandbox, &client, BOB, BOB_PASSWORD).await;
     let url = format!("{api}/v3/organizations?names={DEV_ORG},{OPS_ORG}");
-    let (status, body) = json_of(client.get(&url).bearer_auth(&alice).send().await.unwrap()).await;
+    let (status, body) = get_json_bearer(&client, &url, &alice).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["pagination"]["total_results"], 2);
     assert_eq!(body["pagination"]["next"], Value::Null);
@@ -265,18 +344,15 @@ async fn org_lookup_v3_shape() {
     assert_eq!(body["resources"][0]["suspended"], false);
     assert!(body["resources"][0]["relationships"]["quota"]["data"]["guid"].is_string());
 
-    let (_, body) = json_of(client.get(&url).bearer_auth(&bob).send().await.unwrap()).await;
+    let (_, body) = get_json_bearer(&client, &url, &bob).await;
     assert_eq!(body["pagination"]["total_results"], 1);
     assert_eq!(body["resources"][0]["name"], DEV_ORG);
 
     // A single org the user is not in: 404 in the v3 error shape.
-    let (status, body) = json_of(
-        client
-            .get(format!("{api}/v3/organizations/{OPS_ORG_GUID}"))
-            .bearer_auth(&bob)
-            .send()
-            .await
-            .unwrap(),
+    let (status, body) = get_json_bearer(
+        &client,
+        &format!("{api}/v3/organizations/{OPS_ORG_GUID}"),
+        &bob,
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -285,13 +361,10 @@ async fn org_lookup_v3_shape() {
         json!({"errors": [{"detail": "Organization not found", "title": "CF-ResourceNotFound", "code": 10010}]})
     );
     // An unsupported v2 filter: 400 CF-BadQueryParameter.
-    let (status, body) = json_of(
-        client
-            .get(format!("{api}/v2/organizations?q=status:active"))
-            .bearer_auth(&bob)
-            .send()
-            .await
-            .unwrap(),
+    let (status, body) = get_json_bearer(
+        &client,
+        &format!("{api}/v2/organizations?q=status:active"),
+        &bob,
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -425,17 +498,7 @@ async fn password_grant_on_login_and_uaa() {
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(
-            keys(&body),
-            [
-                "access_token",
-                "token_type",
-                "refresh_token",
-                "scope",
-                "expires_in",
-                "jti"
-            ]
-        );
+        assert_eq!(keys(&body), TOKEN_RESPONSE_KEYS);
         assert_eq!(body["token_type"], "bearer");
         assert_eq!(body["expires_in"], 3600);
         assert!(body["scope"].as_str().unwrap().contains("openid"));
@@ -471,16 +534,7 @@ async fn bad_credentials_and_bad_clients() {
         ("nobody@example.com", "x"),
         ("apikey", "not-a-key"),
     ] {
-        let (status, body) = token_request(
-            &client,
-            &uaa,
-            &[
-                ("grant_type", "password"),
-                ("username", user),
-                ("password", password),
-            ],
-        )
-        .await;
+        let (status, body) = token_request(&client, &uaa, &password_form(user, password)).await;
         assert_eq!(
             (status, body),
             (StatusCode::UNAUTHORIZED, bad.clone()),
@@ -488,11 +542,7 @@ async fn bad_credentials_and_bad_clients() {
         );
     }
 
-    let form = [
-        ("grant_type", "password"),
-        ("username", ALICE),
-        ("password", ALICE_PASSWORD),
-    ];
+    let form = password_form(ALICE, ALICE_PASSWORD);
     // Wrong client id, non-empty secret, or another scheme: 401 unauthorized.
     for auth in [
         format!("Basic {}", STANDARD.encode("bx:bx")),
@@ -515,38 +565,16 @@ async fn bad_credentials_and_bad_clients() {
         assert!(body["error_description"].is_string());
     }
     // No client authentication at all.
-    let (status, body) = json_of(
-        client
-            .post(format!("{uaa}/oauth/token"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["error"], "unauthorized");
+    let (status, body) = token_form_without_basic(&client, &uaa, &form).await;
+    assert_uaa_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
     // Form client fields work; a wrong form secret does not.
     let mut with_client = form.to_vec();
     with_client.extend([("client_id", "cf"), ("client_secret", "")]);
-    let ok = client
-        .post(format!("{uaa}/oauth/token"))
-        .form(&with_client)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), StatusCode::OK);
+    let (status, body) = token_form_without_basic(&client, &uaa, &with_client).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let mut wrong_secret = form.to_vec();
     wrong_secret.extend([("client_id", "cf"), ("client_secret", "x")]);
-    let (status, body) = json_of(
-        client
-            .post(format!("{uaa}/oauth/token"))
-            .form(&wrong_secret)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = token_form_without_basic(&client, &uaa, &wrong_secret).await;
     assert_eq!((status, body), (StatusCode::UNAUTHORIZED, bad));
 }
 
@@ -567,8 +595,12 @@ async fn missing_parameters_are_invalid_request() {
     }
     let (status, body) =
         token_request(&client, &uaa, &[("grant_type", "client_credentials")]).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["error"], "unsupported_grant_type");
+    assert_uaa_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "unsupported_grant_type",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -587,20 +619,7 @@ async fn passcode_is_single_use_and_short_lived() {
     })
     .await;
     let login = sandbox.urls().login.clone();
-    let get_code = || async {
-        let response = client
-            .get(format!("{login}/passcode"))
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let code: Value = response.json().await.unwrap();
-        code.as_str()
-            .expect("passcode is a JSON string")
-            .to_string()
-    };
-    let code = get_code().await;
+    let code = fetch_passcode(&client, &login).await;
     let exchange = |code: String| {
         let client = client.clone();
         let login = login.clone();
@@ -624,14 +643,12 @@ async fn passcode_is_single_use_and_short_lived() {
 
     // Reuse.
     let (status, body) = exchange(code).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["error"], "unauthorized");
+    assert_uaa_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
     // Expiry.
-    let code = get_code().await;
+    let code = fetch_passcode(&client, &login).await;
     tokio::time::sleep(Duration::from_millis(3100)).await;
     let (status, body) = exchange(code).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["error"], "unauthorized");
+    assert_uaa_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
     // Unknown code.
     let (status, _) = exchange("nope".into()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -660,7 +677,7 @@ async fn refresh_rotates_and_rejects_used_revoked_and_expired_tokens() {
     let uaa = sandbox.urls().uaa.clone();
     let login = sandbox.urls().login.clone();
     let first = password_login(&sandbox, &client, BOB, BOB_PASSWORD).await;
-    let first_refresh = first["refresh_token"].as_str().unwrap().to_string();
+    let first_refresh = string_field(&first, "refresh_token");
     assert_eq!(sandbox.world.uaa.live_refresh_tokens(BOB), 1);
 
     let (status, second) = token_request(
@@ -674,33 +691,15 @@ async fn refresh_rotates_and_rejects_used_revoked_and_expired_tokens() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{second}");
-    assert_eq!(
-        keys(&second),
-        [
-            "access_token",
-            "token_type",
-            "refresh_token",
-            "scope",
-            "expires_in",
-            "jti"
-        ]
-    );
-    let second_refresh = second["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(keys(&second), TOKEN_RESPONSE_KEYS);
+    let second_refresh = string_field(&second, "refresh_token");
     assert_ne!(second_refresh, first_refresh, "refresh token rotated");
     assert_eq!(sandbox.world.uaa.live_refresh_tokens(BOB), 1);
     let (_, claims) = jwt_payload(second["access_token"].as_str().unwrap());
     assert_eq!(claims["grant_type"], "refresh_token");
 
     // The used token no longer works.
-    let (status, body) = token_request(
-        &client,
-        &uaa,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &first_refresh),
-        ],
-    )
-    .await;
+    let (status, body) = refresh_grant(&client, &uaa, &first_refresh).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         body,
@@ -708,35 +707,23 @@ async fn refresh_rotates_and_rejects_used_revoked_and_expired_tokens() {
     );
 
     // Refresh with form client fields (newer cf CLI), then revoke everything ("login expired").
-    let (status, third) = json_of(
-        client
-            .post(format!("{uaa}/oauth/token"))
-            .form(&[
-                ("client_id", "cf"),
-                ("client_secret", ""),
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &second_refresh),
-            ])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{third}");
-    let third_refresh = third["refresh_token"].as_str().unwrap().to_string();
-    assert_eq!(sandbox.world.uaa.revoke_refresh_tokens(BOB), 1);
-    assert_eq!(sandbox.world.uaa.live_refresh_tokens(BOB), 0);
-    let (status, body) = token_request(
+    let (status, third) = token_form_without_basic(
         &client,
         &uaa,
         &[
+            ("client_id", "cf"),
+            ("client_secret", ""),
             ("grant_type", "refresh_token"),
-            ("refresh_token", &third_refresh),
+            ("refresh_token", &second_refresh),
         ],
     )
     .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["error"], "invalid_token");
+    assert_eq!(status, StatusCode::OK, "{third}");
+    let third_refresh = string_field(&third, "refresh_token");
+    assert_eq!(sandbox.world.uaa.revoke_refresh_tokens(BOB), 1);
+    assert_eq!(sandbox.world.uaa.live_refresh_tokens(BOB), 0);
+    let (status, body) = refresh_grant(&client, &uaa, &third_refresh).await;
+    assert_uaa_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_token");
     assert_eq!(
         body["error_description"],
         format!("Invalid auth token: Invalid refresh token (expired): {third_refresh}")
@@ -744,33 +731,15 @@ async fn refresh_rotates_and_rejects_used_revoked_and_expired_tokens() {
 
     // Expiry (refresh_token_ttl = 2 s, so its exp is at most 2 s away).
     let fourth = password_login(&sandbox, &client, BOB, BOB_PASSWORD).await;
-    let fourth_refresh = fourth["refresh_token"].as_str().unwrap().to_string();
+    let fourth_refresh = string_field(&fourth, "refresh_token");
     tokio::time::sleep(Duration::from_millis(3100)).await;
     assert_eq!(sandbox.world.uaa.live_refresh_tokens(BOB), 0);
-    let (status, body) = token_request(
-        &client,
-        &uaa,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &fourth_refresh),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["error"], "invalid_token");
+    let (status, body) = refresh_grant(&client, &uaa, &fourth_refresh).await;
+    assert_uaa_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_token");
 
     // Garbage.
-    let (status, body) = token_request(
-        &client,
-        &uaa,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "garbage"),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["error"], "invalid_token");
+    let (status, body) = refresh_grant(&client, &uaa, "garbage").await;
+    assert_uaa_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_token");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -783,7 +752,22 @@ struct Api<'a> {
     org: &'a str,
 }
 
-impl Api<'_> {
+impl<'a> Api<'a> {
+    /// A registry API client for dev-org, authenticated with a UAA access token.
+    fn dev_org(client: &'a Client, base: &str, token: String) -> Api<'a> {
+        Api {
+            client,
+            base: base.to_string(),
+            token,
+            org: DEV_ORG_GUID,
+        }
+    }
+
+    /// Sends a bodyless request to `path` and parses the JSON answer.
+    async fn json(&self, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
+        json_of(self.request(method, path).send().await.unwrap()).await
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client
             .request(method, format!("{}{path}", self.base))
@@ -815,12 +799,7 @@ fn assert_crg(status: StatusCode, body: &Value, want_status: StatusCode, code: &
 async fn registry_tokens_permanent_expiring_list_get_delete() {
     let (sandbox, client) = start().await;
     let alice = access_token(&sandbox, &client, ALICE, ALICE_PASSWORD).await;
-    let api = Api {
-        client: &client,
-        base: sandbox.urls().registry.clone(),
-        token: alice,
-        org: DEV_ORG_GUID,
-    };
+    let api = Api::dev_org(&client, &sandbox.urls().registry, alice);
     let iss = format!("registry.{}", sandbox.world.config.domain);
 
     // The manual flow: permanent=true only → read-only, non-expiring, payload {jti, iss}.
@@ -871,13 +850,7 @@ async fn registry_tokens_permanent_expiring_list_get_delete() {
     assert!(!format!("{tokens:?}").contains(&permanent), "Debug redacts");
 
     // List.
-    let (status, list) = json_of(
-        api.request(reqwest::Method::GET, "/api/v1/tokens")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, list) = api.json(reqwest::Method::GET, "/api/v1/tokens").await;
     assert_eq!(status, StatusCode::OK);
     let items = list["tokens"].as_array().unwrap();
     assert_eq!(items.len(), 2);
@@ -891,16 +864,12 @@ async fn registry_tokens_permanent_expiring_list_get_delete() {
     assert_eq!(items[1]["readonly"], false);
 
     // Get by id.
-    let (status, body) = json_of(
-        api.request(
+    let (status, body) = api
+        .json(
             reqwest::Method::GET,
             &format!("/api/v1/tokens/{expiring_id}"),
         )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({"token": expiring}));
 
@@ -916,22 +885,12 @@ async fn registry_tokens_permanent_expiring_list_get_delete() {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert!(sandbox.world.registry.token(&permanent_id).unwrap().revoked);
     for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
-        let (status, body) = json_of(
-            api.request(method, &format!("/api/v1/tokens/{permanent_id}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, body) = api
+            .json(method, &format!("/api/v1/tokens/{permanent_id}"))
+            .await;
         assert_crg(status, &body, StatusCode::NOT_FOUND, "CRG0010E");
     }
-    let (_, list) = json_of(
-        api.request(reqwest::Method::GET, "/api/v1/tokens")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, list) = api.json(reqwest::Method::GET, "/api/v1/tokens").await;
     assert_eq!(list["tokens"].as_array().unwrap().len(), 1);
 
     // Another org's tokens are invisible: ops-org lists none, and cannot get dev-org's token.
@@ -939,46 +898,31 @@ async fn registry_tokens_permanent_expiring_list_get_delete() {
         org: OPS_ORG_GUID,
         ..api
     };
-    let (_, list) = json_of(
-        ops.request(reqwest::Method::GET, "/api/v1/tokens")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, list) = ops.json(reqwest::Method::GET, "/api/v1/tokens").await;
     assert_eq!(list, json!({"tokens": []}));
-    let (status, body) = json_of(
-        ops.request(
+    let (status, body) = ops
+        .json(
             reqwest::Method::GET,
             &format!("/api/v1/tokens/{expiring_id}"),
         )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+        .await;
     assert_crg(status, &body, StatusCode::NOT_FOUND, "CRG0010E");
 
     // A non-boolean flag is a 400.
-    let (status, body) = json_of(
-        ops.request(reqwest::Method::POST, "/api/v1/tokens?permanent=yes")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = ops
+        .json(reqwest::Method::POST, "/api/v1/tokens?permanent=yes")
+        .await;
     assert_crg(status, &body, StatusCode::BAD_REQUEST, "CRG0001E");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn registry_delete_by_secondary_owner() {
     let (sandbox, client) = start().await;
-    let api = Api {
-        client: &client,
-        base: sandbox.urls().registry.clone(),
-        token: access_token(&sandbox, &client, ALICE, ALICE_PASSWORD).await,
-        org: DEV_ORG_GUID,
-    };
+    let api = Api::dev_org(
+        &client,
+        &sandbox.urls().registry,
+        access_token(&sandbox, &client, ALICE, ALICE_PASSWORD).await,
+    );
     api.mint("?permanent=true&description=my%20cluster").await;
     api.mint("?permanent=true&description=my%20cluster").await;
     api.mint("?permanent=true&description=other").await;
@@ -1004,22 +948,10 @@ async fn registry_delete_by_secondary_owner() {
             ("other".to_string(), false)
         ]
     );
-    let (_, list) = json_of(
-        api.request(reqwest::Method::GET, "/api/v1/tokens")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, list) = api.json(reqwest::Method::GET, "/api/v1/tokens").await;
     assert_eq!(list["tokens"][0]["secondary_owner"], "other");
     // Without the parameter: 400.
-    let (status, body) = json_of(
-        api.request(reqwest::Method::DELETE, "/api/v1/tokens")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = api.json(reqwest::Method::DELETE, "/api/v1/tokens").await;
     assert_crg(status, &body, StatusCode::BAD_REQUEST, "CRG0001E");
 }
 
@@ -1068,17 +1000,14 @@ async fn registry_crg_errors() {
         assert_crg(status, &body, StatusCode::UNAUTHORIZED, "CRG0009E");
     }
     // Namespaces and images of a foreign org: 403 CRG0020E.
+    let bob_in_ops = Api {
+        client: &client,
+        base: registry.clone(),
+        token: bob.clone(),
+        org: OPS_ORG_GUID,
+    };
     for path in ["/api/v1/namespaces", "/api/v1/images"] {
-        let (status, body) = json_of(
-            client
-                .get(format!("{registry}{path}"))
-                .bearer_auth(&bob)
-                .header("Organization", OPS_ORG_GUID)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, body) = bob_in_ops.json(reqwest::Method::GET, path).await;
         assert_crg(status, &body, StatusCode::FORBIDDEN, "CRG0020E");
     }
     assert!(sandbox.world.registry.tokens().is_empty());
@@ -1094,31 +1023,17 @@ async fn registry_namespaces_and_images() {
     let registry = sandbox.urls().registry.clone();
     let host = sandbox.urls().registry_host.clone();
     let alice = access_token(&sandbox, &client, ALICE, ALICE_PASSWORD).await;
-    let (status, body) = json_of(
-        client
-            .get(format!("{registry}/api/v1/namespaces"))
-            .bearer_auth(&alice)
-            .header("Organization", DEV_ORG_GUID)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let dev = Api::dev_org(&client, &registry, alice);
+    let (status, body) = dev.json(reqwest::Method::GET, "/api/v1/namespaces").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!([DEV_REGISTRY_NAMESPACE]));
 
-    let (status, body) = json_of(
-        client
-            .get(format!(
-                "{registry}/api/v1/images?includeIBM=false&includePrivate=true&vulnerabilities=true&namespace=demo"
-            ))
-            .bearer_auth(&alice)
-            .header("Organization", DEV_ORG_GUID)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = dev
+        .json(
+            reqwest::Method::GET,
+            "/api/v1/images?includeIBM=false&includePrivate=true&vulnerabilities=true&namespace=demo",
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     let images = body.as_array().unwrap();
     assert_eq!(images.len(), 1, "{body}");
@@ -1130,16 +1045,11 @@ async fn registry_namespaces_and_images() {
     assert!(images[0]["Size"].as_u64().unwrap() > 0);
     assert!(images[0]["DigestTags"].as_object().unwrap().len() == 1);
     // ops-org sees only its own namespace's images.
-    let (_, body) = json_of(
-        client
-            .get(format!("{registry}/api/v1/images"))
-            .bearer_auth(&alice)
-            .header("Organization", OPS_ORG_GUID)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let ops = Api {
+        org: OPS_ORG_GUID,
+        ..dev
+    };
+    let (_, body) = ops.json(reqwest::Method::GET, "/api/v1/images").await;
     assert_eq!(
         body[0]["RepoTags"],
         json!([format!("{host}/ops/tools:1.0")])
@@ -1180,6 +1090,56 @@ async fn realm_token(
 }
 
 const MANIFEST_ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+const SCHEMA2: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// `sha256:<hex>` of `bytes`, as a registry digest.
+fn digest_of(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hex: String = sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+/// GETs `url` with a registry bearer token.
+async fn bearer_get(client: &Client, url: &str, bearer: &str) -> Response {
+    client.get(url).bearer_auth(bearer).send().await.unwrap()
+}
+
+/// GETs a manifest with a registry bearer token, accepting schema2 and OCI.
+async fn get_manifest(client: &Client, url: &str, bearer: &str) -> Response {
+    client
+        .get(url)
+        .bearer_auth(bearer)
+        .header("accept", MANIFEST_ACCEPT)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// PUTs a schema2 manifest with a registry bearer token.
+async fn put_manifest(
+    client: &Client,
+    url: &str,
+    bearer: &str,
+    manifest: impl Into<reqwest::Body>,
+) -> Response {
+    client
+        .put(url)
+        .bearer_auth(bearer)
+        .header("content-type", SCHEMA2)
+        .body(manifest)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Asserts a registry v2 error answer: the status and the first error's code.
+fn assert_v2_error(status: StatusCode, body: &Value, want_status: StatusCode, code: &str) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["errors"][0]["code"], code);
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn v2_challenge_realm_and_read_only_pull() {
@@ -1195,10 +1155,7 @@ async fn v2_challenge_realm_and_read_only_pull() {
         response.headers()["docker-distribution-api-version"],
         "registry/2.0"
     );
-    let challenge = response.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let challenge = header_string(&response, "www-authenticate");
     assert_eq!(
         challenge,
         format!(
@@ -1223,12 +1180,11 @@ async fn v2_challenge_realm_and_read_only_pull() {
     let realm = params[0].1.clone();
     let service = params[1].1.clone();
 
-    let api = Api {
-        client: &client,
-        base: urls.registry.clone(),
-        token: access_token(&sandbox, &client, BOB, BOB_PASSWORD).await,
-        org: DEV_ORG_GUID,
-    };
+    let api = Api::dev_org(
+        &client,
+        &urls.registry,
+        access_token(&sandbox, &client, BOB, BOB_PASSWORD).await,
+    );
     let read_only = api.mint("?permanent=true").await;
     let (status, body) = realm_token(
         &client,
@@ -1244,7 +1200,7 @@ async fn v2_challenge_realm_and_read_only_pull() {
         ["token", "access_token", "expires_in", "issued_at"]
     );
     assert!(body["expires_in"].as_u64().unwrap() >= 60);
-    let bearer = body["token"].as_str().unwrap().to_string();
+    let bearer = string_field(&body, "token");
     let (_, claims) = jwt_payload(&bearer);
     assert_eq!(
         claims["access"],
@@ -1252,20 +1208,12 @@ async fn v2_challenge_realm_and_read_only_pull() {
     );
 
     // /v2/ and tags with the bearer.
-    let response = client
-        .get(format!("{}/v2/", urls.registry))
-        .bearer_auth(&bearer)
-        .send()
-        .await
-        .unwrap();
+    let response = bearer_get(&client, &format!("{}/v2/", urls.registry), &bearer).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let (status, tags) = json_of(
-        client
-            .get(format!("{}/v2/demo/hello/tags/list", urls.registry))
-            .bearer_auth(&bearer)
-            .send()
-            .await
-            .unwrap(),
+    let (status, tags) = get_json_bearer(
+        &client,
+        &format!("{}/v2/demo/hello/tags/list", urls.registry),
+        &bearer,
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -1276,29 +1224,12 @@ async fn v2_challenge_realm_and_read_only_pull() {
 
     // Manifest: schema2 only when accepted.
     let manifest_url = format!("{}/v2/demo/hello/manifests/v1", urls.registry);
-    let response = client
-        .get(&manifest_url)
-        .bearer_auth(&bearer)
-        .header("accept", MANIFEST_ACCEPT)
-        .send()
-        .await
-        .unwrap();
+    let response = get_manifest(&client, &manifest_url, &bearer).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/vnd.docker.distribution.manifest.v2+json"
-    );
-    let digest = response.headers()["docker-content-digest"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    assert_eq!(response.headers()["content-type"], SCHEMA2);
+    let digest = header_string(&response, "docker-content-digest");
     let bytes = response.bytes().await.unwrap();
-    use sha2::Digest as _;
-    let hex: String = sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(digest, format!("sha256:{hex}"));
+    assert_eq!(digest, digest_of(&bytes));
     let manifest: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(manifest["schemaVersion"], 2);
 
@@ -1316,60 +1247,33 @@ async fn v2_challenge_realm_and_read_only_pull() {
         bytes.len().to_string().as_str()
     );
     // By digest: served whatever the Accept header.
-    let by_digest = client
-        .get(format!(
-            "{}/v2/demo/hello/manifests/{digest}",
-            urls.registry
-        ))
-        .bearer_auth(&bearer)
-        .send()
-        .await
-        .unwrap();
+    let by_digest = bearer_get(
+        &client,
+        &format!("{}/v2/demo/hello/manifests/{digest}", urls.registry),
+        &bearer,
+    )
+    .await;
     assert_eq!(by_digest.status(), StatusCode::OK);
 
     // Accept */* (reqwest's default) by tag: 400 MANIFEST_INVALID, as distribution 2.8.
-    let (status, body) = json_of(
-        client
-            .get(&manifest_url)
-            .bearer_auth(&bearer)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["errors"][0]["code"], "MANIFEST_INVALID");
+    let (status, body) = get_json_bearer(&client, &manifest_url, &bearer).await;
+    assert_v2_error(status, &body, StatusCode::BAD_REQUEST, "MANIFEST_INVALID");
     // Unknown tag and repository.
     let (status, body) = json_of(
-        client
-            .get(format!("{}/v2/demo/hello/manifests/nope", urls.registry))
-            .bearer_auth(&bearer)
-            .header("accept", MANIFEST_ACCEPT)
-            .send()
-            .await
-            .unwrap(),
+        get_manifest(
+            &client,
+            &format!("{}/v2/demo/hello/manifests/nope", urls.registry),
+            &bearer,
+        )
+        .await,
     )
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body["errors"][0]["code"], "MANIFEST_UNKNOWN");
+    assert_v2_error(status, &body, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN");
 
     // Pushing with the read-only token is denied.
-    let response = client
-        .put(&manifest_url)
-        .bearer_auth(&bearer)
-        .header(
-            "content-type",
-            "application/vnd.docker.distribution.manifest.v2+json",
-        )
-        .body(bytes.clone())
-        .send()
-        .await
-        .unwrap();
+    let response = put_manifest(&client, &manifest_url, &bearer, bytes.clone()).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let challenge = response.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let challenge = header_string(&response, "www-authenticate");
     assert!(
         challenge.contains("error=\"insufficient_scope\""),
         "{challenge}"
@@ -1391,12 +1295,12 @@ async fn v2_challenge_realm_and_read_only_pull() {
     let other = body["token"].as_str().unwrap();
     let (_, claims) = jwt_payload(other);
     assert_eq!(claims["access"], json!([]));
-    let response = client
-        .get(format!("{}/v2/ops/tools/tags/list", urls.registry))
-        .bearer_auth(other)
-        .send()
-        .await
-        .unwrap();
+    let response = bearer_get(
+        &client,
+        &format!("{}/v2/ops/tools/tags/list", urls.registry),
+        other,
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -1404,12 +1308,11 @@ async fn v2_challenge_realm_and_read_only_pull() {
 async fn v2_write_token_can_push() {
     let (sandbox, client) = start().await;
     let urls = sandbox.urls().clone();
-    let api = Api {
-        client: &client,
-        base: urls.registry.clone(),
-        token: access_token(&sandbox, &client, ALICE, ALICE_PASSWORD).await,
-        org: DEV_ORG_GUID,
-    };
+    let api = Api::dev_org(
+        &client,
+        &urls.registry,
+        access_token(&sandbox, &client, ALICE, ALICE_PASSWORD).await,
+    );
     let write = api.mint("?permanent=true&write=true").await;
     let realm = format!("{}/oauth/token", urls.registry);
     let (status, body) = realm_token(
@@ -1421,7 +1324,7 @@ async fn v2_write_token_can_push() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let bearer = body["token"].as_str().unwrap().to_string();
+    let bearer = string_field(&body, "token");
     let (_, claims) = jwt_payload(&bearer);
     assert_eq!(claims["access"][0]["actions"], json!(["pull", "push"]));
     assert_eq!(
@@ -1429,14 +1332,6 @@ async fn v2_write_token_can_push() {
         json!({"type": "repository", "name": "demo/hello", "actions": ["pull"]})
     );
 
-    use sha2::Digest as _;
-    let digest_of = |bytes: &[u8]| {
-        let hex: String = sha2::Sha256::digest(bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        format!("sha256:{hex}")
-    };
     let mut uploaded = Vec::new();
     for blob in [b"layer bytes".to_vec(), br#"{"os":"linux"}"#.to_vec()] {
         let response = client
@@ -1462,17 +1357,13 @@ async fn v2_write_token_can_push() {
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":{},"digest":"{}"}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":{},"digest":"{}"}}]}}"#,
         uploaded[1].1, uploaded[1].0, uploaded[0].1, uploaded[0].0
     );
-    let response = client
-        .put(format!("{}/v2/demo/new/manifests/v2", urls.registry))
-        .bearer_auth(&bearer)
-        .header(
-            "content-type",
-            "application/vnd.docker.distribution.manifest.v2+json",
-        )
-        .body(manifest.clone())
-        .send()
-        .await
-        .unwrap();
+    let response = put_manifest(
+        &client,
+        &format!("{}/v2/demo/new/manifests/v2", urls.registry),
+        &bearer,
+        manifest.clone(),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(
         response.headers()["docker-content-digest"],
@@ -1482,21 +1373,21 @@ async fn v2_write_token_can_push() {
     // A manifest referencing a missing blob is refused.
     let broken = manifest.replace(&uploaded[0].0, &digest_of(b"missing"));
     let (status, body) = json_of(
-        client
-            .put(format!("{}/v2/demo/new/manifests/v3", urls.registry))
-            .bearer_auth(&bearer)
-            .header(
-                "content-type",
-                "application/vnd.docker.distribution.manifest.v2+json",
-            )
-            .body(broken)
-            .send()
-            .await
-            .unwrap(),
+        put_manifest(
+            &client,
+            &format!("{}/v2/demo/new/manifests/v3", urls.registry),
+            &bearer,
+            broken,
+        )
+        .await,
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["errors"][0]["code"], "MANIFEST_BLOB_UNKNOWN");
+    assert_v2_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "MANIFEST_BLOB_UNKNOWN",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1511,12 +1402,7 @@ async fn v2_realm_rejects_revoked_expired_forged_and_wrong_user() {
     let realm = format!("{}/oauth/token", urls.registry);
     let scope = "repository:demo/hello:pull";
     let alice = access_token(&sandbox, &client, ALICE, ALICE_PASSWORD).await;
-    let api = Api {
-        client: &client,
-        base: urls.registry.clone(),
-        token: alice,
-        org: DEV_ORG_GUID,
-    };
+    let api = Api::dev_org(&client, &urls.registry, alice);
     let permanent = api.mint("?permanent=true").await;
     let expiring = api.mint("").await;
     assert_eq!(
@@ -1527,8 +1413,7 @@ async fn v2_realm_rejects_revoked_expired_forged_and_wrong_user() {
     );
 
     let unauthorized = |(status, body): (StatusCode, Value)| {
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-        assert_eq!(body["errors"][0]["code"], "UNAUTHORIZED");
+        assert_v2_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
     };
     // Forged: a token signed by another sandbox (unknown key and jti).
     let forged = other_sandbox.world.mint_uaa_access_token(ALICE).to_string();
@@ -1552,10 +1437,7 @@ async fn v2_realm_rejects_revoked_expired_forged_and_wrong_user() {
     // No credentials.
     unauthorized(json_of(client.get(&realm).send().await.unwrap()).await);
     // Revoked.
-    let id = jwt_payload(&permanent).1["jti"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = string_field(&jwt_payload(&permanent).1, "jti");
     let response = api
         .request(reqwest::Method::DELETE, &format!("/api/v1/tokens/{id}"))
         .send()
@@ -1580,16 +1462,7 @@ async fn journal_never_shows_secrets() {
     let urls = sandbox.urls().clone();
     let login = password_login(&sandbox, &client, ALICE, ALICE_PASSWORD).await;
     let via_key = password_login(&sandbox, &client, "apikey", ALICE_API_KEY).await;
-    let code: Value = client
-        .get(format!("{}/passcode", urls.login))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let code = code.as_str().unwrap().to_string();
+    let code = fetch_passcode(&client, &urls.login).await;
     let (status, _) = token_request(
         &client,
         &urls.login,
@@ -1597,21 +1470,11 @@ async fn journal_never_shows_secrets() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let refresh = login["refresh_token"].as_str().unwrap().to_string();
-    let (status, refreshed) = token_request(
-        &client,
-        &urls.uaa,
-        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-    )
-    .await;
+    let refresh = string_field(&login, "refresh_token");
+    let (status, refreshed) = refresh_grant(&client, &urls.uaa, &refresh).await;
     assert_eq!(status, StatusCode::OK);
-    let access = refreshed["access_token"].as_str().unwrap().to_string();
-    let api = Api {
-        client: &client,
-        base: urls.registry.clone(),
-        token: access.clone(),
-        org: DEV_ORG_GUID,
-    };
+    let access = string_field(&refreshed, "access_token");
+    let api = Api::dev_org(&client, &urls.registry, access.clone());
     let registry_token = api.mint("?permanent=true").await;
     let (status, bearer) = realm_token(
         &client,
@@ -1622,13 +1485,13 @@ async fn journal_never_shows_secrets() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let bearer = bearer["token"].as_str().unwrap().to_string();
-    client
-        .get(format!("{}/v2/demo/hello/tags/list", urls.registry))
-        .bearer_auth(&bearer)
-        .send()
-        .await
-        .unwrap();
+    let bearer = string_field(&bearer, "token");
+    bearer_get(
+        &client,
+        &format!("{}/v2/demo/hello/tags/list", urls.registry),
+        &bearer,
+    )
+    .await;
 
     let response = client
         .get(format!("{}/v2/organizations", urls.api))
@@ -1707,11 +1570,7 @@ async fn fault_injection_examples() {
         )
         .times(1),
     );
-    let form = [
-        ("grant_type", "password"),
-        ("username", ALICE),
-        ("password", ALICE_PASSWORD),
-    ];
+    let form = password_form(ALICE, ALICE_PASSWORD);
     let (status, body) = token_request(&client, &urls.login, &form).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["error"]["error"], "rest_client_error");
@@ -1721,7 +1580,7 @@ async fn fault_injection_examples() {
     assert!(body["access_token"].is_string());
 
     // A registry outage: 500 with a non-JSON body, then a dropped connection.
-    let access = body["access_token"].as_str().unwrap().to_string();
+    let access = string_field(&body, "access_token");
     sandbox.inject(
         Fault::new(
             Service::Registry,

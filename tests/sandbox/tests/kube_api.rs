@@ -62,6 +62,23 @@ impl Api {
         .await
     }
 
+    /// GETs `path` as the holder of `token`.
+    async fn get_as(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, path, Some(token), "", None).await
+    }
+
+    /// POSTs a protobuf body (already in its `k8s\0` envelope) as the admin.
+    async fn post_protobuf(&self, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        self.send(
+            Method::POST,
+            path,
+            Some(KUBE_ADMIN_TOKEN),
+            "application/vnd.kubernetes.protobuf",
+            Some(body),
+        )
+        .await
+    }
+
     async fn patch(&self, path: &str, content_type: &str, body: &str) -> (StatusCode, Value) {
         self.send(
             Method::PATCH,
@@ -222,41 +239,19 @@ async fn authentication_and_status_shapes() {
         "secrets is forbidden: User \"sandbox-dev\" cannot create resource \"secrets\" in API group \"\" in the namespace \"team-b\""
     );
     let (s, v) = api
-        .send(
-            Method::GET,
-            "/api/v1/namespaces/team-a/secrets/x",
-            Some(KUBE_DEV_TOKEN),
-            "",
-            None,
-        )
+        .get_as(KUBE_DEV_TOKEN, "/api/v1/namespaces/team-a/secrets/x")
         .await;
     assert_eq!(
         (s, v["reason"].as_str()),
         (StatusCode::NOT_FOUND, Some("NotFound"))
     );
-    let (s, v) = api
-        .send(
-            Method::GET,
-            "/api/v1/namespaces",
-            Some(KUBE_DEV_TOKEN),
-            "",
-            None,
-        )
-        .await;
+    let (s, v) = api.get_as(KUBE_DEV_TOKEN, "/api/v1/namespaces").await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(
         v["message"],
         "namespaces is forbidden: User \"sandbox-dev\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope"
     );
-    let (s, _) = api
-        .send(
-            Method::GET,
-            "/api/v1/namespaces",
-            Some(KUBE_VIEWER_TOKEN),
-            "",
-            None,
-        )
-        .await;
+    let (s, _) = api.get_as(KUBE_VIEWER_TOKEN, "/api/v1/namespaces").await;
     assert_eq!(s, StatusCode::OK);
 
     let (s, v) = api
@@ -811,13 +806,7 @@ async fn protobuf_create() {
         ..Default::default()
     };
     let (status, v) = api
-        .send(
-            Method::POST,
-            SECRETS,
-            Some(KUBE_ADMIN_TOKEN),
-            "application/vnd.kubernetes.protobuf",
-            Some(envelope("Secret", s.encode_to_vec())),
-        )
+        .post_protobuf(SECRETS, envelope("Secret", s.encode_to_vec()))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     assert_eq!(
@@ -830,12 +819,9 @@ async fn protobuf_create() {
         ..Default::default()
     };
     let (status, _) = api
-        .send(
-            Method::POST,
+        .post_protobuf(
             "/api/v1/namespaces/team-a/serviceaccounts",
-            Some(KUBE_ADMIN_TOKEN),
-            "application/vnd.kubernetes.protobuf",
-            Some(envelope("ServiceAccount", sa.encode_to_vec())),
+            envelope("ServiceAccount", sa.encode_to_vec()),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -844,12 +830,9 @@ async fn protobuf_create() {
         ..Default::default()
     };
     let (status, v) = api
-        .send(
-            Method::POST,
+        .post_protobuf(
             "/api/v1/namespaces",
-            Some(KUBE_ADMIN_TOKEN),
-            "application/vnd.kubernetes.protobuf",
-            Some(envelope("Namespace", ns.encode_to_vec())),
+            envelope("Namespace", ns.encode_to_vec()),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -867,12 +850,9 @@ async fn protobuf_create() {
         ..Default::default()
     };
     let (status, v) = api
-        .send(
-            Method::POST,
+        .post_protobuf(
             "/api/v1/namespaces/team-a/pods",
-            Some(KUBE_ADMIN_TOKEN),
-            "application/vnd.kubernetes.protobuf",
-            Some(envelope("Pod", pod.encode_to_vec())),
+            envelope("Pod", pod.encode_to_vec()),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);

@@ -112,6 +112,65 @@ fn rv(obj: &Value) -> String {
         .to_string()
 }
 
+/// `kubectl -n <ns> create secret generic <name> <literal>` arguments.
+fn create_generic_secret<'a>(ns: &'a str, name: &'a str, literal: &'a str) -> [&'a str; 7] {
+    ["-n", ns, "create", "secret", "generic", name, literal]
+}
+
+/// `kubectl -n team-a create secret docker-registry <name> <flags…>` arguments.
+fn create_docker_registry_secret<'a>(name: &'a str, flags: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["-n", "team-a", "create", "secret", "docker-registry", name];
+    args.extend_from_slice(flags);
+    args
+}
+
+/// `kubectl apply --server-side -f <manifest>` arguments.
+fn apply_server_side_args(manifest: &str) -> [&str; 4] {
+    ["apply", "--server-side", "-f", manifest]
+}
+
+/// `args` run as the kubeconfig context `context`.
+fn in_context<'a>(context: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--context", context];
+    all.extend_from_slice(args);
+    all
+}
+
+/// The (manager, operation) pairs of an object's managedFields, in order.
+fn managers(object: &Value) -> Vec<(&str, &str)> {
+    object["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["manager"].as_str().unwrap(),
+                m["operation"].as_str().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Whether the sandbox stores the secret `ns/name`.
+fn secret_stored(sandbox: &Sandbox, ns: &str, name: &str) -> bool {
+    sandbox.world.kube.get(ns, "secrets", name).is_some()
+}
+
+/// The whitespace-separated cells of a table's first data row.
+fn first_row(table: &str) -> Vec<&str> {
+    table
+        .lines()
+        .nth(1)
+        .expect("row")
+        .split_whitespace()
+        .collect()
+}
+
+/// Asserts that kubectl's output (usually stderr) contains `needle`.
+fn assert_contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn get_namespaces_and_service_accounts() {
     let (_sandbox, kubectl) = start().await;
@@ -162,18 +221,15 @@ async fn get_namespaces_and_service_accounts() {
 async fn create_docker_registry_secret_then_get_it() {
     let (sandbox, kubectl) = start().await;
     let out = kubectl
-        .ok(&[
-            "-n",
-            "team-a",
-            "create",
-            "secret",
-            "docker-registry",
+        .ok(&create_docker_registry_secret(
             "pull",
-            "--docker-server=registry.sandbox.dedicated.test",
-            "--docker-username=token",
-            "--docker-password=registry-token-value",
-            "--docker-email=alice@example.com",
-        ])
+            &[
+                "--docker-server=registry.sandbox.dedicated.test",
+                "--docker-username=token",
+                "--docker-password=registry-token-value",
+                "--docker-email=alice@example.com",
+            ],
+        ))
         .await;
     assert_eq!(out, "secret/pull created\n");
 
@@ -216,36 +272,20 @@ async fn create_docker_registry_secret_then_get_it() {
         .kube
         .get("team-a", "secrets", "pull")
         .expect("stored");
-    assert_eq!(
-        object["metadata"]["managedFields"][0]["manager"],
-        "kubectl-create"
-    );
-    assert_eq!(
-        object["metadata"]["managedFields"][0]["operation"],
-        "Update"
-    );
+    assert_eq!(managers(&object)[0], ("kubectl-create", "Update"));
 
     let err = kubectl
-        .fails(&[
-            "-n",
+        .fails(&create_generic_secret(
             "team-a",
-            "create",
-            "secret",
-            "generic",
             "pull",
             "--from-literal=a=b",
-        ])
+        ))
         .await;
-    assert!(err.contains(r#"secrets "pull" already exists"#), "{err}");
+    assert_contains(&err, r#"secrets "pull" already exists"#);
 
     // Table output carries the type and the number of keys.
     let table = kubectl.ok(&["-n", "team-a", "get", "secrets"]).await;
-    let row: Vec<&str> = table
-        .lines()
-        .nth(1)
-        .expect("row")
-        .split_whitespace()
-        .collect();
+    let row = first_row(&table);
     assert_eq!(&row[..3], ["pull", "kubernetes.io/dockerconfigjson", "1"]);
 }
 
@@ -254,31 +294,28 @@ async fn server_dry_run_create_stores_nothing() {
     let (sandbox, kubectl) = start().await;
     let before = sandbox.world.kube.resource_version();
     let out = kubectl
-        .ok(&[
-            "-n",
-            "team-a",
-            "create",
-            "secret",
-            "docker-registry",
+        .ok(&create_docker_registry_secret(
             "dry",
-            "--docker-server=registry.example",
-            "--docker-username=token",
-            "--docker-password=pw",
-            "--docker-email=a@example.com",
-            "--dry-run=server",
-            "-o",
-            "json",
-        ])
+            &[
+                "--docker-server=registry.example",
+                "--docker-username=token",
+                "--docker-password=pw",
+                "--docker-email=a@example.com",
+                "--dry-run=server",
+                "-o",
+                "json",
+            ],
+        ))
         .await;
     let secret: Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(secret["metadata"]["name"], "dry");
     assert!(secret["metadata"]["uid"].is_string());
-    assert!(sandbox.world.kube.get("team-a", "secrets", "dry").is_none());
+    assert!(!secret_stored(&sandbox, "team-a", "dry"));
     assert_eq!(sandbox.world.kube.resource_version(), before);
     let err = kubectl
         .fails(&["-n", "team-a", "get", "secret", "dry"])
         .await;
-    assert!(err.contains(r#"secrets "dry" not found"#), "{err}");
+    assert_contains(&err, r#"secrets "dry" not found"#);
 }
 
 const MANIFEST: &str = "\
@@ -337,9 +374,7 @@ async fn apply_server_side() {
     assert!(kube.get("team-a", "secrets", "app-config").is_none());
     assert!(kube.get("team-a", "pods", "web").is_none());
 
-    let out = kubectl
-        .ok(&["apply", "--server-side", "-f", &manifest])
-        .await;
+    let out = kubectl.ok(&apply_server_side_args(&manifest)).await;
     assert_eq!(
         out,
         "secret/app-config serverside-applied\npod/web serverside-applied\n"
@@ -363,9 +398,7 @@ async fn apply_server_side() {
 
     // Re-applying the same manifest changes nothing, not even managedFields times.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    kubectl
-        .ok(&["apply", "--server-side", "-f", &manifest])
-        .await;
+    kubectl.ok(&apply_server_side_args(&manifest)).await;
     assert_eq!(
         rv(&kube.get("team-a", "secrets", "app-config").unwrap()),
         rv(&secret)
@@ -381,9 +414,7 @@ async fn apply_server_side() {
         )
         .replace("hunter2", "correct-horse");
     let manifest2 = write(sandbox.dir(), "m2.yaml", &changed);
-    kubectl
-        .ok(&["apply", "--server-side", "-f", &manifest2])
-        .await;
+    kubectl.ok(&apply_server_side_args(&manifest2)).await;
     let secret2 = kube.get("team-a", "secrets", "app-config").expect("secret");
     assert_ne!(rv(&secret2), rv(&secret));
     assert_eq!(
@@ -399,12 +430,7 @@ async fn apply_server_side() {
     let pods = kubectl
         .ok(&["-n", "team-a", "get", "pods", "-l", "app=demo"])
         .await;
-    let row: Vec<&str> = pods
-        .lines()
-        .nth(1)
-        .expect("row")
-        .split_whitespace()
-        .collect();
+    let row = first_row(&pods);
     assert_eq!(&row[..4], ["web", "0/1", "Pending", "0"]);
 }
 
@@ -412,137 +438,87 @@ async fn apply_server_side() {
 async fn delete_secret() {
     let (sandbox, kubectl) = start().await;
     kubectl
-        .ok(&[
-            "-n",
+        .ok(&create_generic_secret(
             "team-a",
-            "create",
-            "secret",
-            "generic",
             "gone",
             "--from-literal=k=v",
-        ])
+        ))
         .await;
-    assert!(
-        sandbox
-            .world
-            .kube
-            .get("team-a", "secrets", "gone")
-            .is_some()
-    );
+    assert!(secret_stored(&sandbox, "team-a", "gone"));
     let out = kubectl
         .ok(&["-n", "team-a", "delete", "secret", "gone"])
         .await;
     assert!(out.starts_with(r#"secret "gone" deleted"#), "{out}");
-    assert!(
-        sandbox
-            .world
-            .kube
-            .get("team-a", "secrets", "gone")
-            .is_none()
-    );
+    assert!(!secret_stored(&sandbox, "team-a", "gone"));
     let err = kubectl
         .fails(&["-n", "team-a", "delete", "secret", "gone"])
         .await;
-    assert!(err.contains(r#"secrets "gone" not found"#), "{err}");
+    assert_contains(&err, r#"secrets "gone" not found"#);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rbac_denials_and_bad_tokens() {
     let (sandbox, kubectl) = start().await;
     let err = kubectl
-        .fails(&[
-            "--context",
+        .fails(&in_context(
             "sandbox-dev",
-            "-n",
-            "team-b",
-            "create",
-            "secret",
-            "generic",
-            "x",
-            "--from-literal=a=b",
-        ])
+            &create_generic_secret("team-b", "x", "--from-literal=a=b"),
+        ))
         .await;
-    assert!(
-        err.contains(r#"secrets is forbidden: User "sandbox-dev" cannot create resource "secrets" in API group "" in the namespace "team-b""#),
-        "{err}"
+    assert_contains(
+        &err,
+        r#"secrets is forbidden: User "sandbox-dev" cannot create resource "secrets" in API group "" in the namespace "team-b""#,
     );
-    assert!(sandbox.world.kube.get("team-b", "secrets", "x").is_none());
+    assert!(!secret_stored(&sandbox, "team-b", "x"));
     // The same user may work in team-a.
     kubectl
-        .ok(&[
-            "--context",
+        .ok(&in_context(
             "sandbox-dev",
-            "create",
-            "secret",
-            "generic",
-            "x",
-            "--from-literal=a=b",
-        ])
+            &["create", "secret", "generic", "x", "--from-literal=a=b"],
+        ))
         .await;
-    assert!(sandbox.world.kube.get("team-a", "secrets", "x").is_some());
+    assert!(secret_stored(&sandbox, "team-a", "x"));
 
     let err = kubectl
-        .fails(&[
-            "--context",
+        .fails(&in_context(
             "sandbox-viewer",
-            "-n",
-            "team-a",
-            "delete",
-            "secret",
-            "x",
-        ])
+            &["-n", "team-a", "delete", "secret", "x"],
+        ))
         .await;
-    assert!(
-        err.contains(r#"secrets "x" is forbidden: User "sandbox-viewer" cannot delete resource "secrets" in API group "" in the namespace "team-a""#),
-        "{err}"
+    assert_contains(
+        &err,
+        r#"secrets "x" is forbidden: User "sandbox-viewer" cannot delete resource "secrets" in API group "" in the namespace "team-a""#,
     );
 
     // The admin may impersonate; the impersonated user's rules apply.
     let err = kubectl
         .fails(&["--as", "sandbox-dev", "-n", "team-b", "get", "secrets"])
         .await;
-    assert!(
-        err.contains(r#"User "sandbox-dev" cannot list resource "secrets" in API group "" in the namespace "team-b""#),
-        "{err}"
+    assert_contains(
+        &err,
+        r#"User "sandbox-dev" cannot list resource "secrets" in API group "" in the namespace "team-b""#,
     );
     let err = kubectl
-        .fails(&[
-            "--context",
+        .fails(&in_context(
             "sandbox-dev",
-            "--as",
-            "sandbox-admin",
-            "get",
-            "ns",
-        ])
+            &["--as", "sandbox-admin", "get", "ns"],
+        ))
         .await;
-    assert!(
-        err.contains(r#"cannot impersonate resource "users""#),
-        "{err}"
-    );
+    assert_contains(&err, r#"cannot impersonate resource "users""#);
 
     // `kubectl auth can-i` asks the server (SelfSubjectAccessReview).
     let yes = kubectl
-        .ok(&[
-            "--context",
+        .ok(&in_context(
             "sandbox-dev",
-            "auth",
-            "can-i",
-            "create",
-            "secrets",
-        ])
+            &["auth", "can-i", "create", "secrets"],
+        ))
         .await;
     assert_eq!(yes, "yes\n");
     let no = kubectl
-        .run(&[
-            "--context",
+        .run(&in_context(
             "sandbox-dev",
-            "auth",
-            "can-i",
-            "create",
-            "secrets",
-            "-n",
-            "team-b",
-        ])
+            &["auth", "can-i", "create", "secrets", "-n", "team-b"],
+        ))
         .await;
     assert_eq!(
         (no.status.code(), no.stdout.as_slice()),
@@ -552,47 +528,32 @@ async fn rbac_denials_and_bad_tokens() {
     let err = kubectl
         .fails(&["--token", "not-a-token", "get", "ns"])
         .await;
-    assert!(
-        err.contains("You must be logged in to the server (Unauthorized)"),
-        "{err}"
-    );
+    assert_contains(&err, "You must be logged in to the server (Unauthorized)");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_names_are_rejected() {
     let (_sandbox, kubectl) = start().await;
     let err = kubectl
-        .fails(&[
-            "-n",
+        .fails(&create_generic_secret(
             "team-a",
-            "create",
-            "secret",
-            "generic",
             "Bad_Name",
             "--from-literal=a=b",
-        ])
+        ))
         .await;
-    assert!(
-        err.contains(r#"Secret "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of"#),
-        "{err}"
+    assert_contains(
+        &err,
+        r#"Secret "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of"#,
     );
     let err = kubectl.fails(&["create", "namespace", "a.b"]).await;
-    assert!(
-        err.contains(r#"Namespace "a.b" is invalid: metadata.name: Invalid value: "a.b": a lowercase RFC 1123 label must consist of"#),
-        "{err}"
+    assert_contains(
+        &err,
+        r#"Namespace "a.b" is invalid: metadata.name: Invalid value: "a.b": a lowercase RFC 1123 label must consist of"#,
     );
     let err = kubectl
-        .fails(&[
-            "-n",
-            "nowhere",
-            "create",
-            "secret",
-            "generic",
-            "s",
-            "--from-literal=a=b",
-        ])
+        .fails(&create_generic_secret("nowhere", "s", "--from-literal=a=b"))
         .await;
-    assert!(err.contains(r#"namespaces "nowhere" not found"#), "{err}");
+    assert_contains(&err, r#"namespaces "nowhere" not found"#);
     kubectl.ok(&["create", "namespace", "team-c"]).await;
     let sa = kubectl
         .ok(&["-n", "team-c", "get", "sa", "default", "-o", "name"])
@@ -604,29 +565,21 @@ async fn invalid_names_are_rejected() {
 async fn apply_conflicts_with_kubectl_create_until_forced() {
     let (sandbox, kubectl) = start().await;
     kubectl
-        .ok(&[
-            "-n",
+        .ok(&create_generic_secret(
             "team-a",
-            "create",
-            "secret",
-            "generic",
             "shared",
             "--from-literal=key=created",
-        ])
+        ))
         .await;
     let manifest = write(
         sandbox.dir(),
         "shared.yaml",
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: shared\n  namespace: team-a\nstringData:\n  key: applied\n",
     );
-    let err = kubectl
-        .fails(&["apply", "--server-side", "-f", &manifest])
-        .await;
-    assert!(
-        err.contains(
-            r#"Apply failed with 1 conflict: conflict with "kubectl-create" using v1: .data.key"#
-        ),
-        "{err}"
+    let err = kubectl.fails(&apply_server_side_args(&manifest)).await;
+    assert_contains(
+        &err,
+        r#"Apply failed with 1 conflict: conflict with "kubectl-create" using v1: .data.key"#,
     );
     assert_eq!(
         sandbox.world.kube.secret_data("team-a", "shared").unwrap()["key"],
@@ -650,20 +603,9 @@ async fn apply_conflicts_with_kubectl_create_until_forced() {
         .kube
         .get("team-a", "secrets", "shared")
         .unwrap();
-    let managers: Vec<(&str, &str)> = secret["metadata"]["managedFields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["manager"].as_str().unwrap(),
-                m["operation"].as_str().unwrap(),
-            )
-        })
-        .collect();
     // kubectl-create keeps `type`; kubectl (Apply) now owns the key.
     assert_eq!(
-        managers,
+        managers(&secret),
         [("kubectl-create", "Update"), ("kubectl", "Apply")]
     );
 }
@@ -721,9 +663,9 @@ async fn client_side_apply_patch_and_strict_validation() {
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bad\n  namespace: team-a\nspec:\n  x: 1\n",
     );
     let err = kubectl.fails(&["create", "-f", &bad]).await;
-    assert!(
-        err.contains(r#"Secret in version "v1" cannot be handled as a Secret: strict decoding error: unknown field "spec""#),
-        "{err}"
+    assert_contains(
+        &err,
+        r#"Secret in version "v1" cannot be handled as a Secret: strict decoding error: unknown field "spec""#,
     );
     assert!(kube.get("team-a", "secrets", "bad").is_none());
 }
