@@ -212,33 +212,76 @@ impl TestContext {
         self.run_with(self.command(args), stdin)
     }
 
+    /// `login --api <sandbox> --registry <sandbox registry> --ca-file <sandbox CA>` plus `extra`.
+    pub fn login_args(&self, extra: &[&str]) -> Vec<String> {
+        let urls = self.sandbox.urls();
+        let mut args = vec![
+            "login".to_string(),
+            "--api".into(),
+            urls.api.clone(),
+            "--registry".into(),
+            urls.registry_host.clone(),
+            "--ca-file".into(),
+            self.sandbox.ca_file().display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
+    /// Runs `login` as built by [`Self::login_args`].
+    pub fn login(&self, extra: &[&str], stdin: Option<&str>) -> Run {
+        let args = self.login_args(extra);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(&refs, stdin)
+    }
+
     /// `login` with a password from stdin into `org`.
     pub fn login_password(&self, user: &str, password: &str, org: &str) -> Run {
-        let urls = self.sandbox.urls();
-        let ca = self.sandbox.ca_file();
-        self.run(
-            &[
-                "login",
-                "--api",
-                &urls.api,
-                "--registry",
-                &urls.registry_host,
-                "--ca-file",
-                ca.to_str().unwrap(),
-                "--username",
-                user,
-                "--password-stdin",
-                "--org",
-                org,
-            ],
+        self.login(
+            &["--username", user, "--password-stdin", "--org", org],
             Some(&format!("{password}\n")),
         )
+    }
+
+    /// A context with a real Secret Service and alice logged in to dev-org.
+    pub fn logged_in() -> TestContext {
+        require_keyring();
+        let ctx = TestContext::new();
+        ctx.login_alice();
+        ctx
     }
 
     /// Logs in as alice into dev-org and checks it worked.
     pub fn login_alice(&self) {
         self.login_password(seed::ALICE, seed::ALICE_PASSWORD, seed::DEV_ORG)
             .ok();
+    }
+
+    /// Starts the plugin in the background (stdin empty, stdout and stderr captured).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.spawn().expect("plugin binary starts")
+    }
+
+    /// The `imagePullSecrets` names of a stored ServiceAccount, in order.
+    pub fn image_pull_secrets(&self, namespace: &str, account: &str) -> Vec<String> {
+        let sa = self
+            .sandbox
+            .world
+            .kube
+            .get(namespace, "serviceaccounts", account)
+            .expect("service account exists");
+        sa["imagePullSecrets"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|r| r["name"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The registry tokens the sandbox issued.

@@ -31,26 +31,6 @@ fn case(
     }
 }
 
-fn login_args(ctx: &TestContext) -> Vec<String> {
-    let urls = ctx.sandbox.urls();
-    vec![
-        "login".into(),
-        "--api".into(),
-        urls.api.clone(),
-        "--registry".into(),
-        urls.registry_host.clone(),
-        "--ca-file".into(),
-        ctx.sandbox.ca_file().display().to_string(),
-    ]
-}
-
-fn run_login(ctx: &TestContext, extra: &[&str], stdin: Option<&str>) -> Run {
-    let mut args = login_args(ctx);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    ctx.run(&refs, stdin)
-}
-
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
@@ -160,8 +140,7 @@ fn cases() -> Vec<Case> {
         case("not logged in", false, "not logged in", create),
         // Login failures.
         case("wrong password", false, "Bad credentials", |c| {
-            run_login(
-                c,
+            c.login(
                 &[
                     "--username",
                     seed::ALICE,
@@ -173,18 +152,13 @@ fn cases() -> Vec<Case> {
             )
         }),
         case("empty stdin", false, "standard input is empty", |c| {
-            run_login(
-                c,
-                &["--username", seed::ALICE, "--password-stdin"],
-                Some(""),
-            )
+            c.login(&["--username", seed::ALICE, "--password-stdin"], Some(""))
         }),
         case("no terminal", false, "no terminal", |c| {
-            run_login(c, &["--username", seed::ALICE], None)
+            c.login(&["--username", seed::ALICE], None)
         }),
         case("unknown org", false, "org `nope` was not found", |c| {
-            run_login(
-                c,
+            c.login(
                 &[
                     "--username",
                     seed::ALICE,
@@ -196,15 +170,13 @@ fn cases() -> Vec<Case> {
             )
         }),
         case("no org at all", false, "not a member of any org", |c| {
-            run_login(
-                c,
+            c.login(
                 &["--username", seed::MALLORY, "--password-stdin"],
                 Some(seed::MALLORY_PASSWORD),
             )
         }),
         case("several orgs", false, "choose one with --org", |c| {
-            run_login(
-                c,
+            c.login(
                 &["--username", seed::ALICE, "--password-stdin"],
                 Some(seed::ALICE_PASSWORD),
             )
@@ -266,17 +238,13 @@ fn cases() -> Vec<Case> {
             },
         ),
         case("no keyring", false, "no OS keyring is available", |c| {
-            let mut args = login_args(c);
-            args.extend(
-                [
-                    "--username",
-                    seed::ALICE,
-                    "--password-stdin",
-                    "--org",
-                    seed::DEV_ORG,
-                ]
-                .map(String::from),
-            );
+            let args = c.login_args(&[
+                "--username",
+                seed::ALICE,
+                "--password-stdin",
+                "--org",
+                seed::DEV_ORG,
+            ]);
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
             let mut cmd = c.command(&refs);
             cmd.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
@@ -315,8 +283,7 @@ fn cases() -> Vec<Case> {
                 200,
                 json!({"authorization_endpoint":"http://127.0.0.1:9/UAALoginServerWAR","token_endpoint":"http://127.0.0.1:9"}),
             ));
-            run_login(
-                c,
+            c.login(
                 &[
                     "--username",
                     seed::ALICE,
@@ -612,9 +579,7 @@ fn check(case: Case) {
 
 #[test]
 fn verbose_output_never_shows_secrets() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     let run = ctx
         .run(
             &[

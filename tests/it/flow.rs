@@ -306,19 +306,8 @@ fn sso_passcode_login_works_once() {
     require_keyring();
     let ctx = TestContext::new();
     let urls = ctx.sandbox.urls().clone();
-    let ca = ctx.sandbox.ca_file();
     let code = passcode(&ctx);
-    let args = [
-        "login",
-        "--api",
-        &urls.api,
-        "--registry",
-        &urls.registry_host,
-        "--ca-file",
-        ca.to_str().unwrap(),
-        "--sso",
-    ];
-    let run = ctx.run(&args, Some(&format!("{code}\n"))).ok();
+    let run = ctx.login(&["--sso"], Some(&format!("{code}\n"))).ok();
     // The prompt text the login server gives, with its /passcode URL, is shown.
     assert!(
         run.stderr.contains(&format!("{}/passcode", urls.login)),
@@ -329,7 +318,7 @@ fn sso_passcode_login_works_once() {
     assert!(run.stderr.contains(seed::CAROL), "{}", run.stderr);
     create_secret_and_pod(&ctx, "team-a", "sso-cred");
     // The same passcode cannot be used again.
-    ctx.run(&args, Some(&format!("{code}\n")))
+    ctx.login(&["--sso"], Some(&format!("{code}\n")))
         .fails_with("login refused");
 }
 
@@ -401,9 +390,7 @@ fn api_key_login_from_stdin_and_from_environment() {
 
 #[test]
 fn status_and_logout() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     let status = ctx.run(&["--context", "sandbox-dev", "status"], None).ok();
     assert!(
         status.stdout.contains(seed::DEV_ORG_GUID),
@@ -452,9 +439,7 @@ fn status_and_logout() {
 
 #[test]
 fn render_prints_manifests_without_touching_the_cluster() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     ctx.sandbox.journal().clear();
     let out = ctx
         .run(
@@ -487,11 +472,7 @@ fn render_prints_manifests_without_touching_the_cluster() {
     assert!(ctx.dockerconfigjson("team-a", "regcred").is_some());
 
     // Nobody reads the manifest: the token is revoked and the command fails.
-    let mut cmd = ctx.command(&["secret", "render", "lost"]);
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
+    let mut child = ctx.spawn(&["secret", "render", "lost"]);
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     assert_eq!(

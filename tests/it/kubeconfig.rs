@@ -3,13 +3,11 @@
 
 use dedicated_sandbox::Service;
 
-use crate::common::{TestContext, require_keyring};
+use crate::common::TestContext;
 
 #[test]
 fn kubeconfig_lists_and_override_flags_resolve_like_kubectl() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     // A first file that only adds a context (and wins current-context); the sandbox's file
     // second. kubectl merges them, first value winning.
     let first = ctx.sandbox.dir().join("first.kubeconfig");

@@ -5,6 +5,17 @@ use serde_json::{Value, json};
 
 use crate::common::{TestContext, require_keyring};
 
+/// `secret create regcred` in team-a, appending to the `default` ServiceAccount.
+const CREATE_WITH_SA: &[&str] = &[
+    "-n",
+    "team-a",
+    "secret",
+    "create",
+    "regcred",
+    "--service-account",
+    "default",
+];
+
 fn live_tokens(ctx: &TestContext) -> usize {
     ctx.tokens().iter().filter(|t| !t.revoked).count()
 }
@@ -16,9 +27,7 @@ fn status_body(code: u16, reason: &str, message: &str) -> Value {
 
 #[test]
 fn rerun_is_unchanged_and_never_mints_again() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     let create = ["-n", "team-a", "secret", "create", "regcred"];
     assert_eq!(
         ctx.run(&create, None).ok().stdout.trim(),
@@ -80,9 +89,7 @@ fn rerun_is_unchanged_and_never_mints_again() {
 
 #[test]
 fn unmanaged_secret_is_replaced_only_with_overwrite() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     ctx.kubectl(&[
         "-n",
         "team-a",
@@ -115,9 +122,7 @@ fn unmanaged_secret_is_replaced_only_with_overwrite() {
 
 #[test]
 fn dry_runs_mint_nothing_and_write_nothing() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     ctx.sandbox.journal().clear();
     let client = ctx
         .run(
@@ -213,9 +218,7 @@ fn dry_runs_mint_nothing_and_write_nothing() {
 
 #[test]
 fn service_accounts_get_the_secret_appended_with_conflict_retries() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     ctx.kubectl(&[
         "-n",
         "team-a",
@@ -240,31 +243,8 @@ fn service_accounts_get_the_secret_appended_with_conflict_retries() {
         )
         .times(1),
     );
-    ctx.run(
-        &[
-            "-n",
-            "team-a",
-            "secret",
-            "create",
-            "regcred",
-            "--service-account",
-            "default",
-        ],
-        None,
-    )
-    .ok();
-    let sa = ctx
-        .sandbox
-        .world
-        .kube
-        .get("team-a", "serviceaccounts", "default")
-        .unwrap();
-    let names: Vec<_> = sa["imagePullSecrets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect();
+    ctx.run(CREATE_WITH_SA, None).ok();
+    let names = ctx.image_pull_secrets("team-a", "default");
     assert_eq!(names, ["other", "regcred"]);
     let puts = ctx
         .sandbox
@@ -275,20 +255,7 @@ fn service_accounts_get_the_secret_appended_with_conflict_retries() {
         .count();
     assert_eq!(puts, 2, "one conflict, one retry");
     // Re-running changes nothing.
-    let again = ctx
-        .run(
-            &[
-                "-n",
-                "team-a",
-                "secret",
-                "create",
-                "regcred",
-                "--service-account",
-                "default",
-            ],
-            None,
-        )
-        .ok();
+    let again = ctx.run(CREATE_WITH_SA, None).ok();
     assert!(
         again.stdout.contains("serviceaccount/default unchanged"),
         "{}",
@@ -313,13 +280,11 @@ fn service_accounts_get_the_secret_appended_with_conflict_retries() {
 
 #[test]
 fn concurrent_writers_lose_no_service_account_entry() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     let children: Vec<_> = (0..3)
         .map(|i| {
             let name = format!("cred-{i}");
-            let mut cmd = ctx.command(&[
+            ctx.spawn(&[
                 "-n",
                 "team-b",
                 "secret",
@@ -327,11 +292,7 @@ fn concurrent_writers_lose_no_service_account_entry() {
                 &name,
                 "--service-account",
                 "default",
-            ]);
-            cmd.stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            cmd.spawn().unwrap()
+            ])
         })
         .collect();
     for child in children {
@@ -342,18 +303,7 @@ fn concurrent_writers_lose_no_service_account_entry() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let sa = ctx
-        .sandbox
-        .world
-        .kube
-        .get("team-b", "serviceaccounts", "default")
-        .unwrap();
-    let mut names: Vec<_> = sa["imagePullSecrets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect();
+    let mut names = ctx.image_pull_secrets("team-b", "default");
     names.sort();
     assert_eq!(names, ["cred-0", "cred-1", "cred-2"]);
 }
@@ -425,9 +375,7 @@ fn a_failed_write_revokes_the_new_token() {
 
 #[test]
 fn a_failed_revocation_names_the_token_to_remove() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     ctx.sandbox.inject(Fault::json(
         Service::Kube,
         "POST",
@@ -456,9 +404,7 @@ fn a_failed_revocation_names_the_token_to_remove() {
 
 #[test]
 fn rbac_denials_name_verb_resource_namespace_and_user() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     // sandbox-dev may only use team-a: the read fails before anything is minted.
     let run = ctx
         .run(
@@ -502,9 +448,7 @@ fn rbac_denials_name_verb_resource_namespace_and_user() {
 
 #[test]
 fn all_namespaces_skips_system_and_excluded_ones_and_reports_partial_failures() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     ctx.kubectl(&["create", "namespace", "scratch-1"]).ok();
     let out = ctx
         .run(
@@ -571,9 +515,7 @@ fn all_namespaces_skips_system_and_excluded_ones_and_reports_partial_failures() 
 
 #[test]
 fn an_expired_access_token_is_refreshed_once_and_the_mint_retried() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     ctx.sandbox.journal().clear();
     ctx.sandbox.inject(
         Fault::json(
@@ -625,9 +567,7 @@ fn interrupt_when_requested(ctx: &TestContext, pid: u32, path: &str) {
 
 #[test]
 fn ctrl_c_while_a_token_is_in_flight_never_leaves_it_behind() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     let slow = |path: &str| {
         Fault::new(
             Service::Registry,
@@ -639,11 +579,7 @@ fn ctrl_c_while_a_token_is_in_flight_never_leaves_it_behind() {
     };
     // Interrupted while the mint request is in flight: it completes, then the token is revoked.
     ctx.sandbox.inject(slow("/api/v1/tokens"));
-    let mut cmd = ctx.command(&["-n", "team-a", "secret", "create", "regcred"]);
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let child = ctx.spawn(&["-n", "team-a", "secret", "create", "regcred"]);
     interrupt_when_requested(&ctx, child.id(), "/api/v1/tokens");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -664,10 +600,6 @@ fn ctrl_c_while_a_token_is_in_flight_never_leaves_it_behind() {
     );
 
     // Outside the window Ctrl-C stops at once, with the shell's 130.
-    let mut cmd = ctx.command(&["-n", "team-a", "secret", "create", "other"]);
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
     let secret_path = "/api/v1/namespaces/team-a/secrets/other";
     ctx.sandbox.inject(
         Fault::new(
@@ -679,7 +611,7 @@ fn ctrl_c_while_a_token_is_in_flight_never_leaves_it_behind() {
         .times(1),
     );
     ctx.sandbox.journal().clear();
-    let child = cmd.spawn().unwrap();
+    let child = ctx.spawn(&["-n", "team-a", "secret", "create", "other"]);
     interrupt_when_requested(&ctx, child.id(), secret_path);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
@@ -745,9 +677,7 @@ fn timeouts_and_endless_conflicts_leave_no_live_token() {
 
 #[test]
 fn output_name_prints_kind_and_name_only() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     let out = ctx
         .run(
             &["-n", "team-a", "secret", "create", "regcred", "-o", "name"],

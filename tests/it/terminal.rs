@@ -8,17 +8,9 @@ use crate::common::{TestContext, require_keyring};
 fn interactive_login_hides_the_password_and_asks_for_the_org() {
     require_keyring();
     let ctx = TestContext::new();
-    let urls = ctx.sandbox.urls().clone();
-    let ca = ctx.sandbox.ca_file();
-    let cmd = ctx.command(&[
-        "login",
-        "--api",
-        &urls.api,
-        "--registry",
-        &urls.registry_host,
-        "--ca-file",
-        ca.to_str().unwrap(),
-    ]);
+    let args = ctx.login_args(&[]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cmd = ctx.command(&refs);
     let mut session = rexpect::session::spawn_command(cmd, Some(15_000)).expect("pty session");
     session.exp_string("Username: ").unwrap();
     session.send_line(seed::ALICE).unwrap();

@@ -2,13 +2,11 @@
 
 use serde_json::Value;
 
-use crate::common::{TestContext, require_keyring};
+use crate::common::TestContext;
 
 #[test]
 fn tokens_are_listed_without_their_values_and_revoked_with_their_secret() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     ctx.run(&["-n", "team-a", "secret", "create", "one"], None)
         .ok();
     ctx.run(

@@ -5,13 +5,11 @@ use dedicated_sandbox::docker_registry::DockerRegistry;
 use dedicated_sandbox::{Fault, Service, seed};
 use serde_json::json;
 
-use crate::common::{TestContext, require_keyring};
+use crate::common::TestContext;
 
 #[test]
 fn new_tokens_are_verified_before_they_are_written() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
         .ok();
     let journal = ctx.sandbox.journal().for_service(Service::Registry);
@@ -67,9 +65,7 @@ fn new_tokens_are_verified_before_they_are_written() {
 
 #[test]
 fn any_pull_secret_is_verified_against_the_real_docker_registry() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     let registry = ctx
         .runtime
         .block_on(DockerRegistry::try_start(&ctx.sandbox.pki))
