@@ -244,7 +244,7 @@ impl Target {
     pub fn error(&self, verb: &str, resource: &str, name: &str, e: kube::Error) -> ClusterError {
         match e {
             kube::Error::Api(status) => {
-                let message = crate::uaa::redact_jwts(&status.message);
+                let message = crate::redact::scrub(&status.message);
                 if status.is_forbidden() {
                     ClusterError::Forbidden {
                         verb: verb.into(),

@@ -70,17 +70,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(
-                stderr,
-                "error: {}",
-                redact::scrub(&one_line(&format!("{e:#}")))
-            );
+            let _ = writeln!(stderr, "error: {}", redact::one_line(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }
-}
-
-/// Collapses a message onto one line.
-fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -5,10 +5,9 @@ fn main() -> std::process::ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     // A panic is a bug; its message must still never carry a secret.
     std::panic::set_hook(Box::new(|info| {
-        let message = kubectl_dedicated_registry::redact::scrub(&info.to_string());
         eprintln!(
             "error: internal error ({}); please report it",
-            message.split_whitespace().collect::<Vec<_>>().join(" ")
+            kubectl_dedicated_registry::redact::one_line(&info.to_string())
         );
     }));
     kubectl_dedicated_registry::run(std::env::args_os())

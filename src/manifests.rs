@@ -164,29 +164,31 @@ pub fn redacted(secret: &Secret, registry: &str, email: &str) -> Secret {
     copy
 }
 
-/// The `auths` entry for `registry` in a secret's dockerconfigjson: `(username, password, email)`.
+/// The `auths` entry for `registry` in a pull secret: `(username, password, email)`.
 pub fn existing_credential(secret: &Secret, registry: &str) -> Option<(String, String, String)> {
-    let bytes = &secret.data.as_ref()?.get(DOCKERCONFIGJSON_KEY)?.0;
-    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    let entry = value.get("auths")?.get(registry)?;
-    if let Some(password) = entry.get("password").and_then(|p| p.as_str()) {
-        crate::redact::register(password);
-    }
-    Some((
-        entry.get("username")?.as_str()?.to_string(),
-        entry.get("password")?.as_str()?.to_string(),
-        entry
-            .get("email")
-            .and_then(|e| e.as_str())
-            .unwrap_or_default()
-            .to_string(),
-    ))
+    credentials(secret)
+        .into_iter()
+        .find(|c| c.host == registry)
+        .map(|c| (c.username, c.password, c.email))
 }
 
-/// Every `(registry host, username, password)` in a pull secret, in both the current
-/// `.dockerconfigjson` form and the legacy `.dockercfg` form (protocol.md §7.2). `auth` is used
-/// when the username or password fields are missing. Scheme and path are stripped from keys.
-pub fn credentials(secret: &Secret) -> Vec<(String, String, String)> {
+/// One registry credential of a pull secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// Registry host (scheme and path stripped from the `auths` key).
+    pub host: String,
+    /// User name.
+    pub username: String,
+    /// Password (registered with the scrubber when read).
+    pub password: String,
+    /// E-mail, empty when absent.
+    pub email: String,
+}
+
+/// Every credential in a pull secret, in both the current `.dockerconfigjson` form and the
+/// legacy `.dockercfg` form (protocol.md §7.2). `auth` is used when the username or password
+/// fields are missing.
+pub fn credentials(secret: &Secret) -> Vec<Credential> {
     let Some(data) = secret.data.as_ref() else {
         return Vec::new();
     };
@@ -202,7 +204,7 @@ pub fn credentials(secret: &Secret) -> Vec<(String, String, String)> {
     let Some(serde_json::Value::Object(auths)) = auths else {
         return Vec::new();
     };
-    let field = |entry: &serde_json::Value, names: [&str; 2]| {
+    let field = |entry: &serde_json::Value, names: &[&str]| {
         names
             .iter()
             .find_map(|n| entry.get(*n).and_then(|v| v.as_str()))
@@ -218,8 +220,8 @@ pub fn credentials(secret: &Secret) -> Vec<(String, String, String)> {
                 .split('/')
                 .next()?
                 .to_string();
-            let mut username = field(entry, ["username", "Username"]);
-            let mut password = field(entry, ["password", "Password"]);
+            let mut username = field(entry, &["username", "Username"]);
+            let mut password = field(entry, &["password", "Password"]);
             if (username.is_empty() || password.is_empty())
                 && let Some(auth) = entry.get("auth").and_then(|a| a.as_str())
                 && let Ok(decoded) = STANDARD.decode(auth)
@@ -230,7 +232,13 @@ pub fn credentials(secret: &Secret) -> Vec<(String, String, String)> {
                 password = p.to_string();
             }
             crate::redact::register(&password);
-            (!host.is_empty() && !username.is_empty()).then_some((host, username, password))
+            let email = field(entry, &["email", "Email"]);
+            (!host.is_empty() && !username.is_empty()).then_some(Credential {
+                host,
+                username,
+                password,
+                email,
+            })
         })
         .collect()
 }
@@ -488,9 +496,15 @@ mod tests {
                 readwrite: false,
             },
         );
+        let one = |host: &str, username: &str, password: &str, email: &str| Credential {
+            host: host.into(),
+            username: username.into(),
+            password: password.into(),
+            email: email.into(),
+        };
         assert_eq!(
             credentials(&secret),
-            vec![("r.x:5000".into(), "token".into(), "t0k".into())]
+            vec![one("r.x:5000", "token", "t0k", "")]
         );
         // Legacy .dockercfg with only `auth`, and a scheme in the key.
         let legacy = Secret {
@@ -502,7 +516,7 @@ mod tests {
         };
         assert_eq!(
             credentials(&legacy),
-            vec![("old.example".into(), "u".into(), "p".into())]
+            vec![one("old.example", "u", "p", "e")]
         );
         assert!(credentials(&Secret::default()).is_empty());
     }

@@ -52,6 +52,14 @@ pub fn scrub(text: &str) -> String {
     JWT.replace_all(&out, "<redacted>").into_owned()
 }
 
+/// A message scrubbed and collapsed onto one line, for error output.
+pub fn one_line(message: &str) -> String {
+    scrub(message)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Wraps a secret for the typed paths and registers it for scrubbing.
 pub fn keep(secret: String) -> secrecy::SecretString {
     register(&secret);
@@ -76,6 +84,11 @@ mod tests {
             out.starts_with("bad: <redacted>") && out.ends_with("ok"),
             "{out}"
         );
+        // UAA's invalid_token description quotes the refresh token back.
+        let uaa = "Invalid auth token: Invalid refresh token (expired): eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJ4In0.abc_def-123";
+        let out = scrub(uaa);
+        assert!(!out.contains("eyJ"), "{out}");
+        assert!(out.starts_with("Invalid auth token"));
         register("abc"); // too short: ignored
         assert_eq!(scrub("abc"), "abc");
     }

@@ -174,7 +174,7 @@ impl<'a> RegistryApi<'a> {
             action: action.to_string(),
             status,
             code,
-            message: crate::uaa::redact_jwts(&message),
+            message: crate::redact::scrub(&message),
             hint,
         }
     }

@@ -309,7 +309,7 @@ pub async fn token(
             ),
         };
         // Never echo a description that quotes the token back (UAA's invalid_token does).
-        let description = redact_jwts(&description);
+        let description = crate::redact::scrub(&description);
         return Err(match (error.as_str(), grant) {
             ("invalid_token" | "invalid-token" | "invalid_grant", Grant::Refresh(_)) => {
                 AuthError::LoginExpired {
@@ -344,27 +344,6 @@ pub async fn token(
         access_token: crate::redact::keep(success.access_token),
         refresh_token: success.refresh_token.map(crate::redact::keep),
     })
-}
-
-/// Replaces anything that looks like a JWT (three base64url segments) with `<redacted>`.
-pub fn redact_jwts(text: &str) -> String {
-    text.split(' ')
-        .map(|word| {
-            let parts: Vec<&str> = word.split('.').collect();
-            let looks_like_jwt = parts.len() == 3
-                && parts[0].len() > 8
-                && parts.iter().all(|p| {
-                    p.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                });
-            if looks_like_jwt || word.starts_with("eyJ") {
-                "<redacted>"
-            } else {
-                word
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The SSO passcode prompt, e.g. `One Time Code (Get one at https://login.<d>/passcode)`.
@@ -581,14 +560,6 @@ mod tests {
             append_path("https://uaa.x/", "/login"),
             "https://uaa.x/login"
         );
-    }
-
-    #[test]
-    fn jwts_are_redacted_from_messages() {
-        let msg = "Invalid auth token: Invalid refresh token (expired): eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJ4In0.abc_def-123";
-        let out = redact_jwts(msg);
-        assert!(!out.contains("eyJ"), "{out}");
-        assert!(out.starts_with("Invalid auth token"));
     }
 
     #[test]

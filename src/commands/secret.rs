@@ -925,7 +925,13 @@ pub async fn verify(ctx: &Ctx, args: SecretVerifyArgs) -> anyhow::Result<()> {
         );
     }
     let mut failed = Vec::new();
-    for (host, username, password) in entries {
+    for manifests::Credential {
+        host,
+        username,
+        password,
+        ..
+    } in entries
+    {
         let password = SecretString::from(password);
         let client = match &profile_client {
             Some((registry, client)) if *registry == host => client,

@@ -13,13 +13,7 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
         match session::access_token(ctx.store.clone(), ctx.profile_name(), &profile, &client).await
         {
             Ok(_) => "valid (refreshed just now)".to_string(),
-            Err(e) => format!(
-                "NOT usable: {}",
-                format!("{e:#}")
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
+            Err(e) => format!("NOT usable: {}", crate::redact::one_line(&format!("{e:#}"))),
         };
     let credential = match profile.credential {
         CredentialSource::Keyring => "OS keyring (refresh token)".to_string(),
