@@ -136,8 +136,8 @@ pub fn client(ca_file: Option<&Path>, insecure: bool) -> Result<reqwest::Client,
         builder = builder.tls_certs_merge(certs);
     }
     if insecure {
-        crate::commands::warn(
-            "warning: TLS certificate verification is disabled for this profile (--insecure-skip-tls-verify): passwords and tokens can be intercepted; use --ca-file instead",
+        crate::output::warning(
+            "TLS certificate verification is disabled for this profile (--insecure-skip-tls-verify): passwords and tokens can be intercepted; use --ca-file instead",
         );
         builder = builder.tls_danger_accept_invalid_certs(true);
     }

@@ -22,7 +22,7 @@ fn on_interrupt() {
         std::process::exit(130);
     }
     if !INTERRUPTED.swap(true, Ordering::SeqCst) {
-        crate::commands::warn(
+        crate::output::info(
             "interrupted: finishing the credential request in flight so it can be cleaned up",
         );
     }
@@ -46,8 +46,8 @@ pub fn install() {
                     }
                 });
             }
-            Err(e) => crate::commands::warn(format!(
-                "warning: cannot handle Ctrl-C ({e}); an interrupt may leave a registry token behind"
+            Err(e) => crate::output::warning(format!(
+                "cannot handle Ctrl-C ({e}); an interrupt may leave a registry token behind"
             )),
         }
     }

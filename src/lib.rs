@@ -5,21 +5,31 @@
 //! maps the outcome to an exit code (0 success, 1 any failure, as kubectl). Errors are printed
 //! once, on one line, as `error: ...`; they never contain secrets.
 
-pub mod cli;
-pub mod cluster;
-pub mod commands;
-pub mod complete;
-pub mod config;
+// Layers, lowest first; a module uses only modules of lower layers (README "Layout";
+// checked by `tests/it/layout.rs`).
 pub mod env;
-pub mod http;
-pub mod interrupt;
-pub mod manifests;
+pub mod jwt;
 pub mod redact;
+
+pub mod output;
+
+pub mod interrupt;
+
+pub mod http;
+pub mod manifests;
+
+pub mod cf;
+pub mod cluster;
 pub mod registry;
-pub mod secrets;
+pub mod store;
+
 pub mod session;
-pub mod uaa;
-pub mod verify;
+
+pub mod lifecycle;
+
+pub mod cli;
+
+pub mod commands;
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -47,22 +57,22 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = runtime.block_on(commands::dispatch(cli));
+    let result = cli::settings::Settings::from_cli(cli).and_then(|settings| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+        runtime.block_on(commands::dispatch(settings))
+    });
+    exit_code(result)
+}
+
+/// Prints a failure once, on one line, scrubbed; a closed stdout (`... | head`) is success.
+fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // A closed stdout (`... | head`) is not a failure.
             if e.chain().any(|c| {
                 c.downcast_ref::<std::io::Error>()
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)

@@ -1,16 +1,79 @@
-//! Turning a saved profile into a fresh UAA access token.
+//! A [`Session`] is a saved profile in use: its settings, its credential store and one HTTPS
+//! client for the environment. It hands out a fresh UAA access token (refreshed once per run)
+//! and runs registry API calls with it, refreshing the login once when the registry refuses the
+//! access token, as IBM's clients do (protocol.md §2.4). That retry exists only here.
 //!
 //! With a keyring profile, the stored refresh token is exchanged (and the rotated one written
-//! back, so the next run still works). With an environment profile, the API key in
-//! `IBMCLOUD_API_KEY` is exchanged on every run and nothing is stored.
+//! back under the profile lock, so the next run still works). With an environment profile, the
+//! API key in `IBMCLOUD_API_KEY` is exchanged on every run and nothing is stored.
 
-use anyhow::Context as _;
+// Errors carry the failing party's details so messages are actionable; they are created once
+// per failed command, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::config::{CredentialSource, Profile};
-use crate::secrets::{self, CredKey, CredentialStore};
-use crate::uaa::{self, Endpoints, Grant};
-use crate::{env, http};
+use crate::cf::{self, Endpoints, Grant};
+use crate::registry::{RegistryApi, RegistryError};
+use crate::store::{self, CredKey, CredentialSource, CredentialStore, Profile};
+use crate::{env, http, output};
+
+/// Failures getting an access token or calling the registry with it.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The environment profile's API key is not set.
+    #[error(
+        "profile `{profile}` authenticates with an API key from {var}, which is not set; export it or run `kubectl dedicated-registry login` again"
+    )]
+    NoApiKey {
+        /// The profile.
+        profile: String,
+        /// The variable.
+        var: &'static str,
+    },
+    /// The keyring holds no refresh token for the profile.
+    #[error(
+        "no stored login for profile `{profile}` in the OS keyring; run `kubectl dedicated-registry login --api {api}`"
+    )]
+    NoStoredLogin {
+        /// The profile.
+        profile: String,
+        /// Its API endpoint.
+        api: String,
+    },
+    /// The rotated refresh token could not be written back.
+    #[error(
+        "the login was refreshed but the new refresh token could not be stored; run `kubectl dedicated-registry login` again"
+    )]
+    WriteBack(#[source] store::SecretsError),
+    /// The keyring failed.
+    #[error(transparent)]
+    Keyring(#[from] store::SecretsError),
+    /// The profile lock failed.
+    #[error(transparent)]
+    Lock(#[from] store::lock::LockError),
+    /// The HTTPS client could not be built.
+    #[error(transparent)]
+    Client(#[from] http::ClientError),
+    /// UAA refused or failed.
+    #[error(transparent)]
+    Auth(#[from] cf::AuthError),
+    /// The registry refused or failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+impl SessionError {
+    /// The registry's error, if that is what failed.
+    pub fn registry(&self) -> Option<&RegistryError> {
+        match self {
+            SessionError::Registry(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// The API key from the environment, if set and non-empty.
 pub fn api_key_from_env() -> Option<SecretString> {
@@ -22,102 +85,140 @@ pub fn api_key_from_env() -> Option<SecretString> {
         .map(crate::redact::keep)
 }
 
-/// An HTTPS client for the profile's endpoints.
-pub fn http_client(profile: &Profile) -> anyhow::Result<reqwest::Client> {
-    Ok(http::client(
-        profile.ca_file.as_deref(),
-        profile.insecure_skip_tls_verify,
-    )?)
+/// A profile in use.
+pub struct Session {
+    name: String,
+    profile: Profile,
+    store: Arc<dyn CredentialStore>,
+    http: reqwest::Client,
+    access: Option<SecretString>,
 }
 
-/// A fresh access token for `profile`.
-pub async fn access_token(
-    store: std::sync::Arc<dyn CredentialStore>,
-    profile_name: &str,
-    profile: &Profile,
-    client: &reqwest::Client,
-) -> anyhow::Result<SecretString> {
-    let endpoints = Endpoints {
-        authorization_endpoint: profile.authorization_endpoint.clone(),
-        token_endpoint: profile.token_endpoint.clone(),
-    };
-    match profile.credential {
-        CredentialSource::Environment => {
-            let key = api_key_from_env().with_context(|| {
-                format!(
-                    "profile `{profile_name}` authenticates with an API key from {}, which is not set; export it or run `kubectl dedicated-registry login` again",
-                    env::API_KEY
-                )
-            })?;
-            let tokens = uaa::token(client, &endpoints, &profile.api, &Grant::ApiKey(key)).await?;
-            Ok(tokens.access_token)
+impl Session {
+    /// Opens the profile `name`: builds its HTTPS client (CA file, TLS settings). Nothing is
+    /// sent yet.
+    pub fn new(
+        name: &str,
+        profile: Profile,
+        store: Arc<dyn CredentialStore>,
+    ) -> Result<Self, SessionError> {
+        let http = http::client(profile.ca_file.as_deref(), profile.insecure_skip_tls_verify)?;
+        Ok(Session {
+            name: name.to_string(),
+            profile,
+            store,
+            http,
+            access: None,
+        })
+    }
+
+    /// The profile's settings.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The profile's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The HTTPS client for the environment's endpoints.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// A fresh access token: refreshed on first use, then reused for the run.
+    pub async fn access_token(&mut self) -> Result<SecretString, SessionError> {
+        if let Some(token) = &self.access {
+            return Ok(token.clone());
         }
-        CredentialSource::Keyring => {
-            // UAA may rotate refresh tokens: concurrent runs must take turns, or all but the
-            // first would present an already-rotated token and fail.
-            let _lock = lock_profile(profile_name).await?;
-            let key = CredKey::for_profile(profile_name, &profile.api);
-            let lookup_store = store.clone();
-            let lookup_key = key.clone();
-            let refresh = secrets::blocking(move || lookup_store.get(&lookup_key))
-                .await?
-                .with_context(|| {
-                    format!(
-                        "no stored login for profile `{profile_name}` in the OS keyring; run `kubectl dedicated-registry login --api {}`",
-                        profile.api
-                    )
-                })?;
-            // The rotation and its write-back are one unit: Ctrl-C between them would leave a
-            // dead refresh token in the keyring.
-            let _window = crate::interrupt::Window::open();
-            let tokens = uaa::token(
-                client,
-                &endpoints,
-                &profile.api,
-                &Grant::Refresh(refresh.clone()),
-            )
-            .await?;
-            if let Some(rotated) = tokens.refresh_token
-                && rotated.expose_secret() != refresh.expose_secret()
-            {
-                secrets::blocking(move || store.set(&key, &rotated))
-                    .await
-                    .context("the login was refreshed but the new refresh token could not be stored; run `kubectl dedicated-registry login` again")?;
+        output::log(1, format!("Refreshing the login for {}", self.profile.api));
+        let token = self.refresh().await?;
+        self.access = Some(token.clone());
+        Ok(token)
+    }
+
+    /// Runs `call` against the profile's registry with the access token; when the registry
+    /// refuses the token (401), refreshes the login once and runs it again.
+    pub async fn registry<T, F, Fut>(&mut self, call: F) -> Result<T, SessionError>
+    where
+        F: Fn(RegistryApi) -> Fut,
+        Fut: Future<Output = Result<T, RegistryError>>,
+    {
+        let mut refreshed = false;
+        loop {
+            let access = self.access_token().await?;
+            let api = RegistryApi::new(
+                self.http.clone(),
+                &self.profile.registry,
+                access,
+                &self.profile.org_guid,
+            );
+            match call(api).await {
+                Err(e) if e.is_unauthorized() && !refreshed => {
+                    output::log(
+                        1,
+                        "The registry refused the access token; refreshing the login",
+                    );
+                    self.access = None;
+                    refreshed = true;
+                }
+                result => return Ok(result?),
             }
-            Ok(tokens.access_token)
         }
     }
-}
 
-/// An exclusive lock on the profile, held while its refresh token is used and replaced.
-pub(crate) struct ProfileLock(std::fs::File);
-
-impl Drop for ProfileLock {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
+    /// Exchanges the profile's credential for a new access token.
+    async fn refresh(&self) -> Result<SecretString, SessionError> {
+        let endpoints = Endpoints {
+            authorization_endpoint: self.profile.authorization_endpoint.clone(),
+            token_endpoint: self.profile.token_endpoint.clone(),
+        };
+        let api = &self.profile.api;
+        match self.profile.credential {
+            CredentialSource::Environment => {
+                let key = api_key_from_env().ok_or_else(|| SessionError::NoApiKey {
+                    profile: self.name.clone(),
+                    var: env::API_KEY,
+                })?;
+                let tokens = cf::token(&self.http, &endpoints, api, &Grant::ApiKey(key)).await?;
+                Ok(tokens.access_token)
+            }
+            CredentialSource::Keyring => self.refresh_stored(&endpoints).await,
+        }
     }
-}
 
-pub(crate) async fn lock_profile(profile_name: &str) -> anyhow::Result<ProfileLock> {
-    let config = crate::config::path()?;
-    let dir = config
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default();
-    let path = dir.join(format!(".{profile_name}.lock"));
-    tokio::task::spawn_blocking(move || -> anyhow::Result<ProfileLock> {
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create `{}`", dir.display()))?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open lock file `{}`", path.display()))?;
-        file.lock()
-            .with_context(|| format!("cannot lock `{}`", path.display()))?;
-        Ok(ProfileLock(file))
-    })
-    .await
-    .context("cannot take the profile lock; try again")?
+    /// The refresh grant with the stored refresh token, under the profile lock; a rotated
+    /// refresh token is written back before the lock is released.
+    async fn refresh_stored(&self, endpoints: &Endpoints) -> Result<SecretString, SessionError> {
+        let _lock = store::lock_profile(&self.name).await?;
+        let key = CredKey::for_profile(&self.name, &self.profile.api);
+        let lookup_store = self.store.clone();
+        let lookup_key = key.clone();
+        let refresh = store::keyring::blocking(move || lookup_store.get(&lookup_key))
+            .await?
+            .ok_or_else(|| SessionError::NoStoredLogin {
+                profile: self.name.clone(),
+                api: self.profile.api.clone(),
+            })?;
+        // The rotation and its write-back are one unit: Ctrl-C between them would leave a
+        // dead refresh token in the keyring.
+        let _window = crate::interrupt::Window::open();
+        let tokens = cf::token(
+            &self.http,
+            endpoints,
+            &self.profile.api,
+            &Grant::Refresh(refresh.clone()),
+        )
+        .await?;
+        if let Some(rotated) = tokens.refresh_token
+            && rotated.expose_secret() != refresh.expose_secret()
+        {
+            let store = self.store.clone();
+            store::keyring::blocking(move || store.set(&key, &rotated))
+                .await
+                .map_err(SessionError::WriteBack)?;
+        }
+        Ok(tokens.access_token)
+    }
 }

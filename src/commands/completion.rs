@@ -5,12 +5,13 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::CommandFactory as _;
 
-use super::{Ctx, print_stdout};
+use super::Ctx;
+use crate::cli::complete::{self, DynamicValues};
 use crate::cli::{Cli, CompleteArgs, CompletionArgs, CompletionTarget};
-use crate::complete::{self, DynamicValues};
+use crate::output;
 
 /// `completion SHELL` or `completion kubectl-shim`.
-pub fn completion(_ctx: &Ctx, args: CompletionArgs) -> anyhow::Result<()> {
+pub fn completion(args: CompletionArgs) -> anyhow::Result<()> {
     let shell = match args.shell {
         CompletionTarget::Bash => clap_complete::Shell::Bash,
         CompletionTarget::Zsh => clap_complete::Shell::Zsh,
@@ -34,7 +35,7 @@ pub fn completion(_ctx: &Ctx, args: CompletionArgs) -> anyhow::Result<()> {
                     dir.display()
                 )
             })?;
-            super::warn(format!(
+            output::info(format!(
                 "Installed {}; `kubectl dedicated-registry <TAB>` completes when that directory is on PATH",
                 path.display()
             ));
@@ -48,24 +49,25 @@ pub fn completion(_ctx: &Ctx, args: CompletionArgs) -> anyhow::Result<()> {
         "kubectl-dedicated_registry",
         &mut out,
     );
-    print_stdout(&String::from_utf8_lossy(&out))
+    Ok(output::data(&String::from_utf8_lossy(&out))?)
 }
 
 /// Values read from local files only: completion must be fast and never prompt or hit the network.
-struct LocalValues<'a> {
-    ctx: &'a Ctx,
+struct LocalValues {
+    /// `--kubeconfig`, if typed.
+    kubeconfig: Option<PathBuf>,
 }
 
-impl DynamicValues for LocalValues<'_> {
+impl DynamicValues for LocalValues {
     fn values(&self, arg_id: &str) -> Vec<String> {
         match arg_id {
-            "profile" => self
-                .ctx
-                .config()
-                .map(|(_, f)| f.profiles.keys().cloned().collect())
+            "profile" => crate::store::profiles::path()
+                .ok()
+                .and_then(|path| crate::store::ConfigFile::load(&path).ok())
+                .map(|f| f.profiles.keys().cloned().collect())
                 .unwrap_or_default(),
             "context" | "namespace" | "cluster" | "user" => {
-                let kubeconfig = match &self.ctx.kube.kubeconfig {
+                let kubeconfig = match &self.kubeconfig {
                     Some(p) => kube::config::Kubeconfig::read_from(p),
                     None => kube::config::Kubeconfig::read(),
                 };
@@ -93,35 +95,29 @@ impl DynamicValues for LocalValues<'_> {
 }
 
 /// `__complete WORDS...`: answers kubectl's plugin completion.
-pub async fn complete(ctx: &Ctx, args: CompleteArgs) -> anyhow::Result<()> {
-    let values = LocalValues { ctx };
+pub fn complete(ctx: &Ctx, args: CompleteArgs) -> anyhow::Result<()> {
+    let values = LocalValues {
+        kubeconfig: ctx.global.kube.kubeconfig.clone(),
+    };
     let answer = complete::complete(Cli::command(), &args.words, &values);
-    print_stdout(&answer)
+    Ok(output::data(&answer)?)
 }
 
 /// `__complete` straight from argv: the words are partial input (`-n ''`, `--context=`), which
 /// clap must not validate. Only `--kubeconfig` is read from them, for dynamic values.
 pub fn complete_raw(words: Vec<String>) -> std::process::ExitCode {
-    let mut kube = crate::cli::KubeArgs::default();
-    let mut profile = None;
+    let mut kubeconfig = None;
     let mut iter = words.iter().peekable();
     while let Some(word) = iter.next() {
         if let Some(v) = word.strip_prefix("--kubeconfig=") {
-            kube.kubeconfig = Some(v.into());
+            kubeconfig = Some(v.into());
         } else if word == "--kubeconfig" {
-            kube.kubeconfig = iter.peek().map(|v| v.into());
-        } else if let Some(v) = word.strip_prefix("--profile=") {
-            profile = Some(v.to_string());
+            kubeconfig = iter.peek().map(|v| v.into());
         }
     }
-    let ctx = Ctx {
-        kube,
-        profile,
-        verbosity: 0,
-        store: std::sync::Arc::new(crate::secrets::OsKeyring),
-    };
-    let answer = complete::complete(Cli::command(), &words, &LocalValues { ctx: &ctx });
-    match print_stdout(&answer) {
+    let values = LocalValues { kubeconfig };
+    let answer = complete::complete(Cli::command(), &words, &values);
+    match output::data(&answer) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(_) => std::process::ExitCode::from(1),
     }

@@ -4,85 +4,98 @@ use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 
-use super::{Ctx, print_stdout, to_text};
-use crate::cli::{
-    DryRun, ManifestFormat, OutputFormat, PodApplyArgs, PodCommonArgs, PodRenderArgs,
-};
-use crate::cluster;
-use crate::manifests;
+use super::Ctx;
+use crate::cli::DryRun;
+use crate::cli::settings::{PodApplySettings, PodSettings};
+use crate::output::{self, Format};
+use crate::{cluster, manifests};
 
-/// Validates the flags and builds the Pod for `namespace`.
-fn build(ctx: &Ctx, args: &PodCommonArgs, namespace: &str) -> anyhow::Result<Pod> {
-    manifests::validate_object_name("secret", &args.secret)?;
-    if let Some(name) = &args.name {
-        manifests::validate_object_name("pod", name)?;
-    }
+/// Builds the Pod for `namespace` from validated settings.
+fn build(ctx: &Ctx, settings: &PodSettings, namespace: &str) -> anyhow::Result<Pod> {
     manifests::validate_namespace(namespace)?;
     // A short reference needs the profile's registry; a full one does not need a login.
     let registry = match ctx.require_profile() {
         Ok(p) => p.registry,
         Err(e) => {
-            let probe = manifests::resolve_image(&args.image, "registry.invalid")?;
+            let probe = manifests::resolve_image(&settings.image, "registry.invalid")?;
             if probe.full.starts_with("registry.invalid/") {
                 return Err(e.context(format!(
                     "`{}` names no registry, and the profile's registry is unknown",
-                    args.image
+                    settings.image
                 )));
             }
             "registry.invalid".to_string()
         }
     };
-    let image = manifests::resolve_image(&args.image, &registry)?;
-    let name = args
+    let image = manifests::resolve_image(&settings.image, &registry)?;
+    let name = settings
         .name
         .clone()
         .unwrap_or_else(|| manifests::pod_name_for(&image.name));
     manifests::validate_object_name("pod", &name)?;
-    Ok(manifests::pod(&name, namespace, &image.full, &args.secret))
+    Ok(manifests::pod(
+        &name,
+        namespace,
+        &image.full,
+        &settings.secret,
+    ))
+}
+
+/// The namespace to render for without a cluster: `-n`, else the kubeconfig context's, else
+/// `default` with a warning.
+pub async fn render_namespace(ctx: &Ctx) -> (String, Option<String>) {
+    if let Some(namespace) = &ctx.global.kube.namespace {
+        return (namespace.clone(), None);
+    }
+    match cluster::resolve(&ctx.global.kube).await {
+        Ok(r) => (r.namespace, r.cluster),
+        Err(e) => {
+            output::warning(format!(
+                "no usable kubeconfig ({e}); rendering for namespace `default` (pass -n to choose)"
+            ));
+            ("default".to_string(), None)
+        }
+    }
 }
 
 /// `pod render`.
-pub async fn render(ctx: &Ctx, args: PodRenderArgs) -> anyhow::Result<()> {
-    let namespace = match &ctx.kube.namespace {
-        Some(ns) => ns.clone(),
-        None => match cluster::resolve(&ctx.kube).await {
-            Ok(r) => r.namespace,
-            Err(e) => {
-                super::warn(format!(
-                    "warning: no usable kubeconfig ({e}); rendering for namespace `default` (pass -n to choose)"
-                ));
-                "default".to_string()
-            }
-        },
-    };
-    let pod = build(ctx, &args.common, &namespace)?;
-    print_stdout(&to_text(&pod, args.output == ManifestFormat::Yaml)?)
+pub async fn render(ctx: &Ctx, settings: PodSettings, format: Format) -> anyhow::Result<()> {
+    let (namespace, _) = render_namespace(ctx).await;
+    let pod = build(ctx, &settings, &namespace)?;
+    Ok(output::data(&output::render(&pod, format)?)?)
+}
+
+/// Prints the outcome of `pod apply`: `pod/NAME verb`, or the object for `-o`.
+fn report(pod: &Pod, verb: &str, output: Option<crate::cli::OutputFormat>) -> anyhow::Result<()> {
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    match output.map(|o| o.object_format()) {
+        None => Ok(output::data(&format!("pod/{name} {verb}"))?),
+        Some(None) => Ok(output::data(&format!("pod/{name}"))?),
+        Some(Some(format)) => {
+            let mut shown = pod.clone();
+            shown.metadata.managed_fields = None;
+            Ok(output::data(&output::render(&shown, format)?)?)
+        }
+    }
 }
 
 /// `pod apply`: server-side apply with field manager `kubectl-dedicated-registry`.
-pub async fn apply(ctx: &Ctx, args: PodApplyArgs) -> anyhow::Result<()> {
-    let resolved = cluster::resolve(&ctx.kube).await?;
-    let pod = build(ctx, &args.common, &resolved.namespace)?;
+pub async fn apply(
+    ctx: &Ctx,
+    settings: PodSettings,
+    apply: PodApplySettings,
+) -> anyhow::Result<()> {
+    let resolved = cluster::resolve(&ctx.global.kube).await?;
+    let pod = build(ctx, &settings, &resolved.namespace)?;
     let name = pod.metadata.name.clone().unwrap_or_default();
-    super::warn(format!(
+    output::info(format!(
         "Target: context `{}`, cluster `{}`, namespace `{}`",
         resolved.context.as_deref().unwrap_or("(none)"),
         resolved.cluster.as_deref().unwrap_or("(none)"),
         resolved.namespace
     ));
-    let print = |pod: &Pod, verb: &str| -> anyhow::Result<()> {
-        match args.output {
-            None => print_stdout(&format!("pod/{name} {verb}")),
-            Some(OutputFormat::Name) => print_stdout(&format!("pod/{name}")),
-            Some(f) => {
-                let mut shown = pod.clone();
-                shown.metadata.managed_fields = None;
-                print_stdout(&to_text(&shown, f == OutputFormat::Yaml)?)
-            }
-        }
-    };
-    if args.dry_run == DryRun::Client {
-        return print(&pod, "created (dry run)");
+    if apply.dry_run == DryRun::Client {
+        return report(&pod, "created (dry run)", apply.output);
     }
     let target = resolved.connect()?;
     let pods: Api<Pod> = Api::namespaced(target.client.clone(), &target.namespace);
@@ -91,7 +104,7 @@ pub async fn apply(ctx: &Ctx, args: PodApplyArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| target.error("get", "pod", &name, e))?;
     let mut params = PatchParams::apply(manifests::MANAGER).force();
-    if args.dry_run == DryRun::Server {
+    if apply.dry_run == DryRun::Server {
         params = params.dry_run();
     }
     let after = pods
@@ -108,10 +121,10 @@ pub async fn apply(ctx: &Ctx, args: PodApplyArgs) -> anyhow::Result<()> {
         (true, true) => "configured",
         (true, false) => "unchanged",
     };
-    let suffix = if args.dry_run == DryRun::Server {
+    let suffix = if apply.dry_run == DryRun::Server {
         " (server dry run)"
     } else {
         ""
     };
-    print(&after, &format!("{verb}{suffix}"))
+    report(&after, &format!("{verb}{suffix}"), apply.output)
 }

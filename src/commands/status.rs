@@ -1,25 +1,22 @@
 //! `status`: what the plugin would use, and whether the stored login still works. Never a token.
 
-use super::{Ctx, print_stdout};
-use crate::cluster;
-use crate::config::CredentialSource;
-use crate::session;
+use super::Ctx;
+use crate::store::{CredentialSource, LoginMethod};
+use crate::{cluster, output};
 
 /// `status`.
 pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
-    let profile = ctx.require_profile()?;
-    let client = session::http_client(&profile)?;
-    let login =
-        match session::access_token(ctx.store.clone(), ctx.profile_name(), &profile, &client).await
-        {
-            Ok(_) => "valid (refreshed just now)".to_string(),
-            Err(e) => format!("NOT usable: {}", crate::redact::one_line(&format!("{e:#}"))),
-        };
+    let mut session = ctx.session()?;
+    let login = match session.access_token().await {
+        Ok(_) => "valid (refreshed just now)".to_string(),
+        Err(e) => format!("NOT usable: {}", crate::redact::one_line(&format!("{e:#}"))),
+    };
+    let profile = session.profile();
     let credential = match profile.credential {
         CredentialSource::Keyring => "OS keyring (refresh token)".to_string(),
         CredentialSource::Environment => format!("{} environment variable", crate::env::API_KEY),
     };
-    let kube = match cluster::resolve(&ctx.kube).await {
+    let kube = match cluster::resolve(&ctx.global.kube).await {
         Ok(r) => format!(
             "context `{}`, cluster `{}`, namespace `{}`",
             r.context.as_deref().unwrap_or("(none)"),
@@ -28,24 +25,21 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
         ),
         Err(e) => format!("unavailable: {e}"),
     };
+    let method = match profile.login_method {
+        LoginMethod::Password => "password",
+        LoginMethod::Sso => "SSO passcode",
+        LoginMethod::ApiKey => "API key",
+    };
     let text = format!(
-        "Profile:      {}\nAPI:          {}\nUser:         {} ({} login)\nOrg:          {} ({})\nRegistry:     {}\nCredential:   {}\nLogin:        {}\nKubernetes:   {}\n",
+        "Profile:      {}\nAPI:          {}\nUser:         {} ({method} login)\nOrg:          {} ({})\nRegistry:     {}\nCredential:   {credential}\nLogin:        {login}\nKubernetes:   {kube}\n",
         ctx.profile_name(),
         profile.api,
         profile.username,
-        match profile.login_method {
-            crate::config::LoginMethod::Password => "password",
-            crate::config::LoginMethod::Sso => "SSO passcode",
-            crate::config::LoginMethod::ApiKey => "API key",
-        },
         profile.org,
         profile.org_guid,
         profile.registry,
-        credential,
-        login,
-        kube
     );
-    print_stdout(&text)?;
+    output::data(&text)?;
     if login.starts_with("NOT") {
         anyhow::bail!(
             "the stored login for profile `{}` cannot be refreshed; run `kubectl dedicated-registry login` again",

@@ -119,6 +119,98 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
     })
 }
 
+/// The answer of a token realm (distribution's `token`, or OAuth's `access_token`).
+#[derive(serde::Deserialize)]
+struct RealmAnswer {
+    token: Option<String>,
+    access_token: Option<String>,
+}
+
+/// One credential checked against one registry.
+struct Check<'a> {
+    http: &'a reqwest::Client,
+    host: &'a str,
+    username: &'a str,
+    password: &'a SecretString,
+    base: String,
+}
+
+impl Check<'_> {
+    fn protocol(&self, detail: String) -> VerifyError {
+        VerifyError::Protocol {
+            host: self.host.to_string(),
+            detail,
+        }
+    }
+
+    fn rejected(&self, url: &str, status: u16) -> VerifyError {
+        VerifyError::Rejected {
+            host: self.host.to_string(),
+            username: self.username.to_string(),
+            url: url.to_string(),
+            status,
+        }
+    }
+
+    /// Fetches a bearer token from the challenge's realm with the credential as Basic auth.
+    async fn bearer_token(
+        &self,
+        challenge: &Challenge,
+        realm_on_host: bool,
+    ) -> Result<String, VerifyError> {
+        let realm = challenge
+            .param("realm")
+            .ok_or_else(|| self.protocol("Bearer challenge without realm".into()))?;
+        let mut realm_url = url::Url::parse(realm)
+            .map_err(|_| self.protocol(format!("invalid realm `{realm}`")))?;
+        let realm_authority = match (realm_url.host_str(), realm_url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => String::new(),
+        };
+        if realm_on_host && realm_authority != self.host {
+            return Err(self.protocol(format!(
+                "the token realm `{realm}` is not on {}; refusing to send the new token there",
+                self.host
+            )));
+        }
+        if realm_url.scheme() != "https" {
+            return Err(self.protocol(format!(
+                "realm `{realm}` is not https; refusing to send the credential there"
+            )));
+        }
+        {
+            let mut query = realm_url.query_pairs_mut();
+            for name in ["service", "scope"] {
+                if let Some(value) = challenge.param(name) {
+                    query.append_pair(name, value);
+                }
+            }
+        }
+        let realm_text = realm_url.to_string();
+        let response = self
+            .http
+            .get(realm_url)
+            .basic_auth(self.username, Some(self.password.expose_secret()))
+            .send()
+            .await
+            .map_err(|e| classify(&realm_text, &e))?;
+        match response.status().as_u16() {
+            200 => {}
+            status @ (401 | 403) => return Err(self.rejected(&realm_text, status)),
+            status => return Err(self.protocol(format!("token realm answered HTTP {status}"))),
+        }
+        let answer: RealmAnswer = response
+            .json()
+            .await
+            .map_err(|_| self.protocol("token realm answered something that is not JSON".into()))?;
+        answer
+            .token
+            .or(answer.access_token)
+            .ok_or_else(|| self.protocol("token realm answered without a token".into()))
+    }
+}
+
 /// Checks that `username`/`password` can authenticate to `https://<host>/v2/`.
 ///
 /// With `realm_on_host`, a Bearer realm elsewhere than `host` is refused, so a token the plugin
@@ -131,108 +223,49 @@ pub async fn check(
     password: &SecretString,
     realm_on_host: bool,
 ) -> Result<Verified, VerifyError> {
-    let base = format!("https://{host}/v2/");
-    let protocol = |detail: String| VerifyError::Protocol {
-        host: host.to_string(),
-        detail,
+    let check = Check {
+        http,
+        host,
+        username,
+        password,
+        base: format!("https://{host}/v2/"),
     };
-    let rejected = |url: &str, status: u16| VerifyError::Rejected {
-        host: host.to_string(),
-        username: username.to_string(),
-        url: url.to_string(),
-        status,
-    };
+    let base = check.base.as_str();
     let first = http
-        .get(&base)
+        .get(base)
         .send()
         .await
-        .map_err(|e| classify(&base, &e))?;
+        .map_err(|e| classify(base, &e))?;
     match first.status().as_u16() {
         200 => return Ok(Verified::Anonymous),
         401 => {}
         other => {
-            return Err(protocol(format!(
-                "GET {base} answered HTTP {other}, expected 401"
-            )));
+            return Err(check.protocol(format!("GET {base} answered HTTP {other}, expected 401")));
         }
     }
     let header = first
         .headers()
         .get("www-authenticate")
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| protocol("401 without a WWW-Authenticate challenge".into()))?;
+        .ok_or_else(|| check.protocol("401 without a WWW-Authenticate challenge".into()))?;
     let challenge = parse_challenge(header)
-        .ok_or_else(|| protocol(format!("unreadable challenge `{header}`")))?;
+        .ok_or_else(|| check.protocol(format!("unreadable challenge `{header}`")))?;
     let authenticated = match challenge.scheme.as_str() {
         "basic" => http
-            .get(&base)
+            .get(base)
             .basic_auth(username, Some(password.expose_secret())),
-        "bearer" => {
-            let realm = challenge
-                .param("realm")
-                .ok_or_else(|| protocol("Bearer challenge without realm".into()))?;
-            let mut realm_url =
-                url::Url::parse(realm).map_err(|_| protocol(format!("invalid realm `{realm}`")))?;
-            let realm_authority = match (realm_url.host_str(), realm_url.port()) {
-                (Some(h), Some(p)) => format!("{h}:{p}"),
-                (Some(h), None) => h.to_string(),
-                _ => String::new(),
-            };
-            if realm_on_host && realm_authority != host {
-                return Err(protocol(format!(
-                    "the token realm `{realm}` is not on {host}; refusing to send the new token there"
-                )));
-            }
-            if realm_url.scheme() != "https" {
-                return Err(protocol(format!(
-                    "realm `{realm}` is not https; refusing to send the credential there"
-                )));
-            }
-            {
-                let mut query = realm_url.query_pairs_mut();
-                if let Some(service) = challenge.param("service") {
-                    query.append_pair("service", service);
-                }
-                if let Some(scope) = challenge.param("scope") {
-                    query.append_pair("scope", scope);
-                }
-            }
-            let realm_text = realm_url.to_string();
-            let response = http
-                .get(realm_url)
-                .basic_auth(username, Some(password.expose_secret()))
-                .send()
-                .await
-                .map_err(|e| classify(&realm_text, &e))?;
-            let status = response.status().as_u16();
-            if status == 401 || status == 403 {
-                return Err(rejected(&realm_text, status));
-            }
-            if status != 200 {
-                return Err(protocol(format!("token realm answered HTTP {status}")));
-            }
-            let body: serde_json::Value = response
-                .json()
-                .await
-                .map_err(|_| protocol("token realm answered something that is not JSON".into()))?;
-            let token = body
-                .get("token")
-                .or_else(|| body.get("access_token"))
-                .and_then(|t| t.as_str())
-                .ok_or_else(|| protocol("token realm answered without a token".into()))?
-                .to_string();
-            http.get(&base).bearer_auth(token)
+        "bearer" => http
+            .get(base)
+            .bearer_auth(check.bearer_token(&challenge, realm_on_host).await?),
+        other => {
+            return Err(check.protocol(format!("unsupported challenge scheme `{other}`")));
         }
-        other => return Err(protocol(format!("unsupported challenge scheme `{other}`"))),
     };
-    let response = authenticated
-        .send()
-        .await
-        .map_err(|e| classify(&base, &e))?;
+    let response = authenticated.send().await.map_err(|e| classify(base, &e))?;
     match response.status().as_u16() {
         200 => Ok(Verified::Accepted),
-        status @ (401 | 403) => Err(rejected(&base, status)),
-        status => Err(protocol(format!(
+        status @ (401 | 403) => Err(check.rejected(base, status)),
+        status => Err(check.protocol(format!(
             "GET {base} with credentials answered HTTP {status}"
         ))),
     }

@@ -1,7 +1,11 @@
-//! Command-line types only: clap derive structs, no behaviour.
+//! The command line: clap derive types (here; help text is the doc comments), their validation
+//! into [`settings::Settings`], and the cobra `__complete` engine over them ([`complete`]).
 //!
-//! Help text is the doc comments. Usage lines read `kubectl dedicated-registry ...` because that is
-//! how users invoke a kubectl plugin.
+//! Usage lines read `kubectl dedicated-registry ...` because that is how users invoke a kubectl
+//! plugin.
+
+pub mod complete;
+pub mod settings;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,305 @@
+//! UAA grants as the `cf` client: password, SSO passcode, API key and refresh (protocol.md §2),
+//! and the SSO passcode prompt (§3).
+
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+
+use super::{AuthError, Endpoints, append_path, get_json};
+use crate::http::classify;
+
+/// How to obtain tokens.
+pub enum Grant {
+    /// UAA password grant.
+    Password {
+        /// User name.
+        username: String,
+        /// Password.
+        password: SecretString,
+    },
+    /// SSO one-time passcode.
+    Passcode(SecretString),
+    /// Platform API key (password grant with `username=apikey`).
+    ApiKey(SecretString),
+    /// Refresh grant.
+    Refresh(SecretString),
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Grant::Password { username, .. } => write!(f, "Password({username}, <redacted>)"),
+            Grant::Passcode(_) => f.write_str("Passcode(<redacted>)"),
+            Grant::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
+            Grant::Refresh(_) => f.write_str("Refresh(<redacted>)"),
+        }
+    }
+}
+
+impl Grant {
+    /// The form fields of this grant (without the common `scope`).
+    fn form(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Grant::Password { username, password } => vec![
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password.expose_secret()),
+            ],
+            Grant::Passcode(code) => vec![
+                ("grant_type", "password"),
+                ("passcode", code.expose_secret()),
+            ],
+            Grant::ApiKey(key) => vec![
+                ("grant_type", "password"),
+                ("username", "apikey"),
+                ("password", key.expose_secret()),
+            ],
+            Grant::Refresh(rt) => vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.expose_secret()),
+            ],
+        }
+    }
+}
+
+/// The result of a grant.
+#[derive(Debug)]
+pub struct Tokens {
+    /// Bearer token for the Cloud Controller and the registry.
+    pub access_token: SecretString,
+    /// Refresh token, if issued (possibly rotated).
+    pub refresh_token: Option<SecretString>,
+}
+
+/// A token endpoint answer: success fields, or an OAuth error (flat, or nested by some login
+/// server proxies).
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    error: Option<OAuthError>,
+    error_description: Option<String>,
+}
+
+/// The `error` member: a string, or an object with its own `error` and `error_description`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OAuthError {
+    Flat(String),
+    Nested {
+        error: Option<String>,
+        error_description: Option<String>,
+    },
+    /// Any other shape still means failure (its content is not read).
+    Other(#[allow(dead_code)] serde::de::IgnoredAny),
+}
+
+/// Runs a grant against `<authorization_endpoint>/oauth/token` as client `cf` (empty secret).
+pub async fn token(
+    http: &reqwest::Client,
+    endpoints: &Endpoints,
+    api: &str,
+    grant: &Grant,
+) -> Result<Tokens, AuthError> {
+    let url = append_path(&endpoints.authorization_endpoint, "/oauth/token");
+    let mut form = grant.form();
+    form.push(("scope", ""));
+    let response = http
+        .post(&url)
+        .basic_auth("cf", Some(""))
+        .header("Accept", "application/json")
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| classify(&url, &e))?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(|e| classify(&url, &e))?;
+    read_token_answer(&url, api, grant, status, &body)
+}
+
+/// Interprets the token endpoint's answer. A body with an `error` member is a failure even with
+/// status 200 (a login-server proxy quirk).
+fn read_token_answer(
+    url: &str,
+    api: &str,
+    grant: &Grant,
+    status: u16,
+    body: &[u8],
+) -> Result<Tokens, AuthError> {
+    let url = url.to_string();
+    let answer: TokenAnswer = match serde_json::from_slice(body) {
+        Ok(answer) => answer,
+        Err(_) if status >= 500 => return Err(AuthError::Unavailable { url, status }),
+        Err(_) => {
+            return Err(AuthError::Protocol {
+                url,
+                detail: format!("HTTP {status} with a body that is not JSON"),
+            });
+        }
+    };
+    if let Some(error) = answer.error {
+        let (error, description) = match error {
+            OAuthError::Flat(error) => (error, answer.error_description.unwrap_or_default()),
+            OAuthError::Nested {
+                error,
+                error_description,
+            } => (
+                error.unwrap_or_else(|| "error".into()),
+                error_description.unwrap_or_default(),
+            ),
+            OAuthError::Other(_) => ("error".into(), String::new()),
+        };
+        // Never echo a description that quotes the token back (UAA's invalid_token does).
+        let description = crate::redact::scrub(&description);
+        return Err(match (error.as_str(), grant) {
+            ("invalid_token" | "invalid-token" | "invalid_grant", Grant::Refresh(_)) => {
+                AuthError::LoginExpired {
+                    api: api.to_string(),
+                }
+            }
+            ("unauthorized" | "invalid_grant", _) => AuthError::BadCredentials { url, description },
+            _ => AuthError::Uaa {
+                url,
+                status,
+                error,
+                description,
+            },
+        });
+    }
+    if status >= 500 {
+        return Err(AuthError::Unavailable { url, status });
+    }
+    if !(200..300).contains(&status) {
+        return Err(AuthError::Uaa {
+            url,
+            status,
+            error: "http_error".into(),
+            description: format!("HTTP {status}"),
+        });
+    }
+    let access_token = answer.access_token.ok_or_else(|| AuthError::Protocol {
+        url: url.clone(),
+        detail: "token response without access_token".into(),
+    })?;
+    Ok(Tokens {
+        access_token: crate::redact::keep(access_token),
+        refresh_token: answer.refresh_token.map(crate::redact::keep),
+    })
+}
+
+/// `GET <login>/login`: the prompts the login server shows.
+#[derive(Deserialize)]
+struct LoginInfo {
+    prompts: std::collections::HashMap<String, Vec<String>>,
+}
+
+/// The SSO passcode prompt, e.g. `One Time Code (Get one at https://login.<d>/passcode)`.
+pub async fn passcode_prompt(
+    http: &reqwest::Client,
+    endpoints: &Endpoints,
+) -> Result<String, AuthError> {
+    let url = append_path(&endpoints.authorization_endpoint, "/login");
+    let (status, login) = get_json::<LoginInfo>(http, &url, None).await?;
+    match login {
+        Ok(login) if status == 200 => Ok(login
+            .prompts
+            .get("passcode")
+            .and_then(|p| p.get(1))
+            .cloned()
+            .unwrap_or_else(|| {
+                format!(
+                    "One Time Code (Get one at {})",
+                    append_path(&endpoints.authorization_endpoint, "/passcode")
+                )
+            })),
+        Ok(_) | Err(_) => Err(AuthError::Protocol {
+            url,
+            detail: format!("no login prompts (HTTP {status})"),
+        }),
+    }
+}
+
+/// The `user_name` claim of a UAA access token (no signature check: it is only displayed).
+pub fn user_name(access: &SecretString) -> Option<String> {
+    crate::jwt::string_claim(access.expose_secret(), "user_name")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_debug_hides_secrets() {
+        let g = Grant::Password {
+            username: "u".into(),
+            password: SecretString::from("hunter2"),
+        };
+        assert!(!format!("{g:?}").contains("hunter2"));
+    }
+
+    fn answer(grant: &Grant, status: u16, body: &str) -> Result<Tokens, AuthError> {
+        read_token_answer(
+            "https://uaa.x/oauth/token",
+            "https://api.x",
+            grant,
+            status,
+            body.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn token_answers_map_to_errors() {
+        let password = Grant::Password {
+            username: "u".into(),
+            password: SecretString::from("pw"),
+        };
+        let refresh = Grant::Refresh(SecretString::from("rt"));
+        let ok = answer(
+            &password,
+            200,
+            r#"{"access_token":"a","refresh_token":"r"}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.access_token.expose_secret(), "a");
+        assert!(matches!(
+            answer(&password, 401, r#"{"error":"unauthorized","error_description":"Bad credentials"}"#),
+            Err(AuthError::BadCredentials { description, .. }) if description == "Bad credentials"
+        ));
+        assert!(matches!(
+            answer(
+                &refresh,
+                401,
+                r#"{"error":"invalid_token","error_description":"expired"}"#
+            ),
+            Err(AuthError::LoginExpired { .. })
+        ));
+        // An error inside a 200, nested by a proxy.
+        assert!(matches!(
+            answer(
+                &password,
+                200,
+                r#"{"error":{"error":"invalid_grant","error_description":"no"}}"#
+            ),
+            Err(AuthError::BadCredentials { .. })
+        ));
+        assert!(matches!(
+            answer(&password, 502, "<html>bad gateway</html>"),
+            Err(AuthError::Unavailable { status: 502, .. })
+        ));
+        assert!(matches!(
+            answer(&password, 200, "<html>"),
+            Err(AuthError::Protocol { .. })
+        ));
+        assert!(matches!(
+            answer(&password, 403, r#"{"error":"insufficient_scope"}"#),
+            Err(AuthError::Uaa { status: 403, .. })
+        ));
+        assert!(matches!(
+            answer(&password, 404, "{}"),
+            Err(AuthError::Uaa { status: 404, .. })
+        ));
+        assert!(matches!(
+            answer(&password, 200, "{}"),
+            Err(AuthError::Protocol { .. })
+        ));
+    }
+}

@@ -1,0 +1,609 @@
+//! The parsed command line turned into validated settings, before any file is read or any
+//! request is sent (ripgrep's `LowArgs` → `HiArgs`, uv's `settings.rs`).
+//!
+//! Every check of user input that needs no I/O happens here: names (RFC 1123), namespaces,
+//! profile names, e-mails, descriptions, token ids, URLs, and flag combinations such as `-A`
+//! with `-o yaml`. Commands receive these values and never re-check them.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+
+use super::{
+    Cli, Command, CompleteArgs, CompletionArgs, DryRun, KubeArgs, LoginArgs, ManifestFormat,
+    OutputFormat, PodApplyArgs, PodCommand, PodCommonArgs, PodRenderArgs, SecretCommand,
+    SecretCommonArgs, SecretCreateArgs, SecretDeleteArgs, SecretRenderArgs, SecretVerifyArgs,
+    TokenCommand, TokenListArgs, TokenRevokeArgs,
+};
+use crate::cluster::{self, KubeSettings};
+use crate::manifests;
+use crate::output::Format;
+use crate::registry::Access;
+use crate::store::DEFAULT_PROFILE;
+
+/// Everything a run needs to know from its command line.
+#[derive(Debug)]
+pub struct Settings {
+    /// Flags every command has.
+    pub global: Global,
+    /// The command and its settings.
+    pub command: CommandSettings,
+}
+
+/// Flags every command has.
+#[derive(Debug, Clone)]
+pub struct Global {
+    /// Kubernetes connection flags.
+    pub kube: KubeSettings,
+    /// The profile in use (`--profile`, its variable, or `default`).
+    pub profile: String,
+    /// `-v` level.
+    pub verbosity: u8,
+}
+
+/// One validated command.
+#[derive(Debug)]
+pub enum CommandSettings {
+    /// `login`.
+    Login(LoginSettings),
+    /// `logout`.
+    Logout,
+    /// `status`.
+    Status,
+    /// `secret create`.
+    SecretCreate(CreateSettings),
+    /// `secret render`.
+    SecretRender(RenderSettings),
+    /// `secret verify`.
+    SecretVerify(VerifySettings),
+    /// `secret delete`.
+    SecretDelete(DeleteSettings),
+    /// `token list`.
+    TokenList(TokenListSettings),
+    /// `token revoke`.
+    TokenRevoke(TokenRevokeSettings),
+    /// `pod render`.
+    PodRender(PodSettings, Format),
+    /// `pod apply`.
+    PodApply(PodSettings, PodApplySettings),
+    /// `completion`.
+    Completion(CompletionArgs),
+    /// `__complete` (reached through clap when global flags come first).
+    Complete(CompleteArgs),
+}
+
+/// `login`, with its URLs normalized.
+#[derive(Debug)]
+pub struct LoginSettings {
+    /// `--api`, normalized to `https://host[:port]` without a trailing slash.
+    pub api: Option<String>,
+    /// `--registry` as `host[:port]`.
+    pub registry: Option<String>,
+    /// `--org`.
+    pub org: Option<String>,
+    /// `--org-guid`.
+    pub org_guid: Option<String>,
+    /// `--username`.
+    pub username: Option<String>,
+    /// `--password-stdin`.
+    pub password_stdin: bool,
+    /// `--sso`.
+    pub sso: bool,
+    /// `--apikey-stdin`.
+    pub apikey_stdin: bool,
+    /// `--ca-file`.
+    pub ca_file: Option<PathBuf>,
+    /// `--insecure-skip-tls-verify`.
+    pub insecure_skip_tls_verify: bool,
+}
+
+/// What a pull secret holds, shared by `secret create` and `secret render`.
+#[derive(Debug, Clone)]
+pub struct SecretSpec {
+    /// The Secret's name.
+    pub name: String,
+    /// `--docker-email`.
+    pub docker_email: Option<String>,
+    /// `--description` (one line).
+    pub description: Option<String>,
+    /// Token access.
+    pub access: Access,
+}
+
+impl SecretSpec {
+    /// The e-mail to write (empty when not given).
+    pub fn email(&self) -> &str {
+        self.docker_email.as_deref().unwrap_or_default()
+    }
+}
+
+/// Which namespaces `secret create` writes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The target namespace (`-n`, else the context's).
+    One,
+    /// `-A`: every namespace except `kube-*` and these patterns.
+    All {
+        /// `--exclude` patterns.
+        exclude: Vec<String>,
+    },
+}
+
+/// `secret create`.
+#[derive(Debug, Clone)]
+pub struct CreateSettings {
+    /// The secret.
+    pub spec: SecretSpec,
+    /// `--service-account` names.
+    pub service_accounts: Vec<String>,
+    /// `--overwrite`.
+    pub overwrite: bool,
+    /// `--rotate`.
+    pub rotate: bool,
+    /// `--dry-run`.
+    pub dry_run: DryRun,
+    /// `-o`.
+    pub output: Option<OutputFormat>,
+    /// `--show-token`.
+    pub show_token: bool,
+    /// Check a new token against the registry's v2 endpoint (not `--skip-verify`).
+    pub verify: bool,
+    /// `-A`/`--exclude`.
+    pub scope: Scope,
+}
+
+/// `secret render`.
+#[derive(Debug)]
+pub struct RenderSettings {
+    /// The secret.
+    pub spec: SecretSpec,
+    /// `-o`.
+    pub format: Format,
+}
+
+/// `secret verify`.
+#[derive(Debug)]
+pub struct VerifySettings {
+    /// The secret.
+    pub name: String,
+    /// `--ca-file`.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `secret delete`.
+#[derive(Debug)]
+pub struct DeleteSettings {
+    /// The secret.
+    pub name: String,
+    /// `--ignore-not-found`.
+    pub ignore_not_found: bool,
+    /// `--keep-token`.
+    pub keep_token: bool,
+}
+
+/// `token list`.
+#[derive(Debug)]
+pub struct TokenListSettings {
+    /// `--all`.
+    pub all: bool,
+    /// `-o`; a table when absent.
+    pub format: Option<Format>,
+}
+
+/// `token revoke`.
+#[derive(Debug)]
+pub struct TokenRevokeSettings {
+    /// Token ids, checked not to be tokens or paths.
+    pub ids: Vec<String>,
+}
+
+/// What the Pod holds, shared by `pod render` and `pod apply`.
+#[derive(Debug)]
+pub struct PodSettings {
+    /// `--image` as typed (resolved against the profile's registry later).
+    pub image: String,
+    /// `--name`.
+    pub name: Option<String>,
+    /// `--secret`.
+    pub secret: String,
+}
+
+/// `pod apply`.
+#[derive(Debug)]
+pub struct PodApplySettings {
+    /// `--dry-run`.
+    pub dry_run: DryRun,
+    /// `-o`.
+    pub output: Option<OutputFormat>,
+}
+
+impl From<ManifestFormat> for Format {
+    fn from(format: ManifestFormat) -> Self {
+        match format {
+            ManifestFormat::Yaml => Format::Yaml,
+            ManifestFormat::Json => Format::Json,
+        }
+    }
+}
+
+impl OutputFormat {
+    /// The object format, or `None` for `-o name`.
+    pub fn object_format(self) -> Option<Format> {
+        match self {
+            OutputFormat::Yaml => Some(Format::Yaml),
+            OutputFormat::Json => Some(Format::Json),
+            OutputFormat::Name => None,
+        }
+    }
+}
+
+impl Settings {
+    /// Validates the parsed command line.
+    pub fn from_cli(cli: Cli) -> anyhow::Result<Settings> {
+        let profile = match cli.profile {
+            Some(profile) => validate_profile(profile)?,
+            None => DEFAULT_PROFILE.to_string(),
+        };
+        let global = Global {
+            kube: kube_settings(cli.kube)?,
+            profile,
+            verbosity: cli.verbosity,
+        };
+        let command = match cli.command {
+            Command::Login(args) => CommandSettings::Login(login(args)?),
+            Command::Logout => CommandSettings::Logout,
+            Command::Status => CommandSettings::Status,
+            Command::Secret(secret) => self::secret(secret)?,
+            Command::Token(TokenCommand::List(args)) => {
+                CommandSettings::TokenList(token_list(args))
+            }
+            Command::Token(TokenCommand::Revoke(args)) => {
+                CommandSettings::TokenRevoke(token_revoke(args)?)
+            }
+            Command::Pod(PodCommand::Render(PodRenderArgs { common, output })) => {
+                CommandSettings::PodRender(pod(common)?, output.into())
+            }
+            Command::Pod(PodCommand::Apply(PodApplyArgs {
+                common,
+                dry_run,
+                output,
+            })) => CommandSettings::PodApply(pod(common)?, PodApplySettings { dry_run, output }),
+            Command::Completion(args) => CommandSettings::Completion(args),
+            Command::Complete(args) => CommandSettings::Complete(args),
+        };
+        Ok(Settings { global, command })
+    }
+}
+
+/// A profile name: letters, digits, `.`, `_`, `-`, at most 63, not starting with `.` (it names
+/// a lock file).
+fn validate_profile(profile: String) -> anyhow::Result<String> {
+    let valid = !profile.is_empty()
+        && profile.len() <= 63
+        && profile
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !profile.starts_with('.');
+    if !valid {
+        bail!(
+            "invalid profile name `{profile}`: use letters, digits, `.`, `_` or `-` (at most 63)"
+        );
+    }
+    Ok(profile)
+}
+
+/// The kubectl flags, with `-n` and `--request-timeout` checked.
+pub fn kube_settings(args: KubeArgs) -> anyhow::Result<KubeSettings> {
+    if let Some(namespace) = &args.namespace {
+        manifests::validate_namespace(namespace)?;
+    }
+    let request_timeout = match &args.request_timeout {
+        Some(t) => Some(cluster::parse_timeout(t)?),
+        None => None,
+    };
+    Ok(KubeSettings {
+        kubeconfig: args.kubeconfig,
+        context: args.context,
+        cluster: args.cluster,
+        user: args.user,
+        namespace: args.namespace,
+        request_timeout,
+        as_user: args.as_user,
+        as_group: args.as_group,
+    })
+}
+
+fn login(args: LoginArgs) -> anyhow::Result<LoginSettings> {
+    if let Some(guid) = &args.org_guid {
+        let looks_like_guid = (8..=64).contains(&guid.len())
+            && guid.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+        if !looks_like_guid {
+            bail!(
+                "invalid --org-guid `{guid}`: expected a GUID such as `0d5a3bd1-6f64-4f65-9b8a-4b3f2b8f6a01` (see `ibmcloud iam org <name> --guid`)"
+            );
+        }
+    }
+    Ok(LoginSettings {
+        api: args.api.as_deref().map(normalize_api).transpose()?,
+        registry: args
+            .registry
+            .as_deref()
+            .map(validate_registry)
+            .transpose()?,
+        org: args.org,
+        org_guid: args.org_guid,
+        username: args.username,
+        password_stdin: args.password_stdin,
+        sso: args.sso,
+        apikey_stdin: args.apikey_stdin,
+        ca_file: args.ca_file,
+        insecure_skip_tls_verify: args.insecure_skip_tls_verify,
+    })
+}
+
+/// Normalizes `--api`: adds `https://`, refuses plain HTTP, drops a trailing slash.
+pub fn normalize_api(api: &str) -> anyhow::Result<String> {
+    let api = api.trim();
+    let with_scheme = if api.contains("://") {
+        api.to_string()
+    } else {
+        format!("https://{api}")
+    };
+    let url = url::Url::parse(&with_scheme).with_context(|| {
+        format!("invalid --api `{api}`: expected e.g. `https://api.<dedicated_domain>`")
+    })?;
+    if url.scheme() != "https" {
+        bail!(
+            "invalid --api `{api}`: only https:// endpoints are supported (credentials are sent to it)"
+        );
+    }
+    if url.host_str().is_none() {
+        bail!("invalid --api `{api}`: no host");
+    }
+    Ok(with_scheme.trim_end_matches('/').to_string())
+}
+
+/// Validates `--registry`: a bare `host[:port]`.
+fn validate_registry(registry: &str) -> anyhow::Result<String> {
+    let registry = registry.trim().trim_end_matches('/');
+    let bare = registry
+        .strip_prefix("https://")
+        .unwrap_or(registry)
+        .to_string();
+    let parsed = url::Url::parse(&format!("https://{bare}/"));
+    match parsed {
+        Ok(u) if u.host_str().is_some() && u.path() == "/" && !bare.contains('@') => Ok(bare),
+        _ => bail!(
+            "invalid --registry `{registry}`: expected a host name with an optional port, e.g. `registry.<dedicated_domain>`"
+        ),
+    }
+}
+
+fn secret_spec(args: SecretCommonArgs) -> anyhow::Result<SecretSpec> {
+    manifests::validate_object_name("secret", &args.name)?;
+    if let Some(email) = &args.docker_email {
+        manifests::validate_email(email)?;
+    }
+    if let Some(d) = &args.description
+        && d.chars().any(char::is_control)
+    {
+        bail!("invalid --description: it must be a single line");
+    }
+    Ok(SecretSpec {
+        name: args.name,
+        docker_email: args.docker_email,
+        description: args.description,
+        access: Access::from_readwrite(args.readwrite),
+    })
+}
+
+fn secret(command: SecretCommand) -> anyhow::Result<CommandSettings> {
+    Ok(match command {
+        SecretCommand::Create(args) => CommandSettings::SecretCreate(secret_create(args)?),
+        SecretCommand::Render(SecretRenderArgs { common, output }) => {
+            CommandSettings::SecretRender(RenderSettings {
+                spec: secret_spec(common)?,
+                format: output.into(),
+            })
+        }
+        SecretCommand::Verify(SecretVerifyArgs { name, ca_file }) => {
+            manifests::validate_object_name("secret", &name)?;
+            CommandSettings::SecretVerify(VerifySettings { name, ca_file })
+        }
+        SecretCommand::Delete(SecretDeleteArgs {
+            name,
+            ignore_not_found,
+            keep_token,
+        }) => {
+            manifests::validate_object_name("secret", &name)?;
+            CommandSettings::SecretDelete(DeleteSettings {
+                name,
+                ignore_not_found,
+                keep_token,
+            })
+        }
+    })
+}
+
+fn secret_create(args: SecretCreateArgs) -> anyhow::Result<CreateSettings> {
+    let spec = secret_spec(args.common)?;
+    for account in &args.service_accounts {
+        manifests::validate_object_name("serviceaccount", account)?;
+    }
+    if args.all_namespaces {
+        if args.dry_run == DryRun::Client {
+            bail!(
+                "--dry-run=client cannot be combined with -A: listing namespaces needs the API server; use --dry-run=server"
+            );
+        }
+        if matches!(args.output, Some(OutputFormat::Yaml | OutputFormat::Json)) {
+            bail!(
+                "-o yaml|json prints one object and cannot be combined with -A; use -o name or no -o"
+            );
+        }
+    }
+    Ok(CreateSettings {
+        spec,
+        service_accounts: args.service_accounts,
+        overwrite: args.overwrite,
+        rotate: args.rotate,
+        dry_run: args.dry_run,
+        output: args.output,
+        show_token: args.show_token,
+        verify: !args.skip_verify,
+        scope: if args.all_namespaces {
+            Scope::All {
+                exclude: args.exclude,
+            }
+        } else {
+            Scope::One
+        },
+    })
+}
+
+fn token_list(args: TokenListArgs) -> TokenListSettings {
+    TokenListSettings {
+        all: args.all,
+        format: args.output.map(Format::from),
+    }
+}
+
+fn token_revoke(args: TokenRevokeArgs) -> anyhow::Result<TokenRevokeSettings> {
+    for id in &args.ids {
+        let is_token = id.split('.').count() == 3;
+        if id.is_empty() || id.contains(['/', '?', '#']) || is_token {
+            bail!(
+                "invalid token id `{}`: pass the id shown by `token list`, not the token itself",
+                if is_token { "<a token>" } else { id }
+            );
+        }
+    }
+    Ok(TokenRevokeSettings { ids: args.ids })
+}
+
+fn pod(args: PodCommonArgs) -> anyhow::Result<PodSettings> {
+    manifests::validate_object_name("secret", &args.secret)?;
+    if let Some(name) = &args.name {
+        manifests::validate_object_name("pod", name)?;
+    }
+    Ok(PodSettings {
+        image: args.image,
+        name: args.name,
+        secret: args.secret,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    fn settings(args: &[&str]) -> anyhow::Result<Settings> {
+        let mut argv = vec!["kubectl-dedicated_registry"];
+        argv.extend_from_slice(args);
+        Settings::from_cli(Cli::try_parse_from(argv).expect("parses"))
+    }
+
+    fn error(args: &[&str]) -> String {
+        format!("{:#}", settings(args).expect_err("must be refused"))
+    }
+
+    #[test]
+    fn defaults_and_global_flags() {
+        let s = settings(&["-n", "team-a", "--request-timeout", "0", "status"]).unwrap();
+        assert_eq!(s.global.profile, "default");
+        assert_eq!(s.global.kube.namespace.as_deref(), Some("team-a"));
+        assert_eq!(s.global.kube.request_timeout, Some(None));
+        assert!(matches!(s.command, CommandSettings::Status));
+    }
+
+    #[test]
+    fn bad_input_is_refused_before_any_io() {
+        assert!(error(&["--profile", ".hidden", "status"]).contains("invalid profile name"));
+        assert!(error(&["--profile", "a/b", "status"]).contains("invalid profile name"));
+        assert!(error(&["-n", "Team_A", "status"]).contains("invalid namespace name"));
+        assert!(error(&["--request-timeout", "soon", "status"]).contains("--request-timeout"));
+        assert!(error(&["secret", "create", "Bad_Name"]).contains("invalid secret name"));
+        assert!(
+            error(&["secret", "create", "x", "--docker-email", "a b"]).contains("invalid e-mail")
+        );
+        assert!(error(&["secret", "create", "x", "--description", "a\nb"]).contains("single line"));
+        assert!(
+            error(&["secret", "create", "x", "--service-account", "A"])
+                .contains("invalid serviceaccount name")
+        );
+        assert!(error(&["secret", "delete", "x-"]).contains("invalid secret name"));
+        assert!(error(&["secret", "verify", "X"]).contains("invalid secret name"));
+        assert!(
+            error(&["pod", "render", "--image", "a/b", "--secret", "X"])
+                .contains("invalid secret name")
+        );
+        assert!(
+            error(&["pod", "apply", "--image", "a/b", "--name", "X"]).contains("invalid pod name")
+        );
+        assert!(error(&["login", "--api", "http://api.x"]).contains("only https://"));
+        assert!(error(&["login", "--registry", "r.x/path"]).contains("invalid --registry"));
+        assert!(error(&["login", "--org-guid", "not a guid"]).contains("invalid --org-guid"));
+    }
+
+    #[test]
+    fn all_namespaces_refuses_single_object_output_and_client_dry_run() {
+        assert!(error(&["secret", "create", "x", "-A", "-o", "yaml"]).contains("-o yaml|json"));
+        assert!(error(&["secret", "create", "x", "-A", "--dry-run"]).contains("--dry-run=client"));
+        let s = settings(&[
+            "secret",
+            "create",
+            "x",
+            "-A",
+            "--exclude",
+            "t-*",
+            "-o",
+            "name",
+        ])
+        .unwrap();
+        match s.command {
+            CommandSettings::SecretCreate(c) => assert_eq!(
+                c.scope,
+                Scope::All {
+                    exclude: vec!["t-*".into()]
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_maps_flags() {
+        let s = settings(&["secret", "create", "x", "--readwrite", "--skip-verify"]).unwrap();
+        match s.command {
+            CommandSettings::SecretCreate(c) => {
+                assert_eq!(c.spec.access, Access::ReadWrite);
+                assert!(!c.verify);
+                assert_eq!(c.scope, Scope::One);
+                assert_eq!(c.spec.email(), "");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn token_ids_are_not_tokens_or_paths() {
+        assert!(error(&["token", "revoke", "a/b"]).contains("invalid token id `a/b`"));
+        let jwt = error(&["token", "revoke", "eyJa.eyJb.sig"]);
+        assert!(jwt.contains("<a token>") && !jwt.contains("eyJ"), "{jwt}");
+        assert!(settings(&["token", "revoke", "0f6b1c2e-1111-2222-3333-444455556666"]).is_ok());
+    }
+
+    #[test]
+    fn api_urls_are_normalized() {
+        assert_eq!(
+            normalize_api("api.x.example").unwrap(),
+            "https://api.x.example"
+        );
+        assert_eq!(normalize_api("https://api.x/").unwrap(), "https://api.x");
+        assert!(normalize_api("http://api.x").is_err());
+        assert_eq!(validate_registry("https://r.x:5000/").unwrap(), "r.x:5000");
+        assert!(validate_registry("r.x/path").is_err());
+        assert!(validate_registry("user@r.x").is_err());
+    }
+}

@@ -1,0 +1,197 @@
+//! Kubernetes: kubeconfig loading exactly as kubectl resolves it (here), API errors turned into
+//! messages that name the verb, resource, namespace and what to do ([`error`]), and the object
+//! writes with optimistic concurrency ([`objects`]).
+//!
+//! Named `cluster` because a module named `kube` would shadow the `kube` crate.
+
+// Errors carry the verb, resource, name and namespace so messages are actionable; they are
+// created once per failed command, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+pub mod error;
+pub mod objects;
+
+pub use error::{ClusterError, is_conflict};
+
+/// The kubectl connection flags, validated (kubectl passes none of its own flags to a plugin).
+#[derive(Debug, Clone, Default)]
+pub struct KubeSettings {
+    /// `--kubeconfig`: one file (the KUBECONFIG variable may list several).
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// `--context`.
+    pub context: Option<String>,
+    /// `--cluster`.
+    pub cluster: Option<String>,
+    /// `--user`.
+    pub user: Option<String>,
+    /// `-n/--namespace`, already validated.
+    pub namespace: Option<String>,
+    /// `--request-timeout`: `Some(None)` waits forever.
+    pub request_timeout: Option<Option<Duration>>,
+    /// `--as`.
+    pub as_user: Option<String>,
+    /// `--as-group`.
+    pub as_group: Vec<String>,
+}
+
+/// Where commands write: a client, the namespace, and names for messages.
+pub struct Target {
+    /// Client for the API server.
+    pub client: kube::Client,
+    /// The namespace (`-n`, else the context's, else `default`).
+    pub namespace: String,
+    /// The context name, if any.
+    pub context: Option<String>,
+    /// The cluster name, if any.
+    pub cluster: Option<String>,
+    /// The API server URL.
+    pub server: String,
+}
+
+/// What a command will target, without a client (for client-side dry runs and rendering).
+pub struct Resolved {
+    /// The kube-rs config.
+    pub config: kube::Config,
+    /// The namespace.
+    pub namespace: String,
+    /// The context name.
+    pub context: Option<String>,
+    /// The cluster name.
+    pub cluster: Option<String>,
+}
+
+/// Parses `--request-timeout` like kubectl: `0` = none, a bare number = seconds, else a duration.
+pub fn parse_timeout(value: &str) -> Result<Option<Duration>, ClusterError> {
+    let value = value.trim();
+    if value == "0" {
+        return Ok(None);
+    }
+    if let Ok(secs) = value.parse::<u64>() {
+        return Ok(Some(Duration::from_secs(secs)));
+    }
+    humantime::parse_duration(value)
+        .map(|d| if d.is_zero() { None } else { Some(d) })
+        .map_err(|_| ClusterError::Timeout(value.to_string()))
+}
+
+fn source_description(args: &KubeSettings) -> String {
+    match (&args.kubeconfig, std::env::var_os("KUBECONFIG")) {
+        (Some(p), _) => format!("--kubeconfig {}", p.display()),
+        (None, Some(v)) if !v.is_empty() => format!("KUBECONFIG={}", v.to_string_lossy()),
+        _ => "~/.kube/config".to_string(),
+    }
+}
+
+/// Loads the kubeconfig the way kubectl does: `--kubeconfig` (one file), else every file in
+/// `KUBECONFIG` merged (first value wins), else `~/.kube/config`; then `--context`, `--cluster`,
+/// `--user`, `-n`, `--request-timeout`, `--as` and `--as-group` are applied.
+pub async fn resolve(args: &KubeSettings) -> Result<Resolved, ClusterError> {
+    let config_err = |detail: String| ClusterError::Config {
+        source_path: source_description(args),
+        detail,
+    };
+    let timeout = args.request_timeout;
+    let kubeconfig = match &args.kubeconfig {
+        Some(path) => Kubeconfig::read_from(path),
+        None => Kubeconfig::read(),
+    }
+    .map_err(|e| config_err(e.to_string()))?;
+    let options = KubeConfigOptions {
+        context: args.context.clone(),
+        cluster: args.cluster.clone(),
+        user: args.user.clone(),
+    };
+    let context = options
+        .context
+        .clone()
+        .or_else(|| kubeconfig.current_context.clone());
+    let cluster = args.cluster.clone().or_else(|| {
+        let name = context.as_ref()?;
+        kubeconfig
+            .contexts
+            .iter()
+            .find(|c| &c.name == name)?
+            .context
+            .as_ref()
+            .map(|c| c.cluster.clone())
+    });
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| config_err(e.to_string()))?;
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    config.default_namespace = namespace.clone();
+    if let Some(timeout) = timeout {
+        config.read_timeout = timeout;
+        config.write_timeout = timeout;
+        if let Some(t) = timeout {
+            config.connect_timeout = Some(t);
+        }
+    }
+    if let Some(user) = &args.as_user {
+        config.auth_info.impersonate = Some(user.clone());
+    }
+    if !args.as_group.is_empty() {
+        config.auth_info.impersonate_groups = Some(args.as_group.clone());
+    }
+    Ok(Resolved {
+        config,
+        namespace,
+        context,
+        cluster,
+    })
+}
+
+impl Target {
+    /// The same cluster, another namespace.
+    pub fn in_namespace(&self, namespace: &str) -> Target {
+        Target {
+            client: self.client.clone(),
+            namespace: namespace.to_string(),
+            context: self.context.clone(),
+            cluster: self.cluster.clone(),
+            server: self.server.clone(),
+        }
+    }
+}
+
+impl Resolved {
+    /// Builds the client.
+    pub fn connect(self) -> Result<Target, ClusterError> {
+        let server = self.config.cluster_url.to_string();
+        let client = kube::Client::try_from(self.config).map_err(|e| ClusterError::Config {
+            source_path: server.clone(),
+            detail: e.to_string(),
+        })?;
+        Ok(Target {
+            client,
+            namespace: self.namespace,
+            context: self.context,
+            cluster: self.cluster,
+            server,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_parse_like_kubectl() {
+        assert_eq!(parse_timeout("0").unwrap(), None);
+        assert_eq!(parse_timeout("5").unwrap(), Some(Duration::from_secs(5)));
+        assert_eq!(parse_timeout("1m").unwrap(), Some(Duration::from_secs(60)));
+        assert_eq!(
+            parse_timeout("250ms").unwrap(),
+            Some(Duration::from_millis(250))
+        );
+        assert!(parse_timeout("soon").is_err());
+    }
+}

@@ -1,0 +1,190 @@
+//! Writes with optimistic concurrency: new Secrets are created with POST (a concurrent creator
+//! makes the caller decide again), existing ones replaced with their `resourceVersion` (a
+//! concurrent writer makes the caller re-read), and ServiceAccount `imagePullSecrets` changed
+//! by read-modify-write, retried on conflict. What to write is decided elsewhere
+//! ([`crate::manifests`]); this module only carries it out.
+
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+
+use super::is_conflict;
+use crate::{manifests, output};
+
+/// How many times a write is retried after a concurrent modification.
+pub const MAX_ATTEMPTS: usize = 5;
+
+fn post_params(dry_run: bool) -> PostParams {
+    PostParams {
+        dry_run,
+        field_manager: Some(manifests::MANAGER.to_string()),
+    }
+}
+
+/// Writes `desired`: create when `existing` is None, else replace it (keeping others' labels and
+/// annotations) with its `resourceVersion` as precondition. A change of `type`, which is
+/// immutable, deletes the version seen and creates the new object, restoring the old one if the
+/// create fails.
+pub async fn write_secret(
+    secrets: &Api<Secret>,
+    existing: Option<&Secret>,
+    desired: &Secret,
+    dry_run: bool,
+) -> Result<Secret, kube::Error> {
+    let params = post_params(dry_run);
+    let name = desired.metadata.name.clone().unwrap_or_default();
+    match existing {
+        None => secrets.create(&params, desired).await,
+        // A server dry run cannot show the delete-and-create sequence (the dry-run create would
+        // meet the old object), so the replacement is validated by the client only.
+        Some(old) if old.type_ != desired.type_ && dry_run => Ok(desired.clone()),
+        Some(old) if old.type_ != desired.type_ => {
+            replace_type(secrets, old, desired, &params, &name).await
+        }
+        Some(old) => {
+            let merged = manifests::merged_for_replace(old, desired);
+            secrets.replace(&name, &params, &merged).await
+        }
+    }
+}
+
+/// Deletes `old` (only the version seen) and creates `desired`; puts `old` back if that fails.
+async fn replace_type(
+    secrets: &Api<Secret>,
+    old: &Secret,
+    desired: &Secret,
+    params: &PostParams,
+    name: &str,
+) -> Result<Secret, kube::Error> {
+    let delete = DeleteParams {
+        preconditions: Some(Preconditions {
+            resource_version: old.metadata.resource_version.clone(),
+            uid: old.metadata.uid.clone(),
+        }),
+        ..Default::default()
+    };
+    secrets.delete(name, &delete).await?;
+    match secrets.create(params, desired).await {
+        Ok(created) => Ok(created),
+        Err(e) => {
+            // Put the user's secret back rather than leave nothing.
+            let restore = manifests::restorable(old);
+            if secrets
+                .create(&PostParams::default(), &restore)
+                .await
+                .is_err()
+            {
+                let token_note = manifests::annotation(old, manifests::ANNOTATION_TOKEN_ID)
+                    .map(|id| format!("; its token {id} is still valid: `kubectl dedicated-registry token revoke {id}` if it is no longer needed"))
+                    .unwrap_or_default();
+                output::warning(format!(
+                    "secret/{name} was deleted to change its type and could not be restored{token_note}"
+                ));
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Reads a secret back after an uncertain write, retrying a failed read twice. `None` when it
+/// could not be read at all.
+pub async fn read_back(secrets: &Api<Secret>, name: &str) -> Option<Option<Secret>> {
+    for delay in [0u64, 500, 1500] {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        if let Ok(found) = secrets.get_opt(name).await {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// Whether a failed write may still have been stored: the answer was lost (transport), or the
+/// server reported a failure on its side (5xx, timeouts).
+pub fn is_uncertain(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(status) => {
+            status.code >= 500 || matches!(status.reason.as_str(), "Timeout" | "ServerTimeout")
+        }
+        _ => true,
+    }
+}
+
+/// What happened to one ServiceAccount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChange {
+    /// It already referenced the secret.
+    Unchanged,
+    /// The secret was appended.
+    Configured,
+}
+
+/// Which request failed while changing a ServiceAccount.
+#[derive(Debug)]
+pub struct AccountError {
+    /// `get` or `update`.
+    pub verb: &'static str,
+    /// The API error.
+    pub error: kube::Error,
+}
+
+/// Appends `secret` to the ServiceAccount's `imagePullSecrets` (read-modify-write, retried on
+/// conflict: the list has no merge key, so a patch would replace others' entries).
+pub async fn append_pull_secret(
+    accounts: &Api<ServiceAccount>,
+    name: &str,
+    secret: &str,
+    dry_run: bool,
+) -> Result<AccountChange, AccountError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let account = accounts
+            .get(name)
+            .await
+            .map_err(|error| AccountError { verb: "get", error })?;
+        let Some(changed) = manifests::with_pull_secret(&account, secret) else {
+            return Ok(AccountChange::Unchanged);
+        };
+        match accounts
+            .replace(name, &post_params(dry_run), &changed)
+            .await
+        {
+            Ok(_) => return Ok(AccountChange::Configured),
+            Err(e) if is_conflict(&e) && attempt < MAX_ATTEMPTS => {
+                output::log(
+                    1,
+                    format!("serviceaccount/{name} changed concurrently; retrying"),
+                );
+            }
+            Err(error) => {
+                return Err(AccountError {
+                    verb: "update",
+                    error,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16, reason: &str) -> kube::Error {
+        kube::Error::Api(Box::new(kube::core::Status {
+            code,
+            reason: reason.into(),
+            ..Default::default()
+        }))
+    }
+
+    #[test]
+    fn uncertain_writes_are_server_failures_and_timeouts() {
+        assert!(is_uncertain(&status(500, "InternalError")));
+        assert!(is_uncertain(&status(504, "Timeout")));
+        assert!(is_uncertain(&status(409, "ServerTimeout")));
+        assert!(!is_uncertain(&status(403, "Forbidden")));
+        assert!(!is_uncertain(&status(409, "Conflict")));
+        assert!(!is_uncertain(&status(422, "Invalid")));
+        assert!(is_uncertain(&kube::Error::LinesCodecMaxLineLengthExceeded));
+    }
+}

@@ -1,0 +1,155 @@
+//! The life of a registry token this run mints: minted inside a Ctrl-C window, verified the way
+//! the kubelet will use it, and revoked again when the write it was minted for fails, so that
+//! no permanent token is left live and unreported.
+
+// As in `session`: the error carries the registry's details, once per failed command.
+#![allow(clippy::result_large_err)]
+
+use crate::interrupt::{self, Window};
+use crate::registry::{self, Access, MintedToken};
+use crate::session::{Session, SessionError};
+use crate::{manifests, output};
+
+/// Failures of the token lifecycle itself (the write it serves reports its own errors).
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// Ctrl-C before anything was minted.
+    #[error("interrupted by Ctrl-C; nothing was minted")]
+    InterruptedBeforeMint,
+    /// The mint failed in transit: a token may exist anyway.
+    #[error(
+        "a token described `{description}` may have been created anyway: check with `kubectl dedicated-registry token list`"
+    )]
+    MintUncertain {
+        /// The description it would carry.
+        description: String,
+        /// The transport failure.
+        #[source]
+        source: SessionError,
+    },
+    /// Login, keyring or registry failure.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The new token does not work for pulling.
+    #[error("the new token does not work for pulling (use --skip-verify to write it anyway)")]
+    Unverified(#[source] registry::v2::VerifyError),
+}
+
+/// Mints, verifies and revokes registry tokens for one run.
+pub struct TokenLifecycle<'s> {
+    session: &'s mut Session,
+}
+
+impl<'s> TokenLifecycle<'s> {
+    /// Uses `session`'s login.
+    pub fn new(session: &'s mut Session) -> Self {
+        TokenLifecycle { session }
+    }
+
+    /// The session.
+    pub fn session(&mut self) -> &mut Session {
+        self.session
+    }
+
+    /// Mints a permanent token inside a Ctrl-C window (see [`crate::interrupt`]): from here until
+    /// the token is in place or revoked, Ctrl-C waits for the request in flight so an unused
+    /// token can be revoked. The login is refreshed before the window opens, so Ctrl-C during
+    /// the refresh still stops at once.
+    pub async fn mint_in_window(
+        &mut self,
+        access: Access,
+        description: &str,
+    ) -> anyhow::Result<(MintedToken, Window)> {
+        self.session.access_token().await?;
+        let window = Window::open();
+        if interrupt::interrupted() {
+            return Err(LifecycleError::InterruptedBeforeMint.into());
+        }
+        let token = self.mint(access, description).await?;
+        if interrupt::interrupted() {
+            return Err(self
+                .undo(&token, anyhow::anyhow!("interrupted by Ctrl-C"))
+                .await);
+        }
+        Ok((token, window))
+    }
+
+    async fn mint(
+        &mut self,
+        access: Access,
+        description: &str,
+    ) -> Result<MintedToken, LifecycleError> {
+        let minted = self
+            .session
+            .registry(async |api| api.mint(true, access, description).await)
+            .await
+            .map_err(|e| {
+                // A request that failed in transit may still have created the token.
+                if e.registry()
+                    .is_some_and(registry::RegistryError::is_transport)
+                {
+                    LifecycleError::MintUncertain {
+                        description: description.to_string(),
+                        source: e,
+                    }
+                } else {
+                    LifecycleError::Session(e)
+                }
+            })?;
+        output::log(
+            1,
+            format!(
+                "Minted {} token {} at {}",
+                access.as_str(),
+                minted.id,
+                self.session.profile().registry
+            ),
+        );
+        Ok(minted)
+    }
+
+    /// Revokes the token `id`.
+    pub async fn revoke(&mut self, id: &str) -> Result<(), SessionError> {
+        self.session
+            .registry(async |api| api.revoke(id).await)
+            .await?;
+        output::log(1, format!("Revoked token {id}"));
+        Ok(())
+    }
+
+    /// Checks the new token the way the kubelet will use it (v2 auth at the registry).
+    pub async fn verify(&self, token: &MintedToken) -> Result<(), LifecycleError> {
+        let registry = &self.session.profile().registry;
+        let outcome = registry::v2::check(
+            self.session.http(),
+            registry,
+            manifests::TOKEN_USERNAME,
+            &token.token,
+            true,
+        )
+        .await
+        .map_err(LifecycleError::Unverified)?;
+        match outcome {
+            registry::v2::Verified::Accepted => {
+                output::log(1, format!("Token {} accepted by {registry}/v2/", token.id))
+            }
+            registry::v2::Verified::Anonymous => output::warning(format!(
+                "{registry} accepts anonymous pulls; the token could not be checked"
+            )),
+        }
+        Ok(())
+    }
+
+    /// Revokes a token minted for a write that failed, and returns the error to report.
+    pub async fn undo(&mut self, token: &MintedToken, failure: anyhow::Error) -> anyhow::Error {
+        let id = &token.id;
+        match self.revoke(id).await {
+            Ok(()) => failure.context(format!(
+                "the new registry token {id} was revoked, nothing was changed"
+            )),
+            Err(revoke_error) => failure.context(format!(
+                "the new registry token {id} could NOT be revoked ({revoke_error:#}); revoke it with `kubectl dedicated-registry token revoke {id}`"
+            )),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Everything the plugin writes, in one leaf module every layer may use.
+//!
+//! - stdout carries data only: kubectl-style `kind/name verb` lines, tables, YAML/JSON
+//!   ([`data`], [`render`]);
+//! - stderr carries progress ([`info`]), warnings ([`warning`], always prefixed `warning: `) and
+//!   `-v` logs ([`log`]); every stderr line passes through the scrubber ([`crate::redact`]).
+//!
+//! It imports nothing from the plugin but [`crate::redact`], so no lower module needs `commands`.
+
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// The `-v` level, set once at start-up.
+static VERBOSITY: AtomicU8 = AtomicU8::new(0);
+
+/// Sets the `-v` level for [`log`].
+pub fn set_verbosity(level: u8) {
+    VERBOSITY.store(level, Ordering::Relaxed);
+}
+
+/// Whether messages at `level` are shown.
+pub fn enabled(level: u8) -> bool {
+    VERBOSITY.load(Ordering::Relaxed) >= level
+}
+
+/// Writes a progress or status line to stderr, scrubbed of secrets.
+pub fn info(message: impl AsRef<str>) {
+    eprintln!("{}", crate::redact::scrub(message.as_ref()));
+}
+
+/// Writes `warning: <message>` to stderr, scrubbed of secrets.
+pub fn warning(message: impl AsRef<str>) {
+    info(format!("warning: {}", message.as_ref()));
+}
+
+/// Logs to stderr at `level` (`-v`) and above. Never pass secrets (they would be scrubbed,
+/// but the typed paths must not rely on that).
+pub fn log(level: u8, message: impl AsRef<str>) {
+    if enabled(level) {
+        info(message);
+    }
+}
+
+/// Writes data to stdout, with a final newline (broken pipes surface as errors that
+/// [`crate::run`] treats as success).
+pub fn data(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// The two object formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// YAML.
+    Yaml,
+    /// Indented JSON with a final newline.
+    Json,
+}
+
+/// An object that cannot be rendered (a bug: every rendered type is plain data).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot render the object as {format}: {detail}")]
+pub struct RenderError {
+    format: &'static str,
+    detail: String,
+}
+
+/// Renders an object for `-o yaml|json` (both include `apiVersion` and `kind`).
+pub fn render<T: serde::Serialize>(object: &T, format: Format) -> Result<String, RenderError> {
+    match format {
+        Format::Yaml => serde_saphyr::to_string(object).map_err(|e| RenderError {
+            format: "YAML",
+            detail: e.to_string(),
+        }),
+        Format::Json => serde_json::to_string_pretty(object)
+            .map(|json| json + "\n")
+            .map_err(|e| RenderError {
+                format: "JSON",
+                detail: e.to_string(),
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_yaml_and_json() {
+        let value = serde_json::json!({"apiVersion": "v1", "kind": "Secret"});
+        assert_eq!(
+            render(&value, Format::Json).unwrap(),
+            "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"Secret\"\n}\n"
+        );
+        assert_eq!(
+            render(&value, Format::Yaml).unwrap(),
+            "apiVersion: v1\nkind: Secret\n"
+        );
+    }
+
+    #[test]
+    fn verbosity_gates_logs() {
+        set_verbosity(0);
+        assert!(!enabled(1));
+        set_verbosity(6);
+        assert!(enabled(6) && !enabled(7));
+        set_verbosity(0);
+    }
+}

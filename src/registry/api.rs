@@ -1,0 +1,305 @@
+//! The registry management API `/api/v1` (protocol.md §5): minting, listing and revoking tokens.
+//!
+//! Requests carry `Authorization: Bearer <UAA access token>` and `Organization: <org GUID>`.
+//! Minted tokens are returned as [`SecretString`]s; only their id (the JWT `jti`) is ever shown.
+
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+
+use super::{Access, MintedToken, RegistryError, TokenEntry};
+use crate::http::classify;
+
+/// A client of one registry, authenticated as one user in one org. Cheap to clone.
+#[derive(Clone)]
+pub struct RegistryApi {
+    http: reqwest::Client,
+    host: String,
+    access: SecretString,
+    org_guid: String,
+}
+
+/// A CRG error body, e.g. `{"code":"CRG0009E","message":"..."}`.
+#[derive(Deserialize)]
+struct RefusalBody {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+/// The answer to a mint.
+#[derive(Deserialize)]
+struct MintAnswer {
+    token: Option<String>,
+}
+
+/// The answer to a list.
+#[derive(Deserialize)]
+struct ListAnswer {
+    #[serde(default)]
+    tokens: Vec<serde_json::Value>,
+}
+
+/// One listed token. Its `token` field is only read for the `jti` when `_id` is missing.
+#[derive(Deserialize)]
+struct ListedToken {
+    #[serde(rename = "_id")]
+    id: Option<String>,
+    token: Option<String>,
+    secondary_owner: Option<String>,
+    readonly: Option<bool>,
+    revoked: Option<bool>,
+    expiry: Option<i64>,
+}
+
+impl ListedToken {
+    /// The entry without the token; `None` when no id can be found.
+    fn entry(self) -> Option<TokenEntry> {
+        let id = self.id.or_else(|| {
+            self.token
+                .as_deref()
+                .and_then(|t| crate::jwt::string_claim(t, "jti"))
+        })?;
+        Some(TokenEntry {
+            id,
+            description: self.secondary_owner.unwrap_or_default(),
+            readonly: self.readonly,
+            revoked: self.revoked.unwrap_or(false),
+            expiry: self.expiry.filter(|e| *e > 0),
+        })
+    }
+}
+
+impl std::fmt::Debug for RegistryApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryApi")
+            .field("host", &self.host)
+            .field("org_guid", &self.org_guid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryApi {
+    /// `host` is `host[:port]`; requests go to `https://<host>/api/v1/...`.
+    pub fn new(http: reqwest::Client, host: &str, access: SecretString, org_guid: &str) -> Self {
+        RegistryApi {
+            http,
+            host: host.to_string(),
+            access,
+            org_guid: org_guid.to_string(),
+        }
+    }
+
+    /// Sends an authenticated request (`Authorization: Bearer`, `Organization`) and returns the
+    /// body of a 2xx answer, or the registry's refusal.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        action: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let response = self
+            .http
+            .request(method, url)
+            .bearer_auth(self.access.expose_secret())
+            .header("Organization", &self.org_guid)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| classify(url, &e))?;
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            return Err(self.refused(action, status, &body));
+        }
+        Ok(response
+            .bytes()
+            .await
+            .map_err(|e| classify(url, &e))?
+            .to_vec())
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://{}{}", self.host, path)
+    }
+
+    fn refused(&self, action: &str, status: u16, body: &str) -> RegistryError {
+        let (code, message) = match serde_json::from_str::<RefusalBody>(body) {
+            Ok(RefusalBody { code, message }) if code.is_some() || message.is_some() => (
+                code.map(|c| format!(" {c}")).unwrap_or_default(),
+                message.unwrap_or_default(),
+            ),
+            _ => (
+                String::new(),
+                body.chars()
+                    .take(200)
+                    .collect::<String>()
+                    .trim()
+                    .to_string(),
+            ),
+        };
+        RegistryError::Refused {
+            host: self.host.clone(),
+            action: action.to_string(),
+            status,
+            code,
+            message: crate::redact::scrub(&message),
+            hint: refusal_hint(action, status).to_string(),
+        }
+    }
+
+    fn protocol(&self, action: &str, detail: String) -> RegistryError {
+        RegistryError::Protocol {
+            host: self.host.clone(),
+            action: action.to_string(),
+            detail,
+        }
+    }
+
+    /// `POST /api/v1/tokens?permanent=<p>&write=<w>&description=<d>`.
+    pub async fn mint(
+        &self,
+        permanent: bool,
+        access: Access,
+        description: &str,
+    ) -> Result<MintedToken, RegistryError> {
+        let action = "mint a token";
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("permanent", if permanent { "true" } else { "false" });
+        if access == Access::ReadWrite {
+            query.append_pair("write", "true");
+        }
+        if !description.is_empty() {
+            query.append_pair("description", description);
+        }
+        let url = format!("{}?{}", self.url("/api/v1/tokens"), query.finish());
+        let body = self.send(reqwest::Method::POST, &url, action).await?;
+        let protocol = |detail: &str| {
+            self.protocol(action, format!(
+                "{detail}; a token described `{description}` may have been created: check with `kubectl dedicated-registry token list --all`"
+            ))
+        };
+        let answer: MintAnswer =
+            serde_json::from_slice(&body).map_err(|_| protocol("the body is not JSON"))?;
+        let token = answer
+            .token
+            .ok_or_else(|| protocol("no `token` in the answer"))?;
+        let id = crate::jwt::string_claim(&token, "jti")
+            .ok_or_else(|| protocol("the token has no `jti` claim"))?;
+        Ok(MintedToken {
+            token: crate::redact::keep(token),
+            id,
+        })
+    }
+
+    /// `GET /api/v1/tokens`. The list items carry the tokens themselves; they are dropped here
+    /// and never leave this function.
+    pub async fn list(&self) -> Result<Vec<TokenEntry>, RegistryError> {
+        let action = "list tokens";
+        let url = self.url("/api/v1/tokens");
+        let body = self.send(reqwest::Method::GET, &url, action).await?;
+        let answer: ListAnswer = serde_json::from_slice(&body)
+            .map_err(|_| self.protocol(action, "the body is not JSON".into()))?;
+        Ok(answer
+            .tokens
+            .into_iter()
+            .filter_map(|item| serde_json::from_value::<ListedToken>(item).ok()?.entry())
+            .collect())
+    }
+
+    /// `DELETE /api/v1/tokens/<id>`.
+    pub async fn revoke(&self, id: &str) -> Result<(), RegistryError> {
+        let url = self.url(&format!(
+            "/api/v1/tokens/{}",
+            url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+        ));
+        self.send(reqwest::Method::DELETE, &url, &format!("revoke token {id}"))
+            .await
+            .map(drop)
+    }
+}
+
+/// What to do about a refusal.
+fn refusal_hint(action: &str, status: u16) -> &'static str {
+    match status {
+        401 => {
+            "; your login may have expired or your user cannot use this org's registry: run `kubectl dedicated-registry login` again"
+        }
+        403 => "; your user lacks the registry permission for this org: ask an org manager",
+        404 | 405 | 501 if action.starts_with("mint") => {
+            "; this environment may no longer issue registry tokens"
+        }
+        s if s >= 500 => "; the registry is failing: try again later",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api() -> RegistryApi {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        RegistryApi::new(
+            reqwest::Client::new(),
+            "registry.x",
+            SecretString::from("access"),
+            "org",
+        )
+    }
+
+    #[test]
+    fn refusals_read_crg_bodies_and_raw_text() {
+        match api().refused(
+            "mint a token",
+            403,
+            r#"{"code":"CRG0009E","message":"You are not authorized"}"#,
+        ) {
+            RegistryError::Refused {
+                code,
+                message,
+                hint,
+                ..
+            } => {
+                assert_eq!(code, " CRG0009E");
+                assert_eq!(message, "You are not authorized");
+                assert!(hint.contains("org manager"), "{hint}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match api().refused("list tokens", 502, "  <html>Bad Gateway</html> ") {
+            RegistryError::Refused {
+                code,
+                message,
+                hint,
+                ..
+            } => {
+                assert_eq!(code, "");
+                assert_eq!(message, "<html>Bad Gateway</html>");
+                assert!(hint.contains("try again later"), "{hint}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(refusal_hint("list tokens", 404), "");
+        assert!(refusal_hint("mint a token", 404).contains("no longer"));
+    }
+
+    #[test]
+    fn listed_tokens_drop_the_token_and_find_an_id() {
+        let with_id: ListedToken = serde_json::from_value(serde_json::json!({
+            "_id": "a", "token": "eyJ.x.y", "secondary_owner": "d", "readonly": true, "expiry": 0
+        }))
+        .unwrap();
+        let entry = with_id.entry().unwrap();
+        assert_eq!(
+            entry,
+            TokenEntry {
+                id: "a".into(),
+                description: "d".into(),
+                readonly: Some(true),
+                revoked: false,
+                expiry: None
+            }
+        );
+        let none: ListedToken = serde_json::from_value(serde_json::json!({"token": "x"})).unwrap();
+        assert!(none.entry().is_none());
+    }
+}

@@ -1,0 +1,141 @@
+//! The registry: its management API `/api/v1` ([`api`], protocol.md §5) and the Docker
+//! Registry v2 authentication a kubelet uses ([`v2`], protocol.md §6).
+
+pub mod api;
+pub mod v2;
+
+pub use api::RegistryApi;
+
+use secrecy::SecretString;
+
+use crate::http::RemoteError;
+
+/// Description prefix of the tokens this plugin mints by default.
+pub const DESCRIPTION_PREFIX: &str = "kubectl-dedicated-registry";
+
+/// Failures of the registry API.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Transport failure.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    /// The registry refused the request.
+    #[error("registry {host} refused to {action} (HTTP {status}{code}): {message}{hint}")]
+    Refused {
+        /// Registry host.
+        host: String,
+        /// What was attempted, e.g. `mint a token`.
+        action: String,
+        /// HTTP status.
+        status: u16,
+        /// ` CRG0009E` or empty.
+        code: String,
+        /// The registry's message (or raw body).
+        message: String,
+        /// `; <what to do>` or empty.
+        hint: String,
+    },
+    /// The answer was not the documented shape.
+    #[error("unexpected answer from registry {host} when trying to {action}: {detail}")]
+    Protocol {
+        /// Registry host.
+        host: String,
+        /// What was attempted.
+        action: String,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+impl RegistryError {
+    /// Whether the registry refused the access token itself (worth one login refresh).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, RegistryError::Refused { status: 401, .. })
+    }
+
+    /// Whether the request failed in transit (it may have been carried out anyway).
+    pub fn is_transport(&self) -> bool {
+        matches!(self, RegistryError::Remote(_))
+    }
+}
+
+/// A freshly minted registry token.
+pub struct MintedToken {
+    /// The token (the pull secret's password).
+    pub token: SecretString,
+    /// Its id, the JWT `jti`; safe to show and store.
+    pub id: String,
+}
+
+impl std::fmt::Debug for MintedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MintedToken")
+            .field("id", &self.id)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A token as listed by the registry, without the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenEntry {
+    /// The id (JWT `jti`).
+    pub id: String,
+    /// The description (`secondary_owner`).
+    pub description: String,
+    /// Read-only, when the registry says.
+    pub readonly: Option<bool>,
+    /// Revoked.
+    pub revoked: bool,
+    /// Expiry in epoch seconds; `None` for non-expiring tokens.
+    pub expiry: Option<i64>,
+}
+
+/// Access of a registry token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Pull only (the default).
+    ReadOnly,
+    /// Pull and push.
+    ReadWrite,
+}
+
+impl Access {
+    /// `read-only` or `read-write`, as recorded in annotations and shown to users.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::ReadOnly => "read-only",
+            Access::ReadWrite => "read-write",
+        }
+    }
+
+    /// From `--readwrite`.
+    pub fn from_readwrite(readwrite: bool) -> Self {
+        if readwrite {
+            Access::ReadWrite
+        } else {
+            Access::ReadOnly
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_token_debug_is_redacted() {
+        let t = MintedToken {
+            token: SecretString::from("super-secret"),
+            id: "id-1".into(),
+        };
+        let s = format!("{t:?}");
+        assert!(s.contains("id-1") && !s.contains("super-secret"));
+    }
+
+    #[test]
+    fn access_names() {
+        assert_eq!(Access::from_readwrite(true).as_str(), "read-write");
+        assert_eq!(Access::from_readwrite(false).as_str(), "read-only");
+    }
+}
