@@ -374,6 +374,7 @@ mod tests {
 
     /// A small tree shaped like the plugin's: global kube flags, nested subcommands, enums,
     /// an optional-value `--dry-run`, a repeatable flag and a hidden `__complete`.
+    #[allow(clippy::too_many_lines)] // one declarative tree
     fn command() -> Command {
         let dry_run = [
             PossibleValue::new("none").help("Really do it"),

@@ -33,7 +33,7 @@ pub struct Cli {
     pub kube: KubeArgs,
 
     /// The profile (a saved login) to use.
-    #[arg(long, global = true, env = env::PROFILE, value_name = "NAME")]
+    #[arg(long, global = true, env = env::PROFILE, hide_env_values = true, value_name = "NAME")]
     pub profile: Option<String>,
 
     /// Log verbosity (0-9). Secrets are never logged at any level.
@@ -487,5 +487,30 @@ mod tests {
             Command::Secret(SecretCommand::Create(a)) => assert_eq!(a.dry_run, DryRun::Client),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    /// Every command's `--help`, as users see it, is a snapshot: a change in what users read
+    /// is a visible diff in `src/cli/snapshots/`.
+    #[test]
+    fn help_of_every_command() {
+        fn walk(command: &mut clap::Command, path: &str) {
+            let name = if path.is_empty() {
+                "kubectl-dedicated-registry".to_string()
+            } else {
+                path.to_string()
+            };
+            let help = command.render_long_help().to_string();
+            insta::assert_snapshot!(format!("help-{}", name.replace(' ', "-")), help);
+            for sub in command.get_subcommands_mut() {
+                if sub.is_hide_set() {
+                    continue;
+                }
+                let sub_path = format!("{path} {}", sub.get_name()).trim().to_string();
+                walk(sub, &sub_path);
+            }
+        }
+        let mut command = Cli::command().term_width(100);
+        command.build();
+        walk(&mut command, "");
     }
 }

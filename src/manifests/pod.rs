@@ -76,4 +76,16 @@ mod tests {
             Some("registry.x/demo/hello:v1")
         );
     }
+
+    /// The Pod as users see it in `pod render`.
+    #[test]
+    fn pod_yaml() {
+        let pod = pod(
+            "hello",
+            "team-a",
+            "registry.example/demo/hello:v1",
+            "regcred",
+        );
+        insta::assert_snapshot!(serde_saphyr::to_string(&pod).unwrap());
+    }
 }

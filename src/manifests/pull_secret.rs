@@ -428,4 +428,23 @@ mod tests {
             "{shown}"
         );
     }
+
+    /// The pull Secret as users see it in `-o yaml`.
+    #[test]
+    fn pull_secret_yaml() {
+        let secret = pull_secret(
+            "regcred",
+            "team-a",
+            &PullSecretSpec {
+                registry: "registry.example",
+                token: "eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJpZC0xIn0.c2ln",
+                token_id: "id-1",
+                email: "ops@example.com",
+                readwrite: false,
+            },
+        );
+        insta::assert_snapshot!(serde_saphyr::to_string(&secret).unwrap());
+        let shown = redacted(&secret, "registry.example", "ops@example.com");
+        insta::assert_snapshot!("redacted", serde_saphyr::to_string(&shown).unwrap());
+    }
 }

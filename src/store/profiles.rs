@@ -2,7 +2,7 @@
 //!
 //! Lives at `$XDG_CONFIG_HOME/kubectl-dedicated-registry/config.yaml` (or the path in
 //! `KUBECTL_DEDICATED_REGISTRY_CONFIG`). It never holds a password, token or API key: those stay
-//! in the OS keyring ([`crate::secrets`]) or come from the environment.
+//! in the OS keyring ([`super::keyring`]) or come from the environment.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;

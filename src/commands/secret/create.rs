@@ -283,11 +283,7 @@ impl Run<'_, '_> {
                     token.expose_secret(),
                     &token_id,
                 );
-                let verb = if dry_run {
-                    "configured (server dry run)"
-                } else {
-                    "configured"
-                };
+                let verb = with_dry_run("configured", dry_run);
                 match objects::write_secret(secrets, Some(&existing), &desired, dry_run).await {
                     Ok(s) => Ok(Attempt::Done(Box::new(s), verb)),
                     Err(e) if cluster::is_conflict(&e) && !last => Ok(Attempt::Retry),
@@ -303,23 +299,6 @@ impl Run<'_, '_> {
                         "secret/{name} holds token {id} of registry {other}; it will be replaced but cannot be revoked with this profile"
                     ));
                 }
-                let verb = match (&existing, dry_run) {
-                    (None, false) => "created",
-                    (None, true) => "created (server dry run)",
-                    (Some(_), false) => "configured",
-                    (Some(_), true) => "configured (server dry run)",
-                };
-                if dry_run {
-                    let desired = placeholder_secret(settings, &registry, &target.namespace);
-                    return match objects::write_secret(secrets, existing.as_ref(), &desired, true)
-                        .await
-                    {
-                        Ok(s) => Ok(Attempt::Done(Box::new(s), verb)),
-                        Err(e) => Err(target
-                            .error(write_verb(&existing), "secret", name, e)
-                            .into()),
-                    };
-                }
                 let write = Write {
                     target,
                     secrets,
@@ -327,12 +306,43 @@ impl Run<'_, '_> {
                     revoke,
                     last,
                 };
-                Ok(match self.mint_and_write(write).await? {
-                    Some(secret) => Attempt::Done(Box::new(secret), verb),
-                    None => Attempt::Retry,
-                })
+                self.mint(write).await
             }
         }
+    }
+
+    /// Carries out a `Mint` plan: a server dry run with the placeholder, or a real mint.
+    async fn mint(&mut self, write: Write<'_>) -> anyhow::Result<Attempt> {
+        let settings = self.settings;
+        let name = &settings.spec.name;
+        let dry_run = settings.dry_run == DryRun::Server;
+        let existing = write.existing;
+        let verb = with_dry_run(
+            if existing.is_some() {
+                "configured"
+            } else {
+                "created"
+            },
+            dry_run,
+        );
+        if dry_run {
+            // Validated by the API server with the placeholder; nothing is minted.
+            let registry = self.registry();
+            let target = write.target;
+            let desired = placeholder_secret(settings, &registry, &target.namespace);
+            return objects::write_secret(write.secrets, existing, &desired, true)
+                .await
+                .map(|s| Attempt::Done(Box::new(s), verb))
+                .map_err(|e| {
+                    target
+                        .error(write_verb(&existing), "secret", name, e)
+                        .into()
+                });
+        }
+        Ok(match self.mint_and_write(write).await? {
+            Some(secret) => Attempt::Done(Box::new(secret), verb),
+            None => Attempt::Retry,
+        })
     }
 
     /// Mints a token, verifies it, writes it, and revokes the token it replaced; undoes the mint
@@ -483,6 +493,15 @@ struct Write<'a> {
     revoke: Option<String>,
     /// Whether this is the last attempt (a conflict is then final).
     last: bool,
+}
+
+/// The verb kubectl prints, marked when it was a server dry run.
+fn with_dry_run(verb: &'static str, dry_run: bool) -> &'static str {
+    match (verb, dry_run) {
+        (_, false) => verb,
+        ("created", true) => "created (server dry run)",
+        (_, true) => "configured (server dry run)",
+    }
 }
 
 /// `create` or `update`, for messages.
