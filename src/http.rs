@@ -40,6 +40,49 @@ pub enum RemoteError {
         /// The cause.
         detail: String,
     },
+    /// The answer is larger than any legitimate answer of that endpoint.
+    #[error(
+        "the answer of {url} is larger than {limit} bytes, more than this endpoint ever sends; check that the URL points at the environment"
+    )]
+    TooLarge {
+        /// Where.
+        url: String,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// The most a single answer may hold: every answer the plugin reads is small JSON; token and
+/// org lists are the largest (a few hundred entries).
+pub const BODY_LIMIT: usize = 1 << 20;
+/// The limit for lists, which can legitimately be larger.
+pub const LIST_BODY_LIMIT: usize = 16 << 20;
+
+/// Reads a response body, refusing more than `limit` bytes (checked against `Content-Length`
+/// first, then while reading), so a misbehaving server cannot exhaust memory.
+pub async fn read_body(
+    mut response: reqwest::Response,
+    url: &str,
+    limit: usize,
+) -> Result<Vec<u8>, RemoteError> {
+    let too_large = || RemoteError::TooLarge {
+        url: url.to_string(),
+        limit,
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| classify(url, &e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The innermost useful message of an error chain.

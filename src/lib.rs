@@ -80,8 +80,9 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "error: {}", redact::one_line(&format!("{e:#}")));
-            ExitCode::from(1)
+            let line = output::printable(&redact::one_line(&format!("{e:#}")));
+            let _ = writeln!(stderr, "error: {line}");
+            ExitCode::from(interrupt::exit_code().unwrap_or(1))
         }
     }
 }

@@ -5,17 +5,19 @@
 // As in `session`: the error carries the registry's details, once per failed command.
 #![allow(clippy::result_large_err)]
 
+use secrecy::SecretString;
+
 use crate::interrupt::{self, Window};
-use crate::registry::{self, Access, MintedToken};
+use crate::registry::{self, Access, MintedToken, Ownership};
 use crate::session::{Session, SessionError};
 use crate::{manifests, output};
 
 /// Failures of the token lifecycle itself (the write it serves reports its own errors).
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
-    /// Ctrl-C before anything was minted.
-    #[error("interrupted by Ctrl-C; nothing was minted")]
-    InterruptedBeforeMint,
+    /// A signal before anything was minted.
+    #[error("{0}; nothing was minted")]
+    InterruptedBeforeMint(String),
     /// The mint failed in transit: a token may exist anyway.
     #[error(
         "a token described `{description}` may have been created anyway: check with `kubectl dedicated-registry token list`"
@@ -33,6 +35,48 @@ pub enum LifecycleError {
     /// The new token does not work for pulling.
     #[error("the new token does not work for pulling (use --skip-verify to write it anyway)")]
     Unverified(#[source] registry::v2::VerifyError),
+}
+
+/// A token id read from a cluster object (a secret's annotation), which anyone who can edit the
+/// object could have changed: it is revoked only after checking it is that object's token.
+pub struct Recorded {
+    /// The id in the annotation.
+    pub id: String,
+    /// The object's credential for the registry, if it holds one.
+    pub credential: Option<SecretString>,
+    /// The description this plugin would have given the object's token.
+    pub description: String,
+    /// The object, for messages, e.g. `secret team-a/regcred`.
+    pub object: String,
+}
+
+impl Recorded {
+    /// Why this id must not be revoked, if it must not.
+    pub async fn refusal(&self, session: &mut Session) -> Result<Option<String>, SessionError> {
+        let (id, object) = (&self.id, &self.object);
+        if !registry::is_token_id(id) {
+            return Ok(Some(format!(
+                "the token id `{}` recorded in {object} is not a token id; it was not revoked",
+                crate::output::printable(id)
+            )));
+        }
+        let ownership = session
+            .registry(async |api| {
+                api.ownership(id, self.credential.as_ref(), &self.description)
+                    .await
+            })
+            .await?;
+        Ok(match ownership {
+            Ownership::Owned => None,
+            Ownership::Missing => Some(format!(
+                "token {id} recorded in {object} is not a live token of this org (already revoked?); nothing to revoke"
+            )),
+            Ownership::Foreign(description) => Some(format!(
+                "token {id} recorded in {object} belongs to `{}`, not to {object} (was the annotation edited?); it was NOT revoked",
+                crate::output::printable(&description)
+            )),
+        })
+    }
 }
 
 /// Mints, verifies and revokes registry tokens for one run.
@@ -63,12 +107,12 @@ impl<'s> TokenLifecycle<'s> {
         self.session.access_token().await?;
         let window = Window::open();
         if interrupt::interrupted() {
-            return Err(LifecycleError::InterruptedBeforeMint.into());
+            return Err(LifecycleError::InterruptedBeforeMint(interrupt::message()).into());
         }
         let token = self.mint(access, description).await?;
         if interrupt::interrupted() {
             return Err(self
-                .undo(&token, anyhow::anyhow!("interrupted by Ctrl-C"))
+                .undo(&token, anyhow::anyhow!(interrupt::message()))
                 .await);
         }
         Ok((token, window))
@@ -117,6 +161,17 @@ impl<'s> TokenLifecycle<'s> {
         Ok(())
     }
 
+    /// Revokes a token recorded in a cluster object once it is known to be that object's own;
+    /// otherwise warns and leaves it alone. A failure is returned for the caller to report.
+    pub async fn revoke_recorded(&mut self, recorded: &Recorded) -> Result<bool, SessionError> {
+        if let Some(refusal) = recorded.refusal(self.session).await? {
+            output::warning(refusal);
+            return Ok(false);
+        }
+        self.revoke(&recorded.id).await?;
+        Ok(true)
+    }
+
     /// Checks the new token the way the kubelet will use it (v2 auth at the registry).
     pub async fn verify(&self, token: &MintedToken) -> Result<(), LifecycleError> {
         let registry = &self.session.profile().registry;
@@ -142,10 +197,29 @@ impl<'s> TokenLifecycle<'s> {
 
     /// Revokes a token minted for a write that failed, and returns the error to report.
     pub async fn undo(&mut self, token: &MintedToken, failure: anyhow::Error) -> anyhow::Error {
+        self.undo_saying(token, failure, "nothing was changed")
+            .await
+    }
+
+    /// Like [`Self::undo`], when the failed write did change something (the error says what).
+    pub async fn undo_changed(
+        &mut self,
+        token: &MintedToken,
+        failure: anyhow::Error,
+    ) -> anyhow::Error {
+        self.undo_saying(token, failure, "it is not in use").await
+    }
+
+    async fn undo_saying(
+        &mut self,
+        token: &MintedToken,
+        failure: anyhow::Error,
+        outcome: &str,
+    ) -> anyhow::Error {
         let id = &token.id;
         match self.revoke(id).await {
             Ok(()) => failure.context(format!(
-                "the new registry token {id} was revoked, nothing was changed"
+                "the new registry token {id} was revoked, {outcome}"
             )),
             Err(revoke_error) => failure.context(format!(
                 "the new registry token {id} could NOT be revoked ({revoke_error:#}); revoke it with `kubectl dedicated-registry token revoke {id}`"

@@ -7,7 +7,9 @@ fn main() -> std::process::ExitCode {
     std::panic::set_hook(Box::new(|info| {
         eprintln!(
             "error: internal error ({}); please report it",
-            kubectl_dedicated_registry::redact::one_line(&info.to_string())
+            kubectl_dedicated_registry::output::printable(
+                &kubectl_dedicated_registry::redact::one_line(&info.to_string())
+            )
         );
     }));
     kubectl_dedicated_registry::run(std::env::args_os())

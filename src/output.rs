@@ -23,9 +23,17 @@ pub fn enabled(level: u8) -> bool {
     VERBOSITY.load(Ordering::Relaxed) >= level
 }
 
-/// Writes a progress or status line to stderr, scrubbed of secrets.
+/// Text from a server made safe for a terminal: C0 and C1 control characters (escape
+/// sequences, carriage returns, bells) are dropped, except newline and tab.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .collect()
+}
+
+/// Writes a progress or status line to stderr, scrubbed of secrets and of terminal controls.
 pub fn info(message: impl AsRef<str>) {
-    eprintln!("{}", crate::redact::scrub(message.as_ref()));
+    eprintln!("{}", printable(&crate::redact::scrub(message.as_ref())));
 }
 
 /// Writes `warning: <message>` to stderr, scrubbed of secrets.
@@ -100,6 +108,15 @@ mod tests {
             render(&value, Format::Yaml).unwrap(),
             "apiVersion: v1\nkind: Secret\n"
         );
+    }
+
+    #[test]
+    fn printable_drops_terminal_controls() {
+        assert_eq!(
+            printable("a\u{1b}[31mred\u{1b}[0m\r\u{7}\u{9b}2J\u{7f}b\n\tc"),
+            "a[31mred[0m2Jb\n\tc"
+        );
+        assert_eq!(printable("plain: ünïcode"), "plain: ünïcode");
     }
 
     #[test]

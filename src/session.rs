@@ -51,6 +51,9 @@ pub enum SessionError {
     /// The keyring failed.
     #[error(transparent)]
     Keyring(#[from] store::SecretsError),
+    /// A signal arrived while the login was refreshed (the rotated token was kept).
+    #[error("{0}; the login was refreshed and kept, nothing else was done")]
+    Interrupted(String),
     /// The profile lock failed.
     #[error(transparent)]
     Lock(#[from] store::lock::LockError),
@@ -134,6 +137,9 @@ impl Session {
         }
         output::log(1, format!("Refreshing the login for {}", self.profile.api));
         let token = self.refresh().await?;
+        if crate::interrupt::interrupted() {
+            return Err(SessionError::Interrupted(crate::interrupt::message()));
+        }
         self.access = Some(token.clone());
         Ok(token)
     }
@@ -191,8 +197,8 @@ impl Session {
     /// The refresh grant with the stored refresh token, under the profile lock; a rotated
     /// refresh token is written back before the lock is released.
     async fn refresh_stored(&self, endpoints: &Endpoints) -> Result<SecretString, SessionError> {
-        let _lock = store::lock_profile(&self.name).await?;
         let key = CredKey::for_profile(&self.name, &self.profile.api);
+        let _lock = store::lock_credential(&key).await?;
         let lookup_store = self.store.clone();
         let lookup_key = key.clone();
         let refresh = store::keyring::blocking(move || lookup_store.get(&lookup_key))

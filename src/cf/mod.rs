@@ -110,7 +110,7 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
     }
     let response = request.send().await.map_err(|e| classify(url, &e))?;
     let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(|e| classify(url, &e))?;
+    let body = crate::http::read_body(response, url, crate::http::LIST_BODY_LIMIT).await?;
     Ok((
         status,
         serde_json::from_slice(&body).map_err(|e| {

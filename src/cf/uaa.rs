@@ -112,7 +112,7 @@ pub async fn token(
         .await
         .map_err(|e| classify(&url, &e))?;
     let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(|e| classify(&url, &e))?;
+    let body = crate::http::read_body(response, &url, crate::http::BODY_LIMIT).await?;
     read_token_answer(&url, api, grant, status, &body)
 }
 
@@ -200,11 +200,12 @@ pub async fn passcode_prompt(
     let url = append_path(&endpoints.authorization_endpoint, "/login");
     let (status, login) = get_json::<LoginInfo>(http, &url, None).await?;
     match login {
+        // The prompt is shown on the terminal: no control characters from the server.
         Ok(login) if status == 200 => Ok(login
             .prompts
             .get("passcode")
             .and_then(|p| p.get(1))
-            .cloned()
+            .map(|p| crate::output::printable(p).replace(['\n', '\t'], " "))
             .unwrap_or_else(|| {
                 format!(
                     "One Time Code (Get one at {})",

@@ -341,7 +341,9 @@ fn login(args: LoginArgs) -> anyhow::Result<LoginSettings> {
     })
 }
 
-/// Normalizes `--api`: adds `https://`, refuses plain HTTP, drops a trailing slash.
+/// Normalizes `--api`: adds `https://`, refuses plain HTTP, drops a trailing slash. A user name,
+/// password, query or fragment is refused (and a credential never echoed): the URL is printed,
+/// stored in the settings file and part of the keyring entry's name.
 pub fn normalize_api(api: &str) -> anyhow::Result<String> {
     let api = api.trim();
     let with_scheme = if api.contains("://") {
@@ -349,6 +351,13 @@ pub fn normalize_api(api: &str) -> anyhow::Result<String> {
     } else {
         format!("https://{api}")
     };
+    if let Ok(url) = url::Url::parse(&with_scheme)
+        && (!url.username().is_empty() || url.password().is_some())
+    {
+        bail!(
+            "invalid --api: it must not contain a user name or password; pass only `https://api.<dedicated_domain>` and log in with --username, --sso or --apikey-stdin"
+        );
+    }
     let url = url::Url::parse(&with_scheme).with_context(|| {
         format!("invalid --api `{api}`: expected e.g. `https://api.<dedicated_domain>`")
     })?;
@@ -360,19 +369,34 @@ pub fn normalize_api(api: &str) -> anyhow::Result<String> {
     if url.host_str().is_none() {
         bail!("invalid --api `{api}`: no host");
     }
+    if url.query().is_some() || url.fragment().is_some() {
+        bail!("invalid --api `{api}`: no query or fragment, e.g. `https://api.<dedicated_domain>`");
+    }
     Ok(with_scheme.trim_end_matches('/').to_string())
 }
 
-/// Validates `--registry`: a bare `host[:port]`.
+/// Validates `--registry`: a bare `host[:port]` (no credential, path, query or fragment).
 fn validate_registry(registry: &str) -> anyhow::Result<String> {
     let registry = registry.trim().trim_end_matches('/');
+    if registry.contains('@') {
+        bail!(
+            "invalid --registry: it must not contain a user name or password; pass only `registry.<dedicated_domain>`"
+        );
+    }
     let bare = registry
         .strip_prefix("https://")
         .unwrap_or(registry)
         .to_string();
     let parsed = url::Url::parse(&format!("https://{bare}/"));
     match parsed {
-        Ok(u) if u.host_str().is_some() && u.path() == "/" && !bare.contains('@') => Ok(bare),
+        Ok(u)
+            if u.host_str().is_some()
+                && u.path() == "/"
+                && u.query().is_none()
+                && u.fragment().is_none() =>
+        {
+            Ok(bare)
+        }
         _ => bail!(
             "invalid --registry `{registry}`: expected a host name with an optional port, e.g. `registry.<dedicated_domain>`"
         ),
@@ -605,5 +629,27 @@ mod tests {
         assert_eq!(validate_registry("https://r.x:5000/").unwrap(), "r.x:5000");
         assert!(validate_registry("r.x/path").is_err());
         assert!(validate_registry("user@r.x").is_err());
+        assert!(validate_registry("r.x?a=b").is_err());
+        assert!(validate_registry("r.x#f").is_err());
+    }
+
+    /// See: issue 9, finding 5.
+    #[test]
+    fn urls_with_credentials_query_or_fragment_are_refused_without_echo() {
+        for api in [
+            "https://alice:hunter2@api.x",
+            "alice:hunter2@api.x",
+            "https://alice@api.x",
+        ] {
+            let e = format!("{:#}", normalize_api(api).unwrap_err());
+            assert!(
+                e.contains("user name or password") && !e.contains("hunter2"),
+                "{e}"
+            );
+        }
+        let e = format!("{:#}", validate_registry("alice:hunter2@r.x").unwrap_err());
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(normalize_api("https://api.x/?token=1").is_err());
+        assert!(normalize_api("https://api.x/#frag").is_err());
     }
 }

@@ -20,6 +20,24 @@ fn post_params(dry_run: bool) -> PostParams {
     }
 }
 
+/// A failed write.
+#[derive(Debug)]
+pub struct WriteFailure {
+    /// What the API server (or the transport) said.
+    pub error: kube::Error,
+    /// The old object was deleted (to change its type) and could not be put back.
+    pub original_lost: bool,
+}
+
+impl From<kube::Error> for WriteFailure {
+    fn from(error: kube::Error) -> Self {
+        WriteFailure {
+            error,
+            original_lost: false,
+        }
+    }
+}
+
 /// Writes `desired`: create when `existing` is None, else replace it (keeping others' labels and
 /// annotations) with its `resourceVersion` as precondition. A change of `type`, which is
 /// immutable, deletes the version seen and creates the new object, restoring the old one if the
@@ -29,11 +47,11 @@ pub async fn write_secret(
     existing: Option<&Secret>,
     desired: &Secret,
     dry_run: bool,
-) -> Result<Secret, kube::Error> {
+) -> Result<Secret, WriteFailure> {
     let params = post_params(dry_run);
     let name = desired.metadata.name.clone().unwrap_or_default();
     match existing {
-        None => secrets.create(&params, desired).await,
+        None => Ok(secrets.create(&params, desired).await?),
         // A server dry run cannot show the delete-and-create sequence (the dry-run create would
         // meet the old object), so the replacement is validated by the client only.
         Some(old) if old.type_ != desired.type_ && dry_run => Ok(desired.clone()),
@@ -42,19 +60,14 @@ pub async fn write_secret(
         }
         Some(old) => {
             let merged = manifests::merged_for_replace(old, desired);
-            secrets.replace(&name, &params, &merged).await
+            Ok(secrets.replace(&name, &params, &merged).await?)
         }
     }
 }
 
-/// Deletes `old` (only the version seen) and creates `desired`; puts `old` back if that fails.
-async fn replace_type(
-    secrets: &Api<Secret>,
-    old: &Secret,
-    desired: &Secret,
-    params: &PostParams,
-    name: &str,
-) -> Result<Secret, kube::Error> {
+/// Deletes the version of `old` that was seen. When the answer is lost, the secret is read
+/// back: gone means deleted.
+async fn delete_seen(secrets: &Api<Secret>, old: &Secret, name: &str) -> Result<(), kube::Error> {
     let delete = DeleteParams {
         preconditions: Some(Preconditions {
             resource_version: old.metadata.resource_version.clone(),
@@ -62,27 +75,48 @@ async fn replace_type(
         }),
         ..Default::default()
     };
-    secrets.delete(name, &delete).await?;
-    match secrets.create(params, desired).await {
-        Ok(created) => Ok(created),
-        Err(e) => {
-            // Put the user's secret back rather than leave nothing.
-            let restore = manifests::restorable(old);
-            if secrets
-                .create(&PostParams::default(), &restore)
-                .await
-                .is_err()
-            {
-                let token_note = manifests::annotation(old, manifests::ANNOTATION_TOKEN_ID)
-                    .map(|id| format!("; its token {id} is still valid: `kubectl dedicated-registry token revoke {id}` if it is no longer needed"))
-                    .unwrap_or_default();
-                output::warning(format!(
-                    "secret/{name} was deleted to change its type and could not be restored{token_note}"
-                ));
-            }
-            Err(e)
-        }
+    match secrets.delete(name, &delete).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_uncertain(&e) => match read_back(secrets, name).await {
+            Some(None) => Ok(()),
+            _ => Err(e),
+        },
+        Err(e) => Err(e),
     }
+}
+
+/// Deletes `old` (only the version seen) and creates `desired`; puts `old` back if that fails,
+/// and says so truthfully when it cannot.
+async fn replace_type(
+    secrets: &Api<Secret>,
+    old: &Secret,
+    desired: &Secret,
+    params: &PostParams,
+    name: &str,
+) -> Result<Secret, WriteFailure> {
+    delete_seen(secrets, old, name).await?;
+    let error = match secrets.create(params, desired).await {
+        Ok(created) => return Ok(created),
+        Err(e) => e,
+    };
+    // Put the user's secret back rather than leave nothing.
+    let restore = manifests::restorable(old);
+    let restored = secrets
+        .create(&PostParams::default(), &restore)
+        .await
+        .is_ok();
+    if !restored {
+        let token_note = manifests::annotation(old, manifests::ANNOTATION_TOKEN_ID)
+            .map(|id| format!("; its token {id} is still valid: `kubectl dedicated-registry token revoke {id}` if it is no longer needed"))
+            .unwrap_or_default();
+        output::warning(format!(
+            "secret/{name} was deleted to change its type and could not be restored{token_note}"
+        ));
+    }
+    Err(WriteFailure {
+        error,
+        original_lost: !restored,
+    })
 }
 
 /// Reads a secret back after an uncertain write, retrying a failed read twice. `None` when it

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use super::Ctx;
 use crate::cf::{self, Endpoints, Grant};
 use crate::cli::settings::LoginSettings;
-use crate::store::{self, CredKey, CredentialSource, LoginMethod, Profile, keyring};
+use crate::store::{self, ConfigFile, CredKey, CredentialSource, LoginMethod, Profile, keyring};
 use crate::{output, session};
 
 /// Reads a whole secret from standard input, without its trailing newline.
@@ -268,8 +268,8 @@ async fn keep_credential(
     issuer: &str,
 ) -> anyhow::Result<store::ProfileLock> {
     let profile_name = ctx.profile_name();
-    let lock = store::lock_profile(profile_name).await?;
     let key = CredKey::for_profile(profile_name, api);
+    let lock = store::lock_credential(&key).await?;
     let store = ctx.store.clone();
     match source {
         CredentialSource::Keyring => {
@@ -298,7 +298,7 @@ async fn keep_credential(
 /// `login`.
 pub async fn login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
     let profile_name = ctx.profile_name().to_string();
-    let (config_path, mut config_file) = ctx.config()?;
+    let (config_path, config_file) = ctx.config()?;
     let previous = config_file.profiles.get(&profile_name).cloned();
     let env = Environment::resolve(&settings, previous.as_ref())?;
     let client = crate::http::client(env.ca_file.as_deref(), env.insecure)?;
@@ -355,8 +355,10 @@ pub async fn login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
         ca_file: env.ca_file,
         insecure_skip_tls_verify: env.insecure,
     };
-    config_file.profiles.insert(profile_name.clone(), profile);
-    config_file.save(&config_path)?;
+    // Only this profile changes; others' concurrent logins are kept.
+    ConfigFile::update(&config_path, |file| {
+        file.profiles.insert(profile_name.clone(), profile)
+    })?;
     output::info(format!(
         "Logged in to {api} as {username}, org {} ({}); registry {}; profile `{profile_name}`",
         org.name, org.guid, env.registry
@@ -367,22 +369,22 @@ pub async fn login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
 /// `logout`.
 pub async fn logout(ctx: &Ctx) -> anyhow::Result<()> {
     let profile_name = ctx.profile_name().to_string();
-    let (path, mut file) = ctx.config()?;
-    let Some(profile) = file.profiles.remove(&profile_name) else {
+    let (path, file) = ctx.config()?;
+    let Some(profile) = file.profiles.get(&profile_name).cloned() else {
         output::info(format!(
             "Not logged in (no profile `{profile_name}`); nothing to do"
         ));
         return Ok(());
     };
-    let _lock = store::lock_profile(&profile_name).await?;
+    let key = CredKey::for_profile(&profile_name, &profile.api);
+    let _lock = store::lock_credential(&key).await?;
     if profile.credential == CredentialSource::Keyring {
-        let key = CredKey::for_profile(&profile_name, &profile.api);
         let store = ctx.store.clone();
         keyring::blocking(move || store.delete(&key))
             .await
             .context("cannot remove the login from the OS keyring; the profile was kept")?;
     }
-    file.save(&path)?;
+    ConfigFile::update(&path, |file| file.profiles.remove(&profile_name))?;
     output::info(format!(
         "Logged out of {} (profile `{profile_name}` removed)",
         profile.api

@@ -69,6 +69,14 @@ impl Ctx {
 /// Runs the validated command.
 pub async fn dispatch(settings: Settings) -> anyhow::Result<()> {
     crate::output::set_verbosity(settings.global.verbosity);
+    // Every command that may refresh the login (a refresh-token rotation and its write-back are
+    // one unit) or mint a token handles signals; only completion does neither.
+    if !matches!(
+        settings.command,
+        CommandSettings::Completion(_) | CommandSettings::Complete(_)
+    ) {
+        crate::interrupt::install();
+    }
     let ctx = Ctx {
         global: settings.global,
         store: Arc::new(OsKeyring),
@@ -77,19 +85,10 @@ pub async fn dispatch(settings: Settings) -> anyhow::Result<()> {
         CommandSettings::Login(s) => login::login(&ctx, s).await,
         CommandSettings::Logout => login::logout(&ctx).await,
         CommandSettings::Status => status::status(&ctx).await,
-        CommandSettings::SecretCreate(s) => {
-            crate::interrupt::install();
-            secret::create(&ctx, s).await
-        }
-        CommandSettings::SecretRender(s) => {
-            crate::interrupt::install();
-            secret::render(&ctx, s).await
-        }
+        CommandSettings::SecretCreate(s) => secret::create(&ctx, s).await,
+        CommandSettings::SecretRender(s) => secret::render(&ctx, s).await,
         CommandSettings::SecretVerify(s) => secret::verify(&ctx, s).await,
-        CommandSettings::SecretDelete(s) => {
-            crate::interrupt::install();
-            secret::delete(&ctx, s).await
-        }
+        CommandSettings::SecretDelete(s) => secret::delete(&ctx, s).await,
         CommandSettings::TokenList(s) => token::list(&ctx, s).await,
         CommandSettings::TokenRevoke(s) => token::revoke(&ctx, s).await,
         CommandSettings::PodRender(s, format) => pod::render(&ctx, s, format).await,

@@ -55,9 +55,13 @@ fn table(tokens: &[TokenEntry]) -> String {
             )
             .to_string(),
         };
+        // Ids and descriptions come from the server: no terminal controls reach the screen.
         text.push_str(&format!(
             "{:<38} {:<10} {:<20} {}\n",
-            t.id, access, expires, t.description
+            output::printable(&t.id),
+            access,
+            expires,
+            output::printable(&t.description).replace(['\n', '\t'], " ")
         ));
     }
     text

@@ -6,8 +6,8 @@
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
-use super::{Access, MintedToken, RegistryError, TokenEntry};
-use crate::http::classify;
+use super::{Access, MintedToken, Ownership, RegistryError, TokenEntry};
+use crate::http::{BODY_LIMIT, LIST_BODY_LIMIT, classify, read_body};
 
 /// A client of one registry, authenticated as one user in one org. Cheap to clone.
 #[derive(Clone)]
@@ -95,6 +95,7 @@ impl RegistryApi {
         method: reqwest::Method,
         url: &str,
         action: &str,
+        limit: usize,
     ) -> Result<Vec<u8>, RegistryError> {
         let response = self
             .http
@@ -107,14 +108,12 @@ impl RegistryApi {
             .map_err(|e| classify(url, &e))?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
-            let body = response.text().await.unwrap_or_default();
-            return Err(self.refused(action, status, &body));
+            let body = read_body(response, url, BODY_LIMIT)
+                .await
+                .unwrap_or_default();
+            return Err(self.refused(action, status, &String::from_utf8_lossy(&body)));
         }
-        Ok(response
-            .bytes()
-            .await
-            .map_err(|e| classify(url, &e))?
-            .to_vec())
+        Ok(read_body(response, url, limit).await?)
     }
 
     fn url(&self, path: &str) -> String {
@@ -171,7 +170,9 @@ impl RegistryApi {
             query.append_pair("description", description);
         }
         let url = format!("{}?{}", self.url("/api/v1/tokens"), query.finish());
-        let body = self.send(reqwest::Method::POST, &url, action).await?;
+        let body = self
+            .send(reqwest::Method::POST, &url, action, BODY_LIMIT)
+            .await?;
         let protocol = |detail: &str| {
             self.protocol(action, format!(
                 "{detail}; a token described `{description}` may have been created: check with `kubectl dedicated-registry token list --all`"
@@ -195,7 +196,9 @@ impl RegistryApi {
     pub async fn list(&self) -> Result<Vec<TokenEntry>, RegistryError> {
         let action = "list tokens";
         let url = self.url("/api/v1/tokens");
-        let body = self.send(reqwest::Method::GET, &url, action).await?;
+        let body = self
+            .send(reqwest::Method::GET, &url, action, LIST_BODY_LIMIT)
+            .await?;
         let answer: ListAnswer = serde_json::from_slice(&body)
             .map_err(|_| self.protocol(action, "the body is not JSON".into()))?;
         Ok(answer
@@ -205,15 +208,57 @@ impl RegistryApi {
             .collect())
     }
 
+    /// Whether the org's token `id` is the one of a cluster object: its value is `credential`,
+    /// or its description is `description`. Reads the token list; token values are compared
+    /// here and never leave this function.
+    pub async fn ownership(
+        &self,
+        id: &str,
+        credential: Option<&SecretString>,
+        description: &str,
+    ) -> Result<Ownership, RegistryError> {
+        let action = "list tokens";
+        let url = self.url("/api/v1/tokens");
+        let body = self
+            .send(reqwest::Method::GET, &url, action, LIST_BODY_LIMIT)
+            .await?;
+        let answer: ListAnswer = serde_json::from_slice(&body)
+            .map_err(|_| self.protocol(action, "the body is not JSON".into()))?;
+        for item in answer.tokens {
+            let Ok(listed) = serde_json::from_value::<ListedToken>(item) else {
+                continue;
+            };
+            let value = listed.token.clone();
+            let Some(entry) = listed.entry() else {
+                continue;
+            };
+            if entry.id != id || entry.revoked {
+                continue;
+            }
+            let same_value = matches!((&value, credential), (Some(v), Some(c)) if v.as_str() == c.expose_secret());
+            return Ok(if same_value || entry.description == description {
+                Ownership::Owned
+            } else {
+                Ownership::Foreign(entry.description)
+            });
+        }
+        Ok(Ownership::Missing)
+    }
+
     /// `DELETE /api/v1/tokens/<id>`.
     pub async fn revoke(&self, id: &str) -> Result<(), RegistryError> {
         let url = self.url(&format!(
             "/api/v1/tokens/{}",
             url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
         ));
-        self.send(reqwest::Method::DELETE, &url, &format!("revoke token {id}"))
-            .await
-            .map(drop)
+        self.send(
+            reqwest::Method::DELETE,
+            &url,
+            &format!("revoke token {id}"),
+            BODY_LIMIT,
+        )
+        .await
+        .map(drop)
     }
 }
 

@@ -13,6 +13,37 @@ use crate::http::RemoteError;
 /// Description prefix of the tokens this plugin mints by default.
 pub const DESCRIPTION_PREFIX: &str = "kubectl-dedicated-registry";
 
+/// The description this plugin gives a token minted for secret `name` in `namespace` of
+/// `cluster`: where it is used, no personal data.
+pub fn default_description(cluster: Option<&str>, namespace: &str, name: &str) -> String {
+    format!(
+        "{DESCRIPTION_PREFIX} {}/{namespace}/{name}",
+        cluster.unwrap_or("cluster")
+    )
+}
+
+/// Whether `id` has the shape of a registry token id (a UUID, the JWT `jti`).
+pub fn is_token_id(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// How a token id read from a cluster object relates to that object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// The org's token with that id holds the object's credential, or carries the description
+    /// this plugin writes for it: revoking it is revoking the object's own token.
+    Owned,
+    /// The token exists but belongs to something else (its description is shown).
+    Foreign(String),
+    /// No live token of the org has that id.
+    Missing,
+}
+
 /// Failures of the registry API.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -131,6 +162,25 @@ mod tests {
         };
         let s = format!("{t:?}");
         assert!(s.contains("id-1") && !s.contains("super-secret"));
+    }
+
+    #[test]
+    fn token_ids_are_uuids() {
+        assert!(is_token_id("637b3d8c-a087-5af9-a636-16e7efc70967"));
+        for bad in [
+            "",
+            ".",
+            "..",
+            "637b3d8c",
+            "637b3d8c-a087-5af9-a636-16e7efc7096g",
+            "../x",
+        ] {
+            assert!(!is_token_id(bad), "{bad}");
+        }
+        assert_eq!(
+            default_description(None, "team-a", "regcred"),
+            "kubectl-dedicated-registry cluster/team-a/regcred"
+        );
     }
 
     #[test]

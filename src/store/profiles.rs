@@ -144,7 +144,9 @@ impl ConfigFile {
         })
     }
 
-    /// Writes the file atomically (temp file + rename), readable by the owner only.
+    /// Writes the file atomically, readable by the owner only: a new temporary file, created
+    /// exclusively with a random name in the same directory (never a leftover or planted one),
+    /// then renamed over the old file.
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
         let write_err = |source| ConfigError::Write {
             path: path.to_path_buf(),
@@ -154,28 +156,57 @@ impl ConfigFile {
         std::fs::create_dir_all(dir).map_err(write_err)?;
         let text = serde_saphyr::to_string(self)
             .map_err(|e| write_err(std::io::Error::other(e.to_string())))?;
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("config"),
-            std::process::id()
-        ));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp).map_err(write_err)?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("config");
+        // tempfile creates the file with O_EXCL and mode 0600.
+        let mut file = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(write_err)?;
         file.write_all(
             format!("# kubectl-dedicated-registry settings. No secrets are stored here.\n{text}")
                 .as_bytes(),
         )
-        .and_then(|_| file.sync_all())
+        .and_then(|_| file.as_file().sync_all())
         .map_err(write_err)?;
-        std::fs::rename(&tmp, path).map_err(write_err)
+        file.persist(path).map_err(|e| write_err(e.error))?;
+        Ok(())
+    }
+
+    /// Changes one part of the file under an exclusive lock: the file is read again just before
+    /// the change and written right after, so concurrent `login`/`logout` runs for different
+    /// profiles never lose each other's profile.
+    pub fn update<T>(
+        path: &Path,
+        change: impl FnOnce(&mut ConfigFile) -> T,
+    ) -> Result<T, ConfigError> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let lock_path = dir.join(format!(
+            ".{}.lock",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("config")
+        ));
+        let write_err = |source| ConfigError::Write {
+            path: lock_path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(write_err)?;
+        lock.lock().map_err(write_err)?;
+        let mut file = ConfigFile::load(path)?;
+        let result = change(&mut file);
+        file.save(path)?;
+        drop(lock);
+        Ok(result)
     }
 }
 
@@ -224,5 +255,61 @@ mod tests {
         let err = ConfigFile::load(&path).unwrap_err().to_string();
         assert!(err.contains("is not valid"), "{err}");
         assert!(err.contains("login"), "{err}");
+    }
+
+    /// See: issue 9, finding 8.
+    #[cfg(unix)]
+    #[test]
+    fn save_never_follows_a_planted_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        // The name the old implementation used, planted as a symlink to another file.
+        let planted = dir
+            .path()
+            .join(format!(".config.yaml.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let mut cfg = ConfigFile::default();
+        cfg.profiles.insert("default".into(), profile());
+        cfg.save(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        assert_eq!(ConfigFile::load(&path).unwrap(), cfg);
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    /// See: issue 9, finding 7.
+    #[test]
+    fn concurrent_updates_of_different_profiles_keep_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for round in 0..10 {
+                        ConfigFile::update(&path, |file| {
+                            let mut p = profile();
+                            p.org = format!("org-{round}");
+                            file.profiles.insert(format!("p{i}"), p);
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let file = ConfigFile::load(&path).unwrap();
+        assert_eq!(file.profiles.len(), 8, "{:?}", file.profiles.keys());
     }
 }

@@ -12,12 +12,13 @@ use secrecy::ExposeSecret as _;
 
 use super::namespaces;
 use super::plan::{Plan, Wanted, plan};
+use super::write::Write;
 use crate::cli::settings::{CreateSettings, Scope};
 use crate::cli::{DryRun, OutputFormat};
 use crate::cluster::objects::{self, AccountChange, MAX_ATTEMPTS};
 use crate::cluster::{self, Target};
 use crate::commands::Ctx;
-use crate::interrupt;
+use crate::interrupt::{self, Window};
 use crate::lifecycle::TokenLifecycle;
 use crate::manifests::{self, PullSecretSpec};
 use crate::output;
@@ -48,6 +49,7 @@ pub async fn create(ctx: &Ctx, settings: CreateSettings) -> anyhow::Result<()> {
         settings: &settings,
         lifecycle: TokenLifecycle::new(&mut session),
         multi: false,
+        pending: None,
     };
     match &settings.scope {
         Scope::One => run.create_in(&target).await,
@@ -80,7 +82,11 @@ fn client_dry_run(
 }
 
 /// The Secret a dry run shows: the placeholder where the token would be.
-fn placeholder_secret(settings: &CreateSettings, registry: &str, namespace: &str) -> Secret {
+pub(super) fn placeholder_secret(
+    settings: &CreateSettings,
+    registry: &str,
+    namespace: &str,
+) -> Secret {
     pull_secret(
         settings,
         registry,
@@ -90,7 +96,7 @@ fn placeholder_secret(settings: &CreateSettings, registry: &str, namespace: &str
     )
 }
 
-fn pull_secret(
+pub(super) fn pull_secret(
     settings: &CreateSettings,
     registry: &str,
     namespace: &str,
@@ -147,14 +153,17 @@ fn print_result(
 }
 
 /// One `secret create` run: its settings and the token lifecycle it shares across namespaces.
-struct Run<'r, 's> {
-    settings: &'r CreateSettings,
-    lifecycle: TokenLifecycle<'s>,
-    multi: bool,
+pub(super) struct Run<'r, 's> {
+    pub(super) settings: &'r CreateSettings,
+    pub(super) lifecycle: TokenLifecycle<'s>,
+    pub(super) multi: bool,
+    /// A token minted for a write that lost to a concurrent writer: reused by the next attempt
+    /// if it still needs one (a contended write mints once), revoked otherwise.
+    pub(super) pending: Option<(MintedToken, Window)>,
 }
 
 /// What one attempt of the write loop ended in.
-enum Attempt {
+pub(super) enum Attempt {
     /// Done: the object as stored (or as the server would store it) and the verb to print.
     Done(Box<Secret>, &'static str),
     /// A concurrent writer changed the secret: decide again on fresh state.
@@ -162,7 +171,7 @@ enum Attempt {
 }
 
 impl Run<'_, '_> {
-    fn registry(&mut self) -> String {
+    pub(super) fn registry(&mut self) -> String {
         self.lifecycle.session().profile().registry.clone()
     }
 
@@ -207,7 +216,6 @@ impl Run<'_, '_> {
     /// `secret create` in one namespace.
     async fn create_in(&mut self, target: &Target) -> anyhow::Result<()> {
         let settings = self.settings;
-        let name = &settings.spec.name;
         // Fetch phase: everything that can fail before a token exists.
         let accounts: Api<ServiceAccount> =
             Api::namespaced(target.client.clone(), &target.namespace);
@@ -219,19 +227,10 @@ impl Run<'_, '_> {
                 .with_context(|| format!("--service-account {account} cannot be used"))?;
         }
         let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
-        let mut attempt = 0;
-        let (written, verb) = loop {
-            attempt += 1;
-            if interrupt::interrupted() {
-                bail!("interrupted by Ctrl-C; secret/{name} was not changed");
-            }
-            match self
-                .attempt(target, &secrets, attempt == MAX_ATTEMPTS)
-                .await?
-            {
-                Attempt::Done(secret, verb) => break (*secret, verb),
-                Attempt::Retry => continue,
-            }
+        let (written, verb) = match self.converge(target, &secrets).await {
+            Ok(done) => done,
+            // A token kept for a retry that never came is not left behind.
+            Err(e) => return Err(self.discard_pending(e).await),
         };
         let verb = if self.multi {
             format!("{verb} (namespace {})", target.namespace)
@@ -241,6 +240,29 @@ impl Run<'_, '_> {
         let registry = self.registry();
         print_result(&written, &verb, settings, settings.show_token, &registry)?;
         self.attach_to_service_accounts(target, &accounts).await
+    }
+
+    /// Decides and writes until the secret is as wanted or a failure is final.
+    async fn converge(
+        &mut self,
+        target: &Target,
+        secrets: &Api<Secret>,
+    ) -> anyhow::Result<(Secret, &'static str)> {
+        let name = &self.settings.spec.name;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if interrupt::interrupted() {
+                bail!("{}; secret/{name} was not changed", interrupt::message());
+            }
+            match self
+                .attempt(target, secrets, attempt == MAX_ATTEMPTS)
+                .await?
+            {
+                Attempt::Done(secret, verb) => return Ok((*secret, verb)),
+                Attempt::Retry => continue,
+            }
+        }
     }
 
     /// Reads the secret, decides, and carries the decision out once.
@@ -265,7 +287,14 @@ impl Run<'_, '_> {
             overwrite: settings.overwrite,
         };
         let dry_run = settings.dry_run == DryRun::Server;
-        match plan(existing.as_ref(), &wanted) {
+        let plan = plan(existing.as_ref(), &wanted);
+        if !matches!(plan, Plan::Mint { .. })
+            && let Some((token, _window)) = self.pending.take()
+        {
+            // The concurrent writer left nothing for the kept token to do.
+            self.lifecycle.revoke(&token.id).await?;
+        }
+        match plan {
             Plan::RefuseUnmanaged => bail!(
                 "secret `{}/{name}` already exists and is not managed by kubectl-dedicated-registry; pass --overwrite to replace it, or choose another name",
                 target.namespace
@@ -286,8 +315,8 @@ impl Run<'_, '_> {
                 let verb = with_dry_run("configured", dry_run);
                 match objects::write_secret(secrets, Some(&existing), &desired, dry_run).await {
                     Ok(s) => Ok(Attempt::Done(Box::new(s), verb)),
-                    Err(e) if cluster::is_conflict(&e) && !last => Ok(Attempt::Retry),
-                    Err(e) => Err(target.error("update", "secret", name, e).into()),
+                    Err(f) if cluster::is_conflict(&f.error) && !last => Ok(Attempt::Retry),
+                    Err(f) => Err(target.error("update", "secret", name, f.error).into()),
                 }
             }
             Plan::Mint {
@@ -308,143 +337,6 @@ impl Run<'_, '_> {
                 };
                 self.mint(write).await
             }
-        }
-    }
-
-    /// Carries out a `Mint` plan: a server dry run with the placeholder, or a real mint.
-    async fn mint(&mut self, write: Write<'_>) -> anyhow::Result<Attempt> {
-        let settings = self.settings;
-        let name = &settings.spec.name;
-        let dry_run = settings.dry_run == DryRun::Server;
-        let existing = write.existing;
-        let verb = with_dry_run(
-            if existing.is_some() {
-                "configured"
-            } else {
-                "created"
-            },
-            dry_run,
-        );
-        if dry_run {
-            // Validated by the API server with the placeholder; nothing is minted.
-            let registry = self.registry();
-            let target = write.target;
-            let desired = placeholder_secret(settings, &registry, &target.namespace);
-            return objects::write_secret(write.secrets, existing, &desired, true)
-                .await
-                .map(|s| Attempt::Done(Box::new(s), verb))
-                .map_err(|e| {
-                    target
-                        .error(write_verb(&existing), "secret", name, e)
-                        .into()
-                });
-        }
-        Ok(match self.mint_and_write(write).await? {
-            Some(secret) => Attempt::Done(Box::new(secret), verb),
-            None => Attempt::Retry,
-        })
-    }
-
-    /// Mints a token, verifies it, writes it, and revokes the token it replaced; undoes the mint
-    /// when the write fails. `None` when a concurrent writer got in first (the new token was
-    /// revoked; decide again).
-    async fn mint_and_write(&mut self, write: Write<'_>) -> anyhow::Result<Option<Secret>> {
-        let settings = self.settings;
-        let name = &settings.spec.name;
-        let target = write.target;
-        let description =
-            super::description(&settings.spec, target.cluster.as_deref(), &target.namespace);
-        let (token, window) = self
-            .lifecycle
-            .mint_in_window(settings.spec.access, &description)
-            .await?;
-        if settings.verify
-            && let Err(e) = self.lifecycle.verify(&token).await
-        {
-            return Err(self.lifecycle.undo(&token, e.into()).await);
-        }
-        if interrupt::interrupted() {
-            return Err(self
-                .lifecycle
-                .undo(&token, anyhow::anyhow!("interrupted by Ctrl-C"))
-                .await);
-        }
-        let registry = self.registry();
-        let desired = pull_secret(
-            settings,
-            &registry,
-            &target.namespace,
-            token.token.expose_secret(),
-            &token.id,
-        );
-        let landed = match objects::write_secret(write.secrets, write.existing, &desired, false)
-            .await
-        {
-            Ok(s) => s,
-            Err(e) if cluster::is_conflict(&e) && !write.last => {
-                // Someone else wrote meanwhile: undo and decide again on fresh state.
-                output::log(1, format!("secret/{name} changed concurrently; retrying"));
-                self.lifecycle.revoke(&token.id).await.map_err(|revoke_error| {
-                        anyhow::Error::new(revoke_error).context(format!(
-                            "secret/{name} changed concurrently and the new token {id} could NOT be revoked; revoke it with `kubectl dedicated-registry token revoke {id}`",
-                            id = token.id
-                        ))
-                    })?;
-                return Ok(None);
-            }
-            Err(e) => self.failed_write(&write, &token, e).await?,
-        };
-        // The new token is in place. The one it replaced is revoked while the window is still
-        // open, so Ctrl-C cannot leave it live unreported.
-        if let Some(old) = write.revoke
-            && old != token.id
-            && let Err(e) = self.lifecycle.revoke(&old).await
-        {
-            output::warning(format!(
-                "the replaced token {old} could not be revoked ({e:#}); revoke it with `kubectl dedicated-registry token revoke {old}`"
-            ));
-        }
-        drop(window);
-        if interrupt::interrupted() {
-            bail!(
-                "interrupted by Ctrl-C after secret/{name} was written with the new token {}; the remaining steps were skipped, re-run to finish",
-                token.id
-            );
-        }
-        Ok(Some(landed))
-    }
-
-    /// A write of a new token failed. When the failure is certain, the token is revoked. When
-    /// the server may have stored the write anyway (the answer was lost, or a server-side
-    /// timeout), the secret is read back first: a secret that holds the new token was written.
-    async fn failed_write(
-        &mut self,
-        write: &Write<'_>,
-        token: &MintedToken,
-        error: kube::Error,
-    ) -> anyhow::Result<Secret> {
-        let name = &self.settings.spec.name;
-        let verb = write_verb(&write.existing);
-        let uncertain = objects::is_uncertain(&error);
-        let failure = anyhow::Error::new(write.target.error(verb, "secret", name, error));
-        if !uncertain {
-            return Err(self.lifecycle.undo(token, failure).await);
-        }
-        match objects::read_back(write.secrets, name).await {
-            Some(Some(stored))
-                if manifests::annotation(&stored, manifests::ANNOTATION_TOKEN_ID)
-                    == Some(token.id.as_str()) =>
-            {
-                output::warning(format!(
-                    "the {verb} of secret/{name} reported an error, but the secret holds the new token: it was written"
-                ));
-                Ok(stored)
-            }
-            Some(_) => Err(self.lifecycle.undo(token, failure).await),
-            None => Err(failure.context(format!(
-                "it is unknown whether secret/{name} was written; the new token {id} was NOT revoked: check with `kubectl get secret {name}` and run `kubectl dedicated-registry token revoke {id}` if the secret does not use it",
-                id = token.id
-            ))),
         }
     }
 
@@ -484,19 +376,8 @@ impl Run<'_, '_> {
     }
 }
 
-/// One write of a freshly minted token.
-struct Write<'a> {
-    target: &'a Target,
-    secrets: &'a Api<Secret>,
-    existing: Option<&'a Secret>,
-    /// The token to revoke once the write succeeded.
-    revoke: Option<String>,
-    /// Whether this is the last attempt (a conflict is then final).
-    last: bool,
-}
-
 /// The verb kubectl prints, marked when it was a server dry run.
-fn with_dry_run(verb: &'static str, dry_run: bool) -> &'static str {
+pub(super) fn with_dry_run(verb: &'static str, dry_run: bool) -> &'static str {
     match (verb, dry_run) {
         (_, false) => verb,
         ("created", true) => "created (server dry run)",
@@ -505,7 +386,7 @@ fn with_dry_run(verb: &'static str, dry_run: bool) -> &'static str {
 }
 
 /// `create` or `update`, for messages.
-fn write_verb<T>(existing: &Option<T>) -> &'static str {
+pub(super) fn write_verb<T>(existing: &Option<T>) -> &'static str {
     if existing.is_some() {
         "update"
     } else {

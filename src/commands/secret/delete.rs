@@ -1,22 +1,27 @@
 //! `secret delete`: deletes a managed pull secret, then revokes its token (in that order, so
 //! pods never hold a secret whose token is already dead).
+//!
+//! Everything that can fail before the revocation is done before the delete (the login is
+//! refreshed, the token is checked to be the secret's own), because the secret is the only
+//! record of the token id; every failure after the delete names the id.
 
 use anyhow::{Context as _, bail};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Preconditions};
+use secrecy::SecretString;
 
 use crate::cli::settings::DeleteSettings;
 use crate::commands::Ctx;
-use crate::lifecycle::TokenLifecycle;
+use crate::lifecycle::{Recorded, TokenLifecycle};
 use crate::session::Session;
-use crate::{cluster, manifests, output};
+use crate::{cluster, manifests, output, registry};
 
 /// `secret delete`.
 pub async fn delete(ctx: &Ctx, settings: DeleteSettings) -> anyhow::Result<()> {
-    let profile = if settings.keep_token {
+    let mut session = if settings.keep_token {
         None
     } else {
-        Some(ctx.require_profile()?)
+        Some(ctx.session()?)
     };
     let target = cluster::resolve(&ctx.global.kube).await?.connect()?;
     let name = &settings.name;
@@ -36,10 +41,16 @@ pub async fn delete(ctx: &Ctx, settings: DeleteSettings) -> anyhow::Result<()> {
     };
     if !manifests::is_managed(&secret) {
         bail!(
-            "secret `{}/{name}` is not managed by kubectl-dedicated-registry; delete it with `kubectl delete secret {name}` if you mean to",
+            "secret `{}/{name}` is not managed by kubectl-dedicated-registry; delete it with `kubectl -n {} delete secret {name}` if you mean to",
+            target.namespace,
             target.namespace
         );
     }
+    // Decided before the delete: which token to revoke, if any.
+    let revoke = match session.as_mut() {
+        Some(session) => token_to_revoke(session, &secret, &target, name).await?,
+        None => None,
+    };
     let delete = DeleteParams {
         preconditions: Some(Preconditions {
             resource_version: secret.metadata.resource_version.clone(),
@@ -48,37 +59,65 @@ pub async fn delete(ctx: &Ctx, settings: DeleteSettings) -> anyhow::Result<()> {
         ..Default::default()
     };
     // The secret is the only record of its token id: from its deletion until the revocation,
-    // Ctrl-C waits.
+    // signals wait.
     let _window = crate::interrupt::Window::open();
     secrets
         .delete(name, &delete)
         .await
         .map_err(|e| target.error("delete", "secret", name, e))?;
     output::data(&format!("secret/{name} deleted"))?;
-    let Some(profile) = profile else {
+    let (Some(session), Some(id)) = (session.as_mut(), revoke) else {
         return Ok(());
     };
-    let token_id = manifests::annotation(&secret, manifests::ANNOTATION_TOKEN_ID);
+    TokenLifecycle::new(session)
+        .revoke(&id)
+        .await
+        .with_context(|| {
+            format!("secret/{name} was deleted but its token {id} could NOT be revoked; run `kubectl dedicated-registry token revoke {id}`")
+        })?;
+    Ok(output::data(&format!("token/{id} revoked"))?)
+}
+
+/// The token of `secret` to revoke after the delete: its recorded id, when it is of this
+/// profile's registry and checked to be the secret's own token. The login is refreshed here,
+/// so a broken login fails before anything is deleted.
+async fn token_to_revoke(
+    session: &mut Session,
+    secret: &Secret,
+    target: &cluster::Target,
+    name: &str,
+) -> anyhow::Result<Option<String>> {
+    let Some(id) = manifests::annotation(secret, manifests::ANNOTATION_TOKEN_ID) else {
+        return Ok(None);
+    };
+    let profile_registry = session.profile().registry.clone();
     let registry =
-        manifests::annotation(&secret, manifests::ANNOTATION_REGISTRY).unwrap_or_default();
-    match token_id {
-        Some(id) if registry == profile.registry => {
-            let mut session = Session::new(ctx.profile_name(), profile, ctx.store.clone())?;
-            TokenLifecycle::new(&mut session)
-                .revoke(id)
-                .await
-                .with_context(|| {
-                    format!("secret/{name} was deleted but its token {id} could NOT be revoked; run `kubectl dedicated-registry token revoke {id}`")
-                })?;
-            Ok(output::data(&format!("token/{id} revoked"))?)
+        manifests::annotation(secret, manifests::ANNOTATION_REGISTRY).unwrap_or_default();
+    if registry != profile_registry {
+        output::warning(format!(
+            "token {id} belongs to registry {registry}, not this profile's ({profile_registry}); revoke it with a profile for that registry"
+        ));
+        return Ok(None);
+    }
+    let recorded = Recorded {
+        id: id.to_string(),
+        credential: manifests::existing_credential(secret, &profile_registry)
+            .map(|(_, password, _)| SecretString::from(password)),
+        description: registry::default_description(
+            target.cluster.as_deref(),
+            &target.namespace,
+            name,
+        ),
+        object: format!("secret {}/{name}", target.namespace),
+    };
+    let refusal = recorded.refusal(session).await.with_context(|| {
+        format!("cannot check token {id} of secret/{name} with the registry; nothing was deleted")
+    })?;
+    match refusal {
+        Some(reason) => {
+            output::warning(reason);
+            Ok(None)
         }
-        Some(id) => {
-            output::warning(format!(
-                "token {id} belongs to registry {registry}, not this profile's ({}); revoke it with a profile for that registry",
-                profile.registry
-            ));
-            Ok(())
-        }
-        None => Ok(()),
+        None => Ok(Some(id.to_string())),
     }
 }

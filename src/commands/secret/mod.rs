@@ -7,6 +7,7 @@ mod namespaces;
 mod plan;
 mod render;
 mod verify;
+mod write;
 
 pub use create::create;
 pub use delete::delete;
@@ -14,18 +15,13 @@ pub use render::render;
 pub use verify::verify;
 
 use crate::cli::settings::SecretSpec;
-use crate::registry::DESCRIPTION_PREFIX;
 
 /// The token description: `--description`, else one naming where the token is used (no
 /// personal data).
 fn description(spec: &SecretSpec, cluster: Option<&str>, namespace: &str) -> String {
-    spec.description.clone().unwrap_or_else(|| {
-        format!(
-            "{DESCRIPTION_PREFIX} {}/{namespace}/{}",
-            cluster.unwrap_or("cluster"),
-            spec.name
-        )
-    })
+    spec.description
+        .clone()
+        .unwrap_or_else(|| crate::registry::default_description(cluster, namespace, &spec.name))
 }
 
 #[cfg(test)]
