@@ -495,10 +495,20 @@ fn token_list(args: TokenListArgs) -> TokenListSettings {
 fn token_revoke(args: TokenRevokeArgs) -> anyhow::Result<TokenRevokeSettings> {
     for id in &args.ids {
         let is_token = id.split('.').count() == 3;
-        if id.is_empty() || id.contains(['/', '?', '#']) || is_token {
+        // An id is a path segment: no `.`/`..`, separators or spaces (IBM's ids are UUIDs).
+        let shaped = id.len() <= 128
+            && id.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if is_token || !shaped {
             bail!(
                 "invalid token id `{}`: pass the id shown by `token list`, not the token itself",
-                if is_token { "<a token>" } else { id }
+                if is_token {
+                    "<a token>".to_string()
+                } else {
+                    crate::output::printable(id)
+                }
             );
         }
     }
@@ -613,6 +623,12 @@ mod tests {
     #[test]
     fn token_ids_are_not_tokens_or_paths() {
         assert!(error(&["token", "revoke", "a/b"]).contains("invalid token id `a/b`"));
+        for bad in [".", "..", "a b", "", "_x"] {
+            assert!(
+                error(&["token", "revoke", bad]).contains("invalid token id"),
+                "{bad}"
+            );
+        }
         let jwt = error(&["token", "revoke", "eyJa.eyJb.sig"]);
         assert!(jwt.contains("<a token>") && !jwt.contains("eyJ"), "{jwt}");
         assert!(settings(&["token", "revoke", "0f6b1c2e-1111-2222-3333-444455556666"]).is_ok());

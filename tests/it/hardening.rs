@@ -1,0 +1,478 @@
+//! Regression tests of the hardening review (issue 9), one per finding, each named after it.
+//! Every one failed on the code before its fix. Findings 8, 12 and 13 are also covered by unit
+//! tests next to the code (`store::profiles`, `lifecycle` tests, `manifests::pull_secret`).
+// See: issue 9.
+
+use std::time::{Duration, Instant};
+
+use dedicated_sandbox::{Fault, FaultAction, Service, seed};
+use serde_json::json;
+
+use crate::common::{TestContext, require_keyring};
+
+fn live_tokens(ctx: &TestContext) -> usize {
+    ctx.tokens().iter().filter(|t| !t.revoked).count()
+}
+
+/// A directory of this test's own (inside its HOME).
+fn scratch_dir(ctx: &TestContext) -> std::path::PathBuf {
+    let dir = ctx
+        .config_file()
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("config file under HOME/.config")
+        .join("scratch");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn managed_secret_exists(ctx: &TestContext, namespace: &str, name: &str) -> bool {
+    ctx.sandbox
+        .world
+        .kube
+        .get(namespace, "secrets", name)
+        .is_some()
+}
+
+/// Sends `signal` (e.g. `-TERM`) to `pid` once the journal shows a `method` request to `path`.
+fn signal_when_requested(ctx: &TestContext, pid: u32, method: &str, path: &str, signal: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ctx
+        .sandbox
+        .journal()
+        .entries()
+        .iter()
+        .any(|e| e.method == method && e.path == path)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{method} {path} was never requested"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+/// Finding 2: SIGTERM while the write of a new token is in flight lets it finish, leaves no
+/// token behind, and exits 143; outside a window SIGTERM exits 143 at once, SIGHUP 129.
+#[test]
+fn finding_02_sigterm_and_sighup_are_handled_like_ctrl_c() {
+    let ctx = TestContext::logged_in();
+    let secrets = "/api/v1/namespaces/team-a/secrets";
+    ctx.sandbox.inject(
+        Fault::new(
+            Service::Kube,
+            "POST",
+            secrets,
+            FaultAction::Delay(Duration::from_millis(1500)),
+        )
+        .times(1),
+    );
+    let child = ctx.spawn(&["-n", "team-a", "secret", "create", "regcred"]);
+    signal_when_requested(&ctx, child.id(), "POST", secrets, "-TERM");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
+    // The write finished: the secret holds the one live token; nothing is orphaned.
+    assert!(managed_secret_exists(&ctx, "team-a", "regcred"));
+    assert_eq!(live_tokens(&ctx), 1);
+    assert_eq!(ctx.tokens().len(), 1);
+
+    // Outside a window the shell's codes: 128 + 15, 128 + 1.
+    for (signal, code) in [("-TERM", 143), ("-HUP", 129)] {
+        let path = "/api/v1/namespaces/team-a/secrets/other";
+        ctx.sandbox.inject(
+            Fault::new(
+                Service::Kube,
+                "GET",
+                path,
+                FaultAction::Delay(Duration::from_secs(3)),
+            )
+            .times(1),
+        );
+        ctx.sandbox.journal().clear();
+        let child = ctx.spawn(&["-n", "team-a", "secret", "create", "other"]);
+        signal_when_requested(&ctx, child.id(), "GET", path, signal);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{signal}");
+    }
+    assert_eq!(ctx.tokens().len(), 1, "nothing minted outside the window");
+}
+
+/// Finding 3: with a broken login (the CA file moved), `secret delete` fails before deleting,
+/// so the secret, the only record of its token id, is kept.
+#[test]
+fn finding_03_delete_checks_the_login_before_deleting() {
+    require_keyring();
+    let ctx = TestContext::new();
+    let ca = scratch_dir(&ctx).join("moved-ca.pem");
+    std::fs::copy(ctx.sandbox.ca_file(), &ca).unwrap();
+    let mut args = ctx.login_args(&[
+        "--username",
+        seed::ALICE,
+        "--password-stdin",
+        "--org",
+        seed::DEV_ORG,
+    ]);
+    let ca_index = args.iter().position(|a| a == "--ca-file").unwrap() + 1;
+    args[ca_index] = ca.display().to_string();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ctx.run(&refs, Some(&format!("{}\n", seed::ALICE_PASSWORD)))
+        .ok();
+    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .ok();
+    std::fs::remove_file(&ca).unwrap();
+    ctx.run(&["-n", "team-a", "secret", "delete", "regcred"], None)
+        .fails_with("moved-ca.pem");
+    assert!(
+        managed_secret_exists(&ctx, "team-a", "regcred"),
+        "the secret was kept"
+    );
+    assert_eq!(live_tokens(&ctx), 1);
+}
+
+/// Finding 4: a token id in the annotation that names another secret's token is not revoked
+/// by `secret delete` or `--rotate`; `token revoke` refuses what is not an id.
+#[test]
+fn finding_04_revocation_does_not_trust_the_annotation() {
+    let ctx = TestContext::logged_in();
+    ctx.run(&["-n", "team-a", "secret", "create", "mine"], None)
+        .ok();
+    ctx.run(&["-n", "team-a", "secret", "create", "theirs"], None)
+        .ok();
+    let id_of = |name: &str| {
+        let secret = ctx
+            .sandbox
+            .world
+            .kube
+            .get("team-a", "secrets", name)
+            .unwrap();
+        secret["metadata"]["annotations"]["kubectl-dedicated-registry/token-id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let theirs = id_of("theirs");
+    let point_at = |target: &str| {
+        ctx.kubectl(&[
+            "-n",
+            "team-a",
+            "annotate",
+            "secret",
+            "mine",
+            &format!("kubectl-dedicated-registry/token-id={target}"),
+            "--overwrite",
+        ])
+        .ok();
+    };
+    let live = |id: &str| ctx.tokens().iter().any(|t| t.id == id && !t.revoked);
+
+    // --rotate: the new token is written, the other secret's token stays live.
+    point_at(&theirs);
+    let run = ctx
+        .run(
+            &["-n", "team-a", "secret", "create", "mine", "--rotate"],
+            None,
+        )
+        .ok();
+    assert!(run.stderr.contains("NOT revoked"), "{}", run.stderr);
+    assert!(live(&theirs), "another secret's token was revoked");
+
+    // delete: same.
+    point_at(&theirs);
+    let run = ctx
+        .run(&["-n", "team-a", "secret", "delete", "mine"], None)
+        .ok();
+    assert!(run.stderr.contains("NOT revoked"), "{}", run.stderr);
+    assert!(!run.stdout.contains("revoked"), "{}", run.stdout);
+    assert!(live(&theirs));
+
+    // Positive control: the secret's own token is still revoked on delete.
+    let run = ctx
+        .run(&["-n", "team-a", "secret", "delete", "theirs"], None)
+        .ok();
+    assert!(run.stdout.contains(&format!("token/{theirs} revoked")));
+    assert!(!live(&theirs));
+
+    // `token revoke` refuses path-like and non-id arguments before any request.
+    for bad in [".", "..", "../tokens", "a b"] {
+        ctx.sandbox.journal().clear();
+        ctx.run(&["token", "revoke", bad], None)
+            .fails_with("invalid token id");
+        assert!(ctx.sandbox.journal().entries().is_empty(), "{bad}");
+    }
+}
+
+/// Finding 5: a password inside `--api` is refused, never printed or stored.
+#[test]
+fn finding_05_credentials_in_url_flags_are_refused() {
+    let ctx = TestContext::new();
+    let api = ctx
+        .sandbox
+        .urls()
+        .api
+        .replacen("https://", "https://alice:hunter2-secret@", 1);
+    let run = ctx
+        .run(
+            &[
+                "login",
+                "--api",
+                &api,
+                "--password-stdin",
+                "--username",
+                "a",
+            ],
+            Some("pw\n"),
+        )
+        .fails_with("must not contain a user name or password");
+    run.leaks_none(&["hunter2-secret"]);
+    assert!(!ctx.config_file().exists(), "nothing stored");
+    assert!(ctx.sandbox.journal().entries().is_empty(), "nothing sent");
+    for (flag, value) in [
+        ("--api", format!("{}/?x=1", ctx.sandbox.urls().api)),
+        ("--registry", "registry.example?x=1".to_string()),
+        ("--registry", "alice:pw@registry.example".to_string()),
+    ] {
+        ctx.run(&["login", flag, &value], None)
+            .fails_with("invalid");
+    }
+}
+
+/// Finding 6: two settings files holding the same profile share one keyring entry, so their
+/// refreshes take turns: each presents the latest rotated refresh token.
+#[test]
+fn finding_06_the_refresh_lock_follows_the_keyring_entry() {
+    let ctx = TestContext::logged_in();
+    let second = scratch_dir(&ctx).join("elsewhere/config.yaml");
+    std::fs::create_dir_all(second.parent().unwrap()).unwrap();
+    std::fs::copy(ctx.config_file(), &second).unwrap();
+    // Slow refreshes make every run overlap with the others.
+    ctx.sandbox.inject(Fault::new(
+        Service::Login,
+        "POST",
+        "/UAALoginServerWAR/oauth/token",
+        FaultAction::Delay(Duration::from_millis(300)),
+    ));
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            let mut cmd = ctx.command(&["status"]);
+            if i % 2 == 1 {
+                cmd.env("KUBECTL_DEDICATED_REGISTRY_CONFIG", &second);
+            }
+            cmd.stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    ctx.sandbox.clear_faults();
+    ctx.run(&["status"], None).ok();
+}
+
+/// Finding 7: concurrent logins of different profiles keep every profile.
+#[test]
+fn finding_07_concurrent_logins_keep_every_profile() {
+    let ctx = TestContext::logged_in();
+    // Slow logins overlap: each reads the settings file before another writes it.
+    ctx.sandbox.inject(Fault::new(
+        Service::Login,
+        "POST",
+        "/UAALoginServerWAR/oauth/token",
+        FaultAction::Delay(Duration::from_millis(300)),
+    ));
+    let args = ctx.login_args(&[
+        "--username",
+        seed::BOB,
+        "--password-stdin",
+        "--org",
+        seed::DEV_ORG,
+    ]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            let mut cmd = ctx.command(&refs);
+            cmd.env("KUBECTL_DEDICATED_REGISTRY_PROFILE", format!("p{i}"))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut child = cmd.spawn().unwrap();
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{}\n", seed::BOB_PASSWORD).as_bytes())
+                .unwrap();
+            child
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(ctx.config_file()).unwrap();
+    for profile in ["p0", "p1", "p2", "p3"] {
+        assert!(
+            text.contains(&format!("\n  {profile}:")),
+            "{profile} lost:\n{text}"
+        );
+    }
+    let profiles = text
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   ") && l.ends_with(':'))
+        .count();
+    assert_eq!(
+        profiles, 5,
+        "the first login's profile is kept too:\n{text}"
+    );
+}
+
+/// Finding 9: an endless or oversized answer is refused with a clear error, not read whole.
+#[test]
+fn finding_09_response_bodies_are_bounded() {
+    let ctx = TestContext::logged_in();
+    // A well-formed 17 MiB list: over the list limit.
+    let padding = "x".repeat(17 << 20);
+    ctx.sandbox.inject(Fault::json(
+        Service::Registry,
+        "GET",
+        "/api/v1/tokens",
+        200,
+        json!({"tokens": [], "padding": padding}),
+    ));
+    ctx.run(&["token", "list"], None)
+        .fails_with("is larger than");
+    ctx.sandbox.clear_faults();
+    // A 2 MiB token answer from UAA: over the 1 MiB limit.
+    ctx.sandbox.inject(Fault::json(
+        Service::Login,
+        "POST",
+        "/UAALoginServerWAR/oauth/token",
+        200,
+        json!({"access_token": "x".repeat(2 << 20)}),
+    ));
+    ctx.run(&["status"], None).fails_with("cannot be refreshed");
+}
+
+/// Finding 10: terminal control sequences in server text never reach the terminal.
+#[test]
+fn finding_10_server_text_is_stripped_of_terminal_controls() {
+    let ctx = TestContext::logged_in();
+    let evil = "Bad credentials\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m";
+    ctx.sandbox.inject(Fault::json(
+        Service::Login,
+        "POST",
+        "/UAALoginServerWAR/oauth/token",
+        401,
+        json!({"error": "unauthorized", "error_description": evil}),
+    ));
+    let run = ctx
+        .login_password(seed::ALICE, "wrong", seed::DEV_ORG)
+        .fails_with("Bad credentials");
+    for control in ['\u{1b}', '\u{7}', '\u{9b}'] {
+        assert!(!run.stderr.contains(control), "{:?}", run.stderr);
+    }
+    ctx.sandbox.clear_faults();
+    ctx.sandbox.inject(Fault::json(
+        Service::Registry,
+        "GET",
+        "/api/v1/tokens",
+        200,
+        json!({"tokens": [{"_id": "0f6b1c2e-1111-2222-3333-444455556666",
+                           "secondary_owner": evil, "readonly": true}]}),
+    ));
+    let run = ctx.run(&["token", "list", "--all"], None).ok();
+    assert!(run.stdout.contains("Bad credentials"), "{}", run.stdout);
+    for control in ['\u{1b}', '\u{7}', '\u{9b}'] {
+        assert!(!run.stdout.contains(control), "{:?}", run.stdout);
+    }
+}
+
+/// Finding 11: a type change whose old secret could not be put back says so, instead of
+/// "nothing was changed".
+#[test]
+fn finding_11_a_lost_secret_is_reported_truthfully() {
+    let ctx = TestContext::logged_in();
+    ctx.kubectl(&[
+        "-n",
+        "team-a",
+        "create",
+        "secret",
+        "generic",
+        "regcred",
+        "--from-literal=key=value",
+    ])
+    .ok();
+    // The old secret is deleted; every create (the new one, then the restore) fails.
+    ctx.sandbox.inject(Fault::json(
+        Service::Kube,
+        "POST",
+        "/api/v1/namespaces/team-a/secrets",
+        403,
+        json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+               "message":"secrets is forbidden","reason":"Forbidden","code":403}),
+    ));
+    let run = ctx
+        .run(
+            &["-n", "team-a", "secret", "create", "regcred", "--overwrite"],
+            None,
+        )
+        .fails_with("could NOT be restored");
+    assert!(
+        !run.stderr.contains("nothing was changed"),
+        "{}",
+        run.stderr
+    );
+    assert!(!managed_secret_exists(&ctx, "team-a", "regcred"));
+    assert_eq!(live_tokens(&ctx), 0, "the unused token was revoked");
+}
+
+/// Finding 12: one conflict costs one retry, not one more token.
+#[test]
+fn finding_12_a_conflicted_write_reuses_its_token() {
+    let ctx = TestContext::logged_in();
+    ctx.sandbox.inject(
+        Fault::json(
+            Service::Kube,
+            "POST",
+            "/api/v1/namespaces/team-a/secrets",
+            409,
+            json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+                   "message":"secrets \"regcred\" already exists","reason":"AlreadyExists",
+                   "details":{"name":"regcred","kind":"secrets"},"code":409}),
+        )
+        .times(1),
+    );
+    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .ok();
+    let tokens = ctx.tokens();
+    assert_eq!(tokens.len(), 1, "minted once");
+    assert!(!tokens[0].revoked);
+    let secret = ctx
+        .sandbox
+        .world
+        .kube
+        .get("team-a", "secrets", "regcred")
+        .unwrap();
+    assert_eq!(
+        secret["metadata"]["annotations"]["kubectl-dedicated-registry/token-id"],
+        tokens[0].id.as_str()
+    );
+}
