@@ -61,11 +61,17 @@ pub fn validate_email(email: &str) -> Result<(), InputError> {
     Ok(())
 }
 
+/// A path component of distribution's grammar: lower-case alphanumerics and separators.
+const PATH_COMPONENT: &str = "[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*";
+
+/// A whole repository path.
+static PATH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!("^{PATH_COMPONENT}(?:/{PATH_COMPONENT})*$")).expect("valid regex")
+});
+
 // The grammar of docker/distribution `reference/regexp.go`.
 static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
-    let alnum = "[a-z0-9]+";
-    let separator = "(?:[._]|__|[-]+)";
-    let component = format!("{alnum}(?:{separator}{alnum})*");
+    let component = PATH_COMPONENT;
     let domain_component = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
     let domain =
         format!(r"(?:{domain_component}(?:\.{domain_component})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?");
@@ -109,6 +115,13 @@ pub fn resolve_image(input: &str, registry: &str) -> Result<ImageRef, InputError
         Some(d) => (registry.to_string(), format!("{d}/{path}")),
         None => (registry.to_string(), path.to_string()),
     };
+    // A first component that is not a host is part of the path, and must follow the path
+    // grammar (lower case), as distribution's normalization requires.
+    if !PATH.is_match(&path) {
+        return Err(err(
+            "repository names are lower case (`<namespace>/<image>`, letters, digits, `.`, `_`, `-`)",
+        ));
+    }
     if domain == registry && !path.contains('/') {
         return Err(err(
             "images in the registry live in a namespace: use `<namespace>/<image>`",
@@ -181,6 +194,8 @@ mod tests {
             "demo//x",
             "demo/x:-bad",
             "a b/c",
+            "A/a",
+            "Demo/hello:v1",
         ] {
             assert!(resolve_image(bad, r).is_err(), "{bad}");
         }

@@ -8,6 +8,7 @@ mod common;
 mod completion;
 mod errors;
 mod flow;
+mod fuzz;
 mod hardening;
 mod krew;
 mod kubeconfig;
