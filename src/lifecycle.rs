@@ -61,7 +61,7 @@ impl Recorded {
             )));
         }
         let ownership = session
-            .registry(async |api| {
+            .registry_idempotent(async |api| {
                 api.ownership(id, self.credential.as_ref(), &self.description)
                     .await
             })
@@ -152,12 +152,23 @@ impl<'s> TokenLifecycle<'s> {
         Ok(minted)
     }
 
-    /// Revokes the token `id`.
+    /// Revokes the token `id` (retried when the registry fails transiently; "not found" after
+    /// a lost answer means it is already revoked).
     pub async fn revoke(&mut self, id: &str) -> Result<(), SessionError> {
-        self.session
-            .registry(async |api| api.revoke(id).await)
-            .await?;
-        output::log(1, format!("Revoked token {id}"));
+        let outcome = self
+            .session
+            .registry_idempotent(async |api| api.revoke(id).await)
+            .await;
+        match outcome {
+            Ok(()) => output::log(1, format!("Revoked token {id}")),
+            Err(e)
+                if e.registry()
+                    .is_some_and(registry::RegistryError::is_not_found) =>
+            {
+                output::log(1, format!("Token {id} is not there (already revoked)"));
+            }
+            Err(e) => return Err(e),
+        }
         Ok(())
     }
 

@@ -145,12 +145,35 @@ impl Session {
     }
 
     /// Runs `call` against the profile's registry with the access token; when the registry
-    /// refuses the token (401), refreshes the login once and runs it again.
+    /// refuses the token (401), refreshes the login once and runs it again. Not retried
+    /// otherwise: for requests that must not be repeated (minting).
     pub async fn registry<T, F, Fut>(&mut self, call: F) -> Result<T, SessionError>
     where
         F: Fn(RegistryApi) -> Fut,
         Fut: Future<Output = Result<T, RegistryError>>,
     {
+        self.registry_with(call, false).await
+    }
+
+    /// Like [`Self::registry`], for idempotent requests (list, revoke): a transient failure
+    /// (transport, 5xx, 429) is also retried, twice, with exponential backoff.
+    pub async fn registry_idempotent<T, F, Fut>(&mut self, call: F) -> Result<T, SessionError>
+    where
+        F: Fn(RegistryApi) -> Fut,
+        Fut: Future<Output = Result<T, RegistryError>>,
+    {
+        self.registry_with(call, true).await
+    }
+
+    async fn registry_with<T, F, Fut>(&mut self, call: F, retry: bool) -> Result<T, SessionError>
+    where
+        F: Fn(RegistryApi) -> Fut,
+        Fut: Future<Output = Result<T, RegistryError>>,
+    {
+        use backon::Retryable as _;
+        let backoff = backon::ExponentialBuilder::default()
+            .with_min_delay(std::time::Duration::from_millis(200))
+            .with_max_times(if retry { 2 } else { 0 });
         let mut refreshed = false;
         loop {
             let access = self.access_token().await?;
@@ -160,7 +183,14 @@ impl Session {
                 access,
                 &self.profile.org_guid,
             );
-            match call(api).await {
+            let result = (|| call(api.clone()))
+                .retry(backoff)
+                .when(RegistryError::is_transient)
+                .notify(|e, after| {
+                    output::log(1, format!("{e}; trying again in {after:?}"));
+                })
+                .await;
+            match result {
                 Err(e) if e.is_unauthorized() && !refreshed => {
                     output::log(
                         1,

@@ -10,7 +10,9 @@ use crate::registry::{DESCRIPTION_PREFIX, TokenEntry};
 /// `token list`.
 pub async fn list(ctx: &Ctx, settings: TokenListSettings) -> anyhow::Result<()> {
     let mut session = ctx.session()?;
-    let mut tokens = session.registry(async |api| api.list().await).await?;
+    let mut tokens = session
+        .registry_idempotent(async |api| api.list().await)
+        .await?;
     if !settings.all {
         tokens.retain(|t| t.description.starts_with(DESCRIPTION_PREFIX));
     }
@@ -72,7 +74,10 @@ pub async fn revoke(ctx: &Ctx, settings: TokenRevokeSettings) -> anyhow::Result<
     let mut session = ctx.session()?;
     let mut failed = Vec::new();
     for id in &settings.ids {
-        match session.registry(async |api| api.revoke(id).await).await {
+        match session
+            .registry_idempotent(async |api| api.revoke(id).await)
+            .await
+        {
             Ok(()) => output::data(&format!("token/{id} revoked"))?,
             Err(e) => failed.push(format!("{e:#}")),
         }

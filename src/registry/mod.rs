@@ -88,6 +88,22 @@ impl RegistryError {
     pub fn is_transport(&self) -> bool {
         matches!(self, RegistryError::Remote(_))
     }
+
+    /// Whether trying again may succeed: the transport failed, or the registry was failing or
+    /// throttling (5xx, 429). Only idempotent requests are retried on it.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Remote(RemoteError::TooLarge { .. }) => false,
+            RegistryError::Remote(_) => true,
+            RegistryError::Refused { status, .. } => *status >= 500 || *status == 429,
+            RegistryError::Protocol { .. } => false,
+        }
+    }
+
+    /// Whether the registry answered "no such token".
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RegistryError::Refused { status: 404, .. })
+    }
 }
 
 /// A freshly minted registry token.

@@ -14,6 +14,7 @@ mod krew;
 mod kubeconfig;
 mod layout;
 mod lifecycle;
+mod soak;
 mod terminal;
 mod tokens;
 mod verify;
