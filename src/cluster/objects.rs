@@ -168,6 +168,32 @@ pub async fn append_pull_secret(
     secret: &str,
     dry_run: bool,
 ) -> Result<AccountChange, AccountError> {
+    change_account(accounts, name, dry_run, |account| {
+        manifests::with_pull_secret(account, secret)
+    })
+    .await
+}
+
+/// Removes `secret` from the ServiceAccount's `imagePullSecrets`, keeping the other entries.
+pub async fn remove_pull_secret(
+    accounts: &Api<ServiceAccount>,
+    name: &str,
+    secret: &str,
+) -> Result<AccountChange, AccountError> {
+    change_account(accounts, name, false, |account| {
+        manifests::without_pull_secret(account, secret)
+    })
+    .await
+}
+
+/// Read-modify-write of one ServiceAccount with `resourceVersion`, retried on conflict;
+/// `change` returns `None` when there is nothing to write.
+async fn change_account(
+    accounts: &Api<ServiceAccount>,
+    name: &str,
+    dry_run: bool,
+    change: impl Fn(&ServiceAccount) -> Option<ServiceAccount>,
+) -> Result<AccountChange, AccountError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -175,7 +201,7 @@ pub async fn append_pull_secret(
             .get(name)
             .await
             .map_err(|error| AccountError { verb: "get", error })?;
-        let Some(changed) = manifests::with_pull_secret(&account, secret) else {
+        let Some(changed) = change(&account) else {
             return Ok(AccountChange::Unchanged);
         };
         match accounts

@@ -1,7 +1,7 @@
 //! `pod render` and `pod apply`.
 
 use anyhow::Context as _;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, Patch, PatchParams};
 
 use super::Ctx;
@@ -79,6 +79,18 @@ fn report(pod: &Pod, verb: &str, output: Option<crate::cli::OutputFormat>) -> an
     }
 }
 
+/// A Pod whose pull secret does not exist cannot pull: say so before it is created (it is
+/// still created, as kubectl would; the secret may come later).
+async fn warn_if_secret_missing(target: &cluster::Target, secret: &str) {
+    let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
+    if let Ok(None) = secrets.get_metadata_opt(secret).await {
+        output::warning(format!(
+            "secret/{secret} does not exist in namespace `{ns}`: the Pod cannot pull until it does; create it with `kubectl dedicated-registry -n {ns} secret create {secret}`",
+            ns = target.namespace
+        ));
+    }
+}
+
 /// `pod apply`: server-side apply with field manager `kubectl-dedicated-registry`.
 pub async fn apply(
     ctx: &Ctx,
@@ -98,6 +110,7 @@ pub async fn apply(
         return report(&pod, "created (dry run)", apply.output);
     }
     let target = resolved.connect()?;
+    warn_if_secret_missing(&target, &settings.secret).await;
     let pods: Api<Pod> = Api::namespaced(target.client.clone(), &target.namespace);
     let before = pods
         .get_opt(&name)

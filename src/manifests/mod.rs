@@ -13,7 +13,7 @@ pub use pull_secret::{
     Credential, PullSecretSpec, annotation, credentials, docker_config_json, existing_credential,
     is_managed, merged_for_replace, pull_secret, redacted, restorable,
 };
-pub use service_account::with_pull_secret;
+pub use service_account::{references, with_pull_secret, without_pull_secret};
 pub use validate::{
     ImageRef, resolve_image, validate_email, validate_namespace, validate_object_name,
 };

@@ -20,6 +20,26 @@ pub fn with_pull_secret(account: &ServiceAccount, secret: &str) -> Option<Servic
     Some(changed)
 }
 
+/// `account` without `secret` in its `imagePullSecrets`; `None` when it is not there.
+pub fn without_pull_secret(account: &ServiceAccount, secret: &str) -> Option<ServiceAccount> {
+    let list = account.image_pull_secrets.as_deref().unwrap_or_default();
+    if !list.iter().any(|r| r.name == secret) {
+        return None;
+    }
+    let mut changed = account.clone();
+    changed.image_pull_secrets = Some(list.iter().filter(|r| r.name != secret).cloned().collect());
+    Some(changed)
+}
+
+/// Whether `account` references `secret`.
+pub fn references(account: &ServiceAccount, secret: &str) -> bool {
+    account
+        .image_pull_secrets
+        .iter()
+        .flatten()
+        .any(|r| r.name == secret)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +82,15 @@ mod tests {
     #[test]
     fn present_means_nothing_to_write() {
         assert!(with_pull_secret(&account(&["a", "regcred"]), "regcred").is_none());
+    }
+
+    #[test]
+    fn removing_keeps_the_other_entries_in_order() {
+        let changed = without_pull_secret(&account(&["a", "regcred", "b"]), "regcred").unwrap();
+        assert_eq!(names(&changed), ["a", "b"]);
+        assert!(without_pull_secret(&account(&["a"]), "regcred").is_none());
+        assert!(without_pull_secret(&ServiceAccount::default(), "regcred").is_none());
+        assert!(references(&account(&["regcred"]), "regcred"));
+        assert!(!references(&ServiceAccount::default(), "regcred"));
     }
 }

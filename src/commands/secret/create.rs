@@ -8,7 +8,7 @@
 use anyhow::{Context as _, bail};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use kube::api::{Api, ListParams};
-use secrecy::ExposeSecret as _;
+use secrecy::{ExposeSecret as _, SecretString};
 
 use super::namespaces;
 use super::plan::{Plan, Wanted, plan};
@@ -22,7 +22,7 @@ use crate::interrupt::{self, Window};
 use crate::lifecycle::TokenLifecycle;
 use crate::manifests::{self, PullSecretSpec};
 use crate::output;
-use crate::registry::MintedToken;
+use crate::registry::{MintedToken, v2};
 use crate::session::Session;
 use crate::store::Profile;
 
@@ -287,7 +287,18 @@ impl Run<'_, '_> {
             overwrite: settings.overwrite,
         };
         let dry_run = settings.dry_run == DryRun::Server;
-        let plan = plan(existing.as_ref(), &wanted);
+        let mut plan = plan(existing.as_ref(), &wanted);
+        if let (Plan::Unchanged, Some(current)) = (&plan, &existing)
+            && !dry_run
+            && settings.verify
+            && !self.still_works(current, &registry).await
+        {
+            // Idempotent means "ends in a working state": a dead token is replaced.
+            plan = Plan::Mint {
+                revoke: None,
+                unrevocable: None,
+            };
+        }
         if !matches!(plan, Plan::Mint { .. })
             && let Some((token, _window)) = self.pending.take()
         {
@@ -323,6 +334,18 @@ impl Run<'_, '_> {
                 revoke,
                 unrevocable,
             } => {
+                if let Some(current) = existing.as_ref().filter(|s| manifests::is_managed(s))
+                    && let Some(old) = manifests::annotation(current, manifests::ANNOTATION_ACCESS)
+                    && old != settings.spec.access.as_str()
+                {
+                    // A change of access is a credential change: say so at the default level.
+                    output::info(format!(
+                        "secret/{name}: access {old} -> {}; a new token replaces {}",
+                        settings.spec.access.as_str(),
+                        manifests::annotation(current, manifests::ANNOTATION_TOKEN_ID)
+                            .unwrap_or("the old one")
+                    ));
+                }
                 if let Some((id, other)) = unrevocable {
                     output::warning(format!(
                         "secret/{name} holds token {id} of registry {other}; it will be replaced but cannot be revoked with this profile"
@@ -336,6 +359,34 @@ impl Run<'_, '_> {
                     last,
                 };
                 self.mint(write).await
+            }
+        }
+    }
+
+    /// Whether the token in an up-to-date secret still works for pulling (Docker Registry v2
+    /// authentication with the secret's own credential; no login needed). Only a definite
+    /// refusal counts as dead; a registry that cannot be checked leaves the secret as it is.
+    async fn still_works(&mut self, secret: &Secret, registry: &str) -> bool {
+        let name = &self.settings.spec.name;
+        let Some((user, password, _)) = manifests::existing_credential(secret, registry) else {
+            return true;
+        };
+        let id = manifests::annotation(secret, manifests::ANNOTATION_TOKEN_ID).unwrap_or("?");
+        let http = self.lifecycle.session().http().clone();
+        let password = SecretString::from(password);
+        match v2::check(&http, registry, &user, &password, true).await {
+            Ok(_) => true,
+            Err(v2::VerifyError::Rejected { status, .. }) => {
+                output::info(format!(
+                    "secret/{name}: its token {id} is refused by {registry} (HTTP {status}; revoked?); minting a new one"
+                ));
+                false
+            }
+            Err(e) => {
+                output::warning(format!(
+                    "cannot check that the token {id} of secret/{name} still works ({e}); left as it is, check later with `kubectl dedicated-registry secret verify {name}`"
+                ));
+                true
             }
         }
     }
@@ -362,12 +413,19 @@ impl Run<'_, '_> {
                     ),
                 )?,
                 Err(objects::AccountError { verb, error }) => {
+                    let forbidden = matches!(&error, kube::Error::Api(s) if s.is_forbidden());
                     let failure = target.error(verb, "serviceaccount", name, error);
                     if verb == "get" {
                         return Err(failure.into());
                     }
+                    // Re-running helps after a transient failure, not after a refusal.
+                    let next = if forbidden {
+                        "ask for that permission, then re-run"
+                    } else {
+                        "re-run the command to retry"
+                    };
                     return Err(anyhow::Error::new(failure).context(format!(
-                        "secret/{secret} is in place but serviceaccount/{name} was not updated; re-run the command to retry"
+                        "secret/{secret} is in place but serviceaccount/{name} was not updated; {next}"
                     )));
                 }
             }

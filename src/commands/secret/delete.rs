@@ -6,11 +6,12 @@
 //! record of the token id; every failure after the delete names the id.
 
 use anyhow::{Context as _, bail};
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, Preconditions};
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use kube::api::{Api, DeleteParams, ListParams, Preconditions};
 use secrecy::SecretString;
 
 use crate::cli::settings::DeleteSettings;
+use crate::cluster::objects;
 use crate::commands::Ctx;
 use crate::lifecycle::{Recorded, TokenLifecycle};
 use crate::session::Session;
@@ -23,7 +24,14 @@ pub async fn delete(ctx: &Ctx, settings: DeleteSettings) -> anyhow::Result<()> {
     } else {
         Some(ctx.session()?)
     };
-    let target = cluster::resolve(&ctx.global.kube).await?.connect()?;
+    let resolved = cluster::resolve(&ctx.global.kube).await?;
+    output::info(format!(
+        "Target: context `{}`, cluster `{}`, namespace `{}`",
+        resolved.context.as_deref().unwrap_or("(none)"),
+        resolved.cluster.as_deref().unwrap_or("(none)"),
+        resolved.namespace
+    ));
+    let target = resolved.connect()?;
     let name = &settings.name;
     let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
     let Some(secret) = secrets
@@ -66,6 +74,7 @@ pub async fn delete(ctx: &Ctx, settings: DeleteSettings) -> anyhow::Result<()> {
         .await
         .map_err(|e| target.error("delete", "secret", name, e))?;
     output::data(&format!("secret/{name} deleted"))?;
+    detach(&target, name).await?;
     let (Some(session), Some(id)) = (session.as_mut(), revoke) else {
         return Ok(());
     };
@@ -76,6 +85,53 @@ pub async fn delete(ctx: &Ctx, settings: DeleteSettings) -> anyhow::Result<()> {
             format!("secret/{name} was deleted but its token {id} could NOT be revoked; run `kubectl dedicated-registry token revoke {id}`")
         })?;
     Ok(output::data(&format!("token/{id} revoked"))?)
+}
+
+/// After the delete: the ServiceAccounts of the namespace no longer reference the secret (the
+/// reference `secret create --service-account` added would dangle), and Pods that still
+/// reference it are named. Not being allowed to list either is a warning, not a failure.
+async fn detach(target: &cluster::Target, name: &str) -> anyhow::Result<()> {
+    let accounts: Api<ServiceAccount> = Api::namespaced(target.client.clone(), &target.namespace);
+    match accounts.list(&ListParams::default()).await {
+        Ok(list) => {
+            for account in list.items.iter().filter(|a| manifests::references(a, name)) {
+                let account_name = account.metadata.name.as_deref().unwrap_or_default();
+                match objects::remove_pull_secret(&accounts, account_name, name).await {
+                    Ok(_) => output::data(&format!("serviceaccount/{account_name} configured"))?,
+                    Err(objects::AccountError { verb, error }) => output::warning(format!(
+                        "serviceaccount/{account_name} still references secret/{name}: {}",
+                        target.error(verb, "serviceaccount", account_name, error)
+                    )),
+                }
+            }
+        }
+        Err(e) => output::warning(format!(
+            "cannot check which ServiceAccounts reference secret/{name}: {}",
+            target.error("list", "serviceaccounts", "*", e)
+        )),
+    }
+    let pods: Api<Pod> = Api::namespaced(target.client.clone(), &target.namespace);
+    if let Ok(list) = pods.list(&ListParams::default()).await {
+        let users: Vec<&str> = list
+            .items
+            .iter()
+            .filter(|p| {
+                p.spec
+                    .as_ref()
+                    .and_then(|s| s.image_pull_secrets.as_ref())
+                    .is_some_and(|refs| refs.iter().any(|r| r.name == name))
+            })
+            .filter_map(|p| p.metadata.name.as_deref())
+            .collect();
+        if !users.is_empty() {
+            output::warning(format!(
+                "{} pod(s) still reference secret/{name} and cannot pull new images with it: {}",
+                users.len(),
+                users.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The token of `secret` to revoke after the delete: its recorded id, when it is of this
