@@ -334,23 +334,7 @@ impl Run<'_, '_> {
                 revoke,
                 unrevocable,
             } => {
-                if let Some(current) = existing.as_ref().filter(|s| manifests::is_managed(s))
-                    && let Some(old) = manifests::annotation(current, manifests::ANNOTATION_ACCESS)
-                    && old != settings.spec.access.as_str()
-                {
-                    // A change of access is a credential change: say so at the default level.
-                    output::info(format!(
-                        "secret/{name}: access {old} -> {}; a new token replaces {}",
-                        settings.spec.access.as_str(),
-                        manifests::annotation(current, manifests::ANNOTATION_TOKEN_ID)
-                            .unwrap_or("the old one")
-                    ));
-                }
-                if let Some((id, other)) = unrevocable {
-                    output::warning(format!(
-                        "secret/{name} holds token {id} of registry {other}; it will be replaced but cannot be revoked with this profile"
-                    ));
-                }
+                self.announce_mint(existing.as_ref(), unrevocable);
                 let write = Write {
                     target,
                     secrets,
@@ -360,6 +344,28 @@ impl Run<'_, '_> {
                 };
                 self.mint(write).await
             }
+        }
+    }
+
+    /// Says at the default level what a mint changes about an existing secret's credential.
+    fn announce_mint(&self, existing: Option<&Secret>, unrevocable: Option<(String, String)>) {
+        let settings = self.settings;
+        let name = &settings.spec.name;
+        if let Some(current) = existing.filter(|s| manifests::is_managed(s))
+            && let Some(old) = manifests::annotation(current, manifests::ANNOTATION_ACCESS)
+            && old != settings.spec.access.as_str()
+        {
+            output::info(format!(
+                "secret/{name}: access {old} -> {}; a new token replaces {}",
+                settings.spec.access.as_str(),
+                manifests::annotation(current, manifests::ANNOTATION_TOKEN_ID)
+                    .unwrap_or("the old one")
+            ));
+        }
+        if let Some((id, other)) = unrevocable {
+            output::warning(format!(
+                "secret/{name} holds token {id} of registry {other}; it will be replaced but cannot be revoked with this profile"
+            ));
         }
     }
 
