@@ -21,7 +21,7 @@ T=$(mktemp -d)
 trap 'kill "$SANDBOX_PID" 2>/dev/null; rm -rf "$T"' EXIT
 mkdir -p "$T/bin" "$T/home"
 cp target/release/kubectl-dedicated_registry "$T/bin/"
-ln -s "${KUBECTL_DIR:-/opt/kubectl-1.36}/kubectl" "$T/bin/kubectl"
+ln -s "${KUBECTL:-${KUBECTL_DIR:-/opt/kubectl-1.36}/kubectl}" "$T/bin/kubectl"
 export PATH="$T/bin:$PATH" HOME="$T/home" XDG_CONFIG_HOME="$T/home/.config"
 target/release/dedicated-sandbox up --json --dir "$T/sandbox" >"$T/sandbox.json" 2>/dev/null &
 SANDBOX_PID=$!

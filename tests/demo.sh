@@ -27,7 +27,7 @@ trap cleanup EXIT
 # The plugin and kubectl 1.36 on PATH, as krew would arrange it; a private HOME and settings.
 mkdir -p "$T/bin" "$T/home"
 cp target/debug/kubectl-dedicated_registry "$T/bin/"
-ln -s "${KUBECTL_DIR:-/opt/kubectl-1.36}/kubectl" "$T/bin/kubectl"
+ln -s "${KUBECTL:-${KUBECTL_DIR:-/opt/kubectl-1.36}/kubectl}" "$T/bin/kubectl"
 export PATH="$T/bin:$PATH" HOME="$T/home" XDG_CONFIG_HOME="$T/home/.config"
 
 target/debug/dedicated-sandbox up --json --dir "$T/sandbox" >"$T/sandbox.json" 2>"$T/sandbox.log" &

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use rand::Rng as _;
+use rand::RngExt as _;
 use rand::distr::Alphanumeric;
 use sha2::{Digest as _, Sha256};
 

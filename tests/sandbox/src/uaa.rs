@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
-use rand::Rng as _;
+use rand::RngExt as _;
 use serde_json::{Map, Value, json};
 
 use crate::{SeedUser, World};
