@@ -6,6 +6,7 @@
 
 mod common;
 mod completion;
+mod doctor;
 mod errors;
 mod flow;
 mod hardening;
@@ -13,6 +14,7 @@ mod krew;
 mod kubeconfig;
 mod layout;
 mod lifecycle;
+mod real_world;
 mod terminal;
 mod tokens;
 mod verify;
