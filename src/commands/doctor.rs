@@ -259,7 +259,7 @@ async fn registry_api(report: &mut Report, session: &mut Session) {
                 "registry tokens",
                 Verdict::Ok,
                 format!(
-                    "GET /api/v1/tokens: {} tokens ({header} Organization header)",
+                    "GET /api/v1/tokens: {} token(s) ({header} Organization header)",
                     tokens.len()
                 ),
                 "",
@@ -359,7 +359,10 @@ async fn pull_credential(
             ),
             Err(e) => (
                 Verdict::Warn,
-                format!("{e:#}"),
+                // The registry's name is in the row already: only what was unexpected.
+                format!("{e:#}")
+                    .split_once("as expected: ")
+                    .map_or_else(|| format!("{e:#}"), |(_, detail)| detail.to_string()),
                 "the pull could not be verified",
             ),
         };

@@ -143,6 +143,10 @@ async fn token(State(world): State<Arc<World>>, headers: HeaderMap, body: Bytes)
 
 /// The UAA's `grant_type=iam_token` (client `cf` already checked): the seeded user of a valid
 /// IAM access token, or the UAA error response.
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the HTTP response itself, built once per request"
+)]
 pub fn exchange(world: &World, form: &HashMap<String, String>) -> Result<SeedUser, Response> {
     let invalid = |description: &str| {
         crate::uaa::oauth_error(StatusCode::UNAUTHORIZED, "invalid_token", description)
