@@ -63,6 +63,7 @@ const MATRIX: &[Row] = &[
     row(&[OrgCase], Password, false),
     row(&[NoV3], Password, false),
     row(&[NoRoot], Password, false),
+    row(&[RefreshNotRotated], Password, false),
     row(&[OtherStatusCodes], Password, false),
     row(&[ListMinimal], Password, false),
     // The second emulator of issue 8: no /v2/, list and revoke without the header, SSO page.
@@ -82,9 +83,15 @@ const MATRIX: &[Row] = &[
         ApiKeyEnv,
         false,
     ),
-    // An icr.io-style registry.
+    // An icr.io-style registry behind a UAA that does not rotate refresh tokens.
     row(
-        &[RealmUnquoted, MultiChallenge, OtherStatusCodes, ListMinimal],
+        &[
+            RealmUnquoted,
+            MultiChallenge,
+            OtherStatusCodes,
+            ListMinimal,
+            RefreshNotRotated,
+        ],
         ApiKeyStdin,
         false,
     ),

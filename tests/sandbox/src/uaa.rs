@@ -369,6 +369,23 @@ pub(crate) fn issue_tokens(world: &World, user: &SeedUser, grant_type: &str) -> 
     })
 }
 
+/// The `refresh-not-rotated` variant (UAA's default configuration): the refresh token used
+/// stays valid and is returned again instead of the new one.
+fn keep_refresh_token(world: &World, answer: &mut Value, jti: &str, used: &str) {
+    let issued = answer["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let issued_jti = crate::jwt::verify(&world.uaa.key, &issued)
+        .and_then(|c| c.get("jti").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_default();
+    let mut inner = world.uaa.inner.lock().expect("uaa lock");
+    if let Some(entry) = inner.refresh.remove(&issued_jti) {
+        inner.refresh.insert(jti.to_string(), entry);
+    }
+    answer["refresh_token"] = Value::String(used.to_string());
+}
+
 fn bad_credentials() -> Response {
     oauth_error(StatusCode::UNAUTHORIZED, "unauthorized", "Bad credentials")
 }
@@ -471,8 +488,11 @@ async fn token(State(world): State<Arc<World>>, headers: HeaderMap, body: Bytes)
                 Some((username, exp)) if crate::now() < exp => {
                     match world.user(&username).cloned() {
                         Some(user) => {
-                            return axum::Json(issue_tokens(&world, &user, "refresh_token"))
-                                .into_response();
+                            let mut answer = issue_tokens(&world, &user, "refresh_token");
+                            if world.config.has(Variant::RefreshNotRotated) {
+                                keep_refresh_token(&world, &mut answer, jti, refresh_token);
+                            }
+                            return axum::Json(answer).into_response();
                         }
                         None => return invalid(),
                     }

@@ -53,6 +53,9 @@ pub enum Variant {
     NoV3,
     /// No root document `GET /` on the Cloud Controller.
     NoRoot,
+    /// The UAA does not rotate refresh tokens: a refresh returns the same one, still valid
+    /// (UAA's default configuration; the sandbox rotates by default).
+    RefreshNotRotated,
     /// The mint answers 201 and revokes answer 200 with a JSON body.
     OtherStatusCodes,
     /// Token list items carry no `_id` (only the token) and no `readonly`, and `expiry: 0` for
