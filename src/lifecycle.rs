@@ -32,9 +32,29 @@ pub enum LifecycleError {
     /// Login, keyring or registry failure.
     #[error(transparent)]
     Session(#[from] SessionError),
-    /// The new token does not work for pulling.
-    #[error("the new token does not work for pulling (use --skip-verify to write it anyway)")]
+    /// The registry definitively refused the new token.
+    #[error("the new token does not work for pulling (use --verify=skip to write it anyway)")]
     Unverified(#[source] registry::v2::VerifyError),
+    /// `--verify=require` and the pull could not be proven.
+    #[error("the pull with the new token could not be verified, and --verify=require demands it")]
+    Unproven(#[source] registry::v2::VerifyError),
+    /// `--verify=require` and the registry needs no credential, so nothing was proven.
+    #[error(
+        "{0} accepts anonymous pulls, so the new token could not be verified, and --verify=require demands it"
+    )]
+    Anonymous(String),
+}
+
+/// How strictly a new token is checked before it is written (`--verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// The pull must be proven; anything but an accepted credential fails (and revokes).
+    Require,
+    /// Only a definite refusal (401/403 to the credential) fails; a check that cannot be
+    /// carried out prints one warning and the token is written.
+    Auto,
+    /// No check.
+    Skip,
 }
 
 /// A token id read from a cluster object (a secret's annotation), which anyone who can edit the
@@ -183,8 +203,17 @@ impl<'s> TokenLifecycle<'s> {
         Ok(true)
     }
 
-    /// Checks the new token the way the kubelet will use it (v2 auth at the registry).
-    pub async fn verify(&self, token: &MintedToken) -> Result<(), LifecycleError> {
+    /// Checks the new token the way the kubelet will use it (v2 auth at the registry), as
+    /// strictly as `mode` says; `secret` names the pull secret in the warning.
+    pub async fn verify(
+        &self,
+        token: &MintedToken,
+        mode: Verification,
+        secret: &str,
+    ) -> Result<(), LifecycleError> {
+        if mode == Verification::Skip {
+            return Ok(());
+        }
         let registry = &self.session.profile().registry;
         let outcome = registry::v2::check(
             self.session.http(),
@@ -193,14 +222,22 @@ impl<'s> TokenLifecycle<'s> {
             &token.token,
             true,
         )
-        .await
-        .map_err(LifecycleError::Unverified)?;
-        match outcome {
-            registry::v2::Verified::Accepted => {
-                output::log(1, format!("Token {} accepted by {registry}/v2/", token.id))
+        .await;
+        match (outcome, mode) {
+            (Ok(registry::v2::Verified::Accepted), _) => {
+                output::log(1, format!("Token {} accepted by {registry}/v2/", token.id));
             }
-            registry::v2::Verified::Anonymous => output::warning(format!(
+            (Ok(registry::v2::Verified::Anonymous), Verification::Require) => {
+                return Err(LifecycleError::Anonymous(registry.clone()));
+            }
+            (Ok(registry::v2::Verified::Anonymous), _) => output::warning(format!(
                 "{registry} accepts anonymous pulls; the token could not be checked"
+            )),
+            (Err(e), _) if e.is_definite() => return Err(LifecycleError::Unverified(e)),
+            (Err(e), Verification::Require) => return Err(LifecycleError::Unproven(e)),
+            (Err(e), _) => output::warning(format!(
+                "the pull with the new token could not be verified ({}); the secret is written anyway, check it later with `kubectl dedicated-registry secret verify {secret}`",
+                crate::redact::one_line(&format!("{e:#}"))
             )),
         }
         Ok(())

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::cf::{self, Endpoints, Grant};
-use crate::registry::{RegistryApi, RegistryError};
-use crate::store::{self, CredKey, CredentialSource, CredentialStore, Profile};
+use crate::registry::{OrgHeader, RegistryApi, RegistryError};
+use crate::store::{self, ApiKeyRoute, CredKey, CredentialSource, CredentialStore, Profile};
 use crate::{env, http, output};
 
 /// Failures getting an access token or calling the registry with it.
@@ -31,7 +31,7 @@ pub enum SessionError {
         /// The profile.
         profile: String,
         /// The variable.
-        var: &'static str,
+        var: String,
     },
     /// The keyring holds no refresh token for the profile.
     #[error(
@@ -78,13 +78,20 @@ impl SessionError {
     }
 }
 
-/// The API key from the environment, if set and non-empty.
+/// The API key in IBM's conventional variables (`IBMCLOUD_API_KEY`, `BLUEMIX_API_KEY`), if
+/// set and non-empty.
 pub fn api_key_from_env() -> Option<SecretString> {
     [env::API_KEY, env::API_KEY_LEGACY]
         .iter()
-        .filter_map(|name| std::env::var(name).ok())
+        .find_map(|name| api_key_from_var(name))
+}
+
+/// The API key in the variable `name`, if set and non-empty.
+pub fn api_key_from_var(name: &str) -> Option<SecretString> {
+    std::env::var(name)
+        .ok()
         .map(|v| v.trim().to_string())
-        .find(|v| !v.is_empty())
+        .filter(|v| !v.is_empty())
         .map(crate::redact::keep)
 }
 
@@ -95,6 +102,7 @@ pub struct Session {
     store: Arc<dyn CredentialStore>,
     http: reqwest::Client,
     access: Option<SecretString>,
+    org_header: OrgHeader,
 }
 
 impl Session {
@@ -106,12 +114,14 @@ impl Session {
         store: Arc<dyn CredentialStore>,
     ) -> Result<Self, SessionError> {
         let http = http::client(profile.ca_file.as_deref(), profile.insecure_skip_tls_verify)?;
+        let org_header = OrgHeader::new(profile.org_header_on_manage);
         Ok(Session {
             name: name.to_string(),
             profile,
             store,
             http,
             access: None,
+            org_header,
         })
     }
 
@@ -182,7 +192,8 @@ impl Session {
                 &self.profile.registry,
                 access,
                 &self.profile.org_guid,
-            );
+            )
+            .with_manage_header(self.org_header.clone());
             let result = (|| call(api.clone()))
                 .retry(backoff)
                 .when(RegistryError::is_transient)
@@ -190,6 +201,7 @@ impl Session {
                     output::log(1, format!("{e}; trying again in {after:?}"));
                 })
                 .await;
+            self.remember_org_header();
             match result {
                 Err(e) if e.is_unauthorized() && !refreshed => {
                     output::log(
@@ -204,6 +216,30 @@ impl Session {
         }
     }
 
+    /// Keeps the form of the `Organization` header the registry's list and revoke accepted
+    /// after a fallback, in the profile, so the next run starts with it (best effort).
+    fn remember_org_header(&mut self) {
+        let learnt = self.org_header.learnt();
+        if learnt.is_none() || learnt == self.profile.org_header_on_manage {
+            return;
+        }
+        self.profile.org_header_on_manage = learnt;
+        let name = self.name.clone();
+        let saved = store::profiles::path().and_then(|path| {
+            store::ConfigFile::update(&path, |file| {
+                if let Some(profile) = file.profiles.get_mut(&name) {
+                    profile.org_header_on_manage = learnt;
+                }
+            })
+        });
+        if let Err(e) = saved {
+            output::log(
+                1,
+                format!("The Organization header form was not remembered: {e}"),
+            );
+        }
+    }
+
     /// Exchanges the profile's credential for a new access token.
     async fn refresh(&self) -> Result<SecretString, SessionError> {
         let endpoints = Endpoints {
@@ -213,11 +249,28 @@ impl Session {
         let api = &self.profile.api;
         match self.profile.credential {
             CredentialSource::Environment => {
-                let key = api_key_from_env().ok_or_else(|| SessionError::NoApiKey {
+                // Profiles of older versions name no variable: IBM's conventional ones.
+                let (key, var) = match &self.profile.api_key_env {
+                    Some(var) => (api_key_from_var(var), var.clone()),
+                    None => (api_key_from_env(), env::API_KEY.to_string()),
+                };
+                let key = key.ok_or_else(|| SessionError::NoApiKey {
                     profile: self.name.clone(),
-                    var: env::API_KEY,
+                    var,
                 })?;
-                let tokens = cf::token(&self.http, &endpoints, api, &Grant::ApiKey(key)).await?;
+                let auth = match self.profile.api_key_route {
+                    Some(ApiKeyRoute::Uaa) => cf::iam::Auth::Uaa,
+                    Some(ApiKeyRoute::Iam) => cf::iam::Auth::Iam,
+                    None => cf::iam::Auth::Auto,
+                };
+                let iam_url = self
+                    .profile
+                    .iam_url
+                    .as_deref()
+                    .unwrap_or(cf::iam::DEFAULT_IAM_URL);
+                let (tokens, _) =
+                    cf::iam::api_key_login(&self.http, &endpoints, api, &key, auth, iam_url)
+                        .await?;
                 Ok(tokens.access_token)
             }
             CredentialSource::Keyring => self.refresh_stored(&endpoints).await,

@@ -1,11 +1,12 @@
-//! Cloud Foundry: endpoint discovery ([`discovery`]), UAA grants ([`uaa`]) and the Cloud
-//! Controller's org lookup ([`orgs`]) (protocol.md §1-§4).
+//! Cloud Foundry: endpoint discovery ([`discovery`]), UAA grants ([`uaa`]), API keys through
+//! IBM Cloud IAM ([`iam`]) and the Cloud Controller's org lookup ([`orgs`]) (protocol.md §1-§4).
 //!
 //! Every request goes to URLs derived from `/v2/info`: the login server's
 //! `authorization_endpoint` may carry a path (`.../UAALoginServerWAR`), so paths are appended to
 //! it, never substituted. Tokens are held in [`secrecy::SecretString`]s and never formatted.
 
 pub mod discovery;
+pub mod iam;
 pub mod orgs;
 pub mod uaa;
 

@@ -22,6 +22,8 @@ pub enum Grant {
     ApiKey(SecretString),
     /// Refresh grant.
     Refresh(SecretString),
+    /// An IAM access token exchanged at the UAA (`grant_type=iam_token`).
+    IamToken(SecretString),
 }
 
 impl std::fmt::Debug for Grant {
@@ -31,6 +33,7 @@ impl std::fmt::Debug for Grant {
             Grant::Passcode(_) => f.write_str("Passcode(<redacted>)"),
             Grant::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
             Grant::Refresh(_) => f.write_str("Refresh(<redacted>)"),
+            Grant::IamToken(_) => f.write_str("IamToken(<redacted>)"),
         }
     }
 }
@@ -56,6 +59,11 @@ impl Grant {
             Grant::Refresh(rt) => vec![
                 ("grant_type", "refresh_token"),
                 ("refresh_token", rt.expose_secret()),
+            ],
+            Grant::IamToken(iam) => vec![
+                ("grant_type", "iam_token"),
+                ("iam_token", iam.expose_secret()),
+                ("response_type", "uaa"),
             ],
         }
     }
@@ -93,14 +101,20 @@ enum OAuthError {
     Other(#[allow(dead_code)] serde::de::IgnoredAny),
 }
 
-/// Runs a grant against `<authorization_endpoint>/oauth/token` as client `cf` (empty secret).
+/// Runs a grant against `<authorization_endpoint>/oauth/token` as client `cf` (empty secret);
+/// the IAM token exchange goes to the UAA itself (`<token_endpoint>/oauth/token`), as IBM's
+/// CLI does it.
 pub async fn token(
     http: &reqwest::Client,
     endpoints: &Endpoints,
     api: &str,
     grant: &Grant,
 ) -> Result<Tokens, AuthError> {
-    let url = append_path(&endpoints.authorization_endpoint, "/oauth/token");
+    let base = match grant {
+        Grant::IamToken(_) => &endpoints.token_endpoint,
+        _ => &endpoints.authorization_endpoint,
+    };
+    let url = append_path(base, "/oauth/token");
     let mut form = grant.form();
     form.push(("scope", ""));
     let response = http
@@ -193,30 +207,33 @@ struct LoginInfo {
 }
 
 /// The SSO passcode prompt, e.g. `One Time Code (Get one at https://login.<d>/passcode)`.
-pub async fn passcode_prompt(
-    http: &reqwest::Client,
-    endpoints: &Endpoints,
-) -> Result<String, AuthError> {
+/// A login server that gives no JSON prompts (a redirect, an HTML page, an error) gets a
+/// default prompt naming `<login>/passcode` and a warning: the prompt text is cosmetic, so it
+/// never fails the login.
+pub async fn passcode_prompt(http: &reqwest::Client, endpoints: &Endpoints) -> String {
     let url = append_path(&endpoints.authorization_endpoint, "/login");
-    let (status, login) = get_json::<LoginInfo>(http, &url, None).await?;
-    match login {
+    let default = format!(
+        "One Time Code (Get one at {})",
+        append_path(&endpoints.authorization_endpoint, "/passcode")
+    );
+    let why = match get_json::<LoginInfo>(http, &url, None).await {
         // The prompt is shown on the terminal: no control characters from the server.
-        Ok(login) if status == 200 => Ok(login
-            .prompts
-            .get("passcode")
-            .and_then(|p| p.get(1))
-            .map(|p| crate::output::printable(p).replace(['\n', '\t'], " "))
-            .unwrap_or_else(|| {
-                format!(
-                    "One Time Code (Get one at {})",
-                    append_path(&endpoints.authorization_endpoint, "/passcode")
-                )
-            })),
-        Ok(_) | Err(_) => Err(AuthError::Protocol {
-            url,
-            detail: format!("no login prompts (HTTP {status})"),
-        }),
-    }
+        Ok((200, Ok(login))) => {
+            return login
+                .prompts
+                .get("passcode")
+                .and_then(|p| p.get(1))
+                .map(|p| crate::output::printable(p).replace(['\n', '\t'], " "))
+                .unwrap_or(default);
+        }
+        Ok((status, Ok(_))) => format!("HTTP {status}"),
+        Ok((status, Err(_))) => format!("HTTP {status} without JSON prompts"),
+        Err(e) => crate::redact::one_line(&format!("{e:#}")),
+    };
+    crate::output::warning(format!(
+        "the login server gave no passcode prompt at {url} ({why}); using the default"
+    ));
+    default
 }
 
 /// The `user_name` claim of a UAA access token (no signature check: it is only displayed).

@@ -146,6 +146,9 @@ pub enum Command {
     /// List and revoke registry tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Probe every endpoint the plugin uses and report what was observed (never mints a token
+    /// or prints a credential); exit 1 when the main job cannot work.
+    Doctor(DoctorArgs),
     /// Shell completion scripts and the kubectl completion helper.
     Completion(CompletionArgs),
     /// Cobra-style completion protocol used by kubectl's plugin completion.
@@ -174,15 +177,15 @@ pub struct LoginArgs {
     pub username: Option<String>,
 
     /// Read the password from standard input instead of a prompt.
-    #[arg(long, conflicts_with_all = ["sso", "apikey_stdin"])]
+    #[arg(long, conflicts_with_all = ["sso", "apikey_stdin", "apikey_env"])]
     pub password_stdin: bool,
 
     /// Log in with a one-time passcode from the environment's SSO page.
-    #[arg(long, conflicts_with_all = ["password_stdin", "apikey_stdin", "username"])]
+    #[arg(long, conflicts_with_all = ["password_stdin", "apikey_stdin", "apikey_env", "username"])]
     pub sso: bool,
 
-    /// Read a platform API key from standard input (or use the IBMCLOUD_API_KEY variable).
-    #[arg(long, conflicts_with_all = ["password_stdin", "sso", "username"])]
+    /// Read a platform API key from standard input; only the resulting refresh token is kept.
+    #[arg(long, conflicts_with_all = ["password_stdin", "sso", "username", "apikey_env"])]
     pub apikey_stdin: bool,
 
     /// Extra CA certificate(s) (PEM) to trust for the environment's endpoints.
@@ -197,6 +200,49 @@ pub struct LoginArgs {
     /// intercepted; prefer --ca-file). Remembered in the profile and warned about on every run.
     #[arg(long, conflicts_with = "ca_file")]
     pub insecure_skip_tls_verify: bool,
+
+    /// Non-interactive use: read the API key from this environment variable now and on every
+    /// later run; nothing is stored in the keyring.
+    #[arg(
+        long,
+        value_name = "NAME",
+        num_args = 0..=1,
+        default_missing_value = env::API_KEY,
+        conflicts_with_all = ["password_stdin", "sso", "username"]
+    )]
+    pub apikey_env: Option<String>,
+
+    /// How an API key is exchanged: `uaa` (`username=apikey` grant), `iam` (IBM Cloud IAM),
+    /// or `auto` (the UAA, then IAM when the UAA refuses the key).
+    #[arg(long, value_enum, value_name = "ROUTE", default_value_t = AuthArg::Auto)]
+    pub auth: AuthArg,
+
+    /// IAM endpoint for API keys (remembered in the profile).
+    #[arg(long, value_name = "URL")]
+    pub iam_url: Option<String>,
+}
+
+/// `--auth` routes for API keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthArg {
+    /// The UAA password grant with `username=apikey` only.
+    Uaa,
+    /// IBM Cloud IAM only.
+    Iam,
+    /// The UAA first, IAM when the UAA refuses the key.
+    Auto,
+}
+
+/// `doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Also check this pull secret's credential (in the target namespace) against the registry.
+    #[arg(long, value_name = "NAME")]
+    pub secret: Option<String>,
+
+    /// Output format (default: a table), e.g. `-o json` for a bug report.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<ManifestFormat>,
 }
 
 /// `secret` subcommands.
@@ -321,8 +367,14 @@ pub struct SecretCreateArgs {
     #[arg(long)]
     pub show_token: bool,
 
-    /// Do not check the new token against the registry's v2 endpoint before writing it.
-    #[arg(long)]
+    /// How to check a new token the way the kubelet will use it (v2 auth at the registry):
+    /// `auto` fails only when the registry refuses the token and warns when it cannot be
+    /// checked; `require` demands proof (for CI); `skip` does not check.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = VerifyMode::Auto)]
+    pub verify: VerifyMode,
+
+    /// Same as `--verify=skip` (kept for compatibility).
+    #[arg(long, hide = true, conflicts_with = "verify")]
     pub skip_verify: bool,
 
     /// Create the secret in every namespace (except `kube-*` and `--exclude`), one token each.
@@ -441,6 +493,17 @@ pub enum DryRun {
     Client,
     /// Send the request with `dryRun=All`; the server validates but stores nothing.
     Server,
+}
+
+/// `--verify` modes of `secret create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyMode {
+    /// Fail unless the registry accepts the token.
+    Require,
+    /// Fail when the registry refuses the token; warn when it cannot be checked.
+    Auto,
+    /// Do not check.
+    Skip,
 }
 
 /// `-o` formats for commands that write objects.

@@ -10,12 +10,13 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 
 use super::{
-    Cli, Command, CompleteArgs, CompletionArgs, DryRun, KubeArgs, LoginArgs, ManifestFormat,
-    OutputFormat, PodApplyArgs, PodCommand, PodCommonArgs, PodRenderArgs, SecretCommand,
-    SecretCommonArgs, SecretCreateArgs, SecretDeleteArgs, SecretRenderArgs, SecretVerifyArgs,
-    TokenCommand, TokenListArgs, TokenRevokeArgs,
+    AuthArg, Cli, Command, CompleteArgs, CompletionArgs, DryRun, KubeArgs, LoginArgs,
+    ManifestFormat, OutputFormat, PodApplyArgs, PodCommand, PodCommonArgs, PodRenderArgs,
+    SecretCommand, SecretCommonArgs, SecretCreateArgs, SecretDeleteArgs, SecretRenderArgs,
+    SecretVerifyArgs, TokenCommand, TokenListArgs, TokenRevokeArgs, VerifyMode,
 };
 use crate::cluster::{self, KubeSettings};
+use crate::lifecycle::Verification;
 use crate::manifests;
 use crate::output::Format;
 use crate::registry::Access;
@@ -66,6 +67,8 @@ pub enum CommandSettings {
     PodRender(PodSettings, Format),
     /// `pod apply`.
     PodApply(PodSettings, PodApplySettings),
+    /// `doctor`.
+    Doctor(DoctorSettings),
     /// `completion`.
     Completion(CompletionArgs),
     /// `__complete` (reached through clap when global flags come first).
@@ -91,6 +94,12 @@ pub struct LoginSettings {
     pub sso: bool,
     /// `--apikey-stdin`.
     pub apikey_stdin: bool,
+    /// `--apikey-env [NAME]`: the variable holding the API key (environment profile).
+    pub apikey_env: Option<String>,
+    /// `--auth`.
+    pub auth: crate::cf::iam::Auth,
+    /// `--iam-url`, normalized like `--api`.
+    pub iam_url: Option<String>,
     /// `--ca-file`.
     pub ca_file: Option<PathBuf>,
     /// `--insecure-skip-tls-verify`.
@@ -146,8 +155,8 @@ pub struct CreateSettings {
     pub output: Option<OutputFormat>,
     /// `--show-token`.
     pub show_token: bool,
-    /// Check a new token against the registry's v2 endpoint (not `--skip-verify`).
-    pub verify: bool,
+    /// How a new token is checked against the registry's v2 endpoint (`--verify`).
+    pub verify: Verification,
     /// `-A`/`--exclude`.
     pub scope: Scope,
 }
@@ -186,6 +195,15 @@ pub struct DeleteSettings {
 pub struct TokenListSettings {
     /// `--all`.
     pub all: bool,
+    /// `-o`; a table when absent.
+    pub format: Option<Format>,
+}
+
+/// `doctor`.
+#[derive(Debug)]
+pub struct DoctorSettings {
+    /// `--secret`.
+    pub secret: Option<String>,
     /// `-o`; a table when absent.
     pub format: Option<Format>,
 }
@@ -268,6 +286,15 @@ impl Settings {
                 dry_run,
                 output,
             })) => CommandSettings::PodApply(pod(common)?, PodApplySettings { dry_run, output }),
+            Command::Doctor(args) => {
+                if let Some(name) = &args.secret {
+                    manifests::validate_object_name("secret", name)?;
+                }
+                CommandSettings::Doctor(DoctorSettings {
+                    secret: args.secret,
+                    format: args.output.map(Format::from),
+                })
+            }
             Command::Completion(args) => CommandSettings::Completion(args),
             Command::Complete(args) => CommandSettings::Complete(args),
         };
@@ -336,6 +363,20 @@ fn login(args: LoginArgs) -> anyhow::Result<LoginSettings> {
         password_stdin: args.password_stdin,
         sso: args.sso,
         apikey_stdin: args.apikey_stdin,
+        apikey_env: args.apikey_env.map(validate_env_name).transpose()?,
+        auth: match args.auth {
+            AuthArg::Uaa => crate::cf::iam::Auth::Uaa,
+            AuthArg::Iam => crate::cf::iam::Auth::Iam,
+            AuthArg::Auto => crate::cf::iam::Auth::Auto,
+        },
+        iam_url: args
+            .iam_url
+            .as_deref()
+            .map(|u| {
+                normalize_api(u)
+                    .map_err(|e| anyhow::anyhow!(format!("{e:#}").replace("--api", "--iam-url")))
+            })
+            .transpose()?,
         ca_file: args.ca_file,
         insecure_skip_tls_verify: args.insecure_skip_tls_verify,
     })
@@ -373,6 +414,23 @@ pub fn normalize_api(api: &str) -> anyhow::Result<String> {
         bail!("invalid --api `{api}`: no query or fragment, e.g. `https://api.<dedicated_domain>`");
     }
     Ok(with_scheme.trim_end_matches('/').to_string())
+}
+
+/// Validates the variable name of `--apikey-env`: a POSIX name.
+fn validate_env_name(name: String) -> anyhow::Result<String> {
+    let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        bail!(
+            "invalid --apikey-env `{}`: give the NAME of an environment variable (letters, digits, `_`), not the key",
+            if name.len() > 20 {
+                "<long value>".to_string()
+            } else {
+                crate::output::printable(&name)
+            }
+        );
+    }
+    Ok(name)
 }
 
 /// Validates `--registry`: a bare `host[:port]` (no credential, path, query or fragment).
@@ -474,7 +532,12 @@ fn secret_create(args: SecretCreateArgs) -> anyhow::Result<CreateSettings> {
         dry_run: args.dry_run,
         output: args.output,
         show_token: args.show_token,
-        verify: !args.skip_verify,
+        verify: match (args.verify, args.skip_verify) {
+            (_, true) => Verification::Skip,
+            (VerifyMode::Require, false) => Verification::Require,
+            (VerifyMode::Auto, false) => Verification::Auto,
+            (VerifyMode::Skip, false) => Verification::Skip,
+        },
         scope: if args.all_namespaces {
             Scope::All {
                 exclude: args.exclude,
@@ -578,6 +641,8 @@ mod tests {
         assert!(error(&["login", "--api", "http://api.x"]).contains("only https://"));
         assert!(error(&["login", "--registry", "r.x/path"]).contains("invalid --registry"));
         assert!(error(&["login", "--org-guid", "not a guid"]).contains("invalid --org-guid"));
+        assert!(error(&["login", "--iam-url", "http://iam.x"]).contains("invalid --iam-url"));
+        assert!(error(&["login", "--apikey-env", "a-b"]).contains("invalid --apikey-env"));
     }
 
     #[test]
@@ -612,12 +677,44 @@ mod tests {
         match s.command {
             CommandSettings::SecretCreate(c) => {
                 assert_eq!(c.spec.access, Access::ReadWrite);
-                assert!(!c.verify);
+                assert_eq!(c.verify, Verification::Skip);
                 assert_eq!(c.scope, Scope::One);
                 assert_eq!(c.spec.email(), "");
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn api_key_flags() {
+        let login = |args: &[&str]| match settings(args).unwrap().command {
+            CommandSettings::Login(l) => l,
+            other => panic!("{other:?}"),
+        };
+        let l = login(&["login", "--apikey-env"]);
+        assert_eq!(l.apikey_env.as_deref(), Some("IBMCLOUD_API_KEY"));
+        assert_eq!(l.auth, crate::cf::iam::Auth::Auto);
+        let l = login(&[
+            "login",
+            "--apikey-env",
+            "CI_KEY",
+            "--auth",
+            "iam",
+            "--iam-url",
+            "iam.x/",
+        ]);
+        assert_eq!(l.apikey_env.as_deref(), Some("CI_KEY"));
+        assert_eq!(l.auth, crate::cf::iam::Auth::Iam);
+        assert_eq!(l.iam_url.as_deref(), Some("https://iam.x"));
+        assert!(login(&["login"]).apikey_env.is_none());
+        let s = settings(&["secret", "create", "x", "--verify", "require"]).unwrap();
+        assert!(
+            matches!(s.command, CommandSettings::SecretCreate(c) if c.verify == Verification::Require)
+        );
+        let s = settings(&["secret", "create", "x"]).unwrap();
+        assert!(
+            matches!(s.command, CommandSettings::SecretCreate(c) if c.verify == Verification::Auto)
+        );
     }
 
     #[test]

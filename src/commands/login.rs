@@ -9,7 +9,9 @@ use secrecy::SecretString;
 use super::Ctx;
 use crate::cf::{self, Endpoints, Grant};
 use crate::cli::settings::LoginSettings;
-use crate::store::{self, ConfigFile, CredKey, CredentialSource, LoginMethod, Profile, keyring};
+use crate::store::{
+    self, ApiKeyRoute, ConfigFile, CredKey, CredentialSource, LoginMethod, Profile, keyring,
+};
 use crate::{output, session};
 
 /// Reads a whole secret from standard input, without its trailing newline.
@@ -77,6 +79,8 @@ struct Environment {
     registry: String,
     ca_file: Option<PathBuf>,
     insecure: bool,
+    /// `--iam-url`, or the previous login's.
+    iam_url: Option<String>,
 }
 
 impl Environment {
@@ -109,6 +113,10 @@ impl Environment {
             registry,
             ca_file,
             insecure: settings.insecure_skip_tls_verify,
+            iam_url: settings
+                .iam_url
+                .clone()
+                .or_else(|| same.and_then(|p| p.iam_url.clone())),
         })
     }
 }
@@ -118,10 +126,19 @@ struct Credential {
     grant: Grant,
     method: LoginMethod,
     source: CredentialSource,
+    /// The variable an environment profile reads the API key from.
+    api_key_env: Option<String>,
 }
 
-/// Decides the grant and reads its secret. `IBMCLOUD_API_KEY` alone (no other method) means
-/// non-interactive use.
+/// Reads the API key of `--apikey-env NAME`.
+fn api_key_from(name: &str) -> anyhow::Result<SecretString> {
+    session::api_key_from_var(name).with_context(|| {
+        format!("--apikey-env: the environment variable {name} is not set or empty; export the API key in it (its value is never printed)")
+    })
+}
+
+/// Decides the grant and reads its secret. The environment is read only when asked
+/// (`--apikey-env`): many users have `IBMCLOUD_API_KEY` set for the public cloud.
 async fn credential(
     settings: &LoginSettings,
     client: &reqwest::Client,
@@ -131,9 +148,10 @@ async fn credential(
         grant,
         method,
         source: CredentialSource::Keyring,
+        api_key_env: None,
     };
     if settings.sso {
-        let prompt = cf::passcode_prompt(client, endpoints).await?;
+        let prompt = cf::passcode_prompt(client, endpoints).await;
         let passcode = if std::io::stdin().is_terminal() {
             hidden_prompt(&format!("{prompt}: "), "one-time passcode", "a pipe")?
         } else {
@@ -146,20 +164,23 @@ async fn credential(
         let key = secret_from_stdin("API key", "--apikey-stdin")?;
         return Ok(keyring(Grant::ApiKey(key), LoginMethod::ApiKey));
     }
-    if let (Some(key), false, None) = (
-        session::api_key_from_env(),
-        settings.password_stdin,
-        &settings.username,
-    ) {
+    if let Some(name) = &settings.apikey_env {
+        let key = api_key_from(name)?;
         output::info(format!(
-            "Using the API key in {}; it will be read from the environment on every run and not stored",
-            crate::env::API_KEY
+            "Using the API key in {name}; it will be read from the environment on every run and not stored"
         ));
         return Ok(Credential {
             grant: Grant::ApiKey(key),
             method: LoginMethod::ApiKey,
             source: CredentialSource::Environment,
+            api_key_env: Some(name.clone()),
         });
+    }
+    if settings.username.is_none() && session::api_key_from_env().is_some() {
+        output::info(format!(
+            "{} is set but not used; pass --apikey-env to log in with it",
+            crate::env::API_KEY
+        ));
     }
     let username = match &settings.username {
         Some(u) => u.clone(),
@@ -174,6 +195,33 @@ async fn credential(
         Grant::Password { username, password },
         LoginMethod::Password,
     ))
+}
+
+/// Runs the grant; an API key goes the route `--auth` allows (the UAA, then IAM).
+async fn authenticate(
+    client: &reqwest::Client,
+    endpoints: &Endpoints,
+    api: &str,
+    credential: &Credential,
+    settings: &LoginSettings,
+    iam_url: &str,
+) -> anyhow::Result<(cf::Tokens, Option<ApiKeyRoute>)> {
+    output::log(
+        1,
+        format!("Authenticating at {}", endpoints.authorization_endpoint),
+    );
+    Ok(match &credential.grant {
+        Grant::ApiKey(key) => {
+            let (tokens, route) =
+                cf::iam::api_key_login(client, endpoints, api, key, settings.auth, iam_url).await?;
+            let route = match route {
+                cf::iam::Route::Uaa => ApiKeyRoute::Uaa,
+                cf::iam::Route::Iam => ApiKeyRoute::Iam,
+            };
+            (tokens, Some(route))
+        }
+        grant => (cf::token(client, endpoints, api, grant).await?, None),
+    })
 }
 
 /// What identifies the user to the Cloud Controller while the org is chosen.
@@ -200,7 +248,8 @@ impl OrgLookup<'_> {
             None => {
                 let interactive = std::io::stdin().is_terminal()
                     && !settings.password_stdin
-                    && !settings.apikey_stdin;
+                    && !settings.apikey_stdin
+                    && settings.apikey_env.is_none();
                 self.only_or_asked(interactive).await
             }
         }
@@ -208,10 +257,25 @@ impl OrgLookup<'_> {
 
     async fn by_name(&self, name: &str) -> anyhow::Result<cf::Org> {
         let found = cf::orgs(self.client, self.api, self.access, Some(name)).await?;
-        if let Some(org) = found.into_iter().find(|o| o.name == name) {
-            return Ok(org);
+        if let Some(org) = found.iter().find(|o| o.name == name) {
+            return Ok(org.clone());
         }
         let all = cf::orgs(self.client, self.api, self.access, None).await?;
+        // Org names differ only in case on some Cloud Controllers' answers: one match is it.
+        let mut same: Vec<&cf::Org> = found
+            .iter()
+            .chain(&all)
+            .filter(|o| o.name.eq_ignore_ascii_case(name))
+            .collect();
+        same.sort_by(|a, b| a.guid.cmp(&b.guid));
+        same.dedup_by(|a, b| a.guid == b.guid);
+        if let [org] = same.as_slice() {
+            output::info(format!(
+                "Using org `{}` for --org {name} (names compared without case)",
+                org.name
+            ));
+            return Ok((*org).clone());
+        }
         let names: Vec<_> = all.iter().map(|o| o.name.as_str()).collect();
         bail!(
             "org `{name}` was not found or user `{}` is not a member; your orgs: {}",
@@ -274,7 +338,7 @@ async fn keep_credential(
     match source {
         CredentialSource::Keyring => {
             let refresh = refresh_token.with_context(|| {
-                format!("{issuer} issued no refresh token, so the login cannot be kept; use {} for non-interactive use", crate::env::API_KEY)
+                format!("{issuer} issued no refresh token, so the login cannot be kept; use --apikey-env for non-interactive use")
             })?;
             keyring::blocking(move || store.set(&key, &refresh))
                 .await
@@ -314,11 +378,9 @@ pub async fn login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
         ),
     );
     let credential = credential(&settings, &client, &endpoints).await?;
-    output::log(
-        1,
-        format!("Authenticating at {}", endpoints.authorization_endpoint),
-    );
-    let tokens = cf::token(&client, &endpoints, &api, &credential.grant).await?;
+    let iam_url = env.iam_url.as_deref().unwrap_or(cf::iam::DEFAULT_IAM_URL);
+    let (tokens, route) =
+        authenticate(&client, &endpoints, &api, &credential, &settings, iam_url).await?;
     drop(credential.grant);
     let username = cf::user_name(&tokens.access_token).unwrap_or_else(|| match credential.method {
         LoginMethod::ApiKey => "apikey".to_string(),
@@ -354,6 +416,13 @@ pub async fn login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
         registry: env.registry.clone(),
         ca_file: env.ca_file,
         insecure_skip_tls_verify: env.insecure,
+        iam_url: env.iam_url.clone(),
+        api_key_route: route,
+        api_key_env: credential.api_key_env,
+        org_header_on_manage: previous
+            .as_ref()
+            .filter(|p| p.api == api && p.registry == env.registry)
+            .and_then(|p| p.org_header_on_manage),
     };
     // Only this profile changes; others' concurrent logins are kept.
     ConfigFile::update(&config_path, |file| {

@@ -2,6 +2,7 @@
 //! lower layers (fetch, decide with pure functions, act, report); [`dispatch`] routes to them.
 
 mod completion;
+mod doctor;
 mod login;
 mod pod;
 mod secret;
@@ -93,6 +94,7 @@ pub async fn dispatch(settings: Settings) -> anyhow::Result<()> {
         CommandSettings::TokenRevoke(s) => token::revoke(&ctx, s).await,
         CommandSettings::PodRender(s, format) => pod::render(&ctx, s, format).await,
         CommandSettings::PodApply(s, apply) => pod::apply(&ctx, s, apply).await,
+        CommandSettings::Doctor(s) => doctor::doctor(&ctx, s).await,
         CommandSettings::Completion(args) => completion::completion(args),
         CommandSettings::Complete(args) => completion::complete(&ctx, args),
     }

@@ -14,7 +14,13 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
     let profile = session.profile();
     let credential = match profile.credential {
         CredentialSource::Keyring => "OS keyring (refresh token)".to_string(),
-        CredentialSource::Environment => format!("{} environment variable", crate::env::API_KEY),
+        CredentialSource::Environment => format!(
+            "{} environment variable (API key)",
+            profile
+                .api_key_env
+                .as_deref()
+                .unwrap_or(crate::env::API_KEY)
+        ),
     };
     let kube = match cluster::resolve(&ctx.global.kube).await {
         Ok(r) => format!(

@@ -3,6 +3,9 @@
 //! Requests carry `Authorization: Bearer <UAA access token>` and `Organization: <org GUID>`.
 //! Minted tokens are returned as [`SecretString`]s; only their id (the JWT `jti`) is ever shown.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
@@ -16,6 +19,48 @@ pub struct RegistryApi {
     host: String,
     access: SecretString,
     org_guid: String,
+    /// Whether list and revoke send the `Organization` header (see [`OrgHeader`]).
+    manage_header: OrgHeader,
+}
+
+/// Whether the token list and revoke send the `Organization` header. Only the mint is
+/// documented with it; a registry may answer 400/401 to it on the other calls (or need it).
+/// The form that worked after a fallback is shared with the caller, to be remembered.
+#[derive(Clone, Debug, Default)]
+pub struct OrgHeader(Arc<AtomicU8>);
+
+const HEADER_UNKNOWN: u8 = 0;
+const HEADER_WITHOUT: u8 = 1;
+const HEADER_WITH: u8 = 2;
+
+impl OrgHeader {
+    /// Starts from what was learnt before (`None`: send it, the documented form).
+    pub fn new(learnt: Option<bool>) -> Self {
+        let value = match learnt {
+            None => HEADER_UNKNOWN,
+            Some(false) => HEADER_WITHOUT,
+            Some(true) => HEADER_WITH,
+        };
+        OrgHeader(Arc::new(AtomicU8::new(value)))
+    }
+
+    /// The form known to work, if one was learnt.
+    pub fn learnt(&self) -> Option<bool> {
+        match self.0.load(Ordering::Relaxed) {
+            HEADER_WITHOUT => Some(false),
+            HEADER_WITH => Some(true),
+            _ => None,
+        }
+    }
+
+    fn send_first(&self) -> bool {
+        self.0.load(Ordering::Relaxed) != HEADER_WITHOUT
+    }
+
+    fn worked(&self, with: bool) {
+        let value = if with { HEADER_WITH } else { HEADER_WITHOUT };
+        self.0.store(value, Ordering::Relaxed);
+    }
 }
 
 /// A CRG error body, e.g. `{"code":"CRG0009E","message":"..."}`.
@@ -85,7 +130,14 @@ impl RegistryApi {
             host: host.to_string(),
             access,
             org_guid: org_guid.to_string(),
+            manage_header: OrgHeader::default(),
         }
+    }
+
+    /// Uses (and updates) `header` for list and revoke.
+    pub fn with_manage_header(mut self, header: OrgHeader) -> Self {
+        self.manage_header = header;
+        self
     }
 
     /// Sends an authenticated request (`Authorization: Bearer`, `Organization`) and returns the
@@ -97,15 +149,60 @@ impl RegistryApi {
         action: &str,
         limit: usize,
     ) -> Result<Vec<u8>, RegistryError> {
-        let response = self
+        self.send_as(method, url, action, limit, true).await
+    }
+
+    /// [`Self::send`] for list and revoke: on 400/401, once more with the other form of the
+    /// `Organization` header (without it when it was sent, and the reverse); the form that
+    /// worked is kept. When both fail, the first refusal is reported.
+    async fn send_managed(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        action: &str,
+        limit: usize,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let with = self.manage_header.send_first();
+        match self.send_as(method.clone(), url, action, limit, with).await {
+            Err(
+                first @ RegistryError::Refused {
+                    status: 400 | 401, ..
+                },
+            ) => match self.send_as(method, url, action, limit, !with).await {
+                Ok(body) => {
+                    crate::output::log(
+                        1,
+                        format!(
+                            "The registry wants {} Organization header to {action}; remembered",
+                            if with { "no" } else { "the" }
+                        ),
+                    );
+                    self.manage_header.worked(!with);
+                    Ok(body)
+                }
+                Err(_) => Err(first),
+            },
+            other => other,
+        }
+    }
+
+    async fn send_as(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        action: &str,
+        limit: usize,
+        with_org: bool,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let mut request = self
             .http
             .request(method, url)
             .bearer_auth(self.access.expose_secret())
-            .header("Organization", &self.org_guid)
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| classify(url, &e))?;
+            .header("Accept", "application/json");
+        if with_org {
+            request = request.header("Organization", &self.org_guid);
+        }
+        let response = request.send().await.map_err(|e| classify(url, &e))?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let body = read_body(response, url, BODY_LIMIT)
@@ -197,7 +294,7 @@ impl RegistryApi {
         let action = "list tokens";
         let url = self.url("/api/v1/tokens");
         let body = self
-            .send(reqwest::Method::GET, &url, action, LIST_BODY_LIMIT)
+            .send_managed(reqwest::Method::GET, &url, action, LIST_BODY_LIMIT)
             .await?;
         let answer: ListAnswer = serde_json::from_slice(&body)
             .map_err(|_| self.protocol(action, "the body is not JSON".into()))?;
@@ -220,7 +317,7 @@ impl RegistryApi {
         let action = "list tokens";
         let url = self.url("/api/v1/tokens");
         let body = self
-            .send(reqwest::Method::GET, &url, action, LIST_BODY_LIMIT)
+            .send_managed(reqwest::Method::GET, &url, action, LIST_BODY_LIMIT)
             .await?;
         let answer: ListAnswer = serde_json::from_slice(&body)
             .map_err(|_| self.protocol(action, "the body is not JSON".into()))?;
@@ -251,7 +348,7 @@ impl RegistryApi {
             "/api/v1/tokens/{}",
             url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
         ));
-        self.send(
+        self.send_managed(
             reqwest::Method::DELETE,
             &url,
             &format!("revoke token {id}"),

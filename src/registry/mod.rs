@@ -4,7 +4,7 @@
 pub mod api;
 pub mod v2;
 
-pub use api::RegistryApi;
+pub use api::{OrgHeader, RegistryApi};
 
 use secrecy::SecretString;
 

@@ -1,10 +1,15 @@
 //! Checking a registry credential the way a container runtime uses it: Docker Registry v2
 //! authentication against `GET /v2/` (protocol.md §6).
 //!
-//! `GET /v2/` without credentials answers 401 with a challenge. A `Basic` challenge is answered
-//! with the credential directly; a `Bearer` challenge by fetching a token from its `realm` with the
-//! credential as Basic auth, then retrying with that token. A 200 at the end means a kubelet with
-//! this pull secret can authenticate.
+//! `GET /v2/` without credentials answers 401 with one or more challenges. A `Basic` challenge
+//! is answered with the credential directly; a `Bearer` challenge by fetching a token from its
+//! `realm` with the credential as Basic auth, then retrying with that token. A 200 at the end
+//! means a kubelet with this pull secret can authenticate.
+//!
+//! Only a 401 or 403 to the credential itself is a definite refusal ([`VerifyError::Rejected`]).
+//! Everything else a real registry may do differently (no `/v2/`, an HTML page, an unknown
+//! scheme, a realm on another host, a timeout) leaves the credential unverified, not wrong
+//! ([`VerifyError::is_definite`]).
 
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -30,14 +35,22 @@ pub enum VerifyError {
         /// HTTP status.
         status: u16,
     },
-    /// The registry did not follow the v2 protocol.
-    #[error("registry {host} does not speak the Docker Registry v2 protocol as expected: {detail}")]
+    /// The registry did not answer the v2 protocol as expected, so nothing was proven.
+    #[error("registry {host} did not answer the Docker Registry v2 check as expected: {detail}")]
     Protocol {
         /// Registry host.
         host: String,
         /// What was wrong.
         detail: String,
     },
+}
+
+impl VerifyError {
+    /// Whether the registry definitively refused the credential (401/403 to it). Any other
+    /// failure means the check could not be carried out.
+    pub fn is_definite(&self) -> bool {
+        matches!(self, VerifyError::Rejected { .. })
+    }
 }
 
 /// The outcome of a successful check.
@@ -52,71 +65,128 @@ pub enum Verified {
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Challenge {
-    /// `basic` or `bearer` (lower case).
+    /// The scheme in lower case, e.g. `basic` or `bearer`.
     pub scheme: String,
-    /// Parameters (`realm`, `service`, `scope`, ...), names lower case.
+    /// Parameters (`realm`, `service`, `scope`, ...), names lower case; a token68 credential
+    /// is kept under the name `token68`.
     pub params: Vec<(String, String)>,
 }
 
 impl Challenge {
-    fn param(&self, name: &str) -> Option<&str> {
+    /// The value of parameter `name` (lower case).
+    pub fn param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// A short description without values, e.g. `Bearer(realm,service)`, for messages.
+    pub fn shape(&self) -> String {
+        let names: Vec<&str> = self.params.iter().map(|(k, _)| k.as_str()).collect();
+        format!("{}({})", self.scheme, names.join(","))
+    }
 }
 
-/// Parses a challenge: any scheme case, quoted or unquoted values, commas with optional spaces
-/// (IBM's icr.io sends unquoted values, distribution sends quoted ones).
-pub fn parse_challenge(header: &str) -> Option<Challenge> {
-    let header = header.trim();
-    let (scheme, rest) = header
-        .split_once(char::is_whitespace)
-        .unwrap_or((header, ""));
-    if scheme.is_empty() {
-        return None;
+/// RFC 7230 `tchar`: the characters of a token (scheme or parameter name).
+fn is_tchar(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+/// A cursor over a header value.
+struct Cursor<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Cursor<'a> {
+    fn skip(&mut self, chars: &[char]) {
+        self.rest = self.rest.trim_start_matches(chars);
     }
-    let mut params = Vec::new();
-    let mut chars = rest.trim().chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
-            chars.next();
-        }
-        let name: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ','))
-            .collect::<String>()
-            .trim()
-            .to_ascii_lowercase();
-        if name.is_empty() {
-            break;
-        }
-        if chars.next() != Some('=') {
-            return None;
-        }
-        let value = if chars.peek() == Some(&'"') {
-            chars.next();
+
+    fn token(&mut self) -> &'a str {
+        let end = self.rest.find(|c| !is_tchar(c)).unwrap_or(self.rest.len());
+        let (token, rest) = self.rest.split_at(end);
+        self.rest = rest;
+        token
+    }
+
+    /// Whether an `=` follows (after optional whitespace), i.e. the token was a parameter name.
+    fn equals_follows(&self) -> bool {
+        self.rest.trim_start_matches([' ', '\t']).starts_with('=')
+    }
+
+    /// A quoted string (with `\` escapes) or a token-ish value up to `,` or whitespace.
+    fn value(&mut self) -> Option<String> {
+        self.skip(&[' ', '\t']);
+        if let Some(quoted) = self.rest.strip_prefix('"') {
             let mut value = String::new();
-            loop {
-                match chars.next() {
-                    Some('\\') => value.extend(chars.next()),
-                    Some('"') => break,
-                    Some(c) => value.push(c),
-                    None => return None,
+            let mut chars = quoted.char_indices();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next().map(|(_, c)| c)),
+                    '"' => {
+                        self.rest = &quoted[i + 1..];
+                        return Some(value);
+                    }
+                    c => value.push(c),
                 }
             }
-            value
-        } else {
-            std::iter::from_fn(|| chars.next_if(|c| *c != ','))
-                .collect::<String>()
-                .trim()
-                .to_string()
-        };
-        params.push((name, value));
+            return None;
+        }
+        let end = self
+            .rest
+            .find(|c: char| c == ',' || c.is_whitespace())
+            .unwrap_or(self.rest.len());
+        let (value, rest) = self.rest.split_at(end);
+        self.rest = rest;
+        Some(value.to_string())
     }
-    Some(Challenge {
-        scheme: scheme.to_ascii_lowercase(),
-        params,
-    })
+}
+
+/// Parses a `WWW-Authenticate` value per RFC 7235: one or more challenges, each a scheme
+/// followed by a token68 or comma-separated parameters; values quoted (commas and escapes
+/// inside quotes) or not, any scheme case, optional whitespace around commas (IBM's icr.io
+/// sends unquoted values with `, `, distribution quoted ones without spaces). `None` when the
+/// value is malformed (e.g. an unterminated quote).
+pub fn parse_challenges(header: &str) -> Option<Vec<Challenge>> {
+    let mut cursor = Cursor { rest: header };
+    let mut challenges: Vec<Challenge> = Vec::new();
+    loop {
+        cursor.skip(&[' ', '\t', ',']);
+        if cursor.rest.is_empty() {
+            break;
+        }
+        let token = cursor.token();
+        if token.is_empty() {
+            return None;
+        }
+        match challenges.last_mut() {
+            Some(current) if cursor.equals_follows() => {
+                cursor.skip(&[' ', '\t']);
+                cursor.rest = &cursor.rest[1..];
+                if cursor.rest.starts_with('=') || cursor.rest.trim_start().is_empty() {
+                    // token68 (`abc==`): the name was its start.
+                    let pads = cursor.rest.len() - cursor.rest.trim_start_matches('=').len();
+                    cursor.rest = &cursor.rest[pads..];
+                    let value = format!("{token}={}", "=".repeat(pads));
+                    current.params.push(("token68".into(), value));
+                    continue;
+                }
+                let value = cursor.value()?;
+                current.params.push((token.to_ascii_lowercase(), value));
+            }
+            _ => challenges.push(Challenge {
+                scheme: token.to_ascii_lowercase(),
+                params: Vec::new(),
+            }),
+        }
+    }
+    (!challenges.is_empty()).then_some(challenges)
+}
+
+/// The first challenge of a header value (see [`parse_challenges`]).
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    parse_challenges(header)?.into_iter().next()
 }
 
 /// The answer of a token realm (distribution's `token`, or OAuth's `access_token`).
@@ -135,6 +205,14 @@ struct Check<'a> {
     base: String,
 }
 
+/// What `GET /v2/` without credentials said.
+enum FirstAnswer {
+    /// 200 from the registry API: no credential needed.
+    Open,
+    /// 401 with these challenges.
+    Challenged(Vec<Challenge>),
+}
+
 impl Check<'_> {
     fn protocol(&self, detail: String) -> VerifyError {
         VerifyError::Protocol {
@@ -150,6 +228,57 @@ impl Check<'_> {
             url: url.to_string(),
             status,
         }
+    }
+
+    /// `GET /v2/` without credentials: the challenges, or why there are none.
+    async fn first(&self) -> Result<FirstAnswer, VerifyError> {
+        let base = self.base.as_str();
+        let first = self
+            .http
+            .get(base)
+            .send()
+            .await
+            .map_err(|e| classify(base, &e))?;
+        let status = first.status().as_u16();
+        let content_type = first
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("no content type")
+            .to_string();
+        match status {
+            200 if content_type.contains("html") => {
+                return Err(self.protocol(format!(
+                    "GET {base} answered 200 with {content_type}, not the registry API"
+                )));
+            }
+            200 => return Ok(FirstAnswer::Open),
+            401 => {}
+            other => {
+                return Err(self.protocol(format!(
+                    "GET {base} answered HTTP {other} ({content_type}), expected 401 with a challenge"
+                )));
+            }
+        }
+        let values: Vec<&str> = first
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if values.is_empty() {
+            return Err(self.protocol("401 without a WWW-Authenticate challenge".into()));
+        }
+        let mut challenges = Vec::new();
+        for value in values {
+            challenges.extend(parse_challenges(value).ok_or_else(|| {
+                self.protocol(format!(
+                    "unreadable challenge `{}`",
+                    crate::output::printable(value)
+                ))
+            })?);
+        }
+        Ok(FirstAnswer::Challenged(challenges))
     }
 
     /// Fetches a bearer token from the challenge's realm with the credential as Basic auth.
@@ -170,13 +299,13 @@ impl Check<'_> {
         };
         if realm_on_host && realm_authority != self.host {
             return Err(self.protocol(format!(
-                "the token realm `{realm}` is not on {}; refusing to send the new token there",
+                "the token realm `{realm}` is not on {}; the new token was not sent there",
                 self.host
             )));
         }
         if realm_url.scheme() != "https" {
             return Err(self.protocol(format!(
-                "realm `{realm}` is not https; refusing to send the credential there"
+                "realm `{realm}` is not https; the credential was not sent there"
             )));
         }
         {
@@ -213,9 +342,10 @@ impl Check<'_> {
 
 /// Checks that `username`/`password` can authenticate to `https://<host>/v2/`.
 ///
-/// With `realm_on_host`, a Bearer realm elsewhere than `host` is refused, so a token the plugin
-/// just minted is never sent to a third party named by a challenge. (Generic registries such as
-/// Docker Hub use a separate auth host, so `secret verify` of arbitrary secrets allows it.)
+/// With `realm_on_host`, a Bearer realm elsewhere than `host` is not contacted, so a token the
+/// plugin just minted is never sent to a third party named by a challenge (the check is then
+/// inconclusive). Generic registries such as Docker Hub use a separate auth host, so
+/// `secret verify` of arbitrary secrets allows it.
 pub async fn check(
     http: &reqwest::Client,
     host: &str,
@@ -230,36 +360,25 @@ pub async fn check(
         password,
         base: format!("https://{host}/v2/"),
     };
+    let challenges = match check.first().await? {
+        FirstAnswer::Open => return Ok(Verified::Anonymous),
+        FirstAnswer::Challenged(challenges) => challenges,
+    };
     let base = check.base.as_str();
-    let first = http
-        .get(base)
-        .send()
-        .await
-        .map_err(|e| classify(base, &e))?;
-    match first.status().as_u16() {
-        200 => return Ok(Verified::Anonymous),
-        401 => {}
-        other => {
-            return Err(check.protocol(format!("GET {base} answered HTTP {other}, expected 401")));
-        }
-    }
-    let header = first
-        .headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| check.protocol("401 without a WWW-Authenticate challenge".into()))?;
-    let challenge = parse_challenge(header)
-        .ok_or_else(|| check.protocol(format!("unreadable challenge `{header}`")))?;
-    let authenticated = match challenge.scheme.as_str() {
-        "basic" => http
-            .get(base)
-            .basic_auth(username, Some(password.expose_secret())),
-        "bearer" => http
-            .get(base)
-            .bearer_auth(check.bearer_token(&challenge, realm_on_host).await?),
-        other => {
-            return Err(check.protocol(format!("unsupported challenge scheme `{other}`")));
-        }
+    // Bearer is what distribution and IBM use; Basic is the fallback of simple registries.
+    let pick = |scheme: &str| challenges.iter().find(|c| c.scheme == scheme);
+    let authenticated = if let Some(bearer) = pick("bearer") {
+        http.get(base)
+            .bearer_auth(check.bearer_token(bearer, realm_on_host).await?)
+    } else if pick("basic").is_some() {
+        http.get(base)
+            .basic_auth(username, Some(password.expose_secret()))
+    } else {
+        let shapes: Vec<String> = challenges.iter().map(Challenge::shape).collect();
+        return Err(check.protocol(format!(
+            "unsupported challenge scheme {}",
+            crate::output::printable(&shapes.join(", "))
+        )));
     };
     let response = authenticated.send().await.map_err(|e| classify(base, &e))?;
     match response.status().as_u16() {
@@ -302,5 +421,27 @@ mod tests {
         assert_eq!(c.param("realm"), Some("ci-realm"));
         assert!(parse_challenge(r#"Bearer realm="unterminated"#).is_none());
         assert!(parse_challenge("").is_none());
+        assert!(parse_challenge("=x").is_none());
+    }
+
+    /// RFC 7235 §4.1: several challenges in one header, commas inside quoted values, escapes.
+    #[test]
+    fn parses_several_challenges_and_commas_in_quotes() {
+        let all = parse_challenges(
+            r#"Newauth realm="apps", type=1, title="Login to \"apps\"", Basic realm="simple, really", Bearer realm="https://r.x/token",scope="repository:a/b:pull,push""#,
+        )
+        .unwrap();
+        let schemes: Vec<&str> = all.iter().map(|c| c.scheme.as_str()).collect();
+        assert_eq!(schemes, ["newauth", "basic", "bearer"]);
+        assert_eq!(all[0].param("title"), Some(r#"Login to "apps""#));
+        assert_eq!(all[0].param("type"), Some("1"));
+        assert_eq!(all[1].param("realm"), Some("simple, really"));
+        assert_eq!(all[2].param("scope"), Some("repository:a/b:pull,push"));
+        assert_eq!(all[2].shape(), "bearer(realm,scope)");
+        let token68 = parse_challenges("Negotiate abc==, Bearer realm = \"x\"").unwrap();
+        assert_eq!(token68[0].param("token68"), Some("abc=="));
+        assert_eq!(token68[1].param("realm"), Some("x"));
+        let bare = parse_challenges("Bearer").unwrap();
+        assert!(bare[0].params.is_empty());
     }
 }

@@ -51,7 +51,7 @@ pub enum SecretsError {
     },
     /// Anything else the store reported.
     #[error(
-        "the OS keyring failed: {detail}; check that your keyring is running and unlocked, or set IBMCLOUD_API_KEY for non-interactive use"
+        "the OS keyring failed: {detail}; check that your keyring is running and unlocked, or log in with `--apikey-env` for non-interactive use"
     )]
     Other {
         /// The platform's message.

@@ -8,4 +8,6 @@ pub mod profiles;
 
 pub use keyring::{CredKey, CredentialStore, OsKeyring, SecretsError};
 pub use lock::{ProfileLock, lock_credential};
-pub use profiles::{ConfigFile, CredentialSource, DEFAULT_PROFILE, LoginMethod, Profile};
+pub use profiles::{
+    ApiKeyRoute, ConfigFile, CredentialSource, DEFAULT_PROFILE, LoginMethod, Profile,
+};

@@ -21,7 +21,8 @@ pub const DEFAULT_PROFILE: &str = "default";
 pub enum CredentialSource {
     /// A UAA refresh token in the OS keyring.
     Keyring,
-    /// A platform API key in `IBMCLOUD_API_KEY`, read on every run; nothing stored.
+    /// A platform API key in an environment variable (`--apikey-env`), read on every run;
+    /// nothing stored.
     Environment,
 }
 
@@ -65,6 +66,30 @@ pub struct Profile {
     /// TLS verification disabled (`--insecure-skip-tls-verify`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure_skip_tls_verify: bool,
+    /// IAM URL for API keys (`--iam-url`), when not IBM Cloud's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_url: Option<String>,
+    /// The route that worked for the API key (an environment profile uses it on every run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_route: Option<ApiKeyRoute>,
+    /// The environment variable holding the API key of an environment profile
+    /// (`--apikey-env NAME`); absent in profiles of older versions (`IBMCLOUD_API_KEY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// Whether the registry's token list and revoke want the `Organization` header
+    /// (`true`/absent) or refuse it (`false`), as learnt from the registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_header_on_manage: Option<bool>,
+}
+
+/// How an API key became UAA tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApiKeyRoute {
+    /// The UAA's `username=apikey` password grant.
+    Uaa,
+    /// IBM Cloud IAM (`/identity/token`), then its UAA tokens or the exchange at the UAA.
+    Iam,
 }
 
 /// The whole file.
@@ -227,6 +252,10 @@ mod tests {
             registry: "registry.example".into(),
             ca_file: None,
             insecure_skip_tls_verify: false,
+            iam_url: None,
+            api_key_route: None,
+            api_key_env: None,
+            org_header_on_manage: None,
         }
     }
 

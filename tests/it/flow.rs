@@ -355,8 +355,11 @@ fn api_key_login_from_stdin_and_from_environment() {
     create_secret_and_pod(&ctx, "team-a", "ops-cred");
     assert_eq!(ctx.tokens()[0].org, seed::OPS_ORG_GUID);
 
-    // Non-interactive: the key comes from IBMCLOUD_API_KEY on every run and is never stored.
-    let mut cmd = ctx.command(&base);
+    // Non-interactive, when asked with --apikey-env: the key comes from IBMCLOUD_API_KEY on
+    // every run and is never stored. (Issue 8: the variable is no longer picked up silently.)
+    let mut env_login = base.to_vec();
+    env_login.push("--apikey-env");
+    let mut cmd = ctx.command(&env_login);
     cmd.env("IBMCLOUD_API_KEY", seed::ALICE_API_KEY);
     let run = ctx.run_with(cmd, None).ok();
     assert!(run.stderr.contains("IBMCLOUD_API_KEY"), "{}", run.stderr);

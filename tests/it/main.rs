@@ -6,6 +6,7 @@
 
 mod common;
 mod completion;
+mod doctor;
 mod errors;
 mod flow;
 mod fuzz;
@@ -14,6 +15,7 @@ mod krew;
 mod kubeconfig;
 mod layout;
 mod lifecycle;
+mod real_world;
 mod soak;
 mod terminal;
 mod tokens;

@@ -19,7 +19,7 @@ use crate::cluster::objects::{self, AccountChange, MAX_ATTEMPTS};
 use crate::cluster::{self, Target};
 use crate::commands::Ctx;
 use crate::interrupt::{self, Window};
-use crate::lifecycle::TokenLifecycle;
+use crate::lifecycle::{TokenLifecycle, Verification};
 use crate::manifests::{self, PullSecretSpec};
 use crate::output;
 use crate::registry::{MintedToken, v2};
@@ -290,7 +290,7 @@ impl Run<'_, '_> {
         let mut plan = plan(existing.as_ref(), &wanted);
         if let (Plan::Unchanged, Some(current)) = (&plan, &existing)
             && !dry_run
-            && settings.verify
+            && settings.verify != Verification::Skip
             && !self.still_works(current, &registry).await
         {
             // Idempotent means "ends in a working state": a dead token is replaced.

@@ -60,7 +60,13 @@ pub async fn verify(ctx: &Ctx, settings: VerifySettings) -> anyhow::Result<()> {
                 output::data(&format!("{host}: anonymous access, nothing to check"))?
             }
             Err(e) => {
-                output::data(&format!("{host}: FAILED"))?;
+                // A refusal is a broken credential; anything else left it unproven.
+                let verdict = if e.is_definite() {
+                    "FAILED"
+                } else {
+                    "could not be verified"
+                };
+                output::data(&format!("{host}: {verdict}"))?;
                 failed.push(format!("{e:#}"));
             }
         }

@@ -75,8 +75,10 @@ impl Run<'_, '_> {
             .lifecycle
             .mint_in_window(settings.spec.access, &description)
             .await?;
-        if settings.verify
-            && let Err(e) = self.lifecycle.verify(&token).await
+        if let Err(e) = self
+            .lifecycle
+            .verify(&token, settings.verify, &settings.spec.name)
+            .await
         {
             return Err(self.lifecycle.undo(&token, e.into()).await);
         }

@@ -38,6 +38,7 @@ const SECRET_FIELDS: &[&str] = &[
     "passcode",
     "refresh_token",
     "apikey",
+    "iam_token",
     "client_secret",
     "access_token",
     "token",

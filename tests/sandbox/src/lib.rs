@@ -15,12 +15,14 @@
 pub mod cf;
 pub mod docker_registry;
 pub mod faults;
+pub mod iam;
 pub mod journal;
 pub mod jwt;
 pub mod kube;
 pub mod registry;
 pub mod tls;
 pub mod uaa;
+pub mod variants;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,6 +39,7 @@ use serde::Serialize;
 
 pub use faults::{Fault, FaultAction};
 pub use journal::{Entry, fingerprint};
+pub use variants::Variant;
 
 /// The emulated servers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -51,6 +54,8 @@ pub enum Service {
     Registry,
     /// Kubernetes API server.
     Kube,
+    /// IBM Cloud IAM (`/identity/token`), for API keys.
+    Iam,
 }
 
 /// The path under which the login server is served, as Bluemix's was
@@ -131,6 +136,8 @@ pub struct SandboxConfig {
     pub kube_users: Vec<KubeUser>,
     /// Kubernetes namespaces created at start (each with a `default` ServiceAccount).
     pub namespaces: Vec<String>,
+    /// Behaviours switched to how a real environment may differ (none by default).
+    pub variants: std::collections::BTreeSet<Variant>,
 }
 
 /// Well-known seed values, so tests and the README demo can refer to them.
@@ -263,6 +270,7 @@ impl Default for SandboxConfig {
                 },
             ],
             namespaces: all(&["default", "kube-system", "team-a", "team-b"]),
+            variants: Default::default(),
         }
     }
 }
@@ -300,6 +308,8 @@ pub struct Urls {
     pub registry_host: String,
     /// Kubernetes API server base URL.
     pub kube: String,
+    /// IAM base URL (`--iam-url`).
+    pub iam: String,
 }
 
 impl World {
@@ -374,6 +384,7 @@ impl Sandbox {
             Service::Uaa,
             Service::Registry,
             Service::Kube,
+            Service::Iam,
         ];
         let mut listeners = Vec::new();
         for _ in services {
@@ -391,6 +402,7 @@ impl Sandbox {
             registry: base(&listeners[3])?,
             registry_host: listeners[3].local_addr()?.to_string(),
             kube: base(&listeners[4])?,
+            iam: base(&listeners[5])?,
         };
         let world = Arc::new(World {
             uaa: uaa::UaaState::default(),
@@ -410,7 +422,12 @@ impl Sandbox {
                 Service::Uaa => uaa::router(world.clone()),
                 Service::Registry => registry::router(world.clone()),
                 Service::Kube => kube::router(world.clone()),
+                Service::Iam => iam::router(world.clone()),
             };
+            let router = router.layer(axum::middleware::from_fn_with_state(
+                (world.clone(), service),
+                variants::apply,
+            ));
             let router = router.layer(axum::middleware::from_fn_with_state(
                 (world.clone(), service),
                 observe,

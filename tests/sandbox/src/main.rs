@@ -43,6 +43,9 @@ struct UpArgs {
     /// Print the connection details as one JSON object on a single line
     #[arg(long)]
     json: bool,
+    /// Behave as a real environment may differ (repeatable), e.g. `--variant no-v2`
+    #[arg(long = "variant", value_enum, value_name = "NAME")]
+    variants: Vec<dedicated_sandbox::Variant>,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +78,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     if let Some(secs) = args.refresh_token_ttl {
         config.refresh_token_ttl = Duration::from_secs(secs);
     }
+    config.variants.extend(args.variants);
     // Listen for SIGTERM before printing anything: a script may send it as soon as it has
     // read the connection details.
     use tokio::signal::unix::{SignalKind, signal};
@@ -162,6 +166,8 @@ fn summary(sandbox: &Sandbox, startup: Duration) -> Value {
         "registry": urls.registry,
         "registry_host": urls.registry_host,
         "kube": urls.kube,
+        "iam": urls.iam,
+        "variants": world.config.variants,
         "ca_file": sandbox.ca_file(),
         "kubeconfig": sandbox.kubeconfig_path(),
         "kube_contexts": contexts,
@@ -217,6 +223,16 @@ fn render_text(s: &Value) -> String {
         "Kubernetes API:                  {}",
         text(&s["kube"])
     ));
+    line(format!(
+        "IAM (for --iam-url):             {}",
+        text(&s["iam"])
+    ));
+    if !list(&s["variants"]).is_empty() {
+        line(format!(
+            "Variants:                        {}",
+            list(&s["variants"])
+        ));
+    }
     line(format!(
         "CA file:                         {}",
         text(&s["ca_file"])

@@ -5,7 +5,8 @@
 //! Access and refresh tokens are HS256 JWTs signed with a key generated per sandbox; refresh
 //! tokens are also tracked server-side so they can be rotated, revoked and counted. This module
 //! also offers [`authenticate`], which the Cloud Controller and the registry use to check a
-//! `Bearer` UAA access token.
+//! `Bearer` UAA access token. The `iam_token` grant exchanges an IAM access token from
+//! [`crate::iam`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,7 @@ use base64::Engine as _;
 use rand::RngExt as _;
 use serde_json::{Map, Value, json};
 
+use crate::variants::Variant;
 use crate::{SeedUser, World};
 
 /// Scopes granted to every user (a typical `cf` client token).
@@ -43,6 +45,8 @@ struct Inner {
     refresh: HashMap<String, (String, u64)>,
     /// Unused passcodes: code → (user name, expiry in epoch seconds).
     passcodes: HashMap<String, (String, u64)>,
+    /// IAM access tokens issued by [`crate::iam`], for tests that search outputs for them.
+    iam_tokens: Vec<String>,
 }
 
 impl Default for UaaState {
@@ -79,6 +83,22 @@ impl UaaState {
             .values()
             .filter(|(user, exp)| user == username && *exp > now)
             .count()
+    }
+
+    /// The key signing UAA tokens (the emulated IAM signs its tokens with it too).
+    pub(crate) fn signing_key(&self) -> [u8; 32] {
+        self.key
+    }
+
+    /// Remembers an IAM access token issued by [`crate::iam`].
+    pub(crate) fn record_iam_token(&self, token: &str) {
+        let mut inner = self.inner.lock().expect("uaa lock");
+        inner.iam_tokens.push(token.to_string());
+    }
+
+    /// Every IAM access token issued so far.
+    pub fn iam_tokens(&self) -> Vec<String> {
+        self.inner.lock().expect("uaa lock").iam_tokens.clone()
     }
 
     /// The number of passcodes issued and not yet used (expired ones included).
@@ -223,7 +243,7 @@ async fn passcode(State(world): State<Arc<World>>, headers: HeaderMap) -> Respon
     }
 }
 
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     let mut response = (
         status,
         axum::Json(json!({"error": error, "error_description": description})),
@@ -326,7 +346,7 @@ fn token_claims(
 }
 
 /// Issues an access and a (tracked) refresh token; returns the §2.1 success body.
-fn issue_tokens(world: &World, user: &SeedUser, grant_type: &str) -> Value {
+pub(crate) fn issue_tokens(world: &World, user: &SeedUser, grant_type: &str) -> Value {
     let access = token_claims(world, user, grant_type, "access");
     let refresh = token_claims(world, user, grant_type, "refresh");
     let access_jti = access["jti"].clone();
@@ -347,6 +367,23 @@ fn issue_tokens(world: &World, user: &SeedUser, grant_type: &str) -> Value {
         "expires_in": world.config.access_token_ttl.as_secs(),
         "jti": access_jti,
     })
+}
+
+/// The `refresh-not-rotated` variant (UAA's default configuration): the refresh token used
+/// stays valid and is returned again instead of the new one.
+fn keep_refresh_token(world: &World, answer: &mut Value, jti: &str, used: &str) {
+    let issued = answer["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let issued_jti = crate::jwt::verify(&world.uaa.key, &issued)
+        .and_then(|c| c.get("jti").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_default();
+    let mut inner = world.uaa.inner.lock().expect("uaa lock");
+    if let Some(entry) = inner.refresh.remove(&issued_jti) {
+        inner.refresh.insert(jti.to_string(), entry);
+    }
+    answer["refresh_token"] = Value::String(used.to_string());
 }
 
 fn bad_credentials() -> Response {
@@ -400,7 +437,10 @@ async fn token(State(world): State<Arc<World>>, headers: HeaderMap, body: Bytes)
                         "Missing username and password, or passcode",
                     );
                 };
-                if username == "apikey" {
+                if username == "apikey" && world.config.has(Variant::ApikeyIamOnly) {
+                    // An IBMid environment: API keys only work through IAM.
+                    None
+                } else if username == "apikey" {
                     world
                         .config
                         .users
@@ -448,8 +488,11 @@ async fn token(State(world): State<Arc<World>>, headers: HeaderMap, body: Bytes)
                 Some((username, exp)) if crate::now() < exp => {
                     match world.user(&username).cloned() {
                         Some(user) => {
-                            return axum::Json(issue_tokens(&world, &user, "refresh_token"))
-                                .into_response();
+                            let mut answer = issue_tokens(&world, &user, "refresh_token");
+                            if world.config.has(Variant::RefreshNotRotated) {
+                                keep_refresh_token(&world, &mut answer, jti, refresh_token);
+                            }
+                            return axum::Json(answer).into_response();
                         }
                         None => return invalid(),
                     }
@@ -457,6 +500,10 @@ async fn token(State(world): State<Arc<World>>, headers: HeaderMap, body: Bytes)
                 _ => return invalid(),
             }
         }
+        Some("iam_token") => match crate::iam::exchange(&world, &form) {
+            Ok(user) => Some(user),
+            Err(response) => return response,
+        },
         Some(other) => {
             return oauth_error(
                 StatusCode::BAD_REQUEST,

@@ -1,0 +1,180 @@
+//! API keys through IBM Cloud IAM (protocol.md §2.3): `POST <iam>/identity/token` with the
+//! API key, then either the UAA token pair IAM returned itself, or the IAM access token
+//! exchanged at the environment's UAA (`grant_type=iam_token`). [`api_key_login`] also tries
+//! the UAA's own `username=apikey` grant first, as `--auth=auto` asks.
+//!
+//! Only the resulting UAA tokens leave this module; the API key and the IAM tokens are never
+//! stored, logged or returned.
+
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+
+use super::{AuthError, Endpoints, Grant, Tokens, append_path, token};
+use crate::http::classify;
+use crate::output;
+
+/// IBM Cloud IAM, where `--iam-url` points by default.
+pub const DEFAULT_IAM_URL: &str = "https://iam.cloud.ibm.com";
+
+/// Which route `--auth` allows for an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Only the UAA password grant with `username=apikey`.
+    Uaa,
+    /// Only IAM.
+    Iam,
+    /// The UAA first; IAM when the UAA refuses the key as bad credentials.
+    Auto,
+}
+
+/// The route that produced the tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The UAA accepted `username=apikey`.
+    Uaa,
+    /// IAM, with its own UAA tokens or the exchange at the UAA.
+    Iam,
+}
+
+/// IAM's token answer; only the fields used are read.
+#[derive(Deserialize)]
+struct IamAnswer {
+    access_token: Option<String>,
+    uaa_token: Option<String>,
+    uaa_refresh_token: Option<String>,
+    #[serde(rename = "errorCode")]
+    error_code: Option<String>,
+    #[serde(rename = "errorMessage")]
+    error_message: Option<String>,
+    #[serde(rename = "errorDetails")]
+    error_details: Option<String>,
+}
+
+/// What IAM gave for an API key: its access token, and a UAA pair when it issued one.
+struct IamTokens {
+    access: SecretString,
+    uaa: Option<Tokens>,
+}
+
+/// `POST <iam>/identity/token` as client `bx:bx`, asking for both IAM and UAA tokens.
+async fn iam_token(
+    http: &reqwest::Client,
+    iam_url: &str,
+    key: &SecretString,
+) -> Result<IamTokens, AuthError> {
+    let url = append_path(iam_url, "/identity/token");
+    let form = [
+        ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
+        ("apikey", key.expose_secret()),
+        ("response_type", "cloud_iam,uaa"),
+        ("uaa_client_id", "cf"),
+        ("uaa_client_secret", ""),
+    ];
+    let response = http
+        .post(&url)
+        .basic_auth("bx", Some("bx"))
+        .header("Accept", "application/json")
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| classify(&url, &e))?;
+    let status = response.status().as_u16();
+    let body = crate::http::read_body(response, &url, crate::http::BODY_LIMIT).await?;
+    let answer: IamAnswer = match serde_json::from_slice(&body) {
+        Ok(answer) => answer,
+        Err(_) if status >= 500 => return Err(AuthError::Unavailable { url, status }),
+        Err(_) => {
+            return Err(AuthError::Protocol {
+                url,
+                detail: format!("HTTP {status} with a body that is not JSON; check --iam-url"),
+            });
+        }
+    };
+    if let Some(code) = answer.error_code.filter(|_| !(200..300).contains(&status)) {
+        let description = crate::redact::scrub(
+            &answer
+                .error_details
+                .or(answer.error_message)
+                .unwrap_or_default(),
+        );
+        return Err(match (status, code.as_str()) {
+            (400 | 401, "BXNIM0415E" | "BXNIM0407E" | "BXNIM0400E") => {
+                AuthError::BadCredentials { url, description }
+            }
+            (s, _) if s >= 500 => AuthError::Unavailable { url, status },
+            _ => AuthError::Uaa {
+                url,
+                status,
+                error: code,
+                description,
+            },
+        });
+    }
+    if !(200..300).contains(&status) {
+        return Err(AuthError::Uaa {
+            url,
+            status,
+            error: "http_error".into(),
+            description: format!("HTTP {status}"),
+        });
+    }
+    let access = answer.access_token.ok_or_else(|| AuthError::Protocol {
+        url: url.clone(),
+        detail: "IAM answered without access_token".into(),
+    })?;
+    Ok(IamTokens {
+        access: crate::redact::keep(access),
+        uaa: answer.uaa_token.map(|uaa| Tokens {
+            access_token: crate::redact::keep(uaa),
+            refresh_token: answer.uaa_refresh_token.map(crate::redact::keep),
+        }),
+    })
+}
+
+/// The IAM route: IAM's own UAA tokens if it returned them, else its access token exchanged
+/// at the UAA.
+async fn through_iam(
+    http: &reqwest::Client,
+    endpoints: &Endpoints,
+    api: &str,
+    key: &SecretString,
+    iam_url: &str,
+) -> Result<Tokens, AuthError> {
+    output::log(1, format!("Authenticating the API key at {iam_url}"));
+    let iam = iam_token(http, iam_url, key).await?;
+    if let Some(tokens) = iam.uaa {
+        output::log(1, "IAM issued UAA tokens itself");
+        return Ok(tokens);
+    }
+    output::log(
+        1,
+        format!("Exchanging the IAM token at {}", endpoints.token_endpoint),
+    );
+    token(http, endpoints, api, &Grant::IamToken(iam.access)).await
+}
+
+/// Exchanges an API key for UAA tokens by the route `auth` allows; with [`Auth::Auto`], the
+/// UAA's `username=apikey` grant first and IAM when the UAA refuses it as bad credentials
+/// (said on stderr).
+pub async fn api_key_login(
+    http: &reqwest::Client,
+    endpoints: &Endpoints,
+    api: &str,
+    key: &SecretString,
+    auth: Auth,
+    iam_url: &str,
+) -> Result<(Tokens, Route), AuthError> {
+    if auth != Auth::Iam {
+        match token(http, endpoints, api, &Grant::ApiKey(key.clone())).await {
+            Ok(tokens) => return Ok((tokens, Route::Uaa)),
+            Err(AuthError::BadCredentials { .. }) if auth == Auth::Auto => {
+                output::info(format!(
+                    "The UAA refused the API key; trying IBM Cloud IAM at {iam_url} (--auth=iam skips the UAA attempt)"
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let tokens = through_iam(http, endpoints, api, key, iam_url).await?;
+    Ok((tokens, Route::Iam))
+}
