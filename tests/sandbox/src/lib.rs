@@ -36,7 +36,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 pub use faults::{Fault, FaultAction};
-pub use journal::{Entry, fingerprint};
+pub use journal::{Entry, fingerprint, holds_secret, secret_forms};
 
 /// The emulated servers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -565,6 +565,41 @@ async fn observe(
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
+        Some(FaultAction::RunThenDrop) => {
+            let handled = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+            let (mut head, _body) = handled.into_parts();
+            head.headers.remove(axum::http::header::CONTENT_LENGTH);
+            Response::from_parts(head, Body::from_stream(futures_util_stream_error()))
+        }
+        Some(FaultAction::CommitAfterHangup(d)) => {
+            // The sender lives in this future: it is dropped when the client hangs up and the
+            // server cancels the request, which starts the late commit.
+            let (hangup_tx, hangup_rx) = tokio::sync::oneshot::channel::<()>();
+            let request = Request::from_parts(parts, Body::from(bytes));
+            let late_world = world.clone();
+            tokio::spawn(async move {
+                let _ = hangup_rx.await;
+                tokio::time::sleep(d).await;
+                let response = next.run(request).await;
+                late_world
+                    .journal
+                    .set_status(index, response.status().as_u16());
+            });
+            let _hangup = hangup_tx;
+            std::future::pending::<Response>().await
+        }
+        Some(FaultAction::Meanwhile(change)) => {
+            change(&world);
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Some(FaultAction::Redirect { status, location }) => Response::builder()
+            .status(status)
+            .header("location", location)
+            .body(Body::empty())
+            .expect("valid redirect response"),
         None => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
