@@ -2,7 +2,7 @@
 //! minted tokens (emulated registry) and for any dockerconfigjson secret (real Docker registry).
 
 use dedicated_sandbox::docker_registry::DockerRegistry;
-use dedicated_sandbox::{Fault, Service, seed};
+use dedicated_sandbox::{Fault, Service};
 use serde_json::json;
 
 use crate::common::TestContext;
@@ -55,12 +55,31 @@ fn new_tokens_are_verified_before_they_are_written() {
             .is_none()
     );
     assert!(ctx.tokens().iter().all(|t| t.revoked));
-    // --skip-verify writes it anyway.
-    ctx.run(
-        &["-n", "team-a", "secret", "create", "other", "--skip-verify"],
-        None,
-    )
-    .ok();
+    // --skip-verify writes it anyway: no v2 request at all, the token is live and in the secret.
+    ctx.sandbox.journal().clear();
+    let out = ctx
+        .run(
+            &["-n", "team-a", "secret", "create", "other", "--skip-verify"],
+            None,
+        )
+        .ok();
+    assert_eq!(out.stdout, "secret/other created\n");
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    let registry: Vec<String> = ctx
+        .sandbox
+        .journal()
+        .for_service(Service::Registry)
+        .into_iter()
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect();
+    assert_eq!(registry, ["POST /api/v1/tokens"], "only the mint");
+    let live: Vec<_> = ctx.tokens().into_iter().filter(|t| !t.revoked).collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(
+        crate::lifecycle::stored_token(&ctx, "team-a", "other"),
+        (live[0].id.clone(), live[0].token.clone())
+    );
+    out.leaks_none(&[&live[0].token]);
 }
 
 #[test]
@@ -134,5 +153,4 @@ fn any_pull_secret_is_verified_against_the_real_docker_registry() {
         .ok();
     ctx.run(&["secret", "verify", "plain"], None)
         .fails_with("holds no registry credential");
-    let _ = seed::ALICE;
 }
