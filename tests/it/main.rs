@@ -8,6 +8,8 @@ mod flow;
 mod krew;
 mod kubeconfig;
 mod lifecycle;
+mod promises;
 mod terminal;
 mod tokens;
 mod verify;
+mod writes;
