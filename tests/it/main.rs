@@ -9,6 +9,7 @@ mod krew;
 mod kubeconfig;
 mod lifecycle;
 mod promises;
+mod scrubber;
 mod terminal;
 mod tokens;
 mod verify;

@@ -578,6 +578,16 @@ fn secret_verify_checks_every_registry_of_a_secret() {
 fn the_demo_script_runs_end_to_end() {
     require_keyring();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The script runs the binaries of target/debug: they must be the ones under test.
+    assert_eq!(
+        std::path::Path::new(crate::common::BIN),
+        root.join("target/debug/kubectl-dedicated_registry"),
+        "tests/demo.sh uses target/debug; run the suite without CARGO_TARGET_DIR (.ci/test)"
+    );
+    assert!(
+        root.join("target/debug/dedicated-sandbox").exists(),
+        "the dedicated-sandbox binary is built by `cargo nextest run --workspace` (.ci/test)"
+    );
     // The suite already runs inside a keyring session with the binaries built, which is the
     // branch of the script that does the work (the outer branch installs and builds).
     let out = std::process::Command::new("bash")
