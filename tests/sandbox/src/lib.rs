@@ -131,6 +131,10 @@ pub struct SandboxConfig {
     pub kube_users: Vec<KubeUser>,
     /// Kubernetes namespaces created at start (each with a `default` ServiceAccount).
     pub namespaces: Vec<String>,
+    /// Serve the registry on port 443 of this loopback address (e.g. `127.0.0.7`), so that its
+    /// host has no port, as IBM's registries have (`registry.<domain>`). `None`: a free port on
+    /// 127.0.0.1. Binding port 443 needs root (the CI machine) or `CAP_NET_BIND_SERVICE`.
+    pub registry_on_port_443: Option<std::net::Ipv4Addr>,
 }
 
 /// Well-known seed values, so tests and the README demo can refer to them.
@@ -263,6 +267,7 @@ impl Default for SandboxConfig {
                 },
             ],
             namespaces: all(&["default", "kube-system", "team-a", "team-b"]),
+            registry_on_port_443: None,
         }
     }
 }
@@ -360,7 +365,12 @@ impl Sandbox {
                 (d.clone(), Some(tempdir::TempDir(d)))
             }
         };
-        let pki = tls::Pki::generate().context("generating the sandbox CA")?;
+        let extra_names: Vec<String> = config
+            .registry_on_port_443
+            .iter()
+            .map(|ip| ip.to_string())
+            .collect();
+        let pki = tls::Pki::generate_for(&extra_names).context("generating the sandbox CA")?;
         let tls_config = axum_server::tls_rustls::RustlsConfig::from_pem(
             pki.leaf_pem.clone().into_bytes(),
             pki.leaf_key_pem.clone().into_bytes(),
@@ -376,11 +386,25 @@ impl Sandbox {
             Service::Kube,
         ];
         let mut listeners = Vec::new();
-        for _ in services {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        for service in services {
+            let address = match (service, config.registry_on_port_443) {
+                (Service::Registry, Some(ip)) => std::net::SocketAddr::from((ip, 443)),
+                _ => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            };
+            let listener = std::net::TcpListener::bind(address)
+                .with_context(|| format!("binding {service:?} to {address}"))?;
             listener.set_nonblocking(true)?;
             listeners.push(listener);
         }
+        // A URL authority as clients write it: no `:443` for the default port.
+        let authority = |l: &std::net::TcpListener| -> anyhow::Result<String> {
+            let address = l.local_addr()?;
+            Ok(if address.port() == 443 {
+                address.ip().to_string()
+            } else {
+                address.to_string()
+            })
+        };
         let base = |l: &std::net::TcpListener| -> anyhow::Result<String> {
             Ok(format!("https://{}", l.local_addr()?))
         };
@@ -388,8 +412,8 @@ impl Sandbox {
             api: base(&listeners[0])?,
             login: format!("{}{}", base(&listeners[1])?, LOGIN_PATH),
             uaa: base(&listeners[2])?,
-            registry: base(&listeners[3])?,
-            registry_host: listeners[3].local_addr()?.to_string(),
+            registry: format!("https://{}", authority(&listeners[3])?),
+            registry_host: authority(&listeners[3])?,
             kube: base(&listeners[4])?,
         };
         let world = Arc::new(World {
