@@ -154,3 +154,45 @@ fn any_pull_secret_is_verified_against_the_real_docker_registry() {
     ctx.run(&["secret", "verify", "plain"], None)
         .fails_with("holds no registry credential");
 }
+
+/// A registry on the default port, as IBM's `registry.<domain>`: its host and the token realm
+/// it names have no port, and the new token is verified there, not refused as "elsewhere".
+#[test]
+fn a_registry_on_the_default_port_is_verified() {
+    crate::common::require_keyring();
+    // A loopback address of its own (all of 127.0.0.0/8 is loopback), so port 443 is free
+    // whatever else runs on the machine; derived from the process id for parallel runs.
+    let pid = std::process::id();
+    let ip = std::net::Ipv4Addr::new(127, 77, (pid >> 8) as u8, (pid as u8).max(1));
+    let ctx = TestContext::with_config(dedicated_sandbox::SandboxConfig {
+        registry_on_port_443: Some(ip),
+        ..Default::default()
+    });
+    assert_eq!(ctx.sandbox.urls().registry_host, ip.to_string());
+    ctx.login_alice();
+    let out = ctx
+        .run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .ok();
+    assert_eq!(out.stdout, "secret/regcred created\n");
+    let registry: Vec<(String, String, u16)> = ctx
+        .sandbox
+        .journal()
+        .for_service(Service::Registry)
+        .into_iter()
+        .map(|e| (e.method, e.path, e.status))
+        .collect();
+    assert!(
+        registry.contains(&("GET".into(), "/oauth/token".into(), 200))
+            && registry.contains(&("GET".into(), "/v2/".into(), 200)),
+        "the token was verified at the port-less realm: {registry:?}"
+    );
+    let tokens = ctx.tokens();
+    assert_eq!(tokens.len(), 1);
+    assert!(!tokens[0].revoked);
+    let config: serde_json::Value =
+        serde_json::from_slice(&ctx.dockerconfigjson("team-a", "regcred").unwrap()).unwrap();
+    assert_eq!(
+        config["auths"][ip.to_string()]["password"],
+        tokens[0].token.as_str()
+    );
+}
