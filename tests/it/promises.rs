@@ -212,7 +212,7 @@ fn token_list_filters_to_the_plugins_tokens_unless_all() {
     // A token someone minted by hand (IBM's documented curl), not described by the plugin.
     let access = ctx.sandbox.world.mint_uaa_access_token(seed::ALICE);
     let url = format!(
-        "{}/api/v1/tokens?permanent=true&description=ci-pipeline",
+        "{}/api/v1/tokens?permanent=false&description=ci-pipeline",
         ctx.sandbox.urls().registry
     );
     let ca = reqwest::Certificate::from_pem(ctx.sandbox.pki.ca_pem.as_bytes()).unwrap();
@@ -243,7 +243,27 @@ fn token_list_filters_to_the_plugins_tokens_unless_all() {
     table.leaks_none(&secrets);
     let all = ctx.run(&["token", "list", "--all"], None).ok();
     assert!(all.stdout.contains(&mine.id) && all.stdout.contains(&theirs.id));
-    assert!(all.stdout.contains("ci-pipeline"), "{}", all.stdout);
+    // The expiring token (24 h) shows its expiry, the plugin's permanent one "never".
+    let expiry = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(theirs.expiry.expect("expiring")),
+    )
+    .to_string();
+    let line = |id: &str| {
+        all.stdout
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        line(&theirs.id),
+        [theirs.id.as_str(), "read-only", &expiry, "ci-pipeline"]
+    );
+    assert_eq!(
+        line(&mine.id)[..3],
+        [mine.id.as_str(), "read-only", "never"]
+    );
     all.leaks_none(&secrets);
 
     let yaml = ctx.run(&["token", "list", "-o", "yaml"], None).ok();
