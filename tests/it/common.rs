@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use dedicated_sandbox::{Sandbox, SandboxConfig, seed};
+use dedicated_sandbox::{Entry, Sandbox, SandboxConfig, Service, holds_secret, seed};
 
 /// Path of the plugin binary cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_kubectl-dedicated_registry");
@@ -104,22 +104,129 @@ impl Run {
         self
     }
 
-    /// Asserts none of `secrets` appears in stdout or stderr.
+    /// Asserts none of `secrets` appears in stdout or stderr in any form (clear, base64, inside a
+    /// base64 blob such as a printed `.dockerconfigjson`, or a JWT part): see
+    /// [`dedicated_sandbox::holds_secret`].
     #[track_caller]
     pub fn leaks_none(&self, secrets: &[&str]) {
         for s in secrets.iter().filter(|s| !s.is_empty()) {
             assert!(
-                !self.stdout.contains(s),
+                !holds_secret(self.stdout.as_bytes(), s),
                 "secret leaked to stdout: {}",
                 self.stdout
             );
             assert!(
-                !self.stderr.contains(s),
+                !holds_secret(self.stderr.as_bytes(), s),
                 "secret leaked to stderr: {}",
                 self.stderr
             );
         }
     }
+
+    /// Positive control for [`Self::leaks_none`]: asserts stdout holds `secret` (in some form).
+    #[track_caller]
+    pub fn stdout_holds(&self, secret: &str) {
+        assert!(
+            holds_secret(self.stdout.as_bytes(), secret),
+            "the secret was expected on stdout: {}",
+            self.stdout
+        );
+    }
+
+    /// Asserts no JWT-shaped string (a base64url JSON header, a dot, a payload: `eyJ….…`) is in
+    /// stdout or stderr. (A lone `eyJ`, the base64 of `{"`, also starts any base64 JSON such as
+    /// a printed `.dockerconfigjson`, so it is not enough.)
+    #[track_caller]
+    pub fn shows_no_jwt(&self) {
+        let jwt = regex::Regex::new(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}").unwrap();
+        for (stream, text) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            assert!(
+                !jwt.is_match(text),
+                "a JWT-shaped string in {stream}: {text}"
+            );
+        }
+    }
+}
+
+/// Where `secret` was sent, as `(service, method, path)` of every request holding it in any
+/// form (see [`dedicated_sandbox::holds_secret`]).
+pub fn sent_to(sandbox: &Sandbox, secret: &str) -> Vec<(Service, String, String)> {
+    sandbox
+        .journal()
+        .containing(secret)
+        .into_iter()
+        .map(|e| (e.service, e.method, e.path))
+        .collect()
+}
+
+/// Asserts `secret` was sent only to requests `allowed` accepts, and, as the positive control
+/// every leak test needs, that it was found in at least one request matching each of `required`
+/// (a search that cannot find the secret where it must be proves nothing about where it is not).
+#[track_caller]
+pub fn assert_sent_only_to(
+    sandbox: &Sandbox,
+    secret: &str,
+    allowed: impl Fn(&(Service, String, String)) -> bool,
+    required: &[(Service, &str, &str)],
+) {
+    let places = sent_to(sandbox, secret);
+    for place in &places {
+        assert!(
+            allowed(place),
+            "secret sent to {place:?}; all places: {places:?}"
+        );
+    }
+    for (service, method, path) in required {
+        assert!(
+            places
+                .iter()
+                .any(|(s, m, p)| s == service && m == method && p == path),
+            "positive control: the secret was not found in {service:?} {method} {path}; found in {places:?}"
+        );
+    }
+}
+
+/// The indexes in the journal of the first request matching each `(method, path)`, asserting
+/// they are in this order (`path` ending in `*` is a prefix). Returns the indexes.
+#[track_caller]
+pub fn assert_order(sandbox: &Sandbox, steps: &[(&str, &str)]) -> Vec<usize> {
+    let entries = sandbox.journal().entries();
+    let mut from = 0;
+    let mut found = Vec::new();
+    for (method, path) in steps {
+        let matches = |e: &Entry| {
+            e.method == *method
+                && match path.strip_suffix('*') {
+                    Some(prefix) => e.path.starts_with(prefix),
+                    None => e.path == *path,
+                }
+        };
+        let Some(offset) = entries[from..].iter().position(matches) else {
+            let journal: Vec<String> = entries
+                .iter()
+                .map(|e| format!("{} {} -> {}", e.method, e.path, e.status))
+                .collect();
+            panic!(
+                "{method} {path} not found after step {}; expected order {steps:?}; journal:\n{}",
+                found.len(),
+                journal.join("\n")
+            );
+        };
+        found.push(from + offset);
+        from += offset + 1;
+    }
+    found
+}
+
+/// The journal as `METHOD path -> status` lines, for assertion messages.
+pub fn journal_lines(sandbox: &Sandbox) -> String {
+    sandbox
+        .journal()
+        .entries()
+        .iter()
+        .map(|e| format!("{:?} {} {} -> {}", e.service, e.method, e.path, e.status))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// One test's world: its own sandbox (own ports, own keyring entries), HOME and config file.
@@ -287,6 +394,16 @@ impl TestContext {
     /// The registry tokens the sandbox issued.
     pub fn tokens(&self) -> Vec<dedicated_sandbox::registry::TokenInfo> {
         self.sandbox.world.registry.tokens()
+    }
+
+    /// Whether the registry token `id` is revoked.
+    pub fn token_revoked(&self, id: &str) -> bool {
+        self.sandbox
+            .world
+            .registry
+            .token(id)
+            .expect("a token with this id was issued")
+            .revoked
     }
 
     /// Runs the real kubectl against the sandbox.

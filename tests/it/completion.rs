@@ -21,26 +21,26 @@ fn partial_flags_complete_from_the_kubeconfig_and_settings() {
     let (contexts, directive) = candidates(&ctx, &["--context", ""]);
     assert_eq!(contexts, ["sandbox-admin", "sandbox-dev", "sandbox-viewer"]);
     assert_eq!(directive, ":4");
-    let (namespaces, _) = candidates(&ctx, &["-n", ""]);
-    assert!(namespaces.contains(&"team-a".to_string()), "{namespaces:?}");
-    let (subcommands, _) = candidates(&ctx, &["secret", ""]);
-    for expected in ["create", "render", "verify", "delete"] {
-        assert!(
-            subcommands.contains(&expected.to_string()),
-            "{subcommands:?}"
-        );
-    }
-    let (modes, _) = candidates(&ctx, &["secret", "create", "x", "--dry-run="]);
-    assert!(modes.iter().any(|m| m.ends_with("server")), "{modes:?}");
-    // Nothing on stdout but candidates: a stray line would break the shell's completion.
+    // Namespaces named in the kubeconfig's contexts.
+    let (namespaces, directive) = candidates(&ctx, &["-n", ""]);
+    assert_eq!(namespaces, ["default", "team-a"]);
+    assert_eq!(directive, ":4");
+    let (subcommands, directive) = candidates(&ctx, &["secret", ""]);
+    assert_eq!(subcommands, ["create", "render", "verify", "delete"]);
+    assert_eq!(directive, ":4");
+    let (modes, directive) = candidates(&ctx, &["secret", "create", "x", "--dry-run="]);
+    assert_eq!(modes, ["none", "client", "server"]);
+    assert_eq!(directive, ":4");
+    // Nothing on stdout but candidates (with their descriptions) and the directive: a stray
+    // line would break the shell's completion.
     let out = ctx
         .run(&["__complete", "pod", "apply", "--output", ""], None)
         .ok();
-    assert!(
-        out.stdout.lines().all(|l| !l.starts_with("error")),
-        "{}",
-        out.stdout
+    assert_eq!(
+        out.stdout,
+        "yaml\tYAML manifest\njson\tJSON manifest\nname\t`kind/name` only\n:4\n"
     );
+    assert_eq!(out.stderr, "");
 }
 
 #[test]

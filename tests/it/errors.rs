@@ -31,10 +31,23 @@ fn case(
     }
 }
 
-fn closed_port() -> u16 {
+/// A loopback port nothing listens on, and nothing can start listening on while the guard
+/// lives: the local end of a connection kept open. (A port probed and released could be
+/// re-bound by another test meanwhile.)
+fn closed_port() -> (u16, ClosedPort) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    drop(listener);
+    let port = client.local_addr().unwrap().port();
+    (port, ClosedPort(client, server))
 }
+
+/// Keeps the port of [`closed_port`] in use.
+struct ClosedPort(
+    #[allow(dead_code)] std::net::TcpStream,
+    #[allow(dead_code)] std::net::TcpStream,
+);
 
 fn create(ctx: &TestContext) -> Run {
     ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
@@ -198,7 +211,8 @@ fn cases() -> Vec<Case> {
             )
         }),
         case("unreachable api", false, "cannot reach", |c| {
-            let api = format!("https://127.0.0.1:{}", closed_port());
+            let (port, _in_use) = closed_port();
+            let api = format!("https://127.0.0.1:{port}");
             c.run(
                 &[
                     "login",
@@ -393,12 +407,10 @@ fn cases() -> Vec<Case> {
             true,
             "cannot reach the Kubernetes API server",
             |c| {
+                let (port, _in_use) = closed_port();
                 let text = std::fs::read_to_string(c.sandbox.kubeconfig_path())
                     .unwrap()
-                    .replace(
-                        &c.sandbox.urls().kube,
-                        &format!("https://127.0.0.1:{}", closed_port()),
-                    );
+                    .replace(&c.sandbox.urls().kube, &format!("https://127.0.0.1:{port}"));
                 let path = c.sandbox.dir().join("down.kubeconfig");
                 std::fs::write(&path, text).unwrap();
                 c.run(
@@ -562,7 +574,17 @@ fn check(case: Case) {
             "{}: a live token was left behind",
             case.name
         );
-        // Passwords only ever went to the login server.
+        // Passwords only ever went to the login server; the positive control: the wrong
+        // password is found there in its case.
+        if case.name == "wrong password" {
+            assert!(
+                !ctx.sandbox
+                    .journal()
+                    .containing("canary-wrong-password-1234")
+                    .is_empty(),
+                "positive control: the wrong password was sent to the login server"
+            );
+        }
         for s in [seed::ALICE_PASSWORD, "canary-wrong-password-1234"] {
             for entry in ctx.sandbox.journal().containing(s) {
                 assert_eq!(
@@ -577,9 +599,21 @@ fn check(case: Case) {
     }
 }
 
+/// The decoded `.dockerconfigjson` of a Secret printed as YAML or JSON.
+fn printed_dockerconfig(stdout: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let printed: serde_json::Value = serde_saphyr::from_str(stdout).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(printed["data"][".dockerconfigjson"].as_str().unwrap())
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
 #[test]
 fn verbose_output_never_shows_secrets() {
+    use base64::Engine as _;
     let ctx = TestContext::logged_in();
+    let host = ctx.sandbox.urls().registry_host.clone();
     let run = ctx
         .run(
             &[
@@ -589,23 +623,53 @@ fn verbose_output_never_shows_secrets() {
         )
         .ok();
     let tokens = ctx.tokens();
+    let token = tokens[0].token.clone();
     assert!(
         run.stderr.contains(&tokens[0].id),
         "verbose output names the token id: {}",
         run.stderr
     );
-    run.leaks_none(&[&tokens[0].token, seed::ALICE_PASSWORD]);
-    let printed: serde_json::Value = serde_saphyr::from_str(&run.stdout).unwrap();
-    use base64::Engine as _;
-    let shown = base64::engine::general_purpose::STANDARD
-        .decode(printed["data"][".dockerconfigjson"].as_str().unwrap())
-        .unwrap();
-    assert!(
-        String::from_utf8(shown).unwrap().contains("redacted"),
-        "{}",
-        run.stdout
-    );
-    // Asked for explicitly, the credential is printed.
+    // In no form: not in clear, not in the `auth` field (base64 of `token:<jwt>`), not inside
+    // the base64 `.dockerconfigjson`.
+    run.leaks_none(&[&token, seed::ALICE_PASSWORD]);
+    run.shows_no_jwt();
+    let redacted_auth = base64::engine::general_purpose::STANDARD.encode(format!("token:{token}"));
+    for (format, args) in [
+        ("yaml", None),
+        (
+            "json",
+            Some(["-n", "team-a", "secret", "create", "regcred", "-o", "json"]),
+        ),
+    ] {
+        let stdout = match args {
+            None => run.stdout.clone(),
+            Some(args) => {
+                let again = ctx.run(&args, None).ok();
+                again.leaks_none(&[&token]);
+                again.stdout
+            }
+        };
+        let config = printed_dockerconfig(&stdout);
+        let entry = &config["auths"][&host];
+        assert_eq!(entry["username"], "token", "{format}: {config}");
+        let password = entry["password"].as_str().unwrap();
+        assert!(password.contains("redacted"), "{format}: {config}");
+        assert_ne!(password, token, "{format}");
+        let auth = entry["auth"].as_str().unwrap_or_default();
+        assert_ne!(
+            auth, redacted_auth,
+            "{format}: the real auth field is printed"
+        );
+        let auth = base64::engine::general_purpose::STANDARD
+            .decode(auth)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(auth).unwrap(),
+            format!("token:{password}"),
+            "{format}: auth matches the redacted password"
+        );
+    }
+    // Asked for explicitly, the credential is printed: the positive control of the search.
     let shown = ctx
         .run(
             &[
@@ -621,9 +685,9 @@ fn verbose_output_never_shows_secrets() {
             None,
         )
         .ok();
-    let printed: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(printed["data"][".dockerconfigjson"].as_str().unwrap())
-        .unwrap();
-    assert!(String::from_utf8(bytes).unwrap().contains(&tokens[0].token));
+    shown.stdout_holds(&token);
+    let config = printed_dockerconfig(&shown.stdout);
+    assert_eq!(config["auths"][&host]["password"], token.as_str());
+    assert_eq!(config["auths"][&host]["auth"], redacted_auth.as_str());
+    assert!(!shown.stderr.contains(&token));
 }

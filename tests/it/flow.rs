@@ -223,15 +223,10 @@ fn password_login_then_secret_and_pod_match_kubectl() {
     assert_eq!(tokens[0].token, token);
     assert!(tokens[0].readonly && tokens[0].permanent && !tokens[0].revoked);
     assert_eq!(tokens[0].org, seed::DEV_ORG_GUID);
-    assert!(
-        tokens[0].description.contains("team-a/regcred"),
-        "{}",
-        tokens[0].description
-    );
-    assert!(
-        !tokens[0].description.contains("alice"),
-        "{}",
-        tokens[0].description
+    // `kubectl-dedicated-registry <cluster>/<namespace>/<secret>`: no personal data.
+    assert_eq!(
+        tokens[0].description,
+        "kubectl-dedicated-registry sandbox/team-a/regcred"
     );
 
     // Labels and annotations, never the token.
@@ -245,9 +240,30 @@ fn password_login_then_secret_and_pod_match_kubectl() {
         secret["metadata"]["labels"]["app.kubernetes.io/managed-by"],
         "kubectl-dedicated-registry"
     );
+    // Exactly the registry, the token id (JWT `jti`) and its access; never the token.
+    assert_eq!(
+        secret["metadata"]["annotations"],
+        serde_json::json!({
+            "kubectl-dedicated-registry/registry": ctx.sandbox.urls().registry_host,
+            "kubectl-dedicated-registry/token-id": tokens[0].id,
+            "kubectl-dedicated-registry/token-access": "read-only",
+        })
+    );
+    let jti: Value = {
+        let payload = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(jti["jti"], tokens[0].id.as_str(), "the id is the JWT jti");
     let annotations = secret["metadata"]["annotations"].to_string();
-    assert!(annotations.contains(&tokens[0].id));
-    assert!(!annotations.contains(&token));
+    assert!(!dedicated_sandbox::holds_secret(
+        annotations.as_bytes(),
+        &token
+    ));
 
     // A pod that pulls with it.
     let pod = ctx
@@ -280,25 +296,39 @@ fn password_login_then_secret_and_pod_match_kubectl() {
 
     // Where the secrets went: the token only into the Kubernetes secret, the password only to
     // the login server, and neither into the settings file.
-    let journal = ctx.sandbox.journal();
-    // (The registry's own v2 token realm sees it when the new token is verified.)
-    for entry in journal.containing(&token) {
-        let expected = entry.service == Service::Kube
-            || (entry.service == Service::Registry && entry.path == "/oauth/token");
-        assert!(expected, "token sent to {:?} {}", entry.service, entry.path);
-    }
-    for entry in journal.containing(seed::ALICE_PASSWORD) {
-        assert_eq!(
-            entry.service,
+    // The search looks into the base64 `.dockerconfigjson` and the Basic `token:<jwt>`
+    // credential, so it must find the token in the secret's POST and at the registry's own v2
+    // token realm (which sees it when the new token is verified): the positive controls.
+    crate::common::assert_sent_only_to(
+        &ctx.sandbox,
+        &token,
+        |(service, _, path)| {
+            *service == Service::Kube || (*service == Service::Registry && path == "/oauth/token")
+        },
+        &[
+            (Service::Kube, "POST", "/api/v1/namespaces/team-a/secrets"),
+            (Service::Registry, "GET", "/oauth/token"),
+        ],
+    );
+    crate::common::assert_sent_only_to(
+        &ctx.sandbox,
+        seed::ALICE_PASSWORD,
+        |(service, _, _)| *service == Service::Login,
+        &[(
             Service::Login,
-            "password sent to {:?} {}",
-            entry.service,
-            entry.path
-        );
-    }
+            "POST",
+            &format!("{}/oauth/token", dedicated_sandbox::LOGIN_PATH),
+        )],
+    );
     let config = std::fs::read_to_string(ctx.config_file()).unwrap();
     assert!(!config.contains(seed::ALICE_PASSWORD) && !config.contains(&token));
     assert!(config.contains(seed::DEV_ORG_GUID));
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(ctx.config_file())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "settings file mode {mode:o}");
 }
 
 #[test]
@@ -391,50 +421,92 @@ fn api_key_login_from_stdin_and_from_environment() {
         .fails_with("IBMCLOUD_API_KEY");
 }
 
+/// The refresh token stored in the Secret Service for `ctx`'s profile, under the documented
+/// attributes (empty when there is none).
+fn stored_refresh_token(ctx: &TestContext) -> String {
+    let account = format!("{}@{}", ctx.profile, ctx.sandbox.urls().api);
+    let out = std::process::Command::new("secret-tool")
+        .args([
+            "lookup",
+            "service",
+            "kubectl-dedicated-registry",
+            "username",
+            &account,
+        ])
+        .output()
+        .expect("secret-tool (libsecret-tools) is installed by .ci/install-deps");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 #[test]
 fn status_and_logout() {
     let ctx = TestContext::logged_in();
-    let status = ctx.run(&["--context", "sandbox-dev", "status"], None).ok();
-    assert!(
-        status.stdout.contains(seed::DEV_ORG_GUID),
-        "{}",
-        status.stdout
-    );
-    assert!(status.stdout.contains("valid"), "{}", status.stdout);
-    assert!(
-        status.stdout.contains("namespace `team-a`"),
-        "{}",
-        status.stdout
-    );
-    // Refresh rotates the refresh token; the rotated one is stored and keeps working.
-    ctx.run(&["status"], None).ok();
-    assert_eq!(ctx.sandbox.world.uaa.live_refresh_tokens(seed::ALICE), 1);
+    let login_path = format!("{}/oauth/token", dedicated_sandbox::LOGIN_PATH);
+    // Every run rotates the refresh token, so the leak check looks for the token the run used
+    // (read before it) and the one it stored (read after it), with a positive control that the
+    // used one really went to the login server.
+    for args in [
+        &["--context", "sandbox-dev", "status"][..],
+        &["-v", "9", "status"][..],
+    ] {
+        let used = stored_refresh_token(&ctx);
+        assert!(!used.is_empty(), "the keyring holds the refresh token");
+        ctx.sandbox.journal().clear();
+        let status = ctx.run(args, None).ok();
+        let stored = stored_refresh_token(&ctx);
+        assert_ne!(used, stored, "the refresh token was rotated and stored");
+        status.leaks_none(&[&used, &stored]);
+        status.shows_no_jwt();
+        crate::common::assert_sent_only_to(
+            &ctx.sandbox,
+            &used,
+            |(service, _, _)| *service == Service::Login,
+            &[(Service::Login, "POST", &login_path)],
+        );
+        assert!(
+            status.stdout.contains(seed::DEV_ORG_GUID),
+            "{}",
+            status.stdout
+        );
+        assert!(
+            status
+                .stdout
+                .contains("Login:        valid (refreshed just now)"),
+            "{}",
+            status.stdout
+        );
+        // The rotated one is stored and keeps working: only it is live.
+        assert_eq!(ctx.sandbox.world.uaa.live_refresh_tokens(seed::ALICE), 1);
+        if args[0] == "--context" {
+            assert!(
+                status.stdout.contains("namespace `team-a`"),
+                "{}",
+                status.stdout
+            );
+        }
+    }
 
-    // The refresh token really is in the Secret Service, under the documented attributes.
-    let account = format!("{}@{}", ctx.profile, ctx.sandbox.urls().api);
-    let lookup = || {
-        std::process::Command::new("secret-tool")
-            .args([
-                "lookup",
-                "service",
-                "kubectl-dedicated-registry",
-                "username",
-                &account,
-            ])
-            .output()
-            .expect("secret-tool (libsecret-tools) is installed by .ci/install-deps")
-    };
-    let stored = lookup();
+    // An unusable login: status still prints what it knows, says why, and exits 1. (The login
+    // server echoes the dead refresh token in its error; it must not reach the output.)
+    let dead = stored_refresh_token(&ctx);
+    ctx.sandbox.world.uaa.revoke_refresh_tokens(seed::ALICE);
+    let broken = ctx
+        .run(&["status"], None)
+        .fails_with("cannot be refreshed; run `kubectl dedicated-registry login` again");
     assert!(
-        stored.status.success() && !stored.stdout.is_empty(),
-        "no keyring entry"
+        broken.stdout.contains("Login:        NOT usable"),
+        "{}",
+        broken.stdout
     );
-    let refresh_token = String::from_utf8(stored.stdout).unwrap();
-    status.leaks_none(&[refresh_token.trim()]);
+    broken.shows_no_jwt();
+    broken.leaks_none(&[&dead]);
+    ctx.login_alice();
 
     ctx.run(&["logout"], None).ok();
-    let after = lookup();
-    assert!(after.stdout.is_empty(), "logout removes the keyring entry");
+    assert!(
+        stored_refresh_token(&ctx).is_empty(),
+        "logout removes the keyring entry"
+    );
     ctx.run(&["status"], None).fails_with("not logged in");
     ctx.run(&["secret", "create", "x"], None)
         .fails_with("login");
@@ -623,4 +695,112 @@ fn newer_cloud_controllers_without_v2_are_understood() {
     let config = std::fs::read_to_string(ctx.config_file()).unwrap();
     assert!(config.contains(seed::DEV_ORG_GUID), "{config}");
     assert!(config.contains(dedicated_sandbox::LOGIN_PATH), "{config}");
+}
+
+/// Every grant at `-v 9`: the credential it sends, the refresh token it stores and the one it
+/// uses are in no output, in any form; each is found where it must be (positive control).
+#[test]
+fn every_login_grant_at_v9_keeps_its_secrets_out_of_the_output() {
+    require_keyring();
+    let login_path = format!("{}/oauth/token", dedicated_sandbox::LOGIN_PATH);
+    let to_login_only = |ctx: &TestContext, secret: &str| {
+        crate::common::assert_sent_only_to(
+            &ctx.sandbox,
+            secret,
+            |(service, _, _)| *service == Service::Login,
+            &[(Service::Login, "POST", &login_path)],
+        );
+    };
+    let check = |ctx: &TestContext, run: &crate::common::Run, secrets: &[&str]| {
+        run.leaks_none(secrets);
+        run.shows_no_jwt();
+        // -v took effect: the detail of the grant is there.
+        assert!(
+            run.stderr.contains("Authenticating at ")
+                || run.stderr.contains("Refreshing the login for "),
+            "{}",
+            run.stderr
+        );
+        let config = std::fs::read_to_string(ctx.config_file()).unwrap();
+        for s in secrets {
+            assert!(
+                !dedicated_sandbox::holds_secret(config.as_bytes(), s),
+                "secret in the settings file: {config}"
+            );
+        }
+    };
+
+    // Password grant.
+    let ctx = TestContext::new();
+    let run = ctx
+        .login(
+            &[
+                "-v",
+                "9",
+                "--username",
+                seed::ALICE,
+                "--password-stdin",
+                "--org",
+                seed::DEV_ORG,
+            ],
+            Some(&format!("{}\n", seed::ALICE_PASSWORD)),
+        )
+        .ok();
+    let stored = stored_refresh_token(&ctx);
+    check(&ctx, &run, &[seed::ALICE_PASSWORD, &stored]);
+    to_login_only(&ctx, seed::ALICE_PASSWORD);
+
+    // Refresh grant (secret create), with the registry token it mints.
+    let used = stored;
+    let run = ctx
+        .run(
+            &["-v", "9", "-n", "team-a", "secret", "create", "regcred"],
+            None,
+        )
+        .ok();
+    let stored = stored_refresh_token(&ctx);
+    let token = ctx.tokens()[0].token.clone();
+    check(&ctx, &run, &[&used, &stored, &token]);
+    to_login_only(&ctx, &used);
+
+    // SSO passcode grant.
+    let ctx = TestContext::new();
+    let code = passcode(&ctx);
+    let run = ctx
+        .login(&["-v", "9", "--sso"], Some(&format!("{code}\n")))
+        .ok();
+    let stored = stored_refresh_token(&ctx);
+    check(&ctx, &run, &[&code, &stored]);
+    to_login_only(&ctx, &code);
+
+    // API key grant, from stdin.
+    let ctx = TestContext::new();
+    let run = ctx
+        .login(
+            &["-v", "9", "--apikey-stdin", "--org", seed::DEV_ORG],
+            Some(seed::ALICE_API_KEY),
+        )
+        .ok();
+    let stored = stored_refresh_token(&ctx);
+    check(&ctx, &run, &[seed::ALICE_API_KEY, &stored]);
+    to_login_only(&ctx, seed::ALICE_API_KEY);
+
+    // API key grant from the environment, on every run.
+    let ctx = TestContext::new();
+    let args = ctx.login_args(&["-v", "9", "--apikey-env", "--org", seed::DEV_ORG]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = ctx.command(&refs);
+    cmd.env("IBMCLOUD_API_KEY", seed::ALICE_API_KEY);
+    let run = ctx.run_with(cmd, None).ok();
+    check(&ctx, &run, &[seed::ALICE_API_KEY]);
+    let mut cmd = ctx.command(&["-v", "9", "-n", "team-a", "secret", "create", "regcred"]);
+    cmd.env("IBMCLOUD_API_KEY", seed::ALICE_API_KEY);
+    let run = ctx.run_with(cmd, None).ok();
+    let token = ctx.tokens()[0].token.clone();
+    check(&ctx, &run, &[seed::ALICE_API_KEY, &token]);
+    to_login_only(&ctx, seed::ALICE_API_KEY);
+    assert!(
+        stored_refresh_token(&ctx).is_empty(),
+        "nothing is stored in the keyring for an environment credential"
+    );
 }

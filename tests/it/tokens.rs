@@ -91,3 +91,18 @@ fn tokens_are_listed_without_their_values_and_revoked_with_their_secret() {
     ctx.run(&["token", "revoke", "no-such-id"], None)
         .fails_with("404");
 }
+
+#[test]
+fn token_revoke_refuses_what_is_not_a_token_id_before_any_request() {
+    let ctx = TestContext::logged_in();
+    ctx.sandbox.journal().clear();
+    for bad in ["a/b", "x?y", "id#frag"] {
+        ctx.run(&["token", "revoke", bad], None)
+            .fails_with(&format!("invalid token id `{bad}`"));
+    }
+    assert!(
+        ctx.sandbox.journal().entries().is_empty(),
+        "nothing was sent: {}",
+        crate::common::journal_lines(&ctx.sandbox)
+    );
+}

@@ -2,7 +2,7 @@
 //! minted tokens (emulated registry) and for any dockerconfigjson secret (real Docker registry).
 
 use dedicated_sandbox::docker_registry::DockerRegistry;
-use dedicated_sandbox::{Fault, Service, seed};
+use dedicated_sandbox::{Fault, Service};
 use serde_json::json;
 
 use crate::common::TestContext;
@@ -55,12 +55,31 @@ fn new_tokens_are_verified_before_they_are_written() {
             .is_none()
     );
     assert!(ctx.tokens().iter().all(|t| t.revoked));
-    // --skip-verify writes it anyway.
-    ctx.run(
-        &["-n", "team-a", "secret", "create", "other", "--skip-verify"],
-        None,
-    )
-    .ok();
+    // --skip-verify writes it anyway: no v2 request at all, the token is live and in the secret.
+    ctx.sandbox.journal().clear();
+    let out = ctx
+        .run(
+            &["-n", "team-a", "secret", "create", "other", "--skip-verify"],
+            None,
+        )
+        .ok();
+    assert_eq!(out.stdout, "secret/other created\n");
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    let registry: Vec<String> = ctx
+        .sandbox
+        .journal()
+        .for_service(Service::Registry)
+        .into_iter()
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect();
+    assert_eq!(registry, ["POST /api/v1/tokens"], "only the mint");
+    let live: Vec<_> = ctx.tokens().into_iter().filter(|t| !t.revoked).collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(
+        crate::lifecycle::stored_token(&ctx, "team-a", "other"),
+        (live[0].id.clone(), live[0].token.clone())
+    );
+    out.leaks_none(&[&live[0].token]);
 }
 
 #[test]
@@ -134,5 +153,46 @@ fn any_pull_secret_is_verified_against_the_real_docker_registry() {
         .ok();
     ctx.run(&["secret", "verify", "plain"], None)
         .fails_with("holds no registry credential");
-    let _ = seed::ALICE;
+}
+
+/// A registry on the default port, as IBM's `registry.<domain>`: its host and the token realm
+/// it names have no port, and the new token is verified there, not refused as "elsewhere".
+#[test]
+fn a_registry_on_the_default_port_is_verified() {
+    crate::common::require_keyring();
+    // A loopback address of its own (all of 127.0.0.0/8 is loopback), so port 443 is free
+    // whatever else runs on the machine; derived from the process id for parallel runs.
+    let pid = std::process::id();
+    let ip = std::net::Ipv4Addr::new(127, 77, (pid >> 8) as u8, (pid as u8).max(1));
+    let ctx = TestContext::with_config(dedicated_sandbox::SandboxConfig {
+        registry_on_port_443: Some(ip),
+        ..Default::default()
+    });
+    assert_eq!(ctx.sandbox.urls().registry_host, ip.to_string());
+    ctx.login_alice();
+    let out = ctx
+        .run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .ok();
+    assert_eq!(out.stdout, "secret/regcred created\n");
+    let registry: Vec<(String, String, u16)> = ctx
+        .sandbox
+        .journal()
+        .for_service(Service::Registry)
+        .into_iter()
+        .map(|e| (e.method, e.path, e.status))
+        .collect();
+    assert!(
+        registry.contains(&("GET".into(), "/oauth/token".into(), 200))
+            && registry.contains(&("GET".into(), "/v2/".into(), 200)),
+        "the token was verified at the port-less realm: {registry:?}"
+    );
+    let tokens = ctx.tokens();
+    assert_eq!(tokens.len(), 1);
+    assert!(!tokens[0].revoked);
+    let config: serde_json::Value =
+        serde_json::from_slice(&ctx.dockerconfigjson("team-a", "regcred").unwrap()).unwrap();
+    assert_eq!(
+        config["auths"][ip.to_string()]["password"],
+        tokens[0].token.as_str()
+    );
 }

@@ -216,10 +216,13 @@ impl DockerRegistry {
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
             let port = free_port()?;
-            let config = registry_config(&dir, port);
+            // Every start gets its own instance tag, sent back in a response header, so the
+            // readiness check cannot mistake another server on a reused port for this one.
+            let instance = random_string(16);
+            let config = registry_config(&dir, port, &instance);
             std::fs::write(dir.join("config.yml"), config).context("write config.yml")?;
             let mut child = spawn_registry(&registry_bin, &dir)?;
-            match wait_until_ready(&client, &mut child, port, &dir).await {
+            match wait_until_ready(&client, &mut child, port, &instance, &dir).await {
                 Ok(()) => {
                     std::mem::forget(workdir);
                     return Ok(DockerRegistry {
@@ -524,7 +527,10 @@ fn write_htpasswd(htpasswd: &Path, file: &Path, users: &[(&str, &str)]) -> anyho
     std::fs::write(file, lines).context("write htpasswd file")
 }
 
-fn registry_config(dir: &Path, port: u16) -> String {
+/// The response header carrying the instance tag of a started registry.
+const INSTANCE_HEADER: &str = "X-Dedicated-Sandbox-Instance";
+
+fn registry_config(dir: &Path, port: u16, instance: &str) -> String {
     // JSON strings are valid YAML scalars, so paths need no further quoting.
     let quoted = |name: &str| serde_json::to_string(&dir.join(name)).expect("path is UTF-8");
     format!(
@@ -536,6 +542,7 @@ fn registry_config(dir: &Path, port: u16) -> String {
          http:\n  \
            addr: 127.0.0.1:{port}\n  \
            secret: {secret}\n  \
+           headers: {{{INSTANCE_HEADER}: [{instance}]}}\n  \
            tls: {{certificate: {crt}, key: {key}}}\n\
          auth:\n  \
            htpasswd: {{realm: dedicated-sandbox, path: {htpasswd}}}\n",
@@ -572,6 +579,7 @@ async fn wait_until_ready(
     client: &reqwest::Client,
     child: &mut Child,
     port: u16,
+    instance: &str,
     dir: &Path,
 ) -> anyhow::Result<()> {
     let url = format!("https://127.0.0.1:{port}/v2/");
@@ -581,11 +589,24 @@ async fn wait_until_ready(
             bail!("docker-registry exited with {status}: {}", log_tail(dir));
         }
         if let Ok(response) = client.get(&url).send().await {
-            // Without credentials the registry answers 401; any answer means it is serving.
-            if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+            // Only this start of the registry answers with its instance tag; without
+            // credentials it answers 401 with its Basic realm.
+            let tag = header_string(&response, INSTANCE_HEADER);
+            let challenge = header_string(&response, "www-authenticate");
+            if tag.as_deref() != Some(instance) {
+                bail!(
+                    "another server answers on port {port} (instance header {tag:?}); address already in use"
+                );
+            }
+            if response.status() == reqwest::StatusCode::UNAUTHORIZED
+                && challenge.as_deref() == Some("Basic realm=\"dedicated-sandbox\"")
+            {
                 return Ok(());
             }
-            bail!("GET /v2/ answered {} instead of 401", response.status());
+            bail!(
+                "GET /v2/ answered {} ({challenge:?}) instead of 401 with the Basic challenge",
+                response.status()
+            );
         }
         if Instant::now() > deadline {
             bail!(
@@ -603,6 +624,9 @@ fn log_tail(dir: &Path) -> String {
     lines[lines.len().saturating_sub(10)..].join("\n")
 }
 
+/// A port that was free a moment ago. docker-registry binds its address itself (it cannot be
+/// handed a listener), so the port may be taken meanwhile: the caller retries on "address
+/// already in use", and the readiness check identifies the instance by its header.
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("probe a free port")?;
     Ok(listener.local_addr().context("probe a free port")?.port())
@@ -735,7 +759,8 @@ mod tests {
 
     #[test]
     fn config_quotes_paths_and_binds_loopback() {
-        let config = registry_config(Path::new("/tmp/x"), 5000);
+        let config = registry_config(Path::new("/tmp/x"), 5000, "tag");
+        assert!(config.contains("headers: {X-Dedicated-Sandbox-Instance: [tag]}"));
         assert!(config.contains("addr: 127.0.0.1:5000"));
         assert!(config.contains(r#"path: "/tmp/x/htpasswd""#));
     }

@@ -3,13 +3,22 @@
 //! Faults are matched by service, method and path before the real handler runs, so the
 //! plugin's behaviour under every remote failure can be tested without changing handlers.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::Service;
+use crate::{Service, World};
+
+/// A change made to the sandbox's state "by someone else", e.g. a concurrent writer.
+pub type Meddle = Arc<dyn Fn(&World) + Send + Sync>;
 
 /// What an injected fault does.
-#[derive(Clone, Debug)]
+///
+/// The actions model what real servers and networks do: a server that answers an error, one that
+/// is slow, a connection that breaks before the answer (`Drop`: nothing happened), a connection
+/// that breaks after the server acted (`RunThenDrop`: the write landed but the reply was lost), a
+/// write committed although the client gave up waiting (`CommitAfterHangup`), a concurrent writer
+/// (`Meanwhile`) and a redirect (`Redirect`).
+#[derive(Clone)]
 pub enum FaultAction {
     /// Answer with this status, `Content-Type` and body instead of calling the handler.
     Respond {
@@ -20,11 +29,46 @@ pub enum FaultAction {
         /// Response body, sent verbatim.
         body: String,
     },
-    /// Wait this long, then run the real handler.
+    /// Wait this long, then run the real handler. If the client hangs up meanwhile, the handler
+    /// never runs (the request is cancelled with its connection).
     Delay(Duration),
     /// Send the response head, then abort the connection before any body byte: the client sees
-    /// a connection closed mid-response.
+    /// a connection closed mid-response. The handler does not run: nothing was changed.
     Drop,
+    /// Run the real handler (a write is stored), then send its status and abort the connection
+    /// before any body byte: the write landed but the client never learns it.
+    RunThenDrop,
+    /// Never answer; once the client has given up (closed the stream or connection), wait this
+    /// long and then run the real handler anyway, as a server that commits a write after the
+    /// client's timeout does. The journal entry gets the handler's status when it ran. The
+    /// client must have a timeout, or it waits forever.
+    CommitAfterHangup(Duration),
+    /// Run this change first (e.g. a concurrent writer bumping the object), then the real
+    /// handler, which then sees the changed state.
+    Meanwhile(Meddle),
+    /// Answer with this 3xx status and `Location` instead of calling the handler.
+    Redirect {
+        /// HTTP status code, e.g. 302 or 307.
+        status: u16,
+        /// The `Location` header.
+        location: String,
+    },
+}
+
+impl std::fmt::Debug for FaultAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FaultAction::Respond { status, .. } => write!(f, "Respond({status})"),
+            FaultAction::Delay(d) => write!(f, "Delay({d:?})"),
+            FaultAction::Drop => write!(f, "Drop"),
+            FaultAction::RunThenDrop => write!(f, "RunThenDrop"),
+            FaultAction::CommitAfterHangup(d) => write!(f, "CommitAfterHangup({d:?})"),
+            FaultAction::Meanwhile(_) => write!(f, "Meanwhile(..)"),
+            FaultAction::Redirect { status, location } => {
+                write!(f, "Redirect({status} {location})")
+            }
+        }
+    }
 }
 
 /// One fault rule.
@@ -40,6 +84,8 @@ pub struct Fault {
     pub action: FaultAction,
     /// How many matching requests it applies to; `None` = every one.
     pub times: Option<usize>,
+    /// How many matching requests pass untouched before it applies.
+    pub after: usize,
 }
 
 impl Fault {
@@ -61,6 +107,7 @@ impl Fault {
                 body: body.to_string(),
             },
             times: None,
+            after: 0,
         }
     }
 
@@ -72,7 +119,28 @@ impl Fault {
             path: path.to_string(),
             action,
             times: None,
+            after: 0,
         }
+    }
+
+    /// Fails the next GET of `path` (e.g. `/api/v1/namespaces/team-a/secrets/regcred`) with 500
+    /// (a Kubernetes `Status` for [`Service::Kube`]), as a server whose storage times out does;
+    /// `.times(n)` fails the next `n`, `.after(n)` lets `n` through first. (500, not 503: clients
+    /// such as kube-rs retry 503 by themselves.)
+    pub fn fail_next_get(service: Service, path: &str) -> Self {
+        let body = if service == Service::Kube {
+            serde_json::json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+                "message":"etcdserver: request timed out","reason":"InternalError","code":500})
+        } else {
+            serde_json::json!({"error":"internal error"})
+        };
+        Fault::json(service, "GET", path, 500, body).times(1)
+    }
+
+    /// Lets the first `n` matching requests through untouched; the fault applies from then on.
+    pub fn after(mut self, n: usize) -> Self {
+        self.after = n;
+        self
     }
 
     /// Limits the fault to the next `n` matching requests.
@@ -117,9 +185,19 @@ impl Faults {
     /// Takes the action for a request, consuming one use of a counted rule.
     pub(crate) fn take(&self, service: Service, method: &str, path: &str) -> Option<FaultAction> {
         let mut rules = self.rules.lock().expect("faults lock");
-        let index = rules
-            .iter()
-            .position(|f| f.matches(service, method, path))?;
+        let mut found = None;
+        for (i, rule) in rules.iter_mut().enumerate() {
+            if !rule.matches(service, method, path) {
+                continue;
+            }
+            if rule.after > 0 {
+                rule.after -= 1;
+                continue;
+            }
+            found = Some(i);
+            break;
+        }
+        let index = found?;
         let action = rules[index].action.clone();
         if let Some(n) = rules[index].times.as_mut() {
             *n -= 1;

@@ -212,15 +212,15 @@ impl Journal {
             .collect()
     }
 
-    /// The entries whose raw request (request line, all headers, body) contains `needle`,
-    /// in clear or base64-encoded. Used to prove where a secret was, and was not, sent.
-    pub fn containing(&self, needle: &str) -> Vec<Entry> {
-        use base64::Engine as _;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(needle);
+    /// The entries whose raw request (request line, all headers, body) holds `secret` in any
+    /// form [`holds_secret`] knows: clear, percent-decoded, base64, inside a base64 blob such as
+    /// a `.dockerconfigjson` or a Basic `token:<jwt>` credential, or as a part of a JWT. Used to
+    /// prove where a secret was, and was not, sent.
+    pub fn containing(&self, secret: &str) -> Vec<Entry> {
         let entries = self.entries.lock().expect("journal lock");
         entries
             .iter()
-            .filter(|(_, raw)| contains(raw, needle.as_bytes()) || contains(raw, b64.as_bytes()))
+            .filter(|(_, raw)| holds_secret(raw, secret))
             .map(|(e, _)| e.clone())
             .collect()
     }
@@ -233,6 +233,86 @@ impl Journal {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The forms in which `secret` is searched for directly: the secret, its standard and URL-safe
+/// base64, and, for a JWT, its payload and signature parts (a token printed without its
+/// signature, or with its header cut off, still leaks it). Parts shorter than 16 characters
+/// and the JWT header (the same for every token) are left out: they identify nothing.
+pub fn secret_forms(secret: &str) -> Vec<String> {
+    use base64::Engine as _;
+    if secret.is_empty() {
+        return Vec::new();
+    }
+    let mut forms = vec![
+        secret.to_string(),
+        base64::engine::general_purpose::STANDARD.encode(secret),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
+    ];
+    let parts: Vec<&str> = secret.split('.').collect();
+    if parts.len() == 3 && parts[0].starts_with("eyJ") {
+        forms.extend(
+            parts[1..]
+                .iter()
+                .filter(|p| p.len() >= 16)
+                .map(|p| p.to_string()),
+        );
+    }
+    forms
+}
+
+/// Whether `haystack` holds `secret` in any form: one of [`secret_forms`], or inside any base64
+/// run of the text once decoded (nested up to three levels), which covers a `.dockerconfigjson`
+/// blob, the `auth` field (`base64("token:<jwt>")`) inside it, and Basic credentials.
+pub fn holds_secret(haystack: &[u8], secret: &str) -> bool {
+    let forms = secret_forms(secret);
+    !forms.is_empty() && holds_any(haystack, &forms, 3)
+}
+
+fn holds_any(haystack: &[u8], forms: &[String], depth: usize) -> bool {
+    if forms.iter().any(|f| contains(haystack, f.as_bytes())) {
+        return true;
+    }
+    depth > 0
+        && base64_runs(haystack)
+            .into_iter()
+            .any(|decoded| holds_any(&decoded, forms, depth - 1))
+}
+
+/// Decodes every run of at least 12 base64 characters (standard alphabet, optional padding).
+fn base64_runs(text: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let is_b64 = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        if !is_b64(&text[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < text.len() && is_b64(&text[i]) {
+            i += 1;
+        }
+        let run = &text[start..i];
+        if run.len() >= 12 {
+            // A run may start inside a word (e.g. `Basic` before a space is its own run);
+            // trying the run and its 1..3-character suffixes covers misaligned starts.
+            for skip in 0..4.min(run.len()) {
+                if let Ok(decoded) = engine.decode(&run[skip..]) {
+                    out.push(decoded);
+                    break;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The raw text of a request, for [`Journal::containing`].
@@ -274,5 +354,57 @@ mod tests {
         assert!(!bearer.contains("abc.def"));
         let basic = redact_authorization("Basic dG9rZW46c2VjcmV0"); // token:secret
         assert_eq!(basic, format!("Basic token: {}", fingerprint("secret")));
+    }
+
+    #[test]
+    fn secrets_are_found_in_every_form_and_only_there() {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJqdGkiOiIxMjM0NTY3OC1hYmNkIn0.c2lnbmF0dXJlLXBhcnQtb2YtdGhlLWp3dA";
+        let config = format!(
+            r#"{{"auths":{{"r.example":{{"username":"token","password":"{jwt}","auth":"{}"}}}}}}"#,
+            b64(&format!("token:{jwt}"))
+        );
+        let auth_only = format!(
+            r#"{{"auths":{{"r.example":{{"username":"token","password":"redacted","auth":"{}"}}}}}}"#,
+            b64(&format!("token:{jwt}"))
+        );
+        let (header, payload, signature) = {
+            let p: Vec<&str> = jwt.split('.').collect();
+            (p[0], p[1], p[2])
+        };
+        for (what, text) in [
+            ("raw", jwt.to_string()),
+            ("base64", b64(jwt)),
+            (
+                "Basic",
+                format!("authorization: Basic {}", b64(&format!("token:{jwt}"))),
+            ),
+            (
+                "dockerconfigjson",
+                format!(r#"{{"data":{{".dockerconfigjson":"{}"}}}}"#, b64(&config)),
+            ),
+            (
+                "auth field only",
+                format!(".dockerconfigjson: {}\n", b64(&auth_only)),
+            ),
+            ("no signature", format!("{header}.{payload}")),
+            ("signature only", format!("sig={signature}")),
+        ] {
+            assert!(holds_secret(text.as_bytes(), jwt), "{what}: {text}");
+        }
+        let redacted = r#"{"auths":{"r.example":{"username":"token","password":"redacted","auth":"dG9rZW46cmVkYWN0ZWQ="}}}"#;
+        for (what, text) in [
+            ("redacted", format!(".dockerconfigjson: {}", b64(redacted))),
+            ("header only", format!("{header}.")),
+            (
+                "another token",
+                "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJqdGkiOiJvdGhlciJ9.b3RoZXItc2lnbmF0dXJl"
+                    .to_string(),
+            ),
+        ] {
+            assert!(!holds_secret(text.as_bytes(), jwt), "{what}: {text}");
+        }
+        assert!(!holds_secret(b"anything", ""));
     }
 }

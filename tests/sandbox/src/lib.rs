@@ -38,7 +38,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 pub use faults::{Fault, FaultAction};
-pub use journal::{Entry, fingerprint};
+pub use journal::{Entry, fingerprint, holds_secret, secret_forms};
 pub use variants::Variant;
 
 /// The emulated servers.
@@ -138,6 +138,10 @@ pub struct SandboxConfig {
     pub namespaces: Vec<String>,
     /// Behaviours switched to how a real environment may differ (none by default).
     pub variants: std::collections::BTreeSet<Variant>,
+    /// Serve the registry on port 443 of this loopback address (e.g. `127.0.0.7`), so that its
+    /// host has no port, as IBM's registries have (`registry.<domain>`). `None`: a free port on
+    /// 127.0.0.1. Binding port 443 needs root (the CI machine) or `CAP_NET_BIND_SERVICE`.
+    pub registry_on_port_443: Option<std::net::Ipv4Addr>,
 }
 
 /// Well-known seed values, so tests and the README demo can refer to them.
@@ -271,6 +275,7 @@ impl Default for SandboxConfig {
             ],
             namespaces: all(&["default", "kube-system", "team-a", "team-b"]),
             variants: Default::default(),
+            registry_on_port_443: None,
         }
     }
 }
@@ -370,7 +375,12 @@ impl Sandbox {
                 (d.clone(), Some(tempdir::TempDir(d)))
             }
         };
-        let pki = tls::Pki::generate().context("generating the sandbox CA")?;
+        let extra_names: Vec<String> = config
+            .registry_on_port_443
+            .iter()
+            .map(|ip| ip.to_string())
+            .collect();
+        let pki = tls::Pki::generate_for(&extra_names).context("generating the sandbox CA")?;
         let tls_config = axum_server::tls_rustls::RustlsConfig::from_pem(
             pki.leaf_pem.clone().into_bytes(),
             pki.leaf_key_pem.clone().into_bytes(),
@@ -387,11 +397,25 @@ impl Sandbox {
             Service::Iam,
         ];
         let mut listeners = Vec::new();
-        for _ in services {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        for service in services {
+            let address = match (service, config.registry_on_port_443) {
+                (Service::Registry, Some(ip)) => std::net::SocketAddr::from((ip, 443)),
+                _ => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            };
+            let listener = std::net::TcpListener::bind(address)
+                .with_context(|| format!("binding {service:?} to {address}"))?;
             listener.set_nonblocking(true)?;
             listeners.push(listener);
         }
+        // A URL authority as clients write it: no `:443` for the default port.
+        let authority = |l: &std::net::TcpListener| -> anyhow::Result<String> {
+            let address = l.local_addr()?;
+            Ok(if address.port() == 443 {
+                address.ip().to_string()
+            } else {
+                address.to_string()
+            })
+        };
         let base = |l: &std::net::TcpListener| -> anyhow::Result<String> {
             Ok(format!("https://{}", l.local_addr()?))
         };
@@ -399,8 +423,8 @@ impl Sandbox {
             api: base(&listeners[0])?,
             login: format!("{}{}", base(&listeners[1])?, LOGIN_PATH),
             uaa: base(&listeners[2])?,
-            registry: base(&listeners[3])?,
-            registry_host: listeners[3].local_addr()?.to_string(),
+            registry: format!("https://{}", authority(&listeners[3])?),
+            registry_host: authority(&listeners[3])?,
             kube: base(&listeners[4])?,
             iam: base(&listeners[5])?,
         };
@@ -582,6 +606,41 @@ async fn observe(
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
+        Some(FaultAction::RunThenDrop) => {
+            let handled = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+            let (mut head, _body) = handled.into_parts();
+            head.headers.remove(axum::http::header::CONTENT_LENGTH);
+            Response::from_parts(head, Body::from_stream(futures_util_stream_error()))
+        }
+        Some(FaultAction::CommitAfterHangup(d)) => {
+            // The sender lives in this future: it is dropped when the client hangs up and the
+            // server cancels the request, which starts the late commit.
+            let (hangup_tx, hangup_rx) = tokio::sync::oneshot::channel::<()>();
+            let request = Request::from_parts(parts, Body::from(bytes));
+            let late_world = world.clone();
+            tokio::spawn(async move {
+                let _ = hangup_rx.await;
+                tokio::time::sleep(d).await;
+                let response = next.run(request).await;
+                late_world
+                    .journal
+                    .set_status(index, response.status().as_u16());
+            });
+            let _hangup = hangup_tx;
+            std::future::pending::<Response>().await
+        }
+        Some(FaultAction::Meanwhile(change)) => {
+            change(&world);
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Some(FaultAction::Redirect { status, location }) => Response::builder()
+            .status(status)
+            .header("location", location)
+            .body(Body::empty())
+            .expect("valid redirect response"),
         None => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await

@@ -29,6 +29,11 @@ impl std::fmt::Debug for Pki {
 impl Pki {
     /// Generates a fresh CA and a leaf for the loopback names.
     pub fn generate() -> Result<Self, rcgen::Error> {
+        Self::generate_for(&[])
+    }
+
+    /// Like [`Self::generate`], with extra names (e.g. another loopback IP) in the leaf.
+    pub fn generate_for(extra_names: &[String]) -> Result<Self, rcgen::Error> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -44,8 +49,9 @@ impl Pki {
         let issuer = Issuer::new(ca_params, &ca_key);
 
         let leaf_key = KeyPair::generate()?;
-        let mut leaf_params =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
+        let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        names.extend(extra_names.iter().cloned());
+        let mut leaf_params = CertificateParams::new(names)?;
         leaf_params
             .distinguished_name
             .push(DnType::CommonName, "127.0.0.1");

@@ -1,0 +1,647 @@
+//! README promises that need a test of their own: each test names the promise it checks
+//! (`tests/README.md` maps every promise to its test).
+
+use dedicated_sandbox::{Fault, FaultAction, Service, seed};
+use serde_json::Value;
+
+use crate::common::{TestContext, require_keyring};
+use crate::lifecycle::stored_token;
+
+/// "`--apikey-env [NAME]` (IBM's `IBMCLOUD_API_KEY` by default; the older `BLUEMIX_API_KEY` works
+/// when named)".
+#[test]
+fn bluemix_api_key_works_like_ibmcloud_api_key() {
+    require_keyring();
+    let ctx = TestContext::new();
+    let args = ctx.login_args(&["--apikey-env", "BLUEMIX_API_KEY", "--org", seed::DEV_ORG]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = ctx.command(&refs);
+    cmd.env("BLUEMIX_API_KEY", seed::ALICE_API_KEY);
+    let run = ctx.run_with(cmd, None).ok();
+    run.leaks_none(&[seed::ALICE_API_KEY]);
+    let config = std::fs::read_to_string(ctx.config_file()).unwrap();
+    assert!(config.contains("credential: environment"), "{config}");
+    assert!(!config.contains(seed::ALICE_API_KEY));
+    let mut cmd = ctx.command(&["-n", "team-a", "secret", "create", "regcred"]);
+    cmd.env("BLUEMIX_API_KEY", seed::ALICE_API_KEY);
+    assert_eq!(
+        ctx.run_with(cmd, None).ok().stdout.trim(),
+        "secret/regcred created"
+    );
+    // The key went to the login server as the API key grant, on both runs.
+    let grants = ctx
+        .sandbox
+        .journal()
+        .entries()
+        .into_iter()
+        .filter(|e| e.form_field("username") == Some("apikey"))
+        .count();
+    assert_eq!(grants, 2);
+    crate::common::assert_sent_only_to(
+        &ctx.sandbox,
+        seed::ALICE_API_KEY,
+        |(service, _, _)| *service == Service::Login,
+        &[(
+            Service::Login,
+            "POST",
+            &format!("{}/oauth/token", dedicated_sandbox::LOGIN_PATH),
+        )],
+    );
+}
+
+/// "`--profile NAME` (or `KUBECTL_DEDICATED_REGISTRY_PROFILE`) keeps several environments apart".
+#[test]
+fn profiles_keep_environments_apart() {
+    let ctx = TestContext::logged_in();
+    let other = TestContext::new();
+    let urls = other.sandbox.urls().clone();
+    let ca = other.sandbox.ca_file().display().to_string();
+    let profile = format!("{}-other", ctx.profile);
+    // Same HOME and settings file, a second environment under another profile.
+    ctx.run(
+        &[
+            "--profile",
+            &profile,
+            "login",
+            "--api",
+            &urls.api,
+            "--registry",
+            &urls.registry_host,
+            "--ca-file",
+            &ca,
+            "--username",
+            seed::BOB,
+            "--password-stdin",
+        ],
+        Some(seed::BOB_PASSWORD),
+    )
+    .ok();
+    ctx.run(&["-n", "team-a", "secret", "create", "first"], None)
+        .ok();
+    ctx.run(
+        &[
+            "--profile",
+            &profile,
+            "-n",
+            "team-a",
+            "secret",
+            "create",
+            "second",
+        ],
+        None,
+    )
+    .ok();
+    // Each secret holds a token of its own environment's registry, minted there only.
+    assert_eq!(ctx.tokens().len(), 1);
+    assert_eq!(other.tokens().len(), 1);
+    assert_eq!(stored_token(&ctx, "team-a", "first").0, ctx.tokens()[0].id);
+    assert_eq!(
+        stored_token(&ctx, "team-a", "second").0,
+        other.tokens()[0].id
+    );
+    let second = ctx
+        .sandbox
+        .world
+        .kube
+        .get("team-a", "secrets", "second")
+        .unwrap();
+    assert_eq!(
+        second["metadata"]["annotations"]["kubectl-dedicated-registry/registry"],
+        urls.registry_host.as_str()
+    );
+    // Each status shows its own environment; the default profile's login is untouched.
+    let mine = ctx.run(&["status"], None).ok();
+    assert!(mine.stdout.contains(seed::ALICE), "{}", mine.stdout);
+    let theirs = ctx.run(&["--profile", &profile, "status"], None).ok();
+    assert!(theirs.stdout.contains(seed::BOB), "{}", theirs.stdout);
+    assert!(theirs.stdout.contains(&urls.api), "{}", theirs.stdout);
+    ctx.run(&["--profile", &profile, "logout"], None).ok();
+    ctx.run(&["status"], None).ok();
+}
+
+/// "Idempotent ... for a secret this plugin manages (label ..., same registry)".
+#[test]
+fn a_managed_secret_of_another_registry_is_replaced_not_kept() {
+    let ctx = TestContext::logged_in();
+    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .ok();
+    let old = ctx.tokens()[0].id.clone();
+    ctx.kubectl(&[
+        "-n",
+        "team-a",
+        "annotate",
+        "--overwrite",
+        "secret",
+        "regcred",
+        "kubectl-dedicated-registry/registry=registry.elsewhere.example",
+    ])
+    .ok();
+    let run = ctx
+        .run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .ok();
+    assert_eq!(run.stdout.trim(), "secret/regcred configured");
+    assert!(
+        run.stderr.contains(&format!(
+            "holds token {old} of registry registry.elsewhere.example"
+        )),
+        "{}",
+        run.stderr
+    );
+    let tokens = ctx.tokens();
+    assert_eq!(tokens.len(), 2, "a new token for this registry");
+    assert!(
+        !ctx.token_revoked(&old),
+        "another registry's token is not revoked with this profile"
+    );
+    assert_eq!(stored_token(&ctx, "team-a", "regcred").0, tokens[1].id);
+    // Now it is this registry's: the next run is unchanged.
+    assert_eq!(
+        ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
+            .ok()
+            .stdout
+            .trim(),
+        "secret/regcred unchanged"
+    );
+}
+
+/// "`secret delete` ... `--keep-token` keeps it".
+#[test]
+fn delete_with_keep_token_leaves_the_token_live() {
+    let ctx = TestContext::logged_in();
+    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .ok();
+    let id = ctx.tokens()[0].id.clone();
+    ctx.sandbox.journal().clear();
+    let out = ctx
+        .run(
+            &[
+                "-n",
+                "team-a",
+                "secret",
+                "delete",
+                "regcred",
+                "--keep-token",
+            ],
+            None,
+        )
+        .ok();
+    assert_eq!(out.stdout.trim(), "secret/regcred deleted");
+    assert!(
+        ctx.sandbox
+            .world
+            .kube
+            .get("team-a", "secrets", "regcred")
+            .is_none()
+    );
+    assert!(!ctx.token_revoked(&id));
+    assert!(
+        ctx.sandbox
+            .journal()
+            .for_service(Service::Registry)
+            .is_empty(),
+        "the registry is not contacted"
+    );
+}
+
+/// "`token list` shows the org's registry tokens minted by this plugin (`--all`: every token)
+/// ... (`-o json|yaml` for scripts)".
+#[test]
+fn token_list_filters_to_the_plugins_tokens_unless_all() {
+    let ctx = TestContext::logged_in();
+    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .ok();
+    // A token someone minted by hand (IBM's documented curl), not described by the plugin.
+    let access = ctx.sandbox.world.mint_uaa_access_token(seed::ALICE);
+    let url = format!(
+        "{}/api/v1/tokens?permanent=false&description=ci-pipeline",
+        ctx.sandbox.urls().registry
+    );
+    let ca = reqwest::Certificate::from_pem(ctx.sandbox.pki.ca_pem.as_bytes()).unwrap();
+    let status = ctx.runtime.block_on(async {
+        reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .no_proxy()
+            .build()
+            .unwrap()
+            .post(&url)
+            .bearer_auth(&access)
+            .header("Organization", seed::DEV_ORG_GUID)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(status.is_success(), "{status}");
+    let tokens = ctx.tokens();
+    assert_eq!(tokens.len(), 2);
+    let (mine, theirs) = (&tokens[0], &tokens[1]);
+    assert_eq!(theirs.description, "ci-pipeline");
+    let secrets = [mine.token.as_str(), theirs.token.as_str()];
+
+    let table = ctx.run(&["token", "list"], None).ok();
+    assert!(table.stdout.contains(&mine.id), "{}", table.stdout);
+    assert!(!table.stdout.contains(&theirs.id), "{}", table.stdout);
+    table.leaks_none(&secrets);
+    let all = ctx.run(&["token", "list", "--all"], None).ok();
+    assert!(all.stdout.contains(&mine.id) && all.stdout.contains(&theirs.id));
+    // The expiring token (24 h) shows its expiry, the plugin's permanent one "never".
+    let expiry = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(theirs.expiry.expect("expiring")),
+    )
+    .to_string();
+    let line = |id: &str| {
+        all.stdout
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        line(&theirs.id),
+        [theirs.id.as_str(), "read-only", &expiry, "ci-pipeline"]
+    );
+    assert_eq!(
+        line(&mine.id)[..3],
+        [mine.id.as_str(), "read-only", "never"]
+    );
+    all.leaks_none(&secrets);
+
+    let yaml = ctx.run(&["token", "list", "-o", "yaml"], None).ok();
+    yaml.leaks_none(&secrets);
+    let listed: Value = serde_saphyr::from_str(&yaml.stdout).unwrap();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [mine.id.as_str()]);
+    let yaml_all = ctx
+        .run(&["token", "list", "--all", "-o", "yaml"], None)
+        .ok();
+    yaml_all.leaks_none(&secrets);
+    let listed: Value = serde_saphyr::from_str(&yaml_all.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{}", yaml_all.stdout);
+}
+
+/// "`apply` uses server-side apply with field manager `kubectl-dedicated-registry`".
+#[test]
+fn pod_apply_is_server_side_apply_with_the_plugins_field_manager() {
+    let ctx = TestContext::logged_in();
+    ctx.sandbox.journal().clear();
+    ctx.run(
+        &[
+            "-n",
+            "team-a",
+            "pod",
+            "apply",
+            "--image",
+            "demo/hello:v1",
+            "--secret",
+            "regcred",
+        ],
+        None,
+    )
+    .ok();
+    let patches: Vec<_> = ctx
+        .sandbox
+        .journal()
+        .for_service(Service::Kube)
+        .into_iter()
+        .filter(|e| e.path == "/api/v1/namespaces/team-a/pods/hello")
+        .collect();
+    let methods: Vec<&str> = patches.iter().map(|e| e.method.as_str()).collect();
+    assert!(
+        !methods.contains(&"PUT") && !methods.contains(&"POST"),
+        "{methods:?}"
+    );
+    let applies: Vec<_> = patches.iter().filter(|e| e.method == "PATCH").collect();
+    assert_eq!(applies.len(), 1, "one apply: {methods:?}");
+    let apply = applies[0];
+    assert_eq!(
+        apply.header("content-type"),
+        Some("application/apply-patch+yaml")
+    );
+    assert_eq!(
+        apply.query_param("fieldManager"),
+        Some("kubectl-dedicated-registry")
+    );
+    let pod = ctx
+        .sandbox
+        .world
+        .kube
+        .get("team-a", "pods", "hello")
+        .unwrap();
+    let managers: Vec<(&str, &str)> = pod["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["manager"].as_str().unwrap(),
+                m["operation"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(managers, [("kubectl-dedicated-registry", "Apply")]);
+    // The real kubectl sees the same owner.
+    let out = ctx
+        .kubectl(&[
+            "-n",
+            "team-a",
+            "get",
+            "pod",
+            "hello",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "kubectl-dedicated-registry");
+}
+
+/// "concurrent runs take turns (a per-profile lock) so rotation never breaks a parallel run".
+#[test]
+fn parallel_runs_of_one_profile_take_turns_with_the_refresh_token() {
+    let ctx = TestContext::logged_in();
+    ctx.sandbox.journal().clear();
+    let children: Vec<_> = (0..4).map(|_| ctx.spawn(&["status"])).collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "a parallel run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Four refreshes, each with the token the previous one stored: all succeeded.
+    let refreshes: Vec<u16> = ctx
+        .sandbox
+        .journal()
+        .entries()
+        .into_iter()
+        .filter(|e| e.form_field("grant_type") == Some("refresh_token"))
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(refreshes, [200, 200, 200, 200]);
+    assert_eq!(ctx.sandbox.world.uaa.live_refresh_tokens(seed::ALICE), 1);
+    ctx.run(&["status"], None).ok();
+}
+
+/// "Settings ... `$XDG_CONFIG_HOME/...` (mode 0600, or `KUBECTL_DEDICATED_REGISTRY_CONFIG`)".
+#[test]
+fn the_settings_file_can_be_moved_by_environment_variable() {
+    use std::os::unix::fs::PermissionsExt as _;
+    require_keyring();
+    let ctx = TestContext::new();
+    let moved = ctx.sandbox.dir().join("elsewhere/settings.yaml");
+    let with_config = |args: &[&str]| {
+        let mut cmd = ctx.command(args);
+        cmd.env("KUBECTL_DEDICATED_REGISTRY_CONFIG", &moved);
+        cmd
+    };
+    let args = ctx.login_args(&[
+        "--username",
+        seed::ALICE,
+        "--password-stdin",
+        "--org",
+        seed::DEV_ORG,
+    ]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ctx.run_with(with_config(&refs), Some(seed::ALICE_PASSWORD))
+        .ok();
+    let text = std::fs::read_to_string(&moved).expect("the settings went to the given path");
+    assert!(text.contains(seed::DEV_ORG_GUID), "{text}");
+    assert!(!text.contains(seed::ALICE_PASSWORD));
+    let mode = std::fs::metadata(&moved).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+    assert!(
+        !ctx.config_file().exists(),
+        "nothing written to the default path"
+    );
+    // Other commands read it from there, and without the variable the profile is unknown.
+    ctx.run_with(with_config(&["status"]), None).ok();
+    ctx.run(&["status"], None).fails_with("not logged in");
+    ctx.run_with(with_config(&["logout"]), None).ok();
+}
+
+/// "no redirect is followed".
+#[test]
+fn redirects_are_not_followed_with_credentials() {
+    require_keyring();
+    let ctx = TestContext::new();
+    // The login server answers the password grant with a redirect elsewhere (here: the
+    // Kubernetes server): following it would send the password there.
+    let target = format!("{}/oauth/token", ctx.sandbox.urls().kube);
+    ctx.sandbox.inject(Fault::new(
+        Service::Login,
+        "POST",
+        &format!("{}/oauth/token", dedicated_sandbox::LOGIN_PATH),
+        FaultAction::Redirect {
+            status: 307,
+            location: target,
+        },
+    ));
+    let run = ctx.login(
+        &[
+            "--username",
+            seed::ALICE,
+            "--password-stdin",
+            "--org",
+            seed::DEV_ORG,
+        ],
+        Some(seed::ALICE_PASSWORD),
+    );
+    let journal = crate::common::journal_lines(&ctx.sandbox);
+    assert!(
+        ctx.sandbox.journal().for_service(Service::Kube).is_empty(),
+        "the redirect was followed:\n{journal}"
+    );
+    assert_eq!(run.code, 1, "{run:?}\n{journal}");
+    let run = run.fails_with("307");
+    run.leaks_none(&[seed::ALICE_PASSWORD]);
+    // Positive control: the password was sent, once, to where it was asked for.
+    let places = crate::common::sent_to(&ctx.sandbox, seed::ALICE_PASSWORD);
+    assert_eq!(places.len(), 1, "{places:?}\n{journal}");
+    assert_eq!(places[0].0, Service::Login);
+
+    // Redirected discovery documents are not followed either (`/v2/info`, then the root
+    // document newer Cloud Controllers serve).
+    let ctx = TestContext::new();
+    for path in ["/v2/info", "/"] {
+        ctx.sandbox.inject(Fault::new(
+            Service::CloudController,
+            "GET",
+            path,
+            FaultAction::Redirect {
+                status: 302,
+                location: format!("{}{path}", ctx.sandbox.urls().kube),
+            },
+        ));
+    }
+    let run = ctx.login(
+        &[
+            "--username",
+            seed::ALICE,
+            "--password-stdin",
+            "--org",
+            seed::DEV_ORG,
+        ],
+        Some(seed::ALICE_PASSWORD),
+    );
+    let journal = crate::common::journal_lines(&ctx.sandbox);
+    assert!(
+        ctx.sandbox.journal().for_service(Service::Kube).is_empty(),
+        "the redirect was followed:\n{journal}"
+    );
+    assert_eq!(run.code, 1, "{run:?}\n{journal}");
+    run.fails_with("302");
+    assert!(
+        ctx.sandbox
+            .journal()
+            .containing(seed::ALICE_PASSWORD)
+            .is_empty()
+    );
+}
+
+/// "`secret verify` ... checks every registry credential in an existing pull secret ... prints
+/// one line per registry; exit 1 if any is rejected".
+#[test]
+fn secret_verify_checks_every_registry_of_a_secret() {
+    use base64::Engine as _;
+    use dedicated_sandbox::docker_registry::DockerRegistry;
+    let ctx = TestContext::logged_in();
+    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .ok();
+    let token = ctx.tokens()[0].token.clone();
+    let docker = ctx
+        .runtime
+        .block_on(DockerRegistry::try_start(&ctx.sandbox.pki))
+        .expect("Debian's docker-registry must be installed (run .ci/install-deps)");
+    let ours = ctx.sandbox.urls().registry_host.clone();
+    let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+    let config = |docker_password: &str| {
+        serde_json::json!({"auths": {
+            ours.clone(): {"username": "token", "password": token, "auth": b64(format!("token:{token}"))},
+            docker.host(): {"username": docker.username(), "password": docker_password,
+                             "auth": b64(format!("{}:{docker_password}", docker.username()))},
+        }})
+        .to_string()
+    };
+    let ca = ctx.sandbox.ca_file().display().to_string();
+    for (name, password) in [("both", docker.password()), ("one-bad", "wrong-password")] {
+        let file = ctx.sandbox.dir().join(format!("{name}.json"));
+        std::fs::write(&file, config(password)).unwrap();
+        ctx.kubectl(&[
+            "-n",
+            "team-a",
+            "create",
+            "secret",
+            "generic",
+            name,
+            "--type=kubernetes.io/dockerconfigjson",
+            &format!("--from-file=.dockerconfigjson={}", file.display()),
+        ])
+        .ok();
+    }
+    let out = ctx
+        .run(
+            &["-n", "team-a", "secret", "verify", "both", "--ca-file", &ca],
+            None,
+        )
+        .ok();
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    lines.sort();
+    let mut expected = vec![
+        format!("{ours}: credential of `token` accepted"),
+        format!(
+            "{}: credential of `{}` accepted",
+            docker.host(),
+            docker.username()
+        ),
+    ];
+    expected.sort();
+    assert_eq!(lines, expected);
+    out.leaks_none(&[&token, docker.password()]);
+
+    let run = ctx
+        .run(
+            &[
+                "-n",
+                "team-a",
+                "secret",
+                "verify",
+                "one-bad",
+                "--ca-file",
+                &ca,
+            ],
+            None,
+        )
+        .fails_with("rejected the credential");
+    assert!(
+        run.stdout
+            .contains(&format!("{ours}: credential of `token` accepted")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!("{}: FAILED", docker.host())),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+    run.leaks_none(&[&token, docker.password(), "wrong-password"]);
+}
+
+/// "`bash tests/demo.sh`: run the main job end to end on the local sandbox".
+#[test]
+fn the_demo_script_runs_end_to_end() {
+    require_keyring();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The script runs the binaries of target/debug: they must be the ones under test.
+    assert_eq!(
+        std::path::Path::new(crate::common::BIN),
+        root.join("target/debug/kubectl-dedicated_registry"),
+        "tests/demo.sh uses target/debug; run the suite without CARGO_TARGET_DIR (.ci/test)"
+    );
+    assert!(
+        root.join("target/debug/dedicated-sandbox").exists(),
+        "the dedicated-sandbox binary is built by `cargo nextest run --workspace` (.ci/test)"
+    );
+    // The suite already runs inside a keyring session with the binaries built, which is the
+    // branch of the script that does the work (the outer branch installs and builds).
+    let out = std::process::Command::new("bash")
+        .arg(root.join("tests/demo.sh"))
+        .current_dir(root)
+        .env("DEMO_INSIDE_KEYRING", "1")
+        .env("KUBECTL_DIR", kubectl_dir())
+        .env_remove("KUBECTL_DEDICATED_REGISTRY_PROFILE")
+        .env_remove("KUBECTL_DEDICATED_REGISTRY_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed\n{stdout}\n{stderr}");
+    assert!(stdout.contains("demo: OK"), "{stdout}");
+    assert!(stdout.contains("secret/regcred created"), "{stdout}");
+    assert!(stdout.contains("secret/regcred unchanged"), "{stdout}");
+    assert!(stdout.contains("pod/hello created"), "{stdout}");
+    assert!(stdout.contains("regcred 127.0.0.1:"), "{stdout}");
+    assert!(!stdout.contains("alice-password") && !stderr.contains("alice-password"));
+}
+
+/// The directory of the kubectl the suite uses (the script links `$KUBECTL_DIR/kubectl`).
+fn kubectl_dir() -> std::path::PathBuf {
+    let kubectl = crate::common::kubectl();
+    let resolved = if kubectl.is_absolute() {
+        kubectl
+    } else {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join(&kubectl))
+            .find(|p| p.exists())
+            .expect("kubectl on PATH")
+    };
+    resolved.parent().unwrap().to_path_buf()
+}
