@@ -57,6 +57,44 @@ fn signal_when_requested(ctx: &TestContext, pid: u32, method: &str, path: &str, 
     assert!(status.success());
 }
 
+/// Finding 1: Ctrl-C while `status` refreshes the login (UAA has already rotated the refresh
+/// token) lets the refresh finish and stores the rotated token, so the user stays logged in.
+#[test]
+fn finding_01_ctrl_c_during_a_refresh_keeps_the_login() {
+    let ctx = TestContext::logged_in();
+    let token = "/UAALoginServerWAR/oauth/token";
+    ctx.sandbox.journal().clear();
+    ctx.sandbox.inject(
+        Fault::new(
+            Service::Login,
+            "POST",
+            token,
+            FaultAction::RunThenDelay(Duration::from_millis(1500)),
+        )
+        .times(1),
+    );
+    for command in [&["status"][..], &["token", "list"][..]] {
+        let child = ctx.spawn(command);
+        signal_when_requested(&ctx, child.id(), "POST", token, "-INT");
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
+        assert!(stderr.contains("interrupted by Ctrl-C"), "{stderr}");
+        // Still logged in: the rotated refresh token was written back.
+        ctx.run(&["status"], None).ok();
+        ctx.sandbox.journal().clear();
+        ctx.sandbox.inject(
+            Fault::new(
+                Service::Login,
+                "POST",
+                token,
+                FaultAction::RunThenDelay(Duration::from_millis(1500)),
+            )
+            .times(1),
+        );
+    }
+}
+
 /// Finding 2: SIGTERM while the write of a new token is in flight lets it finish, leaves no
 /// token behind, and exits 143; outside a window SIGTERM exits 143 at once, SIGHUP 129.
 #[test]
@@ -442,6 +480,47 @@ fn finding_11_a_lost_secret_is_reported_truthfully() {
     );
     assert!(!managed_secret_exists(&ctx, "team-a", "regcred"));
     assert_eq!(live_tokens(&ctx), 0, "the unused token was revoked");
+}
+
+/// Finding 11, the other half: the delete of the old secret (to change its type) landed but its
+/// answer was lost. The secret is read back, found gone, and the new one is created.
+#[test]
+fn finding_11_a_delete_whose_answer_was_lost_is_read_back() {
+    let ctx = TestContext::logged_in();
+    ctx.kubectl(&[
+        "-n",
+        "team-a",
+        "create",
+        "secret",
+        "generic",
+        "regcred",
+        "--from-literal=key=value",
+    ])
+    .ok();
+    ctx.sandbox.inject(
+        Fault::new(
+            Service::Kube,
+            "DELETE",
+            "/api/v1/namespaces/team-a/secrets/regcred",
+            FaultAction::RunThenDrop,
+        )
+        .times(1),
+    );
+    let run = ctx
+        .run(
+            &["-n", "team-a", "secret", "create", "regcred", "--overwrite"],
+            None,
+        )
+        .ok();
+    assert_eq!(run.stdout.trim(), "secret/regcred configured");
+    let secret = ctx
+        .sandbox
+        .world
+        .kube
+        .get("team-a", "secrets", "regcred")
+        .unwrap();
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+    assert_eq!(live_tokens(&ctx), 1);
 }
 
 /// Finding 12: one conflict costs one retry, not one more token.

@@ -43,6 +43,10 @@ pub enum FaultAction {
     /// client's timeout does. The journal entry gets the handler's status when it ran. The
     /// client must have a timeout, or it waits forever.
     CommitAfterHangup(Duration),
+    /// Run the real handler at once (to completion even if the client hangs up), then hold the
+    /// response this long: a server that acted while the client was still waiting, e.g. a UAA
+    /// that rotated a refresh token before the client was interrupted.
+    RunThenDelay(Duration),
     /// Run this change first (e.g. a concurrent writer bumping the object), then the real
     /// handler, which then sees the changed state.
     Meanwhile(Meddle),
@@ -63,6 +67,7 @@ impl std::fmt::Debug for FaultAction {
             FaultAction::Drop => write!(f, "Drop"),
             FaultAction::RunThenDrop => write!(f, "RunThenDrop"),
             FaultAction::CommitAfterHangup(d) => write!(f, "CommitAfterHangup({d:?})"),
+            FaultAction::RunThenDelay(d) => write!(f, "RunThenDelay({d:?})"),
             FaultAction::Meanwhile(_) => write!(f, "Meanwhile(..)"),
             FaultAction::Redirect { status, location } => {
                 write!(f, "Redirect({status} {location})")

@@ -631,6 +631,18 @@ async fn observe(
             let _hangup = hangup_tx;
             std::future::pending::<Response>().await
         }
+        Some(FaultAction::RunThenDelay(d)) => {
+            let request = Request::from_parts(parts, Body::from(bytes));
+            // Spawned, so a client hanging up cannot cancel what the server already does.
+            let handled = tokio::spawn(async move { next.run(request).await });
+            tokio::time::sleep(d).await;
+            handled.await.unwrap_or_else(|_| {
+                Response::builder()
+                    .status(500)
+                    .body(Body::empty())
+                    .expect("valid response")
+            })
+        }
         Some(FaultAction::Meanwhile(change)) => {
             change(&world);
             next.run(Request::from_parts(parts, Body::from(bytes)))
