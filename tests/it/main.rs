@@ -6,6 +6,7 @@
 
 mod common;
 mod completion;
+mod convergence;
 mod doctor;
 mod errors;
 mod flow;

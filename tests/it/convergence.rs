@@ -1,0 +1,141 @@
+//! The operator's experience (issue 13, the parts built so far): a re-run ends in a working
+//! state, credential changes are said at the default level, and `secret delete` leaves no
+//! dangling references behind.
+// See: issue 13, points 1, 4, 8 and 9.
+
+use crate::common::TestContext;
+
+const CREATE: &[&str] = &["-n", "team-a", "secret", "create", "regcred"];
+
+fn stored_id(ctx: &TestContext) -> String {
+    let secret = ctx
+        .sandbox
+        .world
+        .kube
+        .get("team-a", "secrets", "regcred")
+        .expect("the secret exists");
+    secret["metadata"]["annotations"]["kubectl-dedicated-registry/token-id"]
+        .as_str()
+        .expect("a token id")
+        .to_string()
+}
+
+/// Point 1: "unchanged" must mean "works": a revoked token is replaced on the next run.
+#[test]
+fn a_rerun_replaces_a_revoked_token() {
+    let ctx = TestContext::logged_in();
+    ctx.run(CREATE, None).ok();
+    let old = stored_id(&ctx);
+    // Positive control: an up-to-date secret with a live token stays unchanged, nothing minted.
+    assert_eq!(
+        ctx.run(CREATE, None).ok().stdout.trim(),
+        "secret/regcred unchanged"
+    );
+    assert_eq!(ctx.tokens().len(), 1);
+    ctx.run(&["token", "revoke", &old], None).ok();
+    let run = ctx.run(CREATE, None).ok();
+    assert_eq!(run.stdout.trim(), "secret/regcred configured");
+    assert!(
+        run.stderr.contains(&old) && run.stderr.contains("refused"),
+        "{}",
+        run.stderr
+    );
+    let new = stored_id(&ctx);
+    assert_ne!(new, old);
+    assert!(ctx.tokens().iter().any(|t| t.id == new && !t.revoked));
+    ctx.run(&["-n", "team-a", "secret", "verify", "regcred"], None)
+        .ok();
+    // And it converged: the next run is unchanged again.
+    assert_eq!(
+        ctx.run(CREATE, None).ok().stdout.trim(),
+        "secret/regcred unchanged"
+    );
+}
+
+/// Point 8: a change of access and the revocation of the replaced token are said on stderr.
+#[test]
+fn access_changes_and_revocations_are_said() {
+    let ctx = TestContext::logged_in();
+    let mut readwrite = CREATE.to_vec();
+    readwrite.push("--readwrite");
+    ctx.run(&readwrite, None).ok();
+    let push_token = stored_id(&ctx);
+    let run = ctx.run(CREATE, None).ok();
+    assert_eq!(run.stdout.trim(), "secret/regcred configured");
+    assert!(
+        run.stderr.contains("access read-write -> read-only"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("token/{push_token} revoked (replaced)")),
+        "{}",
+        run.stderr
+    );
+    let before = stored_id(&ctx);
+    let mut rotate = CREATE.to_vec();
+    rotate.push("--rotate");
+    let run = ctx.run(&rotate, None).ok();
+    assert!(
+        run.stderr
+            .contains(&format!("token/{before} revoked (replaced)")),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Points 4 and 9: `pod apply` warns about a missing pull secret; `secret delete` removes the
+/// ServiceAccount reference `--service-account` added and names the Pods still using it.
+#[test]
+fn delete_detaches_service_accounts_and_names_pods() {
+    let ctx = TestContext::logged_in();
+    let pod = [
+        "-n",
+        "team-a",
+        "pod",
+        "apply",
+        "--image",
+        "demo/hello:v1",
+        "--secret",
+        "regcred",
+    ];
+    let run = ctx.run(&pod, None).ok();
+    assert!(
+        run.stderr
+            .contains("warning: secret/regcred does not exist in namespace `team-a`"),
+        "{}",
+        run.stderr
+    );
+    let mut with_account = CREATE.to_vec();
+    with_account.extend(["--service-account", "default"]);
+    ctx.run(&with_account, None).ok();
+    assert!(
+        ctx.image_pull_secrets("team-a", "default")
+            .contains(&"regcred".to_string())
+    );
+    // With the secret in place, no warning.
+    let run = ctx.run(&pod, None).ok();
+    assert!(!run.stderr.contains("warning:"), "{}", run.stderr);
+
+    let run = ctx
+        .run(&["-n", "team-a", "secret", "delete", "regcred"], None)
+        .ok();
+    assert!(
+        run.stdout.contains("serviceaccount/default configured"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !ctx.image_pull_secrets("team-a", "default")
+            .contains(&"regcred".to_string())
+    );
+    assert!(
+        run.stderr
+            .contains("1 pod(s) still reference secret/regcred")
+            && run.stderr.contains("hello"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.starts_with("Target: "), "{}", run.stderr);
+}
