@@ -147,34 +147,93 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// One `auths` entry as docker and kubectl write it; either spelling of each field is read
+/// (Docker's Go structs marshal `Username`, kubectl writes `username`). A field of another type
+/// is ignored rather than failing the entry.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct AuthEntry {
+    #[serde(deserialize_with = "lenient_string")]
+    username: Option<String>,
+    #[serde(rename = "Username", deserialize_with = "lenient_string")]
+    username_go: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    password: Option<String>,
+    #[serde(rename = "Password", deserialize_with = "lenient_string")]
+    password_go: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    email: Option<String>,
+    #[serde(rename = "Email", deserialize_with = "lenient_string")]
+    email_go: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    auth: Option<String>,
+}
+
+/// The current form: `{"auths": {...}}`.
+#[derive(serde::Deserialize)]
+struct DockerConfigJson {
+    /// In the order written (`serde_json`'s `preserve_order`), so reports follow the secret.
+    auths: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A string, or `None` for any other JSON value.
+fn lenient_string<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    let value: serde_json::Value = serde::Deserialize::deserialize(deserializer)?;
+    Ok(match value {
+        serde_json::Value::String(s) => Some(s),
+        _ => None,
+    })
+}
+
+impl AuthEntry {
+    /// The credential for `host`: the fields, else the user and password in `auth`.
+    fn credential(self, host: String) -> Option<Credential> {
+        let pick = |a: Option<String>, b: Option<String>| {
+            a.filter(|s| !s.is_empty()).or(b).unwrap_or_default()
+        };
+        let mut username = pick(self.username, self.username_go);
+        let mut password = pick(self.password, self.password_go);
+        if (username.is_empty() || password.is_empty())
+            && let Some(auth) = self.auth
+            && let Ok(decoded) = STANDARD.decode(auth)
+            && let Ok(text) = String::from_utf8(decoded)
+            && let Some((u, p)) = text.split_once(':')
+        {
+            username = u.to_string();
+            password = p.to_string();
+        }
+        crate::redact::register(&password);
+        let email = pick(self.email, self.email_go);
+        (!host.is_empty() && !username.is_empty()).then_some(Credential {
+            host,
+            username,
+            password,
+            email,
+        })
+    }
+}
+
 /// Every credential in a pull secret, in both the current `.dockerconfigjson` form and the
 /// legacy `.dockercfg` form (protocol.md §7.2). `auth` is used when the username or password
-/// fields are missing.
+/// fields are missing. Entries of an unexpected shape are skipped.
 pub fn credentials(secret: &Secret) -> Vec<Credential> {
     let Some(data) = secret.data.as_ref() else {
         return Vec::new();
     };
     let auths = if let Some(b) = data.get(DOCKERCONFIGJSON_KEY) {
-        serde_json::from_slice::<serde_json::Value>(&b.0)
+        serde_json::from_slice::<DockerConfigJson>(&b.0)
             .ok()
-            .and_then(|v| v.get("auths").cloned())
+            .map(|c| c.auths)
     } else if let Some(b) = data.get(".dockercfg") {
-        serde_json::from_slice::<serde_json::Value>(&b.0).ok()
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&b.0).ok()
     } else {
         None
     };
-    let Some(serde_json::Value::Object(auths)) = auths else {
-        return Vec::new();
-    };
-    let field = |entry: &serde_json::Value, names: &[&str]| {
-        names
-            .iter()
-            .find_map(|n| entry.get(*n).and_then(|v| v.as_str()))
-            .unwrap_or_default()
-            .to_string()
-    };
     auths
-        .iter()
+        .unwrap_or_default()
+        .into_iter()
         .filter_map(|(server, entry)| {
             let host = server
                 .trim_start_matches("https://")
@@ -182,25 +241,9 @@ pub fn credentials(secret: &Secret) -> Vec<Credential> {
                 .split('/')
                 .next()?
                 .to_string();
-            let mut username = field(entry, &["username", "Username"]);
-            let mut password = field(entry, &["password", "Password"]);
-            if (username.is_empty() || password.is_empty())
-                && let Some(auth) = entry.get("auth").and_then(|a| a.as_str())
-                && let Ok(decoded) = STANDARD.decode(auth)
-                && let Ok(text) = String::from_utf8(decoded)
-                && let Some((u, p)) = text.split_once(':')
-            {
-                username = u.to_string();
-                password = p.to_string();
-            }
-            crate::redact::register(&password);
-            let email = field(entry, &["email", "Email"]);
-            (!host.is_empty() && !username.is_empty()).then_some(Credential {
-                host,
-                username,
-                password,
-                email,
-            })
+            serde_json::from_value::<AuthEntry>(entry)
+                .ok()?
+                .credential(host)
         })
         .collect()
 }
