@@ -95,18 +95,14 @@ pub fn pull_secret(name: &str, namespace: &str, spec: &PullSecretSpec<'_>) -> Se
     }
 }
 
-/// A copy of `secret` whose credential is replaced, for printing without `--show-token`.
-pub fn redacted(secret: &Secret, registry: &str, email: &str) -> Secret {
+/// A copy of `secret` without its credential, for printing without `--show-token`. `data` is
+/// left out entirely (as kubectl-neat does) rather than replaced: a placeholder credential
+/// applied with `kubectl apply` would silently break a working secret, while an object without
+/// `data` cannot replace one (a new `dockerconfigjson` Secret without it is refused).
+pub fn redacted(secret: &Secret) -> Secret {
     let mut copy = secret.clone();
-    copy.data = Some(BTreeMap::from([(
-        DOCKERCONFIGJSON_KEY.to_string(),
-        ByteString(docker_config_json(
-            registry,
-            TOKEN_USERNAME,
-            "<redacted: use --show-token to print>",
-            email,
-        )),
-    )]));
+    copy.data = None;
+    copy.string_data = None;
     copy.metadata.managed_fields = None;
     // `kubectl apply` keeps the whole previous object, credential included, in this annotation.
     if let Some(annotations) = copy.metadata.annotations.as_mut() {
@@ -341,11 +337,14 @@ mod tests {
             existing_credential(&secret, "registry.x"),
             Some(("token".into(), "tok".into(), String::new()))
         );
-        let red = redacted(&secret, "registry.x", "");
-        let bytes = &red.data.as_ref().unwrap()[DOCKERCONFIGJSON_KEY].0;
-        let shown = String::from_utf8(bytes.clone()).unwrap();
-        assert!(!shown.contains("\"tok\""), "{shown}");
-        assert!(shown.contains("redacted"), "{shown}");
+        let red = redacted(&secret);
+        assert!(red.data.is_none() && red.string_data.is_none());
+        assert_eq!(red.metadata.annotations, secret.metadata.annotations);
+        let shown = serde_json::to_string(&red).unwrap();
+        assert!(
+            !shown.contains("tok\"") && !shown.contains("dockerconfigjson\":"),
+            "{shown}"
+        );
         let yaml = serde_saphyr::to_string(&secret).unwrap();
         assert!(
             yaml.contains("apiVersion: v1") && yaml.contains("kind: Secret"),
@@ -487,7 +486,7 @@ mod tests {
             },
         );
         insta::assert_snapshot!(serde_saphyr::to_string(&secret).unwrap());
-        let shown = redacted(&secret, "registry.example", "ops@example.com");
+        let shown = redacted(&secret);
         insta::assert_snapshot!("redacted", serde_saphyr::to_string(&shown).unwrap());
     }
 }

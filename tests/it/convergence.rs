@@ -139,3 +139,33 @@ fn delete_detaches_service_accounts_and_names_pods() {
     );
     assert!(run.stderr.starts_with("Target: "), "{}", run.stderr);
 }
+
+/// Point 2: the printed object, applied with the real kubectl, cannot break the secret.
+#[test]
+fn printed_yaml_applied_with_kubectl_keeps_the_credential() {
+    let ctx = TestContext::logged_in();
+    let mut yaml = CREATE.to_vec();
+    yaml.extend(["-o", "yaml"]);
+    let run = ctx.run(&yaml, None).ok();
+    assert!(
+        run.stderr.contains("warning: the credential was left out"),
+        "{}",
+        run.stderr
+    );
+    let before = ctx.dockerconfigjson("team-a", "regcred").expect("written");
+    let file = ctx
+        .config_file()
+        .parent()
+        .unwrap()
+        .join("printed-secret.yaml");
+    std::fs::write(&file, &run.stdout).unwrap();
+    ctx.kubectl(&["apply", "-f", file.to_str().unwrap()]).ok();
+    assert_eq!(
+        ctx.dockerconfigjson("team-a", "regcred")
+            .expect("still there"),
+        before,
+        "the working credential survived kubectl apply"
+    );
+    ctx.run(&["-n", "team-a", "secret", "verify", "regcred"], None)
+        .ok();
+}

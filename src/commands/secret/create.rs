@@ -146,7 +146,10 @@ fn print_result(
     let mut shown = if show_token || is_placeholder {
         secret.clone()
     } else {
-        manifests::redacted(secret, registry, settings.spec.email())
+        output::warning(
+            "the credential was left out of the printed Secret (no `data`), so applying it cannot replace a working one; add --show-token to print it",
+        );
+        manifests::redacted(secret)
     };
     shown.metadata.managed_fields = None;
     Ok(output::data(&output::render(&shown, format)?)?)
