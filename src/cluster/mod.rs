@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+pub mod access;
 pub mod error;
 pub mod objects;
 
@@ -50,6 +51,8 @@ pub struct Target {
     pub cluster: Option<String>,
     /// The API server URL.
     pub server: String,
+    /// The kubeconfig user name (`--user`, else the context's), for messages.
+    pub user: Option<String>,
 }
 
 /// What a command will target, without a client (for client-side dry runs and rendering).
@@ -60,6 +63,8 @@ pub struct Resolved {
     pub namespace: String,
     /// The context name.
     pub context: Option<String>,
+    /// The kubeconfig user name.
+    pub user: Option<String>,
     /// The cluster name.
     pub cluster: Option<String>,
 }
@@ -109,16 +114,22 @@ pub async fn resolve(args: &KubeSettings) -> Result<Resolved, ClusterError> {
         .context
         .clone()
         .or_else(|| kubeconfig.current_context.clone());
-    let cluster = args.cluster.clone().or_else(|| {
-        let name = context.as_ref()?;
+    let named_context = context.as_ref().and_then(|name| {
         kubeconfig
             .contexts
             .iter()
             .find(|c| &c.name == name)?
             .context
-            .as_ref()
-            .map(|c| c.cluster.clone())
+            .clone()
     });
+    let cluster = args
+        .cluster
+        .clone()
+        .or_else(|| named_context.as_ref().map(|c| c.cluster.clone()));
+    let user = args
+        .user
+        .clone()
+        .or_else(|| named_context.as_ref().and_then(|c| c.user.clone()));
     let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| config_err(e.to_string()))?;
@@ -145,6 +156,7 @@ pub async fn resolve(args: &KubeSettings) -> Result<Resolved, ClusterError> {
         namespace,
         context,
         cluster,
+        user,
     })
 }
 
@@ -157,6 +169,7 @@ impl Target {
             context: self.context.clone(),
             cluster: self.cluster.clone(),
             server: self.server.clone(),
+            user: self.user.clone(),
         }
     }
 }
@@ -175,6 +188,7 @@ impl Resolved {
             context: self.context,
             cluster: self.cluster,
             server,
+            user: self.user,
         })
     }
 }

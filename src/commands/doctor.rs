@@ -6,11 +6,8 @@
 //! everything the main job needs works (warnings allowed), 1 otherwise.
 
 use anyhow::bail;
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -398,24 +395,11 @@ async fn kubernetes(report: &mut Report, ctx: &Ctx, session: &Session, secret: O
             );
         }
     };
-    let reviews: Api<SelfSubjectAccessReview> = Api::all(target.client.clone());
     let mut denied = Vec::new();
     for (verb, resource) in NEEDED {
-        let review = SelfSubjectAccessReview {
-            spec: SelfSubjectAccessReviewSpec {
-                resource_attributes: Some(ResourceAttributes {
-                    namespace: Some(target.namespace.clone()),
-                    verb: Some(verb.to_string()),
-                    resource: Some(resource.to_string()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        match reviews.create(&PostParams::default(), &review).await {
-            Ok(answer) if answer.status.as_ref().is_some_and(|s| s.allowed) => {}
-            Ok(_) => denied.push(format!("{verb} {resource}")),
+        match cluster::access::allowed(&target.client, &target.namespace, verb, resource).await {
+            Ok(true) => {}
+            Ok(false) => denied.push(format!("{verb} {resource}")),
             Err(e) => {
                 let error = target.error("create", "selfsubjectaccessreview", "", e);
                 return report.add(

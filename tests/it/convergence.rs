@@ -169,3 +169,34 @@ fn printed_yaml_applied_with_kubectl_keeps_the_credential() {
     ctx.run(&["-n", "team-a", "secret", "verify", "regcred"], None)
         .ok();
 }
+
+/// Point 3: what can be checked before minting is checked before minting, and the error leads
+/// with the cause (no token id: none was minted).
+#[test]
+fn a_missing_namespace_or_permission_mints_nothing() {
+    let ctx = TestContext::logged_in();
+    let run = ctx
+        .run(&["-n", "team-c", "secret", "create", "regcred"], None)
+        .fails_with("namespace `team-c` does not exist");
+    assert!(run.stderr.contains("nothing was minted"), "{}", run.stderr);
+    let viewer = ctx
+        .run(
+            &[
+                "--context",
+                "sandbox-viewer",
+                "-n",
+                "team-a",
+                "secret",
+                "create",
+                "regcred",
+            ],
+            None,
+        )
+        .fails_with("Kubernetes denied create of secret `regcred` in namespace `team-a`");
+    assert!(
+        viewer.stderr.starts_with("Target: ") && !viewer.stderr.contains("revoked"),
+        "{}",
+        viewer.stderr
+    );
+    assert!(ctx.tokens().is_empty(), "nothing minted");
+}

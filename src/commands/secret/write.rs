@@ -3,12 +3,13 @@
 //! secret back first; a conflict keeps the token for the next attempt.
 
 use anyhow::bail;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::Api;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::create::{Attempt, Run, placeholder_secret, pull_secret, with_dry_run, write_verb};
 use crate::cli::DryRun;
+use crate::cluster::access;
 use crate::cluster::objects::{self, WriteFailure};
 use crate::cluster::{self, Target};
 use crate::interrupt;
@@ -56,10 +57,59 @@ impl Run<'_, '_> {
                         .into()
                 });
         }
+        if self.pending.is_none() {
+            self.preflight(&write).await?;
+        }
         Ok(match self.mint_and_write(write).await? {
             Some(secret) => Attempt::Done(Box::new(secret), verb),
             None => Attempt::Retry,
         })
+    }
+
+    /// Before a token exists: the namespace must exist and RBAC must allow the writes
+    /// (SelfSubjectAccessReview, as `kubectl auth can-i`), so a write that would be refused
+    /// mints nothing. A check the cluster cannot answer (no permission to read namespaces or to
+    /// review access) is skipped: the write itself still decides.
+    async fn preflight(&self, write: &Write<'_>) -> anyhow::Result<()> {
+        let target = write.target;
+        let namespace = &target.namespace;
+        let namespaces: Api<Namespace> = Api::all(target.client.clone());
+        if let Ok(None) = namespaces.get_metadata_opt(namespace).await {
+            bail!(
+                "namespace `{namespace}` does not exist on {}; check -n/--namespace and --context (nothing was minted)",
+                target.server
+            );
+        }
+        let name = &self.settings.spec.name;
+        let mut needed = vec![(
+            write_verb(&write.existing),
+            "secrets",
+            "secret",
+            name.clone(),
+        )];
+        for account in &self.settings.service_accounts {
+            needed.push((
+                "update",
+                "serviceaccounts",
+                "serviceaccount",
+                account.clone(),
+            ));
+        }
+        for (verb, resource, kind, object) in needed {
+            match access::allowed(&target.client, namespace, verb, resource).await {
+                Ok(true) => {}
+                Ok(false) => bail!(
+                    "Kubernetes denied {verb} of {kind} `{object}` in namespace `{namespace}`: user `{}` of context `{}` may not {verb} {resource} (checked before minting, nothing was minted); ask a cluster admin for this permission or use another --context",
+                    target.user.as_deref().unwrap_or("(none)"),
+                    target.context.as_deref().unwrap_or("(none)")
+                ),
+                Err(e) => output::log(
+                    1,
+                    format!("cannot review access for {verb} {resource} ({e}); the write decides"),
+                ),
+            }
+        }
+        Ok(())
     }
 
     /// A token for this write: the one kept from a conflicted attempt, or a new one, minted

@@ -1,0 +1,32 @@
+//! Asking the API server what the current user may do (SelfSubjectAccessReview), as
+//! `kubectl auth can-i` does: used to refuse before minting a token for a write that RBAC would
+//! deny, and by `doctor`.
+
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use kube::api::{Api, PostParams};
+
+/// Whether the current user may `verb` the `resource` (plural, core group) in `namespace`.
+pub async fn allowed(
+    client: &kube::Client,
+    namespace: &str,
+    verb: &str,
+    resource: &str,
+) -> Result<bool, kube::Error> {
+    let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(namespace.to_string()),
+                verb: Some(verb.to_string()),
+                resource: Some(resource.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let answer = reviews.create(&PostParams::default(), &review).await?;
+    Ok(answer.status.is_some_and(|s| s.allowed))
+}
