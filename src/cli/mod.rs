@@ -137,7 +137,7 @@ pub enum Command {
     Logout,
     /// Show the environment, user, org, registry and Kubernetes target (never a token).
     Status,
-    /// Create or render image pull secrets for the registry.
+    /// Create, render, verify and delete image pull secrets for the registry.
     #[command(subcommand)]
     Secret(SecretCommand),
     /// Render or apply a Pod that pulls from the registry.
@@ -149,11 +149,55 @@ pub enum Command {
     /// Probe every endpoint the plugin uses and report what was observed (never mints a token
     /// or prints a credential); exit 1 when the main job cannot work.
     Doctor(DoctorArgs),
+    /// The saved logins (profiles).
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Print the plugin, Kubernetes client and target server versions.
+    Version(VersionArgs),
     /// Shell completion scripts and the kubectl completion helper.
     Completion(CompletionArgs),
     /// Cobra-style completion protocol used by kubectl's plugin completion.
     #[command(name = "__complete", hide = true)]
     Complete(CompleteArgs),
+}
+
+/// `profile` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// List every saved login: name, API, user, org, registry, where the credential is (never
+    /// a token); `*` marks the profile in use.
+    List(ProfileListArgs),
+}
+
+/// `profile list`.
+#[derive(Debug, Args)]
+pub struct ProfileListArgs {
+    /// Output format (default: a table).
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<ListFormat>,
+}
+
+/// `version`.
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Only the plugin's version, without contacting the cluster.
+    #[arg(long)]
+    pub client: bool,
+
+    /// Output format (default: text).
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<ManifestFormat>,
+}
+
+/// `-o` formats for lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+    /// Names only.
+    Name,
 }
 
 /// How `login` authenticates.

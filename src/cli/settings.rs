@@ -69,6 +69,15 @@ pub enum CommandSettings {
     PodApply(PodSettings, PodApplySettings),
     /// `doctor`.
     Doctor(DoctorSettings),
+    /// `profile list`.
+    ProfileList(Option<super::ListFormat>),
+    /// `version`.
+    Version {
+        /// `--client`.
+        client_only: bool,
+        /// `-o`.
+        format: Option<Format>,
+    },
     /// `completion`.
     Completion(CompletionArgs),
     /// `__complete` (reached through clap when global flags come first).
@@ -295,6 +304,13 @@ impl Settings {
                     format: args.output.map(Format::from),
                 })
             }
+            Command::Profile(super::ProfileCommand::List(args)) => {
+                CommandSettings::ProfileList(args.output)
+            }
+            Command::Version(args) => CommandSettings::Version {
+                client_only: args.client,
+                format: args.output.map(Format::from),
+            },
             Command::Completion(args) => CommandSettings::Completion(args),
             Command::Complete(args) => CommandSettings::Complete(args),
         };

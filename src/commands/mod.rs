@@ -5,6 +5,7 @@ mod completion;
 mod doctor;
 mod login;
 mod pod;
+mod profile;
 mod secret;
 mod status;
 mod token;
@@ -95,6 +96,11 @@ pub async fn dispatch(settings: Settings) -> anyhow::Result<()> {
         CommandSettings::PodRender(s, format) => pod::render(&ctx, s, format).await,
         CommandSettings::PodApply(s, apply) => pod::apply(&ctx, s, apply).await,
         CommandSettings::Doctor(s) => doctor::doctor(&ctx, s).await,
+        CommandSettings::ProfileList(format) => profile::list(&ctx, format),
+        CommandSettings::Version {
+            client_only,
+            format,
+        } => profile::version(&ctx, client_only, format).await,
         CommandSettings::Completion(args) => completion::completion(args),
         CommandSettings::Complete(args) => completion::complete(&ctx, args),
     }

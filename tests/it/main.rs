@@ -16,6 +16,7 @@ mod krew;
 mod kubeconfig;
 mod layout;
 mod lifecycle;
+mod operator;
 mod promises;
 mod real_world;
 mod scrubber;

@@ -1,0 +1,103 @@
+//! `profile list` and `version` (issue 13, point 15): every saved login at a glance, and what
+//! talks to what, as kubectl plugins commonly offer.
+// See: issue 13, point 15.
+
+use dedicated_sandbox::seed;
+
+use crate::common::TestContext;
+
+#[test]
+fn profile_list_shows_every_saved_login_and_marks_the_current_one() {
+    let ctx = TestContext::logged_in();
+    let mut other = ctx.command(
+        &ctx.login_args(&[
+            "--username",
+            seed::BOB,
+            "--password-stdin",
+            "--org",
+            seed::DEV_ORG,
+        ])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
+    );
+    other.env("KUBECTL_DEDICATED_REGISTRY_PROFILE", "second");
+    ctx.run_with(other, Some(&format!("{}\n", seed::BOB_PASSWORD)))
+        .ok();
+    let run = ctx.run(&["profile", "list"], None).ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    assert!(
+        lines[0].starts_with("CURRENT   NAME") && lines[0].ends_with("CREDENTIAL"),
+        "{}",
+        run.stdout
+    );
+    let current: Vec<&&str> = lines.iter().filter(|l| l.starts_with('*')).collect();
+    assert_eq!(current.len(), 1, "{}", run.stdout);
+    assert!(current[0].contains(seed::ALICE), "{}", run.stdout);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("second") && l.contains(seed::BOB)),
+        "{}",
+        run.stdout
+    );
+    // Columns line up: every row's NAME starts where the header's does.
+    let name_at = lines[0].find("NAME").unwrap();
+    for line in &lines[1..] {
+        assert!(!line[name_at..].starts_with(' '), "{}", run.stdout);
+        assert!(line[..name_at].trim().len() <= 1, "{}", run.stdout);
+    }
+    run.leaks_none(&[seed::ALICE_PASSWORD, seed::BOB_PASSWORD]);
+    let json = ctx.run(&["profile", "list", "-o", "json"], None).ok();
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let items = value.as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(
+        items
+            .iter()
+            .any(|p| p["name"] == "second" && p["current"] == false)
+    );
+    assert!(items.iter().all(|p| p["credential"] == "keyring"));
+    let names = ctx.run(&["profile", "list", "-o", "name"], None).ok();
+    assert!(
+        names.stdout.lines().any(|l| l == "profile/second"),
+        "{}",
+        names.stdout
+    );
+}
+
+#[test]
+fn version_names_the_plugin_the_api_and_the_server() {
+    let ctx = TestContext::new();
+    let client = ctx.run(&["version", "--client"], None).ok();
+    assert_eq!(
+        client.stdout,
+        format!(
+            "Plugin Version: v{}\nKubernetes API: v1.33 and newer\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    assert!(
+        ctx.sandbox.journal().entries().is_empty(),
+        "--client asks nobody"
+    );
+    let full = ctx.run(&["version", "-o", "json"], None).ok();
+    let value: serde_json::Value = serde_json::from_str(&full.stdout).unwrap();
+    assert_eq!(value["plugin"], format!("v{}", env!("CARGO_PKG_VERSION")));
+    assert!(
+        value["server"].as_str().is_some_and(|v| v.starts_with('v')),
+        "{}",
+        full.stdout
+    );
+    // An unreachable cluster is a warning, not a failure.
+    let mut cmd = ctx.command(&["version"]);
+    cmd.env("KUBECONFIG", "/nonexistent/kubeconfig");
+    let run = ctx.run_with(cmd, None).ok();
+    assert!(
+        run.stderr.starts_with("warning: cannot reach the cluster"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.starts_with("Plugin Version: "), "{}", run.stdout);
+}
