@@ -126,7 +126,7 @@ pub fn classify(url: &str, e: &reqwest::Error) -> RemoteError {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The CA file cannot be read.
-    #[error("cannot read CA file `{path}`: {source}")]
+    #[error("cannot read CA file `{path}`")]
     ReadCa {
         /// The file.
         path: String,

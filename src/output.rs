@@ -60,6 +60,17 @@ pub fn data(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
+/// The closest of `candidates` to a mistyped `name` (edit distance at most a third of its
+/// length), for "did you mean" hints.
+pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(name, c), *c))
+        .filter(|(distance, _)| *distance > 0 && *distance <= (name.len() / 3).max(1))
+        .min()
+        .map(|(_, c)| c)
+}
+
 /// The two object formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -117,6 +128,22 @@ mod tests {
             "a[31mred[0m2Jb\n\tc"
         );
         assert_eq!(printable("plain: ünïcode"), "plain: ünïcode");
+    }
+
+    #[test]
+    fn close_names_are_suggested() {
+        let contexts = ["sandbox-admin", "sandbox-dev", "prod"];
+        assert_eq!(
+            did_you_mean("sandbox-admn", &contexts),
+            Some("sandbox-admin")
+        );
+        assert_eq!(did_you_mean("prd", &contexts), Some("prod"));
+        assert_eq!(did_you_mean("staging", &contexts), None);
+        assert_eq!(
+            did_you_mean("prod", &contexts),
+            None,
+            "an exact name is no typo"
+        );
     }
 
     #[test]

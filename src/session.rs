@@ -57,9 +57,16 @@ pub enum SessionError {
     /// The profile lock failed.
     #[error(transparent)]
     Lock(#[from] store::lock::LockError),
-    /// The HTTPS client could not be built.
-    #[error(transparent)]
-    Client(#[from] http::ClientError),
+    /// The HTTPS client could not be built from the profile's TLS settings.
+    #[error(
+        "the `ca-file` of profile `{profile}` cannot be used (it was given at login); log in again with --ca-file <pem>"
+    )]
+    ProfileCa {
+        /// The profile.
+        profile: String,
+        /// What failed.
+        source: http::ClientError,
+    },
     /// UAA refused or failed.
     #[error(transparent)]
     Auth(#[from] cf::AuthError),
@@ -113,7 +120,11 @@ impl Session {
         profile: Profile,
         store: Arc<dyn CredentialStore>,
     ) -> Result<Self, SessionError> {
-        let http = http::client(profile.ca_file.as_deref(), profile.insecure_skip_tls_verify)?;
+        let http = http::client(profile.ca_file.as_deref(), profile.insecure_skip_tls_verify)
+            .map_err(|source| SessionError::ProfileCa {
+                profile: name.to_string(),
+                source,
+            })?;
         let org_header = OrgHeader::new(profile.org_header_on_manage);
         Ok(Session {
             name: name.to_string(),

@@ -130,6 +130,20 @@ pub async fn resolve(args: &KubeSettings) -> Result<Resolved, ClusterError> {
         .user
         .clone()
         .or_else(|| named_context.as_ref().and_then(|c| c.user.clone()));
+    if let Some(wanted) = &options.context
+        && !kubeconfig.contexts.iter().any(|c| &c.name == wanted)
+    {
+        let names: Vec<&str> = kubeconfig
+            .contexts
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let hint = match crate::output::did_you_mean(wanted, &names) {
+            Some(close) => format!("did you mean `--context {close}`?"),
+            None => format!("contexts: {}", names.join(", ")),
+        };
+        return Err(config_err(format!("no context `{wanted}`; {hint}")));
+    }
     let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| config_err(e.to_string()))?;

@@ -14,8 +14,6 @@ pub use completion::complete_raw;
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
-
 use crate::cli::settings::{CommandSettings, Global, Settings};
 use crate::session::Session;
 use crate::store::{self, ConfigFile, CredentialStore, OsKeyring, Profile};
@@ -45,16 +43,25 @@ impl Ctx {
     pub fn require_profile(&self) -> anyhow::Result<Profile> {
         let (path, file) = self.config()?;
         crate::output::log(4, format!("settings: {}", path.display()));
-        file.profiles
-            .get(self.profile_name())
-            .cloned()
-            .with_context(|| {
-                format!(
-                    "not logged in: no profile `{}` in `{}`; run `kubectl dedicated-registry login --api https://api.<dedicated_domain>`",
-                    self.profile_name(),
-                    path.display()
-                )
-            })
+        if let Some(profile) = file.profiles.get(self.profile_name()) {
+            return Ok(profile.clone());
+        }
+        let name = self.profile_name();
+        let flag = if name == store::DEFAULT_PROFILE {
+            String::new()
+        } else {
+            format!(" --profile {name}")
+        };
+        let saved: Vec<&str> = file.profiles.keys().map(String::as_str).collect();
+        let known = match crate::output::did_you_mean(name, &saved) {
+            Some(close) => format!("; did you mean `--profile {close}`?"),
+            None if saved.is_empty() => String::new(),
+            None => format!("; saved profiles: {}", saved.join(", ")),
+        };
+        anyhow::bail!(
+            "not logged in: no profile `{name}` in `{}`; run `kubectl dedicated-registry{flag} login --api https://api.<dedicated_domain>`{known}",
+            path.display()
+        )
     }
 
     /// A session of the profile in use.

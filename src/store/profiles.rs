@@ -105,7 +105,7 @@ pub struct ConfigFile {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file exists but cannot be read.
-    #[error("cannot read config file `{path}`: {source}")]
+    #[error("cannot read config file `{path}`")]
     Read {
         /// The file.
         path: PathBuf,
@@ -123,7 +123,7 @@ pub enum ConfigError {
         message: String,
     },
     /// The file cannot be written.
-    #[error("cannot write config file `{path}`: {source}")]
+    #[error("cannot write config file `{path}`")]
     Write {
         /// The file.
         path: PathBuf,

@@ -101,3 +101,70 @@ fn version_names_the_plugin_the_api_and_the_server() {
     );
     assert!(run.stdout.starts_with("Plugin Version: "), "{}", run.stdout);
 }
+
+/// Point 13 (part) and 14 (part): hints carry the flags in use and suggest close names; a moved
+/// CA file names the profile setting, without the cause repeated.
+#[test]
+fn hints_carry_the_flags_and_suggest_close_names() {
+    let ctx = TestContext::logged_in();
+    let mut cmd = ctx.command(&["status"]);
+    cmd.env("KUBECTL_DEDICATED_REGISTRY_PROFILE", "prod");
+    let run = ctx
+        .run_with(cmd, None)
+        .fails_with("run `kubectl dedicated-registry --profile prod login");
+    assert!(run.stderr.contains("saved profiles: "), "{}", run.stderr);
+    let run = ctx
+        .run(
+            &[
+                "--context",
+                "sandbox-admn",
+                "-n",
+                "team-a",
+                "secret",
+                "create",
+                "x",
+            ],
+            None,
+        )
+        .fails_with("no context `sandbox-admn`; did you mean `--context sandbox-admin`?");
+    assert!(ctx.tokens().is_empty(), "{}", run.stderr);
+
+    // A CA file that moved after login: the profile setting is named, the cause said once.
+    let ctx = TestContext::new();
+    let dir = ctx
+        .config_file()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("scratch");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::copy(ctx.sandbox.ca_file(), &ca).unwrap();
+    let mut args = ctx.login_args(&[
+        "--username",
+        seed::ALICE,
+        "--password-stdin",
+        "--org",
+        seed::DEV_ORG,
+    ]);
+    let at = args.iter().position(|a| a == "--ca-file").unwrap() + 1;
+    args[at] = ca.display().to_string();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ctx.run(&refs, Some(&format!("{}\n", seed::ALICE_PASSWORD)))
+        .ok();
+    std::fs::remove_file(&ca).unwrap();
+    let run = ctx
+        .run(&["token", "list"], None)
+        .fails_with("the `ca-file` of profile");
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap();
+    assert_eq!(
+        line.matches("No such file or directory").count(),
+        1,
+        "the cause once: {line}"
+    );
+}
