@@ -132,10 +132,19 @@ pub struct KubeArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Log in to a Dedicated environment and keep the credential in the OS keyring.
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry login --api https://api.<dedicated_domain>\n  kubectl dedicated-registry login --api https://api.<dedicated_domain> --sso\n  kubectl dedicated-registry login --api https://api.<dedicated_domain> --apikey-stdin < key.txt\n  pass show bluemix | kubectl dedicated-registry login -u me@corp.com --password-stdin --org my-org\n  kubectl dedicated-registry --profile prod login --api https://api.<other_domain>"
+    )]
     Login(LoginArgs),
     /// Remove the stored credential and the profile.
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry logout\n  kubectl dedicated-registry --profile prod logout"
+    )]
     Logout,
     /// Show the environment, user, org, registry and Kubernetes target (never a token).
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry status\n  kubectl dedicated-registry --profile prod --context staging status"
+    )]
     Status,
     /// Create, render, verify and delete image pull secrets for the registry.
     #[command(subcommand)]
@@ -148,13 +157,22 @@ pub enum Command {
     Token(TokenCommand),
     /// Probe every endpoint the plugin uses and report what was observed (never mints a token
     /// or prints a credential); exit 1 when the main job cannot work.
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry doctor\n  kubectl dedicated-registry -n team-a doctor --secret regcred -o json > doctor.json"
+    )]
     Doctor(DoctorArgs),
     /// The saved logins (profiles).
     #[command(subcommand)]
     Profile(ProfileCommand),
     /// Print the plugin, Kubernetes client and target server versions.
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry version\n  kubectl dedicated-registry version --client -o json"
+    )]
     Version(VersionArgs),
     /// Shell completion scripts and the kubectl completion helper.
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry completion bash > /etc/bash_completion.d/kubectl-dedicated_registry\n  kubectl dedicated-registry completion kubectl-shim"
+    )]
     Completion(CompletionArgs),
     /// Cobra-style completion protocol used by kubectl's plugin completion.
     #[command(name = "__complete", hide = true)]
@@ -166,6 +184,9 @@ pub enum Command {
 pub enum ProfileCommand {
     /// List every saved login: name, API, user, org, registry, where the credential is (never
     /// a token); `*` marks the profile in use.
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry profile list\n  kubectl dedicated-registry profile list -o json"
+    )]
     List(ProfileListArgs),
 }
 
@@ -293,12 +314,24 @@ pub struct DoctorArgs {
 #[derive(Debug, Subcommand)]
 pub enum SecretCommand {
     /// Mint a read-only, non-expiring registry token and write the pull secret (idempotent).
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry -n team-a secret create regcred\n  kubectl dedicated-registry -n team-a secret create regcred --service-account default\n  kubectl dedicated-registry -n team-a secret create regcred --rotate\n  kubectl dedicated-registry -n team-a secret create regcred --dry-run=server -o yaml\n  kubectl dedicated-registry secret create regcred -A --exclude 'sandbox-*'"
+    )]
     Create(SecretCreateArgs),
     /// Mint a token and print the Secret manifest without touching any cluster.
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry -n team-a secret render regcred > regcred.yaml\n  kubectl dedicated-registry -n team-a secret render regcred -o json | kubeseal > sealed.json"
+    )]
     Render(SecretRenderArgs),
     /// Check that a pull secret's credentials authenticate to their registries (v2 token auth).
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry -n team-a secret verify regcred"
+    )]
     Verify(SecretVerifyArgs),
     /// Delete a pull secret this plugin manages and revoke its registry token.
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry -n team-a secret delete regcred\n  kubectl dedicated-registry -n team-a secret delete regcred --keep-token"
+    )]
     Delete(SecretDeleteArgs),
 }
 
@@ -322,8 +355,14 @@ pub struct SecretDeleteArgs {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// List the registry tokens of the profile's org (ids and attributes, never the tokens).
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry token list\n  kubectl dedicated-registry token list --all -o yaml"
+    )]
     List(TokenListArgs),
     /// Revoke registry tokens by id.
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry token revoke 637b3d8c-a087-5af9-a636-16e7efc70967"
+    )]
     Revoke(TokenRevokeArgs),
 }
 
@@ -445,8 +484,14 @@ pub struct SecretRenderArgs {
 #[derive(Debug, Subcommand)]
 pub enum PodCommand {
     /// Print a Pod that pulls the image with the pull secret.
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry pod render --image demo/hello:v1 --secret regcred\n  kubectl dedicated-registry -n team-a pod render --image registry.<dedicated_domain>/demo/hello@sha256:<digest> --secret regcred"
+    )]
     Render(PodRenderArgs),
     /// Create or update that Pod in the target namespace (server-side apply).
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry -n team-a pod apply --image demo/hello --secret regcred\n  kubectl dedicated-registry -n team-a pod apply --image demo/hello:v1 --secret regcred --dry-run=server -o yaml"
+    )]
     Apply(PodApplyArgs),
 }
 
@@ -619,5 +664,42 @@ mod tests {
         let mut command = Cli::command().term_width(100);
         command.build();
         walk(&mut command, "");
+    }
+
+    /// Every command users run has an "Examples:" section, as kubectl's commands do, and the
+    /// README's Examples section shows each of them (so the two cannot drift apart).
+    #[test]
+    fn every_command_has_examples_and_the_readme_shows_them() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        let mut missing = Vec::new();
+        let command = Cli::command();
+        let mut stack: Vec<(String, &clap::Command)> = command
+            .get_subcommands()
+            .map(|c| (c.get_name().to_string(), c))
+            .collect();
+        while let Some((path, sub)) = stack.pop() {
+            if sub.is_hide_set() {
+                continue;
+            }
+            if sub.has_subcommands() {
+                stack.extend(
+                    sub.get_subcommands()
+                        .map(|c| (format!("{path} {}", c.get_name()), c)),
+                );
+                continue;
+            }
+            let Some(after) = sub.get_after_help().map(|h| h.to_string()) else {
+                missing.push(format!("{path}: no Examples section"));
+                continue;
+            };
+            assert!(after.starts_with("Examples:\n"), "{path}: {after}");
+            for example in after.lines().skip(1) {
+                if !readme.contains(example.trim()) {
+                    missing.push(format!("{path}: README lacks `{}`", example.trim()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
     }
 }
