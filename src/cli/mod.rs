@@ -338,8 +338,8 @@ pub enum SecretCommand {
 /// `secret delete`.
 #[derive(Debug, Args)]
 pub struct SecretDeleteArgs {
-    /// Name of the Secret.
-    #[arg(value_name = "NAME")]
+    /// Name of the Secret (the same default as `pod --secret`).
+    #[arg(value_name = "NAME", default_value = crate::manifests::DEFAULT_SECRET_NAME)]
     pub name: String,
 
     /// Succeed when the Secret does not exist.
@@ -389,8 +389,8 @@ pub struct TokenRevokeArgs {
 /// `secret verify`.
 #[derive(Debug, Args)]
 pub struct SecretVerifyArgs {
-    /// Name of the Secret.
-    #[arg(value_name = "NAME")]
+    /// Name of the Secret (the same default as `pod --secret`).
+    #[arg(value_name = "NAME", default_value = crate::manifests::DEFAULT_SECRET_NAME)]
     pub name: String,
 
     /// Extra CA certificate(s) (PEM) to trust for the registries (default: the profile's).
@@ -401,8 +401,8 @@ pub struct SecretVerifyArgs {
 /// Options shared by `secret create` and `secret render`.
 #[derive(Debug, Args)]
 pub struct SecretCommonArgs {
-    /// Name of the Secret.
-    #[arg(value_name = "NAME")]
+    /// Name of the Secret (the same default as `pod --secret`).
+    #[arg(value_name = "NAME", default_value = crate::manifests::DEFAULT_SECRET_NAME)]
     pub name: String,
 
     /// E-mail to put in the docker config (optional, never used by the registry).
@@ -507,7 +507,7 @@ pub struct PodCommonArgs {
     pub name: Option<String>,
 
     /// Pull secret to reference.
-    #[arg(long, value_name = "NAME", default_value = "dedicated-registry")]
+    #[arg(long, value_name = "NAME", default_value = crate::manifests::DEFAULT_SECRET_NAME)]
     pub secret: String,
 }
 

@@ -34,6 +34,10 @@ pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration
 pub const DOCKERCONFIGJSON_TYPE: &str = "kubernetes.io/dockerconfigjson";
 /// Data key of pull secrets.
 pub const DOCKERCONFIGJSON_KEY: &str = ".dockerconfigjson";
+/// The pull secret's name when none is given (`secret ...` and `pod --secret`): one default
+/// everywhere, so a Pod rendered without `--secret` references the secret created without a
+/// name.
+pub const DEFAULT_SECRET_NAME: &str = "dedicated-registry";
 /// The registry user name for token authentication.
 pub const TOKEN_USERNAME: &str = "token";
 /// What `--dry-run` puts where the token would go.

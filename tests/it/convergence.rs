@@ -200,3 +200,31 @@ fn a_missing_namespace_or_permission_mints_nothing() {
     );
     assert!(ctx.tokens().is_empty(), "nothing minted");
 }
+
+/// Point 4: one default name everywhere: `secret create` without a name and `pod apply`
+/// without `--secret` meet, and no warning is needed.
+#[test]
+fn the_default_secret_name_is_the_same_everywhere() {
+    let ctx = TestContext::logged_in();
+    let run = ctx.run(&["-n", "team-a", "secret", "create"], None).ok();
+    assert_eq!(run.stdout.trim(), "secret/dedicated-registry created");
+    let run = ctx
+        .run(
+            &["-n", "team-a", "pod", "apply", "--image", "demo/hello:v1"],
+            None,
+        )
+        .ok();
+    assert!(!run.stderr.contains("warning:"), "{}", run.stderr);
+    let pod = ctx
+        .sandbox
+        .world
+        .kube
+        .get("team-a", "pods", "hello")
+        .unwrap();
+    assert_eq!(
+        pod["spec"]["imagePullSecrets"][0]["name"],
+        "dedicated-registry"
+    );
+    ctx.run(&["-n", "team-a", "secret", "verify"], None).ok();
+    ctx.run(&["-n", "team-a", "secret", "delete"], None).ok();
+}
