@@ -98,9 +98,11 @@ async fn iam_token(
                 .unwrap_or_default(),
         );
         return Err(match (status, code.as_str()) {
-            (400 | 401, "BXNIM0415E" | "BXNIM0407E" | "BXNIM0400E") => {
-                AuthError::BadCredentials { url, description }
-            }
+            (400 | 401, "BXNIM0415E" | "BXNIM0407E" | "BXNIM0400E") => AuthError::BadCredentials {
+                url,
+                description,
+                hint: "check the API key; IAM did not accept it",
+            },
             (s, _) if s >= 500 => AuthError::Unavailable { url, status },
             _ => AuthError::Uaa {
                 url,

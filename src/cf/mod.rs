@@ -26,14 +26,14 @@ pub enum AuthError {
     #[error(transparent)]
     Remote(#[from] RemoteError),
     /// The password, passcode or API key was refused.
-    #[error(
-        "login refused by {url}: {description}; check your credentials (federated users log in with `--sso`)"
-    )]
+    #[error("login refused by {url}: {description}; {hint}")]
     BadCredentials {
         /// The token endpoint.
         url: String,
         /// UAA's `error_description`.
         description: String,
+        /// What to do, for the route taken.
+        hint: &'static str,
     },
     /// The stored refresh token expired or was revoked.
     #[error(

@@ -39,6 +39,21 @@ impl std::fmt::Debug for Grant {
 }
 
 impl Grant {
+    /// What to do when this grant's credential is refused: a hint that fits the route taken.
+    pub fn refusal_hint(&self) -> &'static str {
+        match self {
+            Grant::Password { .. } => {
+                "check the user name and password (federated users log in with `--sso`)"
+            }
+            Grant::Passcode(_) => {
+                "get a new one-time passcode from the login page (each works once, for a few minutes)"
+            }
+            Grant::ApiKey(_) => "check the API key (an IBMid key may need `--auth=iam`)",
+            Grant::IamToken(_) => "check the API key; the UAA did not accept the IAM token",
+            Grant::Refresh(_) => "run `kubectl dedicated-registry login` again",
+        }
+    }
+
     /// The form fields of this grant (without the common `scope`).
     fn form(&self) -> Vec<(&'static str, &str)> {
         match self {
@@ -170,7 +185,11 @@ fn read_token_answer(
                     api: api.to_string(),
                 }
             }
-            ("unauthorized" | "invalid_grant", _) => AuthError::BadCredentials { url, description },
+            ("unauthorized" | "invalid_grant", _) => AuthError::BadCredentials {
+                url,
+                description,
+                hint: grant.refusal_hint(),
+            },
             _ => AuthError::Uaa {
                 url,
                 status,

@@ -20,7 +20,13 @@ fn secret_from_stdin(what: &str, flag: &str) -> anyhow::Result<SecretString> {
     std::io::stdin()
         .read_to_string(&mut text)
         .with_context(|| format!("cannot read the {what} from standard input ({flag})"))?;
-    let trimmed = text.trim_end_matches(['\n', '\r']).to_string();
+    // Passcodes and API keys are pasted: surrounding blanks are never part of them. A
+    // password keeps everything but its line end.
+    let trimmed = if flag == "--password-stdin" {
+        text.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        text.trim().to_string()
+    };
     drop(text);
     if trimmed.is_empty() {
         bail!(
@@ -37,6 +43,12 @@ fn hidden_prompt(prompt: &str, what: &str, flag: &str) -> anyhow::Result<SecretS
     }
     let value = rpassword::prompt_password(prompt)
         .with_context(|| format!("cannot read the {what} from the terminal"))?;
+    // A pasted passcode often carries a blank; a password keeps what was typed.
+    let value = if what == "password" {
+        value
+    } else {
+        value.trim().to_string()
+    };
     if value.is_empty() {
         bail!("no {what} entered");
     }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::common::{TestContext, require_keyring};
 
 /// Fetches a one-time passcode the way a browser user would (GET /passcode on the login server).
-fn passcode(ctx: &TestContext) -> String {
+pub(crate) fn passcode(ctx: &TestContext) -> String {
     let url = format!("{}/passcode", ctx.sandbox.urls().login);
     let ca = reqwest::Certificate::from_pem(ctx.sandbox.pki.ca_pem.as_bytes()).unwrap();
     ctx.runtime.block_on(async {

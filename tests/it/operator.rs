@@ -168,3 +168,25 @@ fn hints_carry_the_flags_and_suggest_close_names() {
         "the cause once: {line}"
     );
 }
+
+/// Point 5 (part): a pasted passcode with blanks around it works, and a refused passcode gets a
+/// hint for passcodes, not "log in with --sso" (which was given).
+#[test]
+fn pasted_passcodes_are_trimmed_and_hints_fit_the_route() {
+    crate::common::require_keyring();
+    let ctx = TestContext::new();
+    let code = crate::flow::passcode(&ctx);
+    ctx.login(&["--sso"], Some(&format!("  {code} \n"))).ok();
+    let run = ctx
+        .login(&["--sso"], Some(&format!("{code}\n")))
+        .fails_with("get a new one-time passcode");
+    assert!(
+        !run.stderr.contains("log in with `--sso`"),
+        "{}",
+        run.stderr
+    );
+    let run = ctx
+        .login_password(seed::ALICE, "wrong-password", seed::DEV_ORG)
+        .fails_with("check the user name and password");
+    assert!(run.stderr.contains("--sso"), "{}", run.stderr);
+}
