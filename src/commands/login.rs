@@ -377,8 +377,15 @@ pub async fn login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
     let (config_path, config_file) = ctx.config()?;
     let previous = config_file.profiles.get(&profile_name).cloned();
     let env = Environment::resolve(&settings, previous.as_ref())?;
+    if let Some(previous) = previous
+        .as_ref()
+        .filter(|p| switches_org_only(&settings, p, &env))
+    {
+        return switch_org(ctx, &settings, previous.clone(), &config_path).await;
+    }
     let client = crate::http::client(env.ca_file.as_deref(), env.insecure)?;
     let api = env.api.clone();
+    output::info(format!("Logging in to {api} (profile `{profile_name}`)"));
 
     output::log(1, format!("Discovering endpoints at {api}/v2/info"));
     let endpoints = cf::discover(&client, &api).await?;
@@ -443,6 +450,54 @@ pub async fn login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
     output::info(format!(
         "Logged in to {api} as {username}, org {} ({}); registry {}; profile `{profile_name}`",
         org.name, org.guid, env.registry
+    ));
+    Ok(())
+}
+
+/// Whether this `login` only changes the org of a keyring profile of the same environment:
+/// then the stored login is used, and nothing is asked again.
+fn switches_org_only(settings: &LoginSettings, previous: &Profile, env: &Environment) -> bool {
+    (settings.org.is_some() || settings.org_guid.is_some())
+        && previous.credential == CredentialSource::Keyring
+        && previous.api == env.api
+        && previous.registry == env.registry
+        && !settings.sso
+        && !settings.apikey_stdin
+        && !settings.password_stdin
+        && settings.username.is_none()
+        && settings.apikey_env.is_none()
+        && settings.ca_file.is_none()
+        && !settings.insecure_skip_tls_verify
+}
+
+/// `login --org` on an existing login: the org changes, with the stored refresh token.
+async fn switch_org(
+    ctx: &Ctx,
+    settings: &LoginSettings,
+    previous: Profile,
+    config_path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let name = ctx.profile_name().to_string();
+    let mut session = crate::session::Session::new(&name, previous.clone(), ctx.store.clone())?;
+    let access = session.access_token().await?;
+    let org = OrgLookup {
+        client: session.http(),
+        api: &previous.api,
+        access: &access,
+        username: &previous.username,
+    }
+    .choose(settings)
+    .await?;
+    let mut profile = previous;
+    profile.org = org.name.clone();
+    profile.org_guid = org.guid.clone();
+    let api = profile.api.clone();
+    ConfigFile::update(config_path, |file| {
+        file.profiles.insert(name.clone(), profile)
+    })?;
+    output::info(format!(
+        "Switched profile `{name}` to org {} ({}) at {api} with the stored login",
+        org.name, org.guid
     ));
     Ok(())
 }

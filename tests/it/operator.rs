@@ -190,3 +190,30 @@ fn pasted_passcodes_are_trimmed_and_hints_fit_the_route() {
         .fails_with("check the user name and password");
     assert!(run.stderr.contains("--sso"), "{}", run.stderr);
 }
+
+/// Point 6 (part): `login --org` on an existing login switches the org with the stored refresh
+/// token: nothing is asked again, no password is sent.
+#[test]
+fn login_with_another_org_uses_the_stored_login() {
+    let ctx = TestContext::logged_in();
+    ctx.sandbox.journal().clear();
+    let run = ctx.run(&["login", "--org", seed::OPS_ORG], None).ok();
+    assert!(run.stderr.contains("Switched profile"), "{}", run.stderr);
+    let grants: Vec<String> = ctx
+        .sandbox
+        .journal()
+        .entries()
+        .iter()
+        .filter_map(|e| e.form_field("grant_type").map(str::to_string))
+        .collect();
+    assert_eq!(grants, ["refresh_token"], "only the stored login was used");
+    let status = ctx.run(&["status"], None).ok();
+    assert!(
+        status.stdout.contains(seed::OPS_ORG_GUID),
+        "{}",
+        status.stdout
+    );
+    // A new login with a credential is still a full login, and says what it is for.
+    let run = ctx.login_password(seed::ALICE, seed::ALICE_PASSWORD, seed::DEV_ORG);
+    assert!(run.stderr.contains("Logging in to "), "{}", run.stderr);
+}
