@@ -173,7 +173,13 @@ async fn credential(
         return Ok(keyring(Grant::Passcode(passcode), LoginMethod::Sso));
     }
     if settings.apikey_stdin {
-        let key = secret_from_stdin("API key", "--apikey-stdin")?;
+        // At a terminal there is nothing piped: ask, hidden, instead of waiting for end of
+        // input while echoing the key.
+        let key = if std::io::stdin().is_terminal() {
+            hidden_prompt("API key: ", "API key", "a pipe")?
+        } else {
+            secret_from_stdin("API key", "--apikey-stdin")?
+        };
         return Ok(keyring(Grant::ApiKey(key), LoginMethod::ApiKey));
     }
     if let Some(name) = &settings.apikey_env {
@@ -258,10 +264,9 @@ impl OrgLookup<'_> {
         match &settings.org {
             Some(name) => self.by_name(name).await,
             None => {
-                let interactive = std::io::stdin().is_terminal()
-                    && !settings.password_stdin
-                    && !settings.apikey_stdin
-                    && settings.apikey_env.is_none();
+                // A terminal on stdin means nothing was piped (secrets were asked on it too),
+                // so the org can be asked there as well.
+                let interactive = std::io::stdin().is_terminal() && settings.apikey_env.is_none();
                 self.only_or_asked(interactive).await
             }
         }

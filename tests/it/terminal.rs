@@ -34,3 +34,29 @@ fn interactive_login_hides_the_password_and_asks_for_the_org() {
     let config = std::fs::read_to_string(ctx.config_file()).unwrap();
     assert!(config.contains(seed::OPS_ORG_GUID));
 }
+
+/// Issue 13, point 7: `--apikey-stdin` at a terminal asks for the key, hidden, and the org is
+/// then asked on the terminal too.
+#[test]
+fn apikey_stdin_at_a_terminal_prompts_hidden_and_asks_for_the_org() {
+    require_keyring();
+    let ctx = TestContext::new();
+    let args = ctx.login_args(&["--apikey-stdin"]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cmd = ctx.command(&refs);
+    let mut session = rexpect::session::spawn_command(cmd, Some(15_000)).expect("pty session");
+    session.exp_string("API key: ").unwrap();
+    session.send_line(seed::ALICE_API_KEY).unwrap();
+    let before_choice = session
+        .exp_string("Select an org (number or name): ")
+        .unwrap();
+    assert!(before_choice.contains("2. ops-org"), "{before_choice}");
+    session.send_line("ops-org").unwrap();
+    let rest = session.exp_eof().unwrap();
+    assert!(rest.contains("org ops-org"), "{rest}");
+    let transcript = format!("{before_choice}{rest}");
+    assert!(
+        !transcript.contains(seed::ALICE_API_KEY),
+        "API key echoed: {transcript}"
+    );
+}
