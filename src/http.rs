@@ -58,6 +58,36 @@ pub const BODY_LIMIT: usize = 1 << 20;
 /// The limit for lists, which can legitimately be larger.
 pub const LIST_BODY_LIMIT: usize = 16 << 20;
 
+/// Sends a request to the environment: transport failures classified, and at `-v 6` one line
+/// per request as kubectl prints it (method, URL, status, time). `url` must not contain a
+/// secret (none of the plugin's URLs do; credentials travel in headers and bodies).
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    method: &str,
+    url: &str,
+) -> Result<reqwest::Response, RemoteError> {
+    let started = std::time::Instant::now();
+    let outcome = request.send().await;
+    let millis = started.elapsed().as_millis();
+    match &outcome {
+        Ok(response) => crate::output::log(
+            6,
+            format!(
+                "{method} {url} {} in {millis} milliseconds",
+                response.status()
+            ),
+        ),
+        Err(e) => crate::output::log(
+            6,
+            format!(
+                "{method} {url} failed in {millis} milliseconds: {}",
+                root_cause(e)
+            ),
+        ),
+    }
+    outcome.map_err(|e| classify(url, &e))
+}
+
 /// Reads a response body, refusing more than `limit` bytes (checked against `Content-Length`
 /// first, then while reading), so a misbehaving server cannot exhaust memory.
 pub async fn read_body(

@@ -10,7 +10,6 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use super::{AuthError, Endpoints, Grant, Tokens, append_path, token};
-use crate::http::classify;
 use crate::output;
 
 /// IBM Cloud IAM, where `--iam-url` points by default.
@@ -70,14 +69,12 @@ async fn iam_token(
         ("uaa_client_id", "cf"),
         ("uaa_client_secret", ""),
     ];
-    let response = http
+    let request = http
         .post(&url)
         .basic_auth("bx", Some("bx"))
         .header("Accept", "application/json")
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| classify(&url, &e))?;
+        .form(&form);
+    let response = crate::http::send(request, "POST", &url).await?;
     let status = response.status().as_u16();
     let body = crate::http::read_body(response, &url, crate::http::BODY_LIMIT).await?;
     let answer: IamAnswer = match serde_json::from_slice(&body) {

@@ -17,7 +17,7 @@ pub use uaa::{Grant, Tokens, passcode_prompt, token, user_name};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::de::DeserializeOwned;
 
-use crate::http::{RemoteError, classify};
+use crate::http::RemoteError;
 
 /// Failures talking to the Cloud Controller or UAA.
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +109,7 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
     if let Some(token) = bearer {
         request = request.bearer_auth(token.expose_secret());
     }
-    let response = request.send().await.map_err(|e| classify(url, &e))?;
+    let response = crate::http::send(request, "GET", url).await?;
     let status = response.status().as_u16();
     let body = crate::http::read_body(response, url, crate::http::LIST_BODY_LIMIT).await?;
     Ok((

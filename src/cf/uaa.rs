@@ -5,7 +5,6 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use super::{AuthError, Endpoints, append_path, get_json};
-use crate::http::classify;
 
 /// How to obtain tokens.
 pub enum Grant {
@@ -132,14 +131,12 @@ pub async fn token(
     let url = append_path(base, "/oauth/token");
     let mut form = grant.form();
     form.push(("scope", ""));
-    let response = http
+    let request = http
         .post(&url)
         .basic_auth("cf", Some(""))
         .header("Accept", "application/json")
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| classify(&url, &e))?;
+        .form(&form);
+    let response = crate::http::send(request, "POST", &url).await?;
     let status = response.status().as_u16();
     let body = crate::http::read_body(response, &url, crate::http::BODY_LIMIT).await?;
     read_token_answer(&url, api, grant, status, &body)

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use super::{Access, MintedToken, Ownership, RegistryError, TokenEntry};
-use crate::http::{BODY_LIMIT, LIST_BODY_LIMIT, classify, read_body};
+use crate::http::{BODY_LIMIT, LIST_BODY_LIMIT, read_body};
 
 /// A client of one registry, authenticated as one user in one org. Cheap to clone.
 #[derive(Clone)]
@@ -194,6 +194,7 @@ impl RegistryApi {
         limit: usize,
         with_org: bool,
     ) -> Result<Vec<u8>, RegistryError> {
+        let method_name = method.to_string();
         let mut request = self
             .http
             .request(method, url)
@@ -202,7 +203,7 @@ impl RegistryApi {
         if with_org {
             request = request.header("Organization", &self.org_guid);
         }
-        let response = request.send().await.map_err(|e| classify(url, &e))?;
+        let response = crate::http::send(request, &method_name, url).await?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let body = read_body(response, url, BODY_LIMIT)

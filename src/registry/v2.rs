@@ -13,7 +13,7 @@
 
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::http::{RemoteError, classify};
+use crate::http::RemoteError;
 
 /// Why a credential could not be verified.
 #[derive(Debug, thiserror::Error)]
@@ -233,12 +233,7 @@ impl Check<'_> {
     /// `GET /v2/` without credentials: the challenges, or why there are none.
     async fn first(&self) -> Result<FirstAnswer, VerifyError> {
         let base = self.base.as_str();
-        let first = self
-            .http
-            .get(base)
-            .send()
-            .await
-            .map_err(|e| classify(base, &e))?;
+        let first = crate::http::send(self.http.get(base), "GET", base).await?;
         let status = first.status().as_u16();
         let content_type = first
             .headers()
@@ -317,13 +312,11 @@ impl Check<'_> {
             }
         }
         let realm_text = realm_url.to_string();
-        let response = self
+        let request = self
             .http
             .get(realm_url)
-            .basic_auth(self.username, Some(self.password.expose_secret()))
-            .send()
-            .await
-            .map_err(|e| classify(&realm_text, &e))?;
+            .basic_auth(self.username, Some(self.password.expose_secret()));
+        let response = crate::http::send(request, "GET", &realm_text).await?;
         match response.status().as_u16() {
             200 => {}
             status @ (401 | 403) => return Err(self.rejected(&realm_text, status)),
@@ -380,7 +373,7 @@ pub async fn check(
             crate::output::printable(&shapes.join(", "))
         )));
     };
-    let response = authenticated.send().await.map_err(|e| classify(base, &e))?;
+    let response = crate::http::send(authenticated, "GET", base).await?;
     match response.status().as_u16() {
         200 => Ok(Verified::Accepted),
         status @ (401 | 403) => Err(check.rejected(base, status)),

@@ -217,3 +217,34 @@ fn login_with_another_org_uses_the_stored_login() {
     let run = ctx.login_password(seed::ALICE, seed::ALICE_PASSWORD, seed::DEV_ORG);
     assert!(run.stderr.contains("Logging in to "), "{}", run.stderr);
 }
+
+/// Point 14 (part): `-v 6` shows one line per request to the environment, as kubectl does
+/// (method, URL, status, time), never a credential; below 6, none.
+#[test]
+fn verbose_6_logs_one_line_per_request() {
+    let ctx = TestContext::logged_in();
+    let run = ctx.run(&["-v", "6", "token", "list"], None).ok();
+    let requests: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.ends_with(" milliseconds"))
+        .collect();
+    assert!(
+        requests
+            .iter()
+            .any(|l| l.starts_with("POST https://") && l.contains("/oauth/token 200 OK in ")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|l| l.starts_with("GET https://") && l.contains("/api/v1/tokens 200 OK")),
+        "{}",
+        run.stderr
+    );
+    run.leaks_none(&[seed::ALICE_PASSWORD]);
+    run.shows_no_jwt();
+    let quiet = ctx.run(&["-v", "5", "token", "list"], None).ok();
+    assert!(!quiet.stderr.contains(" milliseconds"), "{}", quiet.stderr);
+}
