@@ -109,13 +109,8 @@ async fn iam_token(
             },
         });
     }
-    if !(200..300).contains(&status) {
-        return Err(AuthError::Uaa {
-            url,
-            status,
-            error: "http_error".into(),
-            description: format!("HTTP {status}"),
-        });
+    if let Some(error) = super::unsuccessful(&url, status) {
+        return Err(error);
     }
     let access = answer.access_token.ok_or_else(|| AuthError::Protocol {
         url: url.clone(),

@@ -87,6 +87,16 @@ pub enum AuthError {
     },
 }
 
+/// A token endpoint's status that is not success, when its body said nothing more.
+pub(crate) fn unsuccessful(url: &str, status: u16) -> Option<AuthError> {
+    (!(200..300).contains(&status)).then(|| AuthError::Uaa {
+        url: url.to_string(),
+        status,
+        error: "http_error".into(),
+        description: format!("HTTP {status}"),
+    })
+}
+
 /// Joins `path` onto `base`, keeping any path `base` has.
 pub fn append_path(base: &str, path: &str) -> String {
     format!(

@@ -198,13 +198,8 @@ fn read_token_answer(
     if status >= 500 {
         return Err(AuthError::Unavailable { url, status });
     }
-    if !(200..300).contains(&status) {
-        return Err(AuthError::Uaa {
-            url,
-            status,
-            error: "http_error".into(),
-            description: format!("HTTP {status}"),
-        });
+    if let Some(error) = super::unsuccessful(&url, status) {
+        return Err(error);
     }
     let access_token = answer.access_token.ok_or_else(|| AuthError::Protocol {
         url: url.clone(),
