@@ -8,16 +8,7 @@ use crate::common::TestContext;
 const CREATE: &[&str] = &["-n", "team-a", "secret", "create", "regcred"];
 
 fn stored_id(ctx: &TestContext) -> String {
-    let secret = ctx
-        .sandbox
-        .world
-        .kube
-        .get("team-a", "secrets", "regcred")
-        .expect("the secret exists");
-    secret["metadata"]["annotations"]["kubectl-dedicated-registry/token-id"]
-        .as_str()
-        .expect("a token id")
-        .to_string()
+    crate::lifecycle::stored_token(ctx, "team-a", "regcred").0
 }
 
 /// Point 1: "unchanged" must mean "works": a revoked token is replaced on the next run.

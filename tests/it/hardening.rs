@@ -9,9 +9,25 @@ use dedicated_sandbox::{Fault, FaultAction, Service, seed};
 use serde_json::json;
 
 use crate::common::{TestContext, require_keyring};
+use crate::lifecycle::stored_token;
 
 fn live_tokens(ctx: &TestContext) -> usize {
     ctx.tokens().iter().filter(|t| !t.revoked).count()
+}
+
+/// An Opaque secret `team-a/regcred` this plugin does not manage (created with the real
+/// kubectl), so `--overwrite` must change its type.
+fn opaque_regcred(ctx: &TestContext) {
+    ctx.kubectl(&[
+        "-n",
+        "team-a",
+        "create",
+        "secret",
+        "generic",
+        "regcred",
+        "--from-literal=key=value",
+    ])
+    .ok();
 }
 
 /// A directory of this test's own (inside its HOME).
@@ -183,19 +199,7 @@ fn finding_04_revocation_does_not_trust_the_annotation() {
         .ok();
     ctx.run(&["-n", "team-a", "secret", "create", "theirs"], None)
         .ok();
-    let id_of = |name: &str| {
-        let secret = ctx
-            .sandbox
-            .world
-            .kube
-            .get("team-a", "secrets", name)
-            .unwrap();
-        secret["metadata"]["annotations"]["kubectl-dedicated-registry/token-id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let theirs = id_of("theirs");
+    let theirs = stored_token(&ctx, "team-a", "theirs").0;
     let point_at = |target: &str| {
         ctx.kubectl(&[
             "-n",
@@ -448,16 +452,7 @@ fn finding_10_server_text_is_stripped_of_terminal_controls() {
 #[test]
 fn finding_11_a_lost_secret_is_reported_truthfully() {
     let ctx = TestContext::logged_in();
-    ctx.kubectl(&[
-        "-n",
-        "team-a",
-        "create",
-        "secret",
-        "generic",
-        "regcred",
-        "--from-literal=key=value",
-    ])
-    .ok();
+    opaque_regcred(&ctx);
     // The old secret is deleted; every create (the new one, then the restore) fails.
     ctx.sandbox.inject(Fault::json(
         Service::Kube,
@@ -487,16 +482,7 @@ fn finding_11_a_lost_secret_is_reported_truthfully() {
 #[test]
 fn finding_11_a_delete_whose_answer_was_lost_is_read_back() {
     let ctx = TestContext::logged_in();
-    ctx.kubectl(&[
-        "-n",
-        "team-a",
-        "create",
-        "secret",
-        "generic",
-        "regcred",
-        "--from-literal=key=value",
-    ])
-    .ok();
+    opaque_regcred(&ctx);
     ctx.sandbox.inject(
         Fault::new(
             Service::Kube,
@@ -544,14 +530,5 @@ fn finding_12_a_conflicted_write_reuses_its_token() {
     let tokens = ctx.tokens();
     assert_eq!(tokens.len(), 1, "minted once");
     assert!(!tokens[0].revoked);
-    let secret = ctx
-        .sandbox
-        .world
-        .kube
-        .get("team-a", "secrets", "regcred")
-        .unwrap();
-    assert_eq!(
-        secret["metadata"]["annotations"]["kubectl-dedicated-registry/token-id"],
-        tokens[0].id.as_str()
-    );
+    assert_eq!(stored_token(&ctx, "team-a", "regcred").0, tokens[0].id);
 }
