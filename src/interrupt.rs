@@ -13,6 +13,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
+/// Wakes [`signalled`] waiters.
+static NOTIFY: tokio::sync::Notify = tokio::sync::Notify::const_new();
 /// Open windows; the lock also serializes the handler's decision.
 static WINDOWS: Mutex<usize> = Mutex::new(0);
 /// The signal received inside a window (0: none).
@@ -39,6 +41,15 @@ fn on_signal(signal: i32) {
             "interrupted by {}: finishing the credential request in flight so it can be cleaned up",
             name(signal)
         ));
+        NOTIFY.notify_one();
+    }
+}
+
+/// Resolves once a signal arrives inside a window (for long-running commands that hold a
+/// window for their whole life and stop cleanly between two steps).
+pub async fn signalled() {
+    while !interrupted() {
+        NOTIFY.notified().await;
     }
 }
 

@@ -7,8 +7,11 @@
 //!
 //! It imports nothing from the plugin but [`crate::redact`], so no lower module needs `commands`.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The `-v` level, set once at start-up.
 static VERBOSITY: AtomicU8 = AtomicU8::new(0);
@@ -31,9 +34,81 @@ pub fn printable(text: &str) -> String {
         .collect()
 }
 
+/// The progress bar on screen, if any: every line written meanwhile is printed above it.
+static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Runs `write` with the progress bar (if one is on screen) lifted, so lines never mix with it.
+fn above_bar<T>(write: impl FnOnce() -> T) -> T {
+    let bar = BAR.lock().ok().and_then(|b| b.clone());
+    match bar {
+        Some(bar) => bar.suspend(write),
+        None => write(),
+    }
+}
+
+/// A progress bar on stderr for long multi-object work: shown only when stderr is a terminal
+/// and there are more than a handful of objects, so logs and pipes stay clean.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    failed: std::sync::atomic::AtomicUsize,
+}
+
+impl Progress {
+    /// Objects below this count get no bar.
+    const MIN_OBJECTS: usize = 6;
+
+    /// Starts a bar over `total` objects of `kind` (e.g. `namespaces`), when it is worth one.
+    pub fn start(total: usize, kind: &str) -> Progress {
+        let bar = (total >= Self::MIN_OBJECTS && std::io::stderr().is_terminal()).then(|| {
+            let style = ProgressStyle::with_template(&format!(
+                "{{bar:30}} {{pos}}/{{len}} {kind}, {{msg}}, {{elapsed}}"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let bar = ProgressBar::with_draw_target(
+                Some(total as u64),
+                ProgressDrawTarget::stderr_with_hz(10),
+            )
+            .with_style(style)
+            .with_message("0 failed");
+            if let Ok(mut slot) = BAR.lock() {
+                *slot = Some(bar.clone());
+            }
+            bar
+        });
+        Progress {
+            bar,
+            failed: Default::default(),
+        }
+    }
+
+    /// One object done (`failed` if it failed).
+    pub fn done(&self, failed: bool) {
+        let failures = self
+            .failed
+            .fetch_add(usize::from(failed), Ordering::Relaxed)
+            + usize::from(failed);
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{failures} failed"));
+            bar.inc(1);
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+            if let Ok(mut slot) = BAR.lock() {
+                *slot = None;
+            }
+        }
+    }
+}
+
 /// Writes a progress or status line to stderr, scrubbed of secrets and of terminal controls.
 pub fn info(message: impl AsRef<str>) {
-    eprintln!("{}", printable(&crate::redact::scrub(message.as_ref())));
+    let line = printable(&crate::redact::scrub(message.as_ref()));
+    above_bar(|| eprintln!("{line}"));
 }
 
 /// Writes `warning: <message>` to stderr, scrubbed of secrets.
@@ -52,6 +127,10 @@ pub fn log(level: u8, message: impl AsRef<str>) {
 /// Writes data to stdout, with a final newline (broken pipes surface as errors that
 /// [`crate::run`] treats as success).
 pub fn data(text: &str) -> std::io::Result<()> {
+    above_bar(|| data_now(text))
+}
+
+fn data_now(text: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     if !text.ends_with('\n') {

@@ -140,11 +140,23 @@ impl SecretSpec {
 pub enum Scope {
     /// The target namespace (`-n`, else the context's).
     One,
-    /// `-A`: every namespace except `kube-*` and these patterns.
-    All {
-        /// `--exclude` patterns.
-        exclude: Vec<String>,
-    },
+    /// `-A` or `-l`: many namespaces at once.
+    Fleet(FleetScope),
+}
+
+/// `-A`/`-l` and the flags that shape a multi-namespace run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetScope {
+    /// `-l`: a label selector on namespaces, passed to the API server as is.
+    pub selector: Option<String>,
+    /// `--exclude` patterns (`kube-*` is always excluded unless the selector names it).
+    pub exclude: Vec<String>,
+    /// `--token-per-namespace`: one token per namespace instead of one for the cluster.
+    pub per_namespace: bool,
+    /// `--concurrency`: namespaces written at once.
+    pub concurrency: usize,
+    /// `--watch`: keep the selection converged after the first pass.
+    pub watch: bool,
 }
 
 /// `secret create`.
@@ -166,8 +178,10 @@ pub struct CreateSettings {
     pub show_token: bool,
     /// How a new token is checked against the registry's v2 endpoint (`--verify`).
     pub verify: Verification,
-    /// `-A`/`--exclude`.
+    /// `-A`/`-l`/`--exclude` and their companions.
     pub scope: Scope,
+    /// `--reuse`: in one namespace, write the cluster's shared token instead of minting.
+    pub reuse: bool,
 }
 
 /// `secret render`.
@@ -524,21 +538,10 @@ fn secret(command: SecretCommand) -> anyhow::Result<CommandSettings> {
 }
 
 fn secret_create(args: SecretCreateArgs) -> anyhow::Result<CreateSettings> {
+    let scope = fleet_scope(&args)?;
     let spec = secret_spec(args.common)?;
     for account in &args.service_accounts {
         manifests::validate_object_name("serviceaccount", account)?;
-    }
-    if args.all_namespaces {
-        if args.dry_run == DryRun::Client {
-            bail!(
-                "--dry-run=client cannot be combined with -A: listing namespaces needs the API server; use --dry-run=server"
-            );
-        }
-        if matches!(args.output, Some(OutputFormat::Yaml | OutputFormat::Json)) {
-            bail!(
-                "-o yaml|json prints one object and cannot be combined with -A; use -o name or no -o"
-            );
-        }
     }
     Ok(CreateSettings {
         spec,
@@ -554,14 +557,52 @@ fn secret_create(args: SecretCreateArgs) -> anyhow::Result<CreateSettings> {
             (VerifyMode::Auto, false) => Verification::Auto,
             (VerifyMode::Skip, false) => Verification::Skip,
         },
-        scope: if args.all_namespaces {
-            Scope::All {
-                exclude: args.exclude,
-            }
-        } else {
-            Scope::One
-        },
+        scope,
+        reuse: args.reuse,
     })
+}
+
+/// `-A`/`-l` and the flags that only make sense with them.
+fn fleet_scope(args: &SecretCreateArgs) -> anyhow::Result<Scope> {
+    let fleet = args.all_namespaces || args.selector.is_some();
+    if !fleet {
+        for (given, flag) in [
+            (!args.exclude.is_empty(), "--exclude"),
+            (args.token_per_namespace, "--token-per-namespace"),
+            (args.watch, "--watch"),
+        ] {
+            if given {
+                bail!("{flag} applies to many namespaces; add -A or -l SELECTOR");
+            }
+        }
+        return Ok(Scope::One);
+    }
+    if args.reuse {
+        bail!(
+            "--reuse applies to one namespace; with -A or -l the cluster's shared token is reused anyway"
+        );
+    }
+    if args.dry_run == DryRun::Client {
+        bail!(
+            "--dry-run=client cannot be combined with -A or -l: selecting namespaces needs the API server; use --dry-run=server"
+        );
+    }
+    if matches!(args.output, Some(OutputFormat::Yaml | OutputFormat::Json)) {
+        bail!(
+            "-o yaml|json prints one object and cannot be combined with -A or -l; use -o name or no -o"
+        );
+    }
+    let selector = match args.selector.as_deref().map(str::trim) {
+        Some("") => bail!("-l/--selector is empty; give a label selector such as `team=payments`"),
+        other => other.map(str::to_string),
+    };
+    Ok(Scope::Fleet(FleetScope {
+        selector,
+        exclude: args.exclude.clone(),
+        per_namespace: args.token_per_namespace,
+        concurrency: usize::from(args.concurrency),
+        watch: args.watch,
+    }))
 }
 
 fn token_list(args: TokenListArgs) -> TokenListSettings {
@@ -679,9 +720,13 @@ mod tests {
         match s.command {
             CommandSettings::SecretCreate(c) => assert_eq!(
                 c.scope,
-                Scope::All {
-                    exclude: vec!["t-*".into()]
-                }
+                Scope::Fleet(FleetScope {
+                    selector: None,
+                    exclude: vec!["t-*".into()],
+                    per_namespace: false,
+                    concurrency: 16,
+                    watch: false,
+                })
             ),
             other => panic!("{other:?}"),
         }

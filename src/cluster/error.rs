@@ -180,3 +180,8 @@ impl Target {
 pub fn is_conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.is_conflict() || s.is_already_exists())
 }
+
+/// Whether the API server refused the request for lack of permission (403).
+pub fn is_forbidden(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(status) if status.is_forbidden())
+}

@@ -16,7 +16,7 @@ pub mod access;
 pub mod error;
 pub mod objects;
 
-pub use error::{ClusterError, is_conflict};
+pub use error::{ClusterError, is_conflict, is_forbidden};
 
 /// The kubectl connection flags, validated (kubectl passes none of its own flags to a plugin).
 #[derive(Debug, Clone, Default)]

@@ -131,6 +131,33 @@ pub async fn read_back(secrets: &Api<Secret>, name: &str) -> Option<Option<Secre
     None
 }
 
+/// The managed secrets of the whole cluster (one LIST by the managed-by label), as
+/// `namespace/name` → token id, for counting who still holds a token before revoking it.
+pub async fn managed_token_ids(
+    client: &kube::Client,
+) -> Result<Vec<(String, Option<String>)>, kube::Error> {
+    let secrets: Api<Secret> = Api::all(client.clone());
+    let params = kube::api::ListParams::default().labels(&format!(
+        "{}={}",
+        manifests::MANAGED_BY,
+        manifests::MANAGER
+    ));
+    let list = secrets.list(&params).await?;
+    Ok(list
+        .items
+        .into_iter()
+        .map(|s| {
+            let id = manifests::annotation(&s, manifests::ANNOTATION_TOKEN_ID).map(str::to_string);
+            let at = format!(
+                "{}/{}",
+                s.metadata.namespace.as_deref().unwrap_or_default(),
+                s.metadata.name.as_deref().unwrap_or_default()
+            );
+            (at, id)
+        })
+        .collect())
+}
+
 /// Whether a failed write may still have been stored: the answer was lost (transport), or the
 /// server reported a failure on its side (5xx, timeouts).
 pub fn is_uncertain(e: &kube::Error) -> bool {

@@ -11,7 +11,7 @@ pub mod validate;
 pub use pod::{pod, pod_name_for};
 pub use pull_secret::{
     Credential, PullSecretSpec, annotation, credentials, docker_config_json, existing_credential,
-    is_managed, merged_for_replace, pull_secret, redacted, restorable,
+    is_managed, is_shared, mark_shared, merged_for_replace, pull_secret, redacted, restorable,
 };
 pub use service_account::{references, with_pull_secret, without_pull_secret};
 pub use validate::{
@@ -28,6 +28,11 @@ pub const ANNOTATION_REGISTRY: &str = "kubectl-dedicated-registry/registry";
 pub const ANNOTATION_TOKEN_ID: &str = "kubectl-dedicated-registry/token-id";
 /// Annotation: `read-only` or `read-write`.
 pub const ANNOTATION_ACCESS: &str = "kubectl-dedicated-registry/token-access";
+/// Annotation: `cluster` on a secret whose token is shared by the cluster's managed secrets of
+/// that name (written by `secret create -A|-l|--reuse`); absent for a namespace's own token.
+pub const ANNOTATION_TOKEN_SCOPE: &str = "kubectl-dedicated-registry/token-scope";
+/// The [`ANNOTATION_TOKEN_SCOPE`] value of a shared token.
+pub const SCOPE_CLUSTER: &str = "cluster";
 /// kubectl's client-side apply annotation, which holds a full copy of the applied object.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// Secret type of pull secrets.

@@ -95,6 +95,19 @@ pub fn pull_secret(name: &str, namespace: &str, spec: &PullSecretSpec<'_>) -> Se
     }
 }
 
+/// Marks a pull secret as holding the cluster's shared token.
+pub fn mark_shared(secret: &mut Secret) {
+    secret.metadata.annotations.get_or_insert_default().insert(
+        ANNOTATION_TOKEN_SCOPE.to_string(),
+        SCOPE_CLUSTER.to_string(),
+    );
+}
+
+/// Whether a pull secret holds the cluster's shared token (see [`mark_shared`]).
+pub fn is_shared(secret: &Secret) -> bool {
+    annotation(secret, ANNOTATION_TOKEN_SCOPE) == Some(SCOPE_CLUSTER)
+}
+
 /// A copy of `secret` without its credential, for printing without `--show-token`. `data` is
 /// left out entirely (as kubectl-neat does) rather than replaced: a placeholder credential
 /// applied with `kubectl apply` would silently break a working secret, while an object without

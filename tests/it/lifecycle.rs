@@ -540,6 +540,7 @@ fn all_namespaces_skips_system_and_excluded_ones_and_reports_partial_failures() 
                 "create",
                 "regcred",
                 "-A",
+                "--token-per-namespace",
                 "--exclude",
                 "scratch-*",
             ],
@@ -585,7 +586,16 @@ fn all_namespaces_skips_system_and_excluded_ones_and_reports_partial_failures() 
         ),
     ));
     let run = ctx
-        .run(&["secret", "create", "regcred", "--all-namespaces"], None)
+        .run(
+            &[
+                "secret",
+                "create",
+                "regcred",
+                "--all-namespaces",
+                "--token-per-namespace",
+            ],
+            None,
+        )
         .fails_with("failed in 1 namespace(s): scratch-1");
     assert_eq!(run.stdout.matches("unchanged").count(), 3, "{}", run.stdout);
     assert_eq!(live_tokens(&ctx), 3, "the token for scratch-1 was revoked");

@@ -9,6 +9,7 @@ mod completion;
 mod convergence;
 mod doctor;
 mod errors;
+mod fleet;
 mod flow;
 mod fuzz;
 mod hardening;

@@ -6,14 +6,14 @@
 //! A token minted for a write that then fails is revoked before exiting.
 
 use anyhow::{Context as _, bail};
-use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
-use kube::api::{Api, ListParams};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use kube::api::Api;
 use secrecy::{ExposeSecret as _, SecretString};
 
-use super::namespaces;
+use super::fleet::Fleet;
 use super::plan::{Plan, Wanted, plan};
 use super::write::Write;
-use crate::cli::settings::{CreateSettings, Scope};
+use crate::cli::settings::{CreateSettings, FleetScope, Scope};
 use crate::cli::{DryRun, OutputFormat};
 use crate::cluster::objects::{self, AccountChange, MAX_ATTEMPTS};
 use crate::cluster::{self, Target};
@@ -35,8 +35,11 @@ pub async fn create(ctx: &Ctx, settings: CreateSettings) -> anyhow::Result<()> {
         "Target: context `{}`, cluster `{}`, namespace {}",
         resolved.context.as_deref().unwrap_or("(none)"),
         resolved.cluster.as_deref().unwrap_or("(none)"),
-        match settings.scope {
-            Scope::All { .. } => "all (except kube-* and --exclude)".to_string(),
+        match &settings.scope {
+            Scope::Fleet(FleetScope {
+                selector: Some(s), ..
+            }) => format!("-l {s} (except --exclude)"),
+            Scope::Fleet(_) => "all (except kube-* and --exclude)".to_string(),
             Scope::One => format!("`{}`", resolved.namespace),
         }
     ));
@@ -45,15 +48,42 @@ pub async fn create(ctx: &Ctx, settings: CreateSettings) -> anyhow::Result<()> {
     }
     let target = resolved.connect()?;
     let mut session = Session::new(ctx.profile_name(), profile, ctx.store.clone())?;
-    let mut run = Run {
-        settings: &settings,
-        lifecycle: TokenLifecycle::new(&mut session),
-        multi: false,
-        pending: None,
-    };
     match &settings.scope {
-        Scope::One => run.create_in(&target).await,
-        Scope::All { exclude } => run.create_everywhere(&target, exclude).await,
+        Scope::Fleet(fleet) if !fleet.per_namespace => {
+            let result = Fleet::new(&settings, &target, &session)
+                .run(Some(fleet), &mut session)
+                .await;
+            if !fleet.watch {
+                return result;
+            }
+            if let Err(e) = result {
+                output::info(format!("error: {e:#}"));
+            }
+            // After the first pass, a rotation is done: the watch only keeps things as they are.
+            let steady = CreateSettings {
+                rotate: false,
+                ..settings.clone()
+            };
+            let run = Fleet::new(&steady, &target, &session);
+            super::watch::watch(&run, fleet, &mut session).await
+        }
+        Scope::One if settings.reuse => {
+            Fleet::new(&settings, &target, &session)
+                .run(None, &mut session)
+                .await
+        }
+        scope => {
+            let mut run = Run {
+                settings: &settings,
+                lifecycle: TokenLifecycle::new(&mut session),
+                multi: false,
+                pending: None,
+            };
+            match scope {
+                Scope::Fleet(fleet) => run.create_everywhere(&target, fleet).await,
+                Scope::One => run.create_in(&target).await.map(drop),
+            }
+        }
     }
 }
 
@@ -178,33 +208,31 @@ impl Run<'_, '_> {
         self.lifecycle.session().profile().registry.clone()
     }
 
-    /// `-A`: every namespace but the excluded ones, each with its own secret and token; a
-    /// failure in one namespace does not stop the others.
+    /// `-A|-l --token-per-namespace`: every selected namespace with its own token, one after
+    /// the other; a failure in one namespace does not stop the others.
     async fn create_everywhere(
         &mut self,
         target: &Target,
-        exclude: &[String],
+        fleet: &FleetScope,
     ) -> anyhow::Result<()> {
-        let all: Api<Namespace> = Api::all(target.client.clone());
-        let list = all
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| target.error("list", "namespaces", "*", e))?;
-        let (names, patterns) = namespaces::select(
-            list.items.into_iter().filter_map(|n| n.metadata.name),
-            exclude,
-        );
-        if names.is_empty() {
-            bail!("no namespace left after excluding {}", patterns.join(", "));
-        }
+        let names = super::fleet::select(target, fleet).await?;
         self.multi = true;
         let mut failures = Vec::new();
+        let (mut created, mut unchanged) = (0, 0);
         for namespace in names {
-            if let Err(e) = self.create_in(&target.in_namespace(&namespace)).await {
-                output::info(format!("namespace {namespace} failed: {e:#}"));
-                failures.push(namespace);
+            match self.create_in(&target.in_namespace(&namespace)).await {
+                Ok(true) => created += 1,
+                Ok(false) => unchanged += 1,
+                Err(e) => {
+                    output::info(format!("namespace {namespace} failed: {e:#}"));
+                    failures.push(namespace);
+                }
             }
         }
+        output::info(format!(
+            "{created} created or configured, {unchanged} unchanged, {} failed",
+            failures.len()
+        ));
         if !failures.is_empty() {
             bail!(
                 "secret/{} failed in {} namespace(s): {}; the others are done, re-run to retry",
@@ -216,8 +244,8 @@ impl Run<'_, '_> {
         Ok(())
     }
 
-    /// `secret create` in one namespace.
-    async fn create_in(&mut self, target: &Target) -> anyhow::Result<()> {
+    /// `secret create` in one namespace; whether it wrote the secret.
+    async fn create_in(&mut self, target: &Target) -> anyhow::Result<bool> {
         let settings = self.settings;
         // Fetch phase: everything that can fail before a token exists.
         let accounts: Api<ServiceAccount> =
@@ -242,7 +270,8 @@ impl Run<'_, '_> {
         };
         let registry = self.registry();
         print_result(&written, &verb, settings, settings.show_token, &registry)?;
-        self.attach_to_service_accounts(target, &accounts).await
+        self.attach_to_service_accounts(target, &accounts).await?;
+        Ok(!verb.starts_with("unchanged"))
     }
 
     /// Decides and writes until the secret is as wanted or a failure is final.
@@ -410,36 +439,49 @@ impl Run<'_, '_> {
         let secret = &settings.spec.name;
         let dry_run = settings.dry_run == DryRun::Server;
         for name in &settings.service_accounts {
-            match objects::append_pull_secret(accounts, name, secret, dry_run).await {
-                Ok(AccountChange::Unchanged) => {
-                    report_line(settings, format!("serviceaccount/{name} unchanged"))?
-                }
-                Ok(AccountChange::Configured) => report_line(
-                    settings,
-                    format!(
-                        "serviceaccount/{name} configured{}",
-                        if dry_run { " (server dry run)" } else { "" }
-                    ),
-                )?,
-                Err(objects::AccountError { verb, error }) => {
-                    let forbidden = matches!(&error, kube::Error::Api(s) if s.is_forbidden());
-                    let failure = target.error(verb, "serviceaccount", name, error);
-                    if verb == "get" {
-                        return Err(failure.into());
-                    }
-                    // Re-running helps after a transient failure, not after a refusal.
-                    let next = if forbidden {
-                        "ask for that permission, then re-run"
-                    } else {
-                        "re-run the command to retry"
-                    };
-                    return Err(anyhow::Error::new(failure).context(format!(
-                        "secret/{secret} is in place but serviceaccount/{name} was not updated; {next}"
-                    )));
-                }
-            }
+            let change = objects::append_pull_secret(accounts, name, secret, dry_run).await;
+            report_account_change(settings, target, name, change, dry_run)?;
         }
         Ok(())
+    }
+}
+
+/// Prints what happened to one `--service-account`, or the error for its failure.
+pub(super) fn report_account_change(
+    settings: &CreateSettings,
+    target: &Target,
+    name: &str,
+    change: Result<AccountChange, objects::AccountError>,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let secret = &settings.spec.name;
+    match change {
+        Ok(AccountChange::Unchanged) => {
+            report_line(settings, format!("serviceaccount/{name} unchanged"))
+        }
+        Ok(AccountChange::Configured) => report_line(
+            settings,
+            format!(
+                "serviceaccount/{name} configured{}",
+                if dry_run { " (server dry run)" } else { "" }
+            ),
+        ),
+        Err(objects::AccountError { verb, error }) => {
+            let forbidden = cluster::is_forbidden(&error);
+            let failure = target.error(verb, "serviceaccount", name, error);
+            if verb == "get" {
+                return Err(failure.into());
+            }
+            // Re-running helps after a transient failure, not after a refusal.
+            let next = if forbidden {
+                "ask for that permission, then re-run"
+            } else {
+                "re-run the command to retry"
+            };
+            Err(anyhow::Error::new(failure).context(format!(
+                "secret/{secret} is in place but serviceaccount/{name} was not updated; {next}"
+            )))
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use crate::cluster::objects;
 use crate::commands::Ctx;
 use crate::lifecycle::{Recorded, TokenLifecycle};
 use crate::session::Session;
-use crate::{cluster, manifests, output, registry};
+use crate::{cluster, manifests, output};
 
 /// `secret delete`.
 pub async fn delete(ctx: &Ctx, settings: DeleteSettings) -> anyhow::Result<()> {
@@ -155,11 +155,16 @@ async fn token_to_revoke(
         ));
         return Ok(None);
     }
+    let at = format!("{}/{name}", target.namespace);
+    if !super::last_holder(&target.client, secret, id, &at).await {
+        return Ok(None);
+    }
     let recorded = Recorded {
         id: id.to_string(),
         credential: manifests::existing_credential(secret, &profile_registry)
             .map(|(_, password, _)| SecretString::from(password)),
-        description: registry::default_description(
+        description: super::recorded_description(
+            secret,
             target.cluster.as_deref(),
             &target.namespace,
             name,

@@ -3,10 +3,12 @@
 
 mod create;
 mod delete;
+mod fleet;
 mod namespaces;
 mod plan;
 mod render;
 mod verify;
+mod watch;
 mod write;
 
 pub use create::create;
@@ -22,6 +24,66 @@ fn description(spec: &SecretSpec, cluster: Option<&str>, namespace: &str) -> Str
     spec.description
         .clone()
         .unwrap_or_else(|| crate::registry::default_description(cluster, namespace, &spec.name))
+}
+
+/// The description this plugin gave the token of `secret` (in `namespace` of `cluster`): the
+/// cluster's shared token names no namespace.
+fn recorded_description(
+    secret: &k8s_openapi::api::core::v1::Secret,
+    cluster: Option<&str>,
+    namespace: &str,
+    name: &str,
+) -> String {
+    let namespace = if crate::manifests::is_shared(secret) {
+        "*"
+    } else {
+        namespace
+    };
+    crate::registry::default_description(cluster, namespace, name)
+}
+
+/// Whether the token `id`, held by the secret `at` (`namespace/name`), may be revoked when that
+/// secret stops holding it: a namespace's own token may; the cluster's shared token only when no
+/// other managed secret in the cluster holds it (said otherwise, and when that is unknown).
+async fn last_holder(
+    client: &kube::Client,
+    secret: &k8s_openapi::api::core::v1::Secret,
+    id: &str,
+    at: &str,
+) -> bool {
+    if !crate::manifests::is_shared(secret) {
+        return true;
+    }
+    match crate::cluster::objects::managed_token_ids(client).await {
+        Ok(holders) => {
+            let others: Vec<&str> = holders
+                .iter()
+                .filter(|(holder, held)| held.as_deref() == Some(id) && holder != at)
+                .map(|(holder, _)| holder.as_str())
+                .collect();
+            if others.is_empty() {
+                return true;
+            }
+            crate::output::info(format!(
+                "token/{id} is the cluster's shared token, still held by {} other secret(s) ({}{}); not revoked",
+                others.len(),
+                others
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if others.len() > 3 { ", ..." } else { "" }
+            ));
+            false
+        }
+        Err(e) => {
+            crate::output::warning(format!(
+                "token/{id} is the cluster's shared token and the secrets holding it cannot be listed ({e}); not revoked, revoke it with `kubectl dedicated-registry token revoke {id}` once unused"
+            ));
+            false
+        }
+    }
 }
 
 #[cfg(test)]

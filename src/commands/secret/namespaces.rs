@@ -2,11 +2,17 @@
 //! `--exclude` patterns (`*` matches anything). Pure, so it is unit-tested.
 
 /// The namespaces selected from `all`, sorted; and the patterns applied, for messages.
-pub fn select(
+/// `kube-*` is skipped only when `skip_kube` (a selector may name those namespaces on purpose).
+pub fn select_with(
     all: impl IntoIterator<Item = String>,
     exclude: &[String],
+    skip_kube: bool,
 ) -> (Vec<String>, Vec<String>) {
-    let mut patterns = vec!["kube-*".to_string()];
+    let mut patterns = if skip_kube {
+        vec!["kube-*".to_string()]
+    } else {
+        vec![]
+    };
     patterns.extend(exclude.iter().cloned());
     let mut names: Vec<String> = all
         .into_iter()
@@ -39,7 +45,7 @@ mod tests {
 
     #[test]
     fn kube_namespaces_and_patterns_are_excluded_and_the_rest_sorted() {
-        let (names, patterns) = select(
+        let (names, patterns) = select_with(
             strings(&[
                 "team-b",
                 "kube-system",
@@ -49,9 +55,21 @@ mod tests {
                 "kube",
             ]),
             &strings(&["sandbox-*"]),
+            true,
         );
         assert_eq!(names, strings(&["default", "kube", "team-a", "team-b"]));
         assert_eq!(patterns, strings(&["kube-*", "sandbox-*"]));
+    }
+
+    #[test]
+    fn a_selector_naming_kube_namespaces_keeps_them() {
+        let (names, patterns) = select_with(
+            strings(&["kube-system", "kube-public", "team-a"]),
+            &strings(&["kube-public"]),
+            false,
+        );
+        assert_eq!(names, strings(&["kube-system", "team-a"]));
+        assert_eq!(patterns, strings(&["kube-public"]));
     }
 
     #[test]

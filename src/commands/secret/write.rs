@@ -191,17 +191,31 @@ impl Run<'_, '_> {
     async fn revoke_replaced(&mut self, write: &Write<'_>, old: &str, registry: &str) {
         let name = &self.settings.spec.name;
         let target = write.target;
+        if let Some(existing) = write.existing {
+            let at = format!("{}/{name}", target.namespace);
+            if !super::last_holder(&target.client, existing, old, &at).await {
+                return;
+            }
+        }
         let recorded = Recorded {
             id: old.to_string(),
             credential: write
                 .existing
                 .and_then(|s| manifests::existing_credential(s, registry))
                 .map(|(_, password, _)| SecretString::from(password)),
-            description: registry::default_description(
-                target.cluster.as_deref(),
-                &target.namespace,
-                name,
-            ),
+            description: match write.existing {
+                Some(existing) => super::recorded_description(
+                    existing,
+                    target.cluster.as_deref(),
+                    &target.namespace,
+                    name,
+                ),
+                None => registry::default_description(
+                    target.cluster.as_deref(),
+                    &target.namespace,
+                    name,
+                ),
+            },
             object: format!("secret {}/{name}", target.namespace),
         };
         match self.lifecycle.revoke_recorded(&recorded).await {

@@ -1,0 +1,189 @@
+//! `secret create NAME -A|-l ... --watch`: after the first pass, keeps the selection converged,
+//! the job in-cluster copiers (registry-creds, imagepullsecret-patcher) are run for.
+//!
+//! Two watches (`kube::runtime::watcher`, re-listing with backoff after errors, not polling):
+//! namespaces (with the label selector) and the secrets of this name in every namespace. A
+//! namespace that appears or is labelled into the selection gets the secret; a secret that is
+//! deleted or edited away from the wanted state is written again. Both use the cluster's
+//! shared token, so no registry login is needed once it exists. The whole watch is one Ctrl-C
+//! window: SIGTERM or Ctrl-C stops it between two writes, never in the middle of one.
+
+use std::collections::BTreeSet;
+use std::pin::pin;
+
+use futures::{StreamExt as _, stream};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::Api;
+use kube::runtime::WatchStreamExt as _;
+use kube::runtime::watcher::{self, Event};
+use secrecy::SecretString;
+
+use super::fleet::Fleet;
+use super::namespaces;
+use crate::cli::settings::FleetScope;
+use crate::interrupt::{self, Window};
+use crate::output;
+use crate::session::Session;
+
+/// Something the watch saw.
+enum Change {
+    Namespace(Result<Event<Namespace>, watcher::Error>),
+    Secret(Result<Event<Secret>, watcher::Error>),
+    Stop,
+}
+
+/// Watches until a signal; `fleet` has run its first pass.
+pub(super) async fn watch(
+    fleet: &Fleet<'_>,
+    scope: &FleetScope,
+    session: &mut Session,
+) -> anyhow::Result<()> {
+    let _window = Window::open();
+    let client = fleet.client();
+    let name = fleet.secret_name();
+    let mut known = fleet.shared_in_cluster().await;
+    let mut config = watcher::Config::default();
+    if let Some(selector) = &scope.selector {
+        config = config.labels(selector);
+    }
+    let namespaces = watcher::watcher(Api::<Namespace>::all(client.clone()), config)
+        .default_backoff()
+        .map(Change::Namespace);
+    let secrets = watcher::watcher(
+        Api::<Secret>::all(client.clone()),
+        watcher::Config::default().fields(&format!("metadata.name={name}")),
+    )
+    .default_backoff()
+    .map(Change::Secret);
+    let stop = stream::once(interrupt::signalled()).map(|()| Change::Stop);
+    let mut changes = pin!(stream::select(stream::select(namespaces, secrets), stop));
+    output::info(format!(
+        "watching namespaces{} and secret/{name} everywhere; Ctrl-C or SIGTERM stops",
+        scope
+            .selector
+            .as_deref()
+            .map(|s| format!(" (-l {s})"))
+            .unwrap_or_default()
+    ));
+    let mut state = State::new(scope);
+    while let Some(change) = changes.next().await {
+        let batch = match change {
+            Change::Stop => break,
+            Change::Namespace(Ok(event)) => state.namespace(event),
+            Change::Secret(Ok(event)) => state.secret(event, fleet),
+            Change::Namespace(Err(e)) | Change::Secret(Err(e)) => {
+                output::warning(format!("watch interrupted ({e}); resuming"));
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        let shared = known.as_ref().map(|(id, token)| (id.as_str(), token));
+        match fleet.pass(batch, shared, false, session).await {
+            Ok((done, shared)) => {
+                if let Some(s) = &shared {
+                    known = Some((s.id.clone(), s.token.clone()));
+                }
+                if let Err(e) = fleet.finish(done, shared, session, false).await {
+                    output::info(format!("error: {e:#}"));
+                }
+            }
+            Err(e) => output::info(format!("error: {e:#}")),
+        }
+    }
+    output::info(format!("{}; stopped watching", interrupt::message()));
+    Ok(())
+}
+
+/// The selected namespaces as the watch sees them.
+struct State<'s> {
+    scope: &'s FleetScope,
+    selected: BTreeSet<String>,
+    listing: Vec<String>,
+}
+
+impl<'s> State<'s> {
+    fn new(scope: &'s FleetScope) -> Self {
+        State {
+            scope,
+            selected: BTreeSet::new(),
+            listing: Vec::new(),
+        }
+    }
+
+    /// Whether `--exclude` and the `kube-*` rule let `namespace` in.
+    fn admits(&self, namespace: &str) -> bool {
+        let skip_kube = !self
+            .scope
+            .selector
+            .as_deref()
+            .is_some_and(|s| s.contains("kube-"));
+        !namespaces::select_with([namespace.to_string()], &self.scope.exclude, skip_kube)
+            .0
+            .is_empty()
+    }
+
+    /// The namespaces to converge after a namespace event.
+    fn namespace(&mut self, event: Event<Namespace>) -> Vec<String> {
+        match event {
+            Event::Init => {
+                self.listing.clear();
+                vec![]
+            }
+            Event::InitApply(ns) => {
+                if let Some(n) = ns.metadata.name.filter(|n| self.admits(n)) {
+                    self.listing.push(n);
+                }
+                vec![]
+            }
+            Event::InitDone => {
+                // A (re)list: converge whatever appeared while the watch was away.
+                self.selected = self.listing.drain(..).collect();
+                self.selected.iter().cloned().collect()
+            }
+            Event::Apply(ns) => match ns.metadata.name {
+                Some(n) if self.admits(&n) && ns.metadata.deletion_timestamp.is_none() => {
+                    self.selected.insert(n.clone());
+                    vec![n]
+                }
+                Some(n) => {
+                    self.selected.remove(&n);
+                    vec![]
+                }
+                None => vec![],
+            },
+            Event::Delete(ns) => {
+                if let Some(n) = ns.metadata.name {
+                    self.selected.remove(&n);
+                }
+                vec![]
+            }
+        }
+    }
+
+    /// The namespace to converge after a secret event: one in the selection whose secret was
+    /// deleted or no longer is as wanted.
+    fn secret(&self, event: Event<Secret>, fleet: &Fleet<'_>) -> Vec<String> {
+        let (secret, deleted) = match event {
+            Event::Apply(s) => (s, false),
+            Event::Delete(s) => (s, true),
+            Event::Init | Event::InitApply(_) | Event::InitDone => return vec![],
+        };
+        let Some(namespace) = secret.metadata.namespace.clone() else {
+            return vec![];
+        };
+        if !self.selected.contains(&namespace) || (!deleted && fleet.is_wanted(&secret)) {
+            return vec![];
+        }
+        vec![namespace]
+    }
+}
+
+impl Fleet<'_> {
+    /// The cluster's shared token as the managed secrets hold it, if one still works.
+    async fn shared_in_cluster(&self) -> Option<(String, SecretString)> {
+        let found = self.fetch(&[]).await.ok()?;
+        self.reusable(&found).await.map(|s| (s.id, s.token))
+    }
+}
