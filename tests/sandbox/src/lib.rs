@@ -142,6 +142,9 @@ pub struct SandboxConfig {
     /// host has no port, as IBM's registries have (`registry.<domain>`). `None`: a free port on
     /// 127.0.0.1. Binding port 443 needs root (the CI machine) or `CAP_NET_BIND_SERVICE`.
     pub registry_on_port_443: Option<std::net::Ipv4Addr>,
+    /// A fixed delay before every request to every service is handled, as a network round
+    /// trip of that length would add (for latency-aware benchmarks; zero by default).
+    pub latency: Duration,
 }
 
 /// Well-known seed values, so tests and the README demo can refer to them.
@@ -276,6 +279,7 @@ impl Default for SandboxConfig {
             namespaces: all(&["default", "kube-system", "team-a", "team-b"]),
             variants: Default::default(),
             registry_on_port_443: None,
+            latency: Duration::ZERO,
         }
     }
 }
@@ -565,6 +569,9 @@ async fn observe(
     request: Request,
     next: Next,
 ) -> Response {
+    if !world.config.latency.is_zero() {
+        tokio::time::sleep(world.config.latency).await;
+    }
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,

@@ -46,6 +46,12 @@ struct UpArgs {
     /// Behave as a real environment may differ (repeatable), e.g. `--variant no-v2`
     #[arg(long = "variant", value_enum, value_name = "NAME")]
     variants: Vec<dedicated_sandbox::Variant>,
+    /// Delay every request to every service by this many milliseconds (a network round trip)
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    latency: u64,
+    /// Seed this many extra namespaces, `ns-0001`, `ns-0002`, ... (for fan-out benchmarks)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    extra_namespaces: usize,
 }
 
 fn main() -> ExitCode {
@@ -79,6 +85,10 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         config.refresh_token_ttl = Duration::from_secs(secs);
     }
     config.variants.extend(args.variants);
+    config.latency = Duration::from_millis(args.latency);
+    config
+        .namespaces
+        .extend((1..=args.extra_namespaces).map(|i| format!("ns-{i:04}")));
     // Listen for SIGTERM before printing anything: a script may send it as soon as it has
     // read the connection details.
     use tokio::signal::unix::{SignalKind, signal};
