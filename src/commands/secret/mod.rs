@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod list;
 mod namespaces;
 mod plan;
 mod render;
@@ -11,6 +12,7 @@ mod write;
 
 pub use create::create;
 pub use delete::delete;
+pub use list::list;
 pub use render::render;
 pub use verify::verify;
 

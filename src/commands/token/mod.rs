@@ -1,11 +1,42 @@
-//! `token list` and `token revoke`: the registry tokens of the profile's org.
+//! `token list`, `token revoke` and `token prune` ([`prune`]): the registry tokens of the
+//! profile's org, and which secrets of the current cluster hold them.
+
+mod prune;
+
+pub use prune::prune;
+
+use std::collections::BTreeMap;
 
 use anyhow::bail;
 
-use super::Ctx;
+use super::{Ctx, inventory, profile};
 use crate::cli::settings::{TokenListSettings, TokenRevokeSettings};
-use crate::output;
 use crate::registry::{DESCRIPTION_PREFIX, TokenEntry};
+use crate::{cluster, output};
+
+/// Token id → the `namespace/name` of every pull secret of the current cluster holding it.
+pub(super) type Usage = BTreeMap<String, Vec<String>>;
+
+/// Which pull secrets of the current cluster hold each token of `registry`: one LIST of the
+/// `kubernetes.io/dockerconfigjson` secrets of every namespace. An error when the cluster cannot
+/// be listed completely (unreachable, forbidden).
+pub(super) async fn usage(ctx: &Ctx, registry: &str) -> anyhow::Result<(cluster::Target, Usage)> {
+    let target = cluster::resolve(&ctx.global.kube).await?.connect()?;
+    let secrets =
+        inventory::list_secrets(&target, None, &inventory::pull_secret_selector()).await?;
+    let holders = inventory::holders(&secrets, registry);
+    Ok((target, holders))
+}
+
+/// One token as `-o json|yaml` prints it.
+#[derive(serde::Serialize)]
+struct Listed<'a> {
+    #[serde(flatten)]
+    token: &'a TokenEntry,
+    /// The secrets of the current cluster holding it; absent when the cluster was not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_use: Option<&'a [String]>,
+}
 
 /// `token list`.
 pub async fn list(ctx: &Ctx, settings: TokenListSettings) -> anyhow::Result<()> {
@@ -17,13 +48,45 @@ pub async fn list(ctx: &Ctx, settings: TokenListSettings) -> anyhow::Result<()> 
         tokens.retain(|t| t.description.starts_with(DESCRIPTION_PREFIX));
     }
     tokens.sort_by(|a, b| a.description.cmp(&b.description).then(a.id.cmp(&b.id)));
+    let registry = session.profile().registry.clone();
+    let usage = match usage(ctx, &registry).await {
+        Ok((_, usage)) => Some(usage),
+        Err(e) if settings.unused => {
+            bail!("--unused needs every pull secret of the cluster, and {e:#}")
+        }
+        Err(e) => {
+            output::warning(format!(
+                "IN-USE shows <unknown>: {}",
+                crate::redact::one_line(&format!("{e:#}"))
+            ));
+            None
+        }
+    };
+    if let Some(usage) = &usage
+        && settings.unused
+    {
+        tokens.retain(|t| !usage.contains_key(&t.id));
+    }
+    let in_use = |t: &TokenEntry| {
+        usage
+            .as_ref()
+            .map(|u| u.get(&t.id).map(Vec::as_slice).unwrap_or_default())
+    };
     if let Some(format) = settings.format {
-        return Ok(output::data(&output::render(&tokens, format)?)?);
+        let listed: Vec<Listed> = tokens
+            .iter()
+            .map(|t| Listed {
+                token: t,
+                in_use: in_use(t),
+            })
+            .collect();
+        return Ok(output::data(&output::render(&listed, format)?)?);
     }
     if tokens.is_empty() {
         let profile = session.profile();
         output::info(format!(
-            "No tokens{} in org {} at {}",
+            "No {}tokens{} in org {} at {}",
+            if settings.unused { "unused " } else { "" },
             if settings.all {
                 ""
             } else {
@@ -34,39 +97,55 @@ pub async fn list(ctx: &Ctx, settings: TokenListSettings) -> anyhow::Result<()> 
         ));
         return Ok(());
     }
-    Ok(output::data(&table(&tokens))?)
+    let cells: Vec<String> = tokens
+        .iter()
+        .map(|t| match &usage {
+            Some(u) => inventory::in_use_cell(u.get(&t.id)),
+            None => "<unknown>".to_string(),
+        })
+        .collect();
+    Ok(output::data(&table(&tokens, &cells))?)
 }
 
-/// The `token list` table.
-fn table(tokens: &[TokenEntry]) -> String {
-    let mut text = format!(
-        "{:<38} {:<10} {:<20} DESCRIPTION\n",
-        "ID", "ACCESS", "EXPIRES"
-    );
-    for t in tokens {
-        let access = match (t.revoked, t.readonly) {
-            (true, _) => "revoked",
-            (false, Some(true)) => "read-only",
-            (false, Some(false)) => "read-write",
-            (false, None) => "unknown",
-        };
-        let expires = match t.expiry {
-            None => "never".to_string(),
-            Some(secs) => humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64),
-            )
-            .to_string(),
-        };
-        // Ids and descriptions come from the server: no terminal controls reach the screen.
-        text.push_str(&format!(
-            "{:<38} {:<10} {:<20} {}\n",
-            output::printable(&t.id),
-            access,
-            expires,
-            output::printable(&t.description).replace(['\n', '\t'], " ")
-        ));
+/// The access column: `read-only`, `read-write`, `revoked` or `unknown`.
+pub(super) fn access(t: &TokenEntry) -> &'static str {
+    match (t.revoked, t.readonly) {
+        (true, _) => "revoked",
+        (false, Some(true)) => "read-only",
+        (false, Some(false)) => "read-write",
+        (false, None) => "unknown",
     }
-    text
+}
+
+/// A description from the server, on one line and without terminal controls.
+pub(super) fn one_line(description: &str) -> String {
+    output::printable(description).replace(['\n', '\t'], " ")
+}
+
+/// The `token list` table; `in_use` holds the IN-USE cell of each token.
+fn table(tokens: &[TokenEntry], in_use: &[String]) -> String {
+    let rows: Vec<Vec<String>> = tokens
+        .iter()
+        .zip(in_use)
+        .map(|(t, in_use)| {
+            let expires = match t.expiry {
+                None => "never".to_string(),
+                Some(secs) => humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64),
+                )
+                .to_string(),
+            };
+            // Ids and descriptions come from the server: no terminal controls reach the screen.
+            vec![
+                output::printable(&t.id),
+                access(t).to_string(),
+                expires,
+                output::printable(in_use),
+                one_line(&t.description),
+            ]
+        })
+        .collect();
+    profile::table(&["ID", "ACCESS", "EXPIRES", "IN-USE", "DESCRIPTION"], &rows)
 }
 
 /// `token revoke`.
@@ -101,12 +180,20 @@ mod tests {
             revoked,
             expiry,
         };
-        let text = table(&[
-            entry("a", Some(true), false, None),
-            entry("b", Some(false), false, Some(0)),
-            entry("c", None, true, Some(86400)),
-            entry("d", None, false, None),
-        ]);
+        let text = table(
+            &[
+                entry("a", Some(true), false, None),
+                entry("b", Some(false), false, Some(0)),
+                entry("c", None, true, Some(86400)),
+                entry("d", None, false, None),
+            ],
+            &[
+                "team-a/regcred +2".into(),
+                "-".into(),
+                "<unknown>".into(),
+                "-".into(),
+            ],
+        );
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("ID ") && lines[0].ends_with("DESCRIPTION"));
         assert!(lines[1].contains("read-only") && lines[1].contains("never"));
@@ -114,5 +201,8 @@ mod tests {
         assert!(lines[3].contains("revoked") && lines[3].contains("1970-01-02T00:00:00Z"));
         assert!(lines[4].contains("unknown"));
         assert!(lines[1].ends_with("d-a"));
+        assert!(lines[0].contains(" IN-USE "), "{text}");
+        assert!(lines[1].contains("team-a/regcred +2"), "{text}");
+        assert!(lines[3].contains("<unknown>"), "{text}");
     }
 }
