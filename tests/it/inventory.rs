@@ -3,7 +3,7 @@
 //! unused tokens this plugin minted for this cluster; plan, confirmation, `--yes`,
 //! `--dry-run`, a complete view of the cluster or nothing).
 
-use dedicated_sandbox::{Fault, Service, seed};
+use dedicated_sandbox::{Fault, FaultAction, Service, seed};
 use serde_json::{Value, json};
 
 use crate::common::{TestContext, journal_lines, require_keyring};
@@ -406,6 +406,24 @@ fn token_list_shows_where_each_token_is_used_and_unused_filters() {
         None,
     )
     .fails_with("--unused needs every pull secret");
+    // A cluster that does not answer: the tokens are listed anyway, IN-USE <unknown>.
+    ctx.sandbox.inject(Fault::new(
+        Service::Kube,
+        "GET",
+        "/api/v1/secrets",
+        FaultAction::Delay(std::time::Duration::from_secs(20)),
+    ));
+    let slow = ctx
+        .run(&["--request-timeout", "1s", "token", "list"], None)
+        .ok();
+    assert!(slow.stdout.contains(&used), "{}", slow.stdout);
+    assert!(rows(&slow.stdout)[1..].iter().all(|r| r[3] == "<unknown>"));
+    assert_eq!(
+        slow.stderr.matches("warning: ").count(),
+        1,
+        "{}",
+        slow.stderr
+    );
 }
 
 /// The scene for prune: team-a/regcred in use; team-b's secret gone with its namespace; a token

@@ -14,6 +14,9 @@ use crate::cli::settings::{TokenListSettings, TokenRevokeSettings};
 use crate::registry::{DESCRIPTION_PREFIX, TokenEntry};
 use crate::{cluster, output};
 
+/// How long `token list` waits for the cluster's secrets by default.
+const USAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Token id → the `namespace/name` of every pull secret of the current cluster holding it.
 pub(super) type Usage = BTreeMap<String, Vec<String>>;
 
@@ -26,6 +29,23 @@ pub(super) async fn usage(ctx: &Ctx, registry: &str) -> anyhow::Result<(cluster:
         inventory::list_secrets(&target, None, &inventory::pull_secret_selector()).await?;
     let holders = inventory::holders(&secrets, registry);
     Ok((target, holders))
+}
+
+/// [`usage`] within `--request-timeout`, else within [`USAGE_TIMEOUT`].
+async fn bounded_usage(ctx: &Ctx, registry: &str) -> anyhow::Result<(cluster::Target, Usage)> {
+    let wait = match ctx.global.kube.request_timeout {
+        Some(None) => return usage(ctx, registry).await,
+        Some(Some(timeout)) => timeout,
+        None => USAGE_TIMEOUT,
+    };
+    tokio::time::timeout(wait, usage(ctx, registry))
+        .await
+        .unwrap_or_else(|_| {
+            Err(anyhow::anyhow!(
+                "the Kubernetes API server did not answer within {} (--request-timeout sets the wait)",
+                humantime::format_duration(wait)
+            ))
+        })
 }
 
 /// One token as `-o json|yaml` prints it.
@@ -41,15 +61,19 @@ struct Listed<'a> {
 /// `token list`.
 pub async fn list(ctx: &Ctx, settings: TokenListSettings) -> anyhow::Result<()> {
     let mut session = ctx.session()?;
-    let mut tokens = session
-        .registry_idempotent(async |api| api.list().await)
-        .await?;
+    let registry = session.profile().registry.clone();
+    // The registry and the cluster are asked at the same time; IN-USE is extra information, so
+    // an unreachable cluster costs at most USAGE_TIMEOUT unless --request-timeout says otherwise.
+    // A registry failure ends the command at once, without waiting for the cluster.
+    let (mut tokens, usage) = tokio::try_join!(
+        session.registry_idempotent(async |api| api.list().await),
+        async { Ok(bounded_usage(ctx, &registry).await) },
+    )?;
     if !settings.all {
         tokens.retain(|t| t.description.starts_with(DESCRIPTION_PREFIX));
     }
     tokens.sort_by(|a, b| a.description.cmp(&b.description).then(a.id.cmp(&b.id)));
-    let registry = session.profile().registry.clone();
-    let usage = match usage(ctx, &registry).await {
+    let usage = match usage {
         Ok((_, usage)) => Some(usage),
         Err(e) if settings.unused => {
             bail!("--unused needs every pull secret of the cluster, and {e:#}")
