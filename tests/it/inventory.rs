@@ -604,6 +604,45 @@ fn token_prune_asks_on_the_terminal() {
         "{rest}"
     );
     assert!(!ctx.token_revoked(&scene.stale));
+    // While the question waits, someone writes the stale token into a new secret: the cluster
+    // is read again after "y", and the token is kept.
+    let mut session =
+        rexpect::session::spawn_command(ctx.command(&["token", "prune"]), Some(15_000))
+            .expect("pty session");
+    session.exp_string(prompt).unwrap();
+    let value = ctx
+        .tokens()
+        .into_iter()
+        .find(|t| t.id == scene.stale)
+        .unwrap()
+        .token;
+    let host = ctx.sandbox.urls().registry_host.clone();
+    let config = json!({"auths": {host: {"username": "token", "password": value}}});
+    ctx.sandbox.world.kube.put_raw(json!({
+        "kind": "Secret",
+        "metadata": {"name": "late", "namespace": "team-a"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            config.to_string(),
+        )},
+    }));
+    session.send_line("y").unwrap();
+    let rest = session.exp_eof().unwrap();
+    assert!(
+        rest.contains(&format!(
+            "token {} is now held by team-a/late; it was kept",
+            scene.stale
+        )),
+        "{rest}"
+    );
+    assert!(
+        rest.contains("0 revoked, 0 failed, 1 kept (now in use)"),
+        "{rest}"
+    );
+    assert!(!ctx.token_revoked(&scene.stale));
+    ctx.kubectl(&["-n", "team-a", "delete", "secret", "late"])
+        .ok();
     // "y": revoked.
     let mut session =
         rexpect::session::spawn_command(ctx.command(&["token", "prune"]), Some(15_000))
