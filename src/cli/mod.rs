@@ -146,13 +146,13 @@ pub enum Command {
         after_help = "Examples:\n  kubectl dedicated-registry status\n  kubectl dedicated-registry --profile prod --context staging status"
     )]
     Status,
-    /// Create, render, verify and delete image pull secrets for the registry.
+    /// Create, render, verify, list and delete image pull secrets for the registry.
     #[command(subcommand)]
     Secret(SecretCommand),
     /// Render or apply a Pod that pulls from the registry.
     #[command(subcommand)]
     Pod(PodCommand),
-    /// List and revoke registry tokens.
+    /// List, revoke and prune registry tokens.
     #[command(subcommand)]
     Token(TokenCommand),
     /// Probe every endpoint the plugin uses and report what was observed (never mints a token
