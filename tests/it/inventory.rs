@@ -265,6 +265,16 @@ fn secret_list_shows_the_managed_secrets_and_their_tokens_never_a_token() {
             .stderr
             .contains("No resources found in default namespace.")
     );
+    let empty = ctx
+        .run(&["-n", "default", "secret", "list", "-o", "json"], None)
+        .ok();
+    let list: Value = serde_json::from_str(&empty.stdout).unwrap();
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["items"], json!([]));
+    let empty = ctx
+        .run(&["-n", "default", "secret", "list", "-o", "name"], None)
+        .ok();
+    assert_eq!((empty.stdout.as_str(), empty.stderr.as_str()), ("", ""));
 
     // Without a login, -o wide still lists; the descriptions are <unknown> with one warning.
     ctx.run(&["logout"], None).ok();

@@ -40,7 +40,14 @@ pub async fn list(ctx: &Ctx, settings: SecretListSettings) -> anyhow::Result<()>
         .into_iter()
         .filter(manifests::is_managed)
         .collect();
-    if secrets.is_empty() {
+    // As kubectl: an empty list is still a `List` for -o json|yaml, and nothing for -o name.
+    if secrets.is_empty()
+        && settings.format != Some(SecretListFormat::Json)
+        && settings.format != Some(SecretListFormat::Yaml)
+    {
+        if settings.format == Some(SecretListFormat::Name) {
+            return Ok(());
+        }
         output::info(match &namespace {
             Some(ns) => format!("No resources found in {ns} namespace."),
             None => "No resources found".to_string(),
