@@ -230,6 +230,16 @@ fn secret_list_shows_the_managed_secrets_and_their_tokens_never_a_token() {
     // -o json: a kubectl List of the Secrets, without their credential.
     let json = ctx.run(&["secret", "list", "-A", "-o", "json"], None).ok();
     json.leaks_none(&values);
+    // Positive control: the same search finds the token in what kubectl prints of the secret.
+    let token_value = ctx
+        .tokens()
+        .into_iter()
+        .find(|t| t.id == shared)
+        .unwrap()
+        .token;
+    ctx.kubectl(&["-n", "team-a", "get", "secret", "regcred", "-o", "json"])
+        .ok()
+        .stdout_holds(&token_value);
     json.shows_no_jwt();
     let list: Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(list["kind"], "List");
@@ -333,6 +343,16 @@ fn secret_list_verify_checks_each_token_once_and_shows_a_revoked_one_refused() {
         .filter(|e| e.path == "/oauth/token")
         .count();
     assert_eq!(realm, 2, "{}", journal_lines(&ctx.sandbox));
+    // At the highest verbosity, still no token in any form.
+    let verbose = ctx
+        .run(
+            &["-v", "9", "secret", "list", "-A", "--verify", "-o", "wide"],
+            None,
+        )
+        .ok();
+    verbose.leaks_none(&values);
+    verbose.shows_no_jwt();
+    assert!(verbose.stdout.contains("refused"), "{}", verbose.stdout);
     // --verify with an object format is refused before any request.
     ctx.run(&["secret", "list", "-A", "--verify", "-o", "json"], None)
         .fails_with("--verify");
