@@ -5,7 +5,9 @@
 # Release build. Not part of CI (timings on a shared 2-core machine are noisy); by hand:
 #   bash tests/bench-fanout.sh                 # 1,000 namespaces, 40 ms, then 0 ms
 #   NAMESPACES=100 LATENCIES="40" bash tests/bench-fanout.sh   # a short run
-# CONCURRENCY sets the plugin's --concurrency (default: its own default).
+# CONCURRENCY sets the plugin's --concurrency (default: its own default). BENCH_BIN_DIR names a
+# directory holding already built release binaries (kubectl-dedicated_registry and
+# dedicated-sandbox) to use instead of building them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NAMESPACES=${NAMESPACES:-1000}
@@ -15,7 +17,7 @@ ADDED=${ADDED:-50}
 if [ -z "${BENCH_INSIDE_KEYRING:-}" ]; then
     .ci/install-deps
     [ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null
-    cargo build --quiet --locked --release --bins --workspace
+    [ -n "${BENCH_BIN_DIR:-}" ] || cargo build --quiet --locked --release --bins --workspace
     export BENCH_INSIDE_KEYRING=1
     unset HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
     exec dbus-run-session -- .ci/with-keyring bash "$0" "$@" </dev/null
@@ -25,7 +27,8 @@ T=$(mktemp -d)
 SANDBOX_PID=
 trap '[ -n "$SANDBOX_PID" ] && kill "$SANDBOX_PID" 2>/dev/null; rm -rf "$T"' EXIT
 mkdir -p "$T/bin"
-cp target/release/kubectl-dedicated_registry "$T/bin/"
+BIN=${BENCH_BIN_DIR:-target/release}
+cp "$BIN/kubectl-dedicated_registry" "$BIN/dedicated-sandbox" "$T/bin/"
 ln -s "${KUBECTL:-${KUBECTL_DIR:-/opt/kubectl-1.36}/kubectl}" "$T/bin/kubectl"
 export PATH="$T/bin:$PATH"
 plugin=kubectl-dedicated_registry
@@ -40,7 +43,7 @@ run_one() { # latency_ms
     local latency=$1 dir="$T/l$1"
     mkdir -p "$dir/home"
     export HOME="$dir/home" XDG_CONFIG_HOME="$dir/home/.config"
-    target/release/dedicated-sandbox up --json --dir "$dir/sandbox" --latency "$latency" \
+    "$T/bin/dedicated-sandbox" up --json --dir "$dir/sandbox" --latency "$latency" \
         --extra-namespaces "$NAMESPACES" >"$dir/sandbox.json" 2>/dev/null &
     SANDBOX_PID=$!
     for _ in $(seq 1 200); do [ -s "$dir/sandbox.json" ] && break; sleep 0.05; done

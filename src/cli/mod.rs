@@ -146,13 +146,13 @@ pub enum Command {
         after_help = "Examples:\n  kubectl dedicated-registry status\n  kubectl dedicated-registry --profile prod --context staging status"
     )]
     Status,
-    /// Create, render, verify and delete image pull secrets for the registry.
+    /// Create, render, verify, list and delete image pull secrets for the registry.
     #[command(subcommand)]
     Secret(SecretCommand),
     /// Render or apply a Pod that pulls from the registry.
     #[command(subcommand)]
     Pod(PodCommand),
-    /// List and revoke registry tokens.
+    /// List, revoke and prune registry tokens.
     #[command(subcommand)]
     Token(TokenCommand),
     /// Probe every endpoint the plugin uses and report what was observed (never mints a token
@@ -315,7 +315,7 @@ pub struct DoctorArgs {
 pub enum SecretCommand {
     /// Mint a read-only, non-expiring registry token and write the pull secret (idempotent).
     #[command(
-        after_help = "Examples:\n  kubectl dedicated-registry -n team-a secret create regcred\n  kubectl dedicated-registry -n team-a secret create regcred --service-account default\n  kubectl dedicated-registry -n team-a secret create regcred --rotate\n  kubectl dedicated-registry -n team-a secret create regcred --dry-run=server -o yaml\n  kubectl dedicated-registry secret create regcred -A --exclude 'sandbox-*'"
+        after_help = "Examples:\n  kubectl dedicated-registry -n team-a secret create regcred\n  kubectl dedicated-registry -n team-a secret create regcred --service-account default\n  kubectl dedicated-registry -n team-a secret create regcred --rotate\n  kubectl dedicated-registry -n team-a secret create regcred --dry-run=server -o yaml\n  kubectl dedicated-registry secret create regcred -A --exclude 'sandbox-*'\n  kubectl dedicated-registry secret create regcred -l team=payments --dry-run=server\n  kubectl dedicated-registry secret create regcred -A --watch"
     )]
     Create(SecretCreateArgs),
     /// Mint a token and print the Secret manifest without touching any cluster.
@@ -328,11 +328,48 @@ pub enum SecretCommand {
         after_help = "Examples:\n  kubectl dedicated-registry -n team-a secret verify regcred"
     )]
     Verify(SecretVerifyArgs),
+    /// List the pull secrets this plugin manages: registry, token id, access, how many secrets
+    /// share the token, age (never a token).
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry -n team-a secret list\n  kubectl dedicated-registry secret list -A -o wide\n  kubectl dedicated-registry secret list -A --verify\n  kubectl dedicated-registry secret list -A -o json"
+    )]
+    List(SecretListArgs),
     /// Delete a pull secret this plugin manages and revoke its registry token.
     #[command(
         after_help = "Examples:\n  kubectl dedicated-registry -n team-a secret delete regcred\n  kubectl dedicated-registry -n team-a secret delete regcred --keep-token"
     )]
     Delete(SecretDeleteArgs),
+}
+
+/// `secret list`.
+#[derive(Debug, Args)]
+pub struct SecretListArgs {
+    /// List the managed pull secrets of every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    /// Output format: `wide` adds the ServiceAccounts that reference each secret and its token's
+    /// description; `json`/`yaml` print the Secrets without their credential.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<SecretListFormat>,
+
+    /// Check each distinct token once against the registry (v2, with the secret's own
+    /// credential) and add a STATUS column: works, refused or unverifiable.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+/// `-o` formats of `secret list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SecretListFormat {
+    /// The table with more columns.
+    Wide,
+    /// A `List` of the Secrets as YAML, without credentials.
+    Yaml,
+    /// A `List` of the Secrets as JSON, without credentials.
+    Json,
+    /// `secret/NAME` only.
+    Name,
 }
 
 /// `secret delete`.
@@ -354,11 +391,18 @@ pub struct SecretDeleteArgs {
 /// `token` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// List the registry tokens of the profile's org (ids and attributes, never the tokens).
+    /// List the registry tokens of the profile's org (ids and attributes, never the tokens), and
+    /// which secrets of the current cluster hold each (IN-USE).
     #[command(
-        after_help = "Examples:\n  kubectl dedicated-registry token list\n  kubectl dedicated-registry token list --all -o yaml"
+        after_help = "Examples:\n  kubectl dedicated-registry token list\n  kubectl dedicated-registry token list --all -o yaml\n  kubectl dedicated-registry token list --unused"
     )]
     List(TokenListArgs),
+    /// Revoke the tokens this plugin minted for the current cluster that no secret in it holds
+    /// any more (e.g. left by `kubectl delete namespace`); shows the plan and asks first.
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry token prune --dry-run\n  kubectl dedicated-registry token prune\n  kubectl dedicated-registry --context prod token prune --yes"
+    )]
+    Prune(TokenPruneArgs),
     /// Revoke registry tokens by id.
     #[command(
         after_help = "Examples:\n  kubectl dedicated-registry token revoke 637b3d8c-a087-5af9-a636-16e7efc70967"
@@ -373,9 +417,25 @@ pub struct TokenListArgs {
     #[arg(long)]
     pub all: bool,
 
+    /// Only the tokens no secret of the current cluster holds.
+    #[arg(long)]
+    pub unused: bool,
+
     /// Output format (default: a table).
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
     pub output: Option<ManifestFormat>,
+}
+
+/// `token prune`.
+#[derive(Debug, Args)]
+pub struct TokenPruneArgs {
+    /// Revoke without asking (needed when there is no terminal to ask on).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Only show what would be revoked.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `token revoke`.

@@ -12,8 +12,9 @@ use anyhow::{Context as _, bail};
 use super::{
     AuthArg, Cli, Command, CompleteArgs, CompletionArgs, DryRun, KubeArgs, LoginArgs,
     ManifestFormat, OutputFormat, PodApplyArgs, PodCommand, PodCommonArgs, PodRenderArgs,
-    SecretCommand, SecretCommonArgs, SecretCreateArgs, SecretDeleteArgs, SecretRenderArgs,
-    SecretVerifyArgs, TokenCommand, TokenListArgs, TokenRevokeArgs, VerifyMode,
+    SecretCommand, SecretCommonArgs, SecretCreateArgs, SecretDeleteArgs, SecretListArgs,
+    SecretListFormat, SecretRenderArgs, SecretVerifyArgs, TokenCommand, TokenListArgs,
+    TokenPruneArgs, TokenRevokeArgs, VerifyMode,
 };
 use crate::cluster::{self, KubeSettings};
 use crate::lifecycle::Verification;
@@ -59,6 +60,10 @@ pub enum CommandSettings {
     SecretVerify(VerifySettings),
     /// `secret delete`.
     SecretDelete(DeleteSettings),
+    /// `secret list`.
+    SecretList(SecretListSettings),
+    /// `token prune`.
+    TokenPrune(TokenPruneSettings),
     /// `token list`.
     TokenList(TokenListSettings),
     /// `token revoke`.
@@ -213,11 +218,33 @@ pub struct DeleteSettings {
     pub keep_token: bool,
 }
 
+/// `secret list`.
+#[derive(Debug)]
+pub struct SecretListSettings {
+    /// `-A`.
+    pub all_namespaces: bool,
+    /// `-o`; a table when absent.
+    pub format: Option<SecretListFormat>,
+    /// `--verify`.
+    pub verify: bool,
+}
+
+/// `token prune`.
+#[derive(Debug)]
+pub struct TokenPruneSettings {
+    /// `--yes`.
+    pub yes: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
+}
+
 /// `token list`.
 #[derive(Debug)]
 pub struct TokenListSettings {
     /// `--all`.
     pub all: bool,
+    /// `--unused`.
+    pub unused: bool,
     /// `-o`; a table when absent.
     pub format: Option<Format>,
 }
@@ -297,6 +324,9 @@ impl Settings {
             Command::Secret(secret) => self::secret(secret)?,
             Command::Token(TokenCommand::List(args)) => {
                 CommandSettings::TokenList(token_list(args))
+            }
+            Command::Token(TokenCommand::Prune(TokenPruneArgs { yes, dry_run })) => {
+                CommandSettings::TokenPrune(TokenPruneSettings { yes, dry_run })
             }
             Command::Token(TokenCommand::Revoke(args)) => {
                 CommandSettings::TokenRevoke(token_revoke(args)?)
@@ -522,6 +552,7 @@ fn secret(command: SecretCommand) -> anyhow::Result<CommandSettings> {
             manifests::validate_object_name("secret", &name)?;
             CommandSettings::SecretVerify(VerifySettings { name, ca_file })
         }
+        SecretCommand::List(args) => CommandSettings::SecretList(secret_list(args)?),
         SecretCommand::Delete(SecretDeleteArgs {
             name,
             ignore_not_found,
@@ -605,9 +636,23 @@ fn fleet_scope(args: &SecretCreateArgs) -> anyhow::Result<Scope> {
     }))
 }
 
+fn secret_list(args: SecretListArgs) -> anyhow::Result<SecretListSettings> {
+    if args.verify && args.output.is_some_and(|f| f != SecretListFormat::Wide) {
+        bail!(
+            "--verify adds a STATUS column to the table: use it without -o or with -o wide, not with -o json|yaml|name"
+        );
+    }
+    Ok(SecretListSettings {
+        all_namespaces: args.all_namespaces,
+        format: args.output,
+        verify: args.verify,
+    })
+}
+
 fn token_list(args: TokenListArgs) -> TokenListSettings {
     TokenListSettings {
         all: args.all,
+        unused: args.unused,
         format: args.output.map(Format::from),
     }
 }

@@ -3,6 +3,7 @@
 
 mod completion;
 mod doctor;
+mod inventory;
 mod login;
 mod pod;
 mod profile;
@@ -98,6 +99,8 @@ pub async fn dispatch(settings: Settings) -> anyhow::Result<()> {
         CommandSettings::SecretRender(s) => secret::render(&ctx, s).await,
         CommandSettings::SecretVerify(s) => secret::verify(&ctx, s).await,
         CommandSettings::SecretDelete(s) => secret::delete(&ctx, s).await,
+        CommandSettings::SecretList(s) => secret::list(&ctx, s).await,
+        CommandSettings::TokenPrune(s) => token::prune(&ctx, s).await,
         CommandSettings::TokenList(s) => token::list(&ctx, s).await,
         CommandSettings::TokenRevoke(s) => token::revoke(&ctx, s).await,
         CommandSettings::PodRender(s, format) => pod::render(&ctx, s, format).await,

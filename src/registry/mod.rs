@@ -22,6 +22,53 @@ pub fn default_description(cluster: Option<&str>, namespace: &str, name: &str) -
     )
 }
 
+/// The cluster name descriptions use when the kubeconfig names none (as
+/// [`default_description`] writes it).
+pub fn described_cluster(cluster: Option<&str>) -> &str {
+    cluster.unwrap_or("cluster")
+}
+
+/// Where a token this plugin described is used, read back from its description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    /// The kubeconfig cluster name (`cluster` when the kubeconfig named none).
+    pub cluster: String,
+    /// The namespace; `None` for a token shared by several namespaces (`*`).
+    pub namespace: Option<String>,
+    /// The pull secret's name.
+    pub secret: String,
+}
+
+/// Parses a description [`default_description`] wrote: `kubectl-dedicated-registry
+/// <cluster>/<namespace or *>/<secret>`. The cluster name may hold `/` (e.g. an EKS ARN), so
+/// the namespace and secret are read from the right; both must be valid names. Anything else
+/// (another tool's token, a `--description` of the user's) is `None`.
+pub fn parse_description(description: &str) -> Option<Described> {
+    let rest = description
+        .strip_prefix(DESCRIPTION_PREFIX)?
+        .strip_prefix(' ')?;
+    let mut parts = rest.rsplitn(3, '/');
+    let secret = parts.next()?;
+    let namespace = parts.next()?;
+    let cluster = parts.next()?;
+    if cluster.is_empty() || cluster.chars().any(char::is_control) {
+        return None;
+    }
+    crate::manifests::validate_object_name("secret", secret).ok()?;
+    let namespace = match namespace {
+        "*" => None,
+        ns => {
+            crate::manifests::validate_namespace(ns).ok()?;
+            Some(ns.to_string())
+        }
+    };
+    Some(Described {
+        cluster: cluster.to_string(),
+        namespace,
+        secret: secret.to_string(),
+    })
+}
+
 /// Whether `id` has the shape of a registry token id (a UUID, the JWT `jti`).
 pub fn is_token_id(id: &str) -> bool {
     let groups: Vec<&str> = id.split('-').collect();
@@ -197,6 +244,48 @@ mod tests {
             default_description(None, "team-a", "regcred"),
             "kubectl-dedicated-registry cluster/team-a/regcred"
         );
+    }
+
+    #[test]
+    fn descriptions_parse_back_to_cluster_namespace_and_secret() {
+        let parsed = parse_description(&default_description(Some("prod"), "team-a", "regcred"));
+        assert_eq!(
+            parsed,
+            Some(Described {
+                cluster: "prod".into(),
+                namespace: Some("team-a".into()),
+                secret: "regcred".into(),
+            })
+        );
+        // A token shared by every namespace of a cluster (`secret create -A`).
+        let shared = parse_description(&default_description(Some("prod"), "*", "regcred")).unwrap();
+        assert_eq!(shared.namespace, None);
+        assert_eq!(shared.cluster, "prod");
+        // No cluster name in the kubeconfig; a cluster name with slashes (EKS ARNs).
+        let unnamed = parse_description(&default_description(None, "a", "b")).unwrap();
+        assert_eq!(unnamed.cluster, described_cluster(None));
+        let arn = "arn:aws:eks:eu-west-1:123456789012:cluster/prod";
+        let parsed = parse_description(&default_description(Some(arn), "a", "b")).unwrap();
+        assert_eq!(
+            (parsed.cluster.as_str(), parsed.namespace.as_deref()),
+            (arn, Some("a"))
+        );
+        for other in [
+            "",
+            "kubectl-dedicated-registry",
+            "kubectl-dedicated-registry ",
+            "kubectl-dedicated-registry prod/team-a",
+            "kubectl-dedicated-registryprod/team-a/regcred",
+            "kubectl-dedicated-registry /team-a/regcred",
+            "kubectl-dedicated-registry prod/Team_A/regcred",
+            "kubectl-dedicated-registry prod/team-a/",
+            "kubectl-dedicated-registry prod/team-a/Reg cred",
+            "kubectl-dedicated-registry prod//regcred",
+            "my own token for prod/team-a/regcred",
+            "ci pipeline",
+        ] {
+            assert_eq!(parse_description(other), None, "{other}");
+        }
     }
 
     #[test]

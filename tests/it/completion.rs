@@ -26,7 +26,10 @@ fn partial_flags_complete_from_the_kubeconfig_and_settings() {
     assert_eq!(namespaces, ["default", "team-a"]);
     assert_eq!(directive, ":4");
     let (subcommands, directive) = candidates(&ctx, &["secret", ""]);
-    assert_eq!(subcommands, ["create", "render", "verify", "delete"]);
+    assert_eq!(
+        subcommands,
+        ["create", "render", "verify", "list", "delete"]
+    );
     assert_eq!(directive, ":4");
     let (modes, directive) = candidates(&ctx, &["secret", "create", "x", "--dry-run="]);
     assert_eq!(modes, ["none", "client", "server"]);

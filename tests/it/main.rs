@@ -13,6 +13,7 @@ mod fleet;
 mod flow;
 mod fuzz;
 mod hardening;
+mod inventory;
 mod krew;
 mod kubeconfig;
 mod layout;

@@ -259,7 +259,7 @@ fn token_list_filters_to_the_plugins_tokens_unless_all() {
     };
     assert_eq!(
         line(&theirs.id),
-        [theirs.id.as_str(), "read-only", &expiry, "ci-pipeline"]
+        [theirs.id.as_str(), "read-only", &expiry, "-", "ci-pipeline"]
     );
     assert_eq!(
         line(&mine.id)[..3],

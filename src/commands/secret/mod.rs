@@ -4,6 +4,7 @@
 mod create;
 mod delete;
 mod fleet;
+mod list;
 mod namespaces;
 mod plan;
 mod render;
@@ -13,6 +14,7 @@ mod write;
 
 pub use create::create;
 pub use delete::delete;
+pub use list::list;
 pub use render::render;
 pub use verify::verify;
 
