@@ -94,7 +94,15 @@ fn source_description(args: &KubeSettings) -> String {
 /// Loads the kubeconfig the way kubectl does: `--kubeconfig` (one file), else every file in
 /// `KUBECONFIG` merged (first value wins), else `~/.kube/config`; then `--context`, `--cluster`,
 /// `--user`, `-n`, `--request-timeout`, `--as` and `--as-group` are applied.
+/// Inside a Pod without any kubeconfig, the Pod's ServiceAccount is used instead.
 pub async fn resolve(args: &KubeSettings) -> Result<Resolved, ClusterError> {
+    match in_cluster(args)? {
+        Some(resolved) => Ok(resolved),
+        None => resolve_kubeconfig(args).await,
+    }
+}
+
+async fn resolve_kubeconfig(args: &KubeSettings) -> Result<Resolved, ClusterError> {
     let config_err = |detail: String| ClusterError::Config {
         source_path: source_description(args),
         detail,
@@ -172,6 +180,34 @@ pub async fn resolve(args: &KubeSettings) -> Result<Resolved, ClusterError> {
         cluster,
         user,
     })
+}
+
+/// Inside a Pod with no kubeconfig at all (no `--kubeconfig`, no `KUBECONFIG`, no
+/// `~/.kube/config`), the Pod's ServiceAccount, as kubectl does there (`secret create --watch`
+/// run as a Deployment). `None` elsewhere.
+fn in_cluster(args: &KubeSettings) -> Result<Option<Resolved>, ClusterError> {
+    let has_kubeconfig = args.kubeconfig.is_some()
+        || std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
+        || dirs::home_dir().is_some_and(|h| h.join(".kube").join("config").exists());
+    if has_kubeconfig || std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() {
+        return Ok(None);
+    }
+    let mut config = kube::Config::incluster().map_err(|e| ClusterError::Config {
+        source_path: "the Pod's ServiceAccount (in-cluster)".to_string(),
+        detail: e.to_string(),
+    })?;
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    config.default_namespace = namespace.clone();
+    Ok(Some(Resolved {
+        config,
+        namespace,
+        context: None,
+        user: None,
+        cluster: None,
+    }))
 }
 
 impl Target {

@@ -427,3 +427,49 @@ fn watch_heals_new_relabelled_and_deleted_secrets_and_stops_on_sigterm() {
         "{stderr}"
     );
 }
+
+#[test]
+fn new_namespaces_get_the_shared_token_without_any_login() {
+    let ctx = TestContext::logged_in();
+    ctx.run(&["secret", "create", "regcred", "-A"], None).ok();
+    let shared = ids(&ctx, &["default", "team-a", "team-b"]);
+    // The settings file as a ConfigMap would carry it into a Pod: a profile whose login is in
+    // no keyring (the keyring entry is keyed by profile name).
+    let settings = std::fs::read_to_string(ctx.config_file()).unwrap();
+    let renamed = settings.replacen(&format!("  {}:", ctx.profile), "  in-cluster:", 1);
+    assert_ne!(settings, renamed, "the profile was renamed");
+    let copy = ctx.home.path().join("mounted-config.yaml");
+    std::fs::write(&copy, renamed).unwrap();
+    namespaces(&ctx, &["late-1"]);
+    ctx.sandbox.journal().clear();
+    let mut cmd = ctx.command(&["secret", "create", "regcred", "-A"]);
+    cmd.env("KUBECTL_DEDICATED_REGISTRY_CONFIG", &copy)
+        .env("KUBECTL_DEDICATED_REGISTRY_PROFILE", "in-cluster");
+    let run = ctx.run_with(cmd, None).ok();
+    assert!(
+        run.stderr.contains("1 created, 0 configured, 3 unchanged"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ids(&ctx, &["late-1"]), shared);
+    assert!(
+        !ctx.sandbox
+            .journal()
+            .entries()
+            .iter()
+            .any(|e| matches!(e.service, Service::Uaa | Service::Login)
+                || e.path == "/api/v1/tokens"),
+        "no login, no mint"
+    );
+
+    // A namespace that needs a new token (here: a rotation) cannot get one without a login,
+    // and says so.
+    let mut cmd = ctx.command(&["secret", "create", "regcred", "-A", "--rotate"]);
+    cmd.env("KUBECTL_DEDICATED_REGISTRY_CONFIG", &copy)
+        .env("KUBECTL_DEDICATED_REGISTRY_PROFILE", "in-cluster");
+    ctx.run_with(cmd, None).fails_with("login");
+    assert_eq!(
+        ids(&ctx, &["default", "team-a", "team-b", "late-1"]),
+        shared
+    );
+}
