@@ -166,6 +166,21 @@ fn a_shared_token_is_revoked_only_by_its_last_holder() {
     assert!(ctx.token_revoked(&old), "{}", run.stderr);
     assert!(ctx.token_revoked(&own), "{}", run.stderr);
 
+    // An access change is said, and the read-only token goes once nothing holds it.
+    let run = ctx
+        .run(&["secret", "create", "regcred", "-A", "--readwrite"], None)
+        .ok();
+    assert!(
+        run.stderr
+            .contains("access read-only -> read-write in 3 namespace(s)"),
+        "{}",
+        run.stderr
+    );
+    let ro = new.into_iter().next().unwrap();
+    assert!(ctx.token_revoked(&ro), "{}", run.stderr);
+    let new = ids(&ctx, &["default", "team-a", "team-b"]);
+    assert_eq!(new.len(), 1);
+
     // The last holder's delete revokes it.
     for ns in ["default", "team-a"] {
         ctx.run(&["-n", ns, "secret", "delete", "regcred"], None)

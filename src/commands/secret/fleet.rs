@@ -286,6 +286,7 @@ impl<'r> Fleet<'r> {
             .iter()
             .map(|n| (n.clone(), self.need(n, found.secrets.get(n))))
             .collect();
+        self.announce_access_changes(names, found);
         if !check || self.dry_run || self.settings.verify == Verification::Skip {
             return needs;
         }
@@ -314,6 +315,27 @@ impl<'r> Fleet<'r> {
             ));
         }
         needs
+    }
+
+    /// Says at the default level how many secrets change access (a push token downgraded, or
+    /// a pull token upgraded), per old access.
+    fn announce_access_changes(&self, names: &[String], found: &Found) {
+        let wanted = self.settings.spec.access.as_str();
+        let mut changes: BTreeMap<&str, usize> = BTreeMap::new();
+        for secret in names.iter().filter_map(|n| found.secrets.get(n)) {
+            if manifests::is_managed(secret)
+                && let Some(old) = manifests::annotation(secret, manifests::ANNOTATION_ACCESS)
+                && old != wanted
+            {
+                *changes.entry(old).or_default() += 1;
+            }
+        }
+        for (old, count) in changes {
+            output::info(format!(
+                "secret/{}: access {old} -> {wanted} in {count} namespace(s); their token is replaced",
+                self.settings.spec.name
+            ));
+        }
     }
 
     /// The ids among `secrets`' tokens that the registry definitely refuses: each distinct
