@@ -5,7 +5,8 @@
 # Release build. Not part of CI (timings on a shared 2-core machine are noisy); by hand:
 #   bash tests/bench-fanout.sh                 # 1,000 namespaces, 40 ms, then 0 ms
 #   NAMESPACES=100 LATENCIES="40" bash tests/bench-fanout.sh   # a short run
-# CONCURRENCY sets the plugin's --concurrency (default: its own default). BENCH_BIN_DIR names a
+# CONCURRENCY sets the plugin's --concurrency (default: its own default); KUBECTL_LOOP=0 skips the
+# kubectl loop (for comparing concurrency settings). BENCH_BIN_DIR names a
 # directory holding already built release binaries (kubectl-dedicated_registry and
 # dedicated-sandbox) to use instead of building them.
 set -euo pipefail
@@ -73,10 +74,12 @@ run_one() { # latency_ms
     mints_added=$(( $(live_tokens) - before ))
     # The manual way: one kubectl per namespace (no mint at all: the token is given).
     t0=$(now)
-    for i in $(seq -f '%04g' 1 "$NAMESPACES"); do
-        kubectl -n "ns-$i" create secret docker-registry manual --docker-server="$registry" \
-            --docker-username=token --docker-password=not-a-real-token >/dev/null
-    done
+    if [ "${KUBECTL_LOOP:-1}" != 0 ]; then
+        for i in $(seq -f '%04g' 1 "$NAMESPACES"); do
+            kubectl -n "ns-$i" create secret docker-registry manual --docker-server="$registry" \
+                --docker-username=token --docker-password=not-a-real-token >/dev/null
+        done
+    fi
     t1=$(now); loop=$(secs "$t0" "$t1")
     printf '| %s ms | %s | %s s | %s s (%sx) | %s s | %s s | %s / %s / %s | %s MiB |\n' \
         "$latency" "$NAMESPACES" "$loop" "$fresh" "$(python3 -c "print(f'{$loop / $fresh:.1f}')")" \
@@ -86,6 +89,7 @@ run_one() { # latency_ms
     kill "$SANDBOX_PID"; wait "$SANDBOX_PID" 2>/dev/null || true; SANDBOX_PID=
 }
 
+echo "concurrency: ${CONCURRENCY:-default}"
 echo "| delay per request | namespaces | kubectl loop | plugin -A, fresh | re-run (unchanged) | +$ADDED namespaces | mints fresh / re-run / added | peak RSS |"
 echo "|---|---|---|---|---|---|---|---|"
 for latency in $LATENCIES; do
