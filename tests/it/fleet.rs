@@ -488,3 +488,25 @@ fn new_namespaces_get_the_shared_token_without_any_login() {
         shared
     );
 }
+
+#[test]
+fn a_terminal_gets_a_progress_bar_and_a_pipe_does_not() {
+    let ctx = TestContext::logged_in();
+    namespaces(&ctx, &["bar-1", "bar-2", "bar-3", "bar-4", "bar-5"]);
+    let cmd = ctx.command(&["secret", "create", "regcred", "-A"]);
+    let mut session = rexpect::session::spawn_command(cmd, Some(30_000)).expect("pty session");
+    let transcript = session.exp_eof().unwrap();
+    assert!(transcript.contains("/8 namespaces, "), "{transcript}");
+    assert!(
+        transcript.contains("8 created, 0 configured, 0 unchanged, 0 failed"),
+        "{transcript}"
+    );
+    // Without a terminal (the harness captures both streams): lines only.
+    let run = ctx.run(&["secret", "create", "regcred", "-A"], None).ok();
+    assert!(!run.stderr.contains(" namespaces, "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("0 created, 0 configured, 8 unchanged"),
+        "{}",
+        run.stderr
+    );
+}
