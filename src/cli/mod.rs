@@ -509,6 +509,11 @@ pub struct PodCommonArgs {
     /// Pull secret to reference.
     #[arg(long, value_name = "NAME", default_value = crate::manifests::DEFAULT_SECRET_NAME)]
     pub secret: String,
+
+    /// Write the digest the pull pre-flight resolved into the Pod (`<image>@sha256:...`), so
+    /// the Pod runs exactly the image that was checked.
+    #[arg(long)]
+    pub pin_digest: bool,
 }
 
 /// `pod render`.
@@ -520,6 +525,12 @@ pub struct PodRenderArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = ManifestFormat::Yaml)]
     pub output: ManifestFormat,
+
+    /// Run the pull pre-flight first (as `pod apply` does): resolve the image with the pull
+    /// secret's credential read from the cluster; exit 1 when the image or the credential
+    /// cannot work.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// `pod apply`.
@@ -535,6 +546,11 @@ pub struct PodApplyArgs {
     /// Output format: print the object instead of `pod/NAME created`.
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
     pub output: Option<OutputFormat>,
+
+    /// Skip the pull pre-flight (the secret's existence and the image's resolution with its
+    /// credential, checked before the Pod is applied).
+    #[arg(long, conflicts_with = "pin_digest")]
+    pub no_check: bool,
 }
 
 /// `completion`.

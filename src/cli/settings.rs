@@ -233,6 +233,10 @@ pub struct PodSettings {
     pub name: Option<String>,
     /// `--secret`.
     pub secret: String,
+    /// Run the pull pre-flight (`pod apply` unless `--no-check`, `pod render --check`).
+    pub check: bool,
+    /// `--pin-digest`.
+    pub pin_digest: bool,
 }
 
 /// `pod apply`.
@@ -287,14 +291,20 @@ impl Settings {
             Command::Token(TokenCommand::Revoke(args)) => {
                 CommandSettings::TokenRevoke(token_revoke(args)?)
             }
-            Command::Pod(PodCommand::Render(PodRenderArgs { common, output })) => {
-                CommandSettings::PodRender(pod(common)?, output.into())
-            }
+            Command::Pod(PodCommand::Render(PodRenderArgs {
+                common,
+                output,
+                check,
+            })) => CommandSettings::PodRender(pod(common, check)?, output.into()),
             Command::Pod(PodCommand::Apply(PodApplyArgs {
                 common,
                 dry_run,
                 output,
-            })) => CommandSettings::PodApply(pod(common)?, PodApplySettings { dry_run, output }),
+                no_check,
+            })) => CommandSettings::PodApply(
+                pod(common, !no_check)?,
+                PodApplySettings { dry_run, output },
+            ),
             Command::Doctor(args) => {
                 if let Some(name) = &args.secret {
                     manifests::validate_object_name("secret", name)?;
@@ -594,15 +604,22 @@ fn token_revoke(args: TokenRevokeArgs) -> anyhow::Result<TokenRevokeSettings> {
     Ok(TokenRevokeSettings { ids: args.ids })
 }
 
-fn pod(args: PodCommonArgs) -> anyhow::Result<PodSettings> {
+fn pod(args: PodCommonArgs, check: bool) -> anyhow::Result<PodSettings> {
     manifests::validate_object_name("secret", &args.secret)?;
     if let Some(name) = &args.name {
         manifests::validate_object_name("pod", name)?;
+    }
+    if args.pin_digest && !check {
+        bail!(
+            "--pin-digest needs the pull pre-flight: use it with `pod apply` (without --no-check) or `pod render --check`"
+        );
     }
     Ok(PodSettings {
         image: args.image,
         name: args.name,
         secret: args.secret,
+        check,
+        pin_digest: args.pin_digest,
     })
 }
 
@@ -653,6 +670,9 @@ mod tests {
         );
         assert!(
             error(&["pod", "apply", "--image", "a/b", "--name", "X"]).contains("invalid pod name")
+        );
+        assert!(
+            error(&["pod", "render", "--image", "a/b", "--pin-digest"]).contains("--pin-digest")
         );
         assert!(error(&["login", "--api", "http://api.x"]).contains("only https://"));
         assert!(error(&["login", "--registry", "r.x/path"]).contains("invalid --registry"));

@@ -17,6 +17,7 @@ mod kubeconfig;
 mod layout;
 mod lifecycle;
 mod operator;
+mod preflight;
 mod promises;
 mod real_world;
 mod scrubber;
