@@ -155,6 +155,9 @@ pub enum Command {
     /// List and revoke registry tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Browse the images in the registry.
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Probe every endpoint the plugin uses and report what was observed (never mints a token
     /// or prints a credential); exit 1 when the main job cannot work.
     #[command(
@@ -364,6 +367,44 @@ pub enum TokenCommand {
         after_help = "Examples:\n  kubectl dedicated-registry token revoke 637b3d8c-a087-5af9-a636-16e7efc70967"
     )]
     Revoke(TokenRevokeArgs),
+}
+
+/// `image` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List the images in the org's registry namespaces (one row per tag), as
+    /// `ibmcloud cr images` does; uses the login, not a pull secret.
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry image list\n  kubectl dedicated-registry image list --registry-namespace demo -o wide"
+    )]
+    List(ImageListArgs),
+}
+
+/// `image list`.
+#[derive(Debug, Args)]
+pub struct ImageListArgs {
+    /// Only this registry namespace (the first part of `<namespace>/<image>`; not the
+    /// Kubernetes namespace, which is `-n`).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub registry_namespace: Option<String>,
+
+    /// Output format (default: a table; `wide` adds the full digest and the vulnerability
+    /// verdict; `name` prints references to pass to `pod apply --image`).
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<ImageFormat>,
+}
+
+/// `-o` formats of `image list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImageFormat {
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+    /// Image references only.
+    Name,
+    /// The table with more columns.
+    Wide,
 }
 
 /// `token list`.

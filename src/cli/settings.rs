@@ -63,6 +63,8 @@ pub enum CommandSettings {
     TokenList(TokenListSettings),
     /// `token revoke`.
     TokenRevoke(TokenRevokeSettings),
+    /// `image list`.
+    ImageList(ImageListSettings),
     /// `pod render`.
     PodRender(PodSettings, Format),
     /// `pod apply`.
@@ -208,6 +210,15 @@ pub struct TokenListSettings {
     pub format: Option<Format>,
 }
 
+/// `image list`.
+#[derive(Debug)]
+pub struct ImageListSettings {
+    /// `--registry-namespace`, checked to be a registry namespace name.
+    pub namespace: Option<String>,
+    /// `-o`; a table when absent.
+    pub format: Option<super::ImageFormat>,
+}
+
 /// `doctor`.
 #[derive(Debug)]
 pub struct DoctorSettings {
@@ -290,6 +301,9 @@ impl Settings {
             }
             Command::Token(TokenCommand::Revoke(args)) => {
                 CommandSettings::TokenRevoke(token_revoke(args)?)
+            }
+            Command::Image(super::ImageCommand::List(args)) => {
+                CommandSettings::ImageList(image_list(args)?)
             }
             Command::Pod(PodCommand::Render(PodRenderArgs {
                 common,
@@ -604,6 +618,29 @@ fn token_revoke(args: TokenRevokeArgs) -> anyhow::Result<TokenRevokeSettings> {
     Ok(TokenRevokeSettings { ids: args.ids })
 }
 
+/// `image list`: a registry namespace is lower-case letters, digits, `-` and `_` (IBM allows
+/// 4 to 30; older ones may be shorter), so it is safe in a query.
+fn image_list(args: super::ImageListArgs) -> anyhow::Result<ImageListSettings> {
+    if let Some(ns) = &args.registry_namespace {
+        let valid = !ns.is_empty()
+            && ns.len() <= 64
+            && ns.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && ns
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'));
+        if !valid {
+            bail!(
+                "invalid --registry-namespace `{}`: a registry namespace is lower-case letters, digits, `-` and `_` (the first part of `<namespace>/<image>`)",
+                crate::output::printable(ns)
+            );
+        }
+    }
+    Ok(ImageListSettings {
+        namespace: args.registry_namespace,
+        format: args.output,
+    })
+}
+
 fn pod(args: PodCommonArgs, check: bool) -> anyhow::Result<PodSettings> {
     manifests::validate_object_name("secret", &args.secret)?;
     if let Some(name) = &args.name {
@@ -673,6 +710,10 @@ mod tests {
         );
         assert!(
             error(&["pod", "render", "--image", "a/b", "--pin-digest"]).contains("--pin-digest")
+        );
+        assert!(
+            error(&["image", "list", "--registry-namespace", "Demo/x"])
+                .contains("invalid --registry-namespace")
         );
         assert!(error(&["login", "--api", "http://api.x"]).contains("only https://"));
         assert!(error(&["login", "--registry", "r.x/path"]).contains("invalid --registry"));

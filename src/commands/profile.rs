@@ -44,7 +44,7 @@ fn row(name: &str, current: bool, profile: &Profile) -> ProfileRow {
 }
 
 /// Left-aligned columns separated by three spaces, as kubectl's tabwriter prints them.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

@@ -12,6 +12,7 @@ mod errors;
 mod flow;
 mod fuzz;
 mod hardening;
+mod images;
 mod krew;
 mod kubeconfig;
 mod layout;
