@@ -526,12 +526,12 @@ pub struct SecretRenderArgs {
 pub enum PodCommand {
     /// Print a Pod that pulls the image with the pull secret.
     #[command(
-        after_help = "Examples:\n  kubectl dedicated-registry pod render --image demo/hello:v1 --secret regcred\n  kubectl dedicated-registry -n team-a pod render --image registry.<dedicated_domain>/demo/hello@sha256:<digest> --secret regcred"
+        after_help = "Examples:\n  kubectl dedicated-registry pod render --image demo/hello:v1 --secret regcred\n  kubectl dedicated-registry -n team-a pod render --image registry.<dedicated_domain>/demo/hello@sha256:<digest> --secret regcred\n  kubectl dedicated-registry -n team-a pod render --image demo/hello:v1 --secret regcred --check --pin-digest"
     )]
     Render(PodRenderArgs),
     /// Create or update that Pod in the target namespace (server-side apply).
     #[command(
-        after_help = "Examples:\n  kubectl dedicated-registry -n team-a pod apply --image demo/hello --secret regcred\n  kubectl dedicated-registry -n team-a pod apply --image demo/hello:v1 --secret regcred --dry-run=server -o yaml"
+        after_help = "Examples:\n  kubectl dedicated-registry -n team-a pod apply --image demo/hello --secret regcred\n  kubectl dedicated-registry -n team-a pod apply --image demo/hello:v1 --secret regcred --dry-run=server -o yaml\n  kubectl dedicated-registry -n team-a pod apply --image demo/hello:v1 --secret regcred --pin-digest"
     )]
     Apply(PodApplyArgs),
 }
