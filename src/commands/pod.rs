@@ -91,8 +91,10 @@ pub async fn render(ctx: &Ctx, settings: PodSettings, format: Format) -> anyhow:
     let (namespace, _) = render_namespace(ctx).await;
     let (mut pod, image) = build(ctx, &settings, &namespace)?;
     if settings.check {
-        let kube = ctx.global.kube.clone();
-        let target = cluster::resolve(&kube).await.and_then(|r| r.connect());
+        let target = match cluster::resolve(&ctx.global.kube).await {
+            Ok(resolved) => resolved.connect(),
+            Err(e) => Err(e),
+        };
         match target {
             Ok(target) => check(ctx, &target, &settings, &mut pod, &image).await?,
             Err(e) => output::warning(format!(
