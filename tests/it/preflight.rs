@@ -234,6 +234,31 @@ fn pod_apply_resolves_the_image_with_the_secrets_credential_before_any_pod_exist
     )
     .fails_with("nearest existing tags");
 
+    // An image on a registry the secret holds no credential for: nothing to check with, one
+    // warning, and the Pod is applied (the kubelet pulls it without a credential).
+    ctx.sandbox.journal().clear();
+    let elsewhere = apply(
+        &ctx,
+        "other.example/team/app:2",
+        "regcred",
+        &["--name", "elsewhere"],
+    )
+    .ok();
+    let warned = warnings(&elsewhere);
+    assert_eq!(warned.len(), 1, "{}", elsewhere.stderr);
+    assert!(
+        warned[0].contains("holds no credential for other.example"),
+        "{}",
+        warned[0]
+    );
+    assert!(
+        ctx.sandbox
+            .journal()
+            .for_service(Service::Registry)
+            .is_empty()
+    );
+    assert_eq!(pod_image(&ctx, "elsewhere"), "other.example/team/app:2");
+
     // The credential refused (its token revoked): exit 1 naming the secret and the way out.
     assert!(ctx.sandbox.world.registry.revoke(&ctx.tokens()[0].id));
     let refused = apply(&ctx, "demo/hello:v1", "regcred", &["--name", "refused"])
@@ -252,7 +277,9 @@ fn pod_apply_resolves_the_image_with_the_secrets_credential_before_any_pod_exist
             .get("team-a", "pods", "refused")
             .is_none()
     );
-    for run in [&nope, &missing, &found, &unchecked, &rendered, &refused] {
+    for run in [
+        &nope, &missing, &found, &unchecked, &rendered, &elsewhere, &refused,
+    ] {
         run.leaks_none(&[&token, seed::ALICE_PASSWORD]);
         run.shows_no_jwt();
     }
