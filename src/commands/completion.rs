@@ -64,7 +64,14 @@ struct LocalValues {
 
 impl LocalValues {
     fn image_values(&self, arg_id: &str, to_complete: &str) -> Option<Vec<String>> {
-        (arg_id == "image").then(|| super::image::completion_candidates(&self.profile, to_complete))
+        match arg_id {
+            "image" => Some(super::image::completion_candidates(
+                &self.profile,
+                to_complete,
+            )),
+            "registry_namespace" => Some(super::image::namespace_candidates(&self.profile)),
+            _ => None,
+        }
     }
 }
 

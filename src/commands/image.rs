@@ -305,6 +305,17 @@ pub fn completion_candidates(profile: &str, word: &str) -> Vec<String> {
         .collect()
 }
 
+/// `--registry-namespace` candidates: the namespaces of the cached image list.
+pub fn namespace_candidates(profile: &str) -> Vec<String> {
+    references(profile)
+        .iter()
+        .filter_map(|r| {
+            let (repository, _) = r.split_once('@').or_else(|| r.rsplit_once(':'))?;
+            Some(crate::registry::images::namespace_of(repository))
+        })
+        .collect()
+}
+
 /// Whether the shell should add no space after `--image` candidates for `word`: a repository
 /// may still get its `:tag`.
 pub fn completion_goes_on(word: &str) -> bool {

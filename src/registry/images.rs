@@ -74,7 +74,7 @@ fn split_tag(reference: &str) -> Option<(&str, &str)> {
 }
 
 /// The registry namespace of `host/ns/repo` (`ns`); a path without a host keeps its first part.
-fn namespace_of(repository: &str) -> String {
+pub fn namespace_of(repository: &str) -> String {
     let mut parts = repository.split('/');
     let first = parts.next().unwrap_or_default();
     let second = parts.next();

@@ -194,6 +194,8 @@ fn image_values_complete_from_the_registry_cached_and_silent_on_errors() {
         &["pod", "apply", "--image", &format!("{host}/d")],
     );
     assert_eq!(full.stdout, format!("{host}/demo/hello\n:6\n"));
+    let namespaces = complete(&ctx, &cache, &["image", "list", "--registry-namespace", ""]);
+    assert_eq!(namespaces.stdout, "demo\n:4\n");
     assert_eq!(image_requests(&ctx), 1, "one request, then the cache");
     let file = cache.join(format!(
         "kubectl-dedicated-registry/images-{}.json",
