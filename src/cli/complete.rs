@@ -31,6 +31,9 @@ pub const SHIM_NAME: &str = "kubectl_complete-dedicated_registry";
 /// `ShellCompDirectiveDefault`: the shell may fall back to file completion.
 pub const DIRECTIVE_DEFAULT: u32 = 0;
 
+/// `ShellCompDirectiveNoSpace`: the value goes on, so the shell adds no space after it.
+pub const DIRECTIVE_NO_SPACE: u32 = 2;
+
 /// `ShellCompDirectiveNoFileComp`: offer only the candidates printed, never file names.
 pub const DIRECTIVE_NO_FILE_COMP: u32 = 4;
 
@@ -41,6 +44,18 @@ pub const DIRECTIVE_NO_FILE_COMP: u32 = 4;
 pub trait DynamicValues {
     /// All known values for the argument `arg_id`; [`complete`] filters them by prefix.
     fn values(&self, arg_id: &str) -> Vec<String>;
+
+    /// Values for `arg_id` that depend on the word typed so far (an image's tags once a `:`
+    /// was typed); defaults to [`Self::values`]. [`complete`] still filters them by prefix.
+    fn values_for(&self, arg_id: &str, _to_complete: &str) -> Vec<String> {
+        self.values(arg_id)
+    }
+
+    /// Whether the value of `arg_id` may go on after these candidates (an image repository,
+    /// then `:tag`), so the shell must not add a space ([`DIRECTIVE_NO_SPACE`]).
+    fn no_space(&self, _arg_id: &str, _to_complete: &str) -> bool {
+        false
+    }
 }
 
 /// A [`DynamicValues`] that knows nothing, for callers without dynamic values.
@@ -273,14 +288,20 @@ fn values(arg: &Arg, to_complete: &str, dynamic: &dyn DynamicValues) -> (Vec<Can
             .collect();
         return (candidates, DIRECTIVE_NO_FILE_COMP);
     }
-    let mut known = dynamic.values(arg.get_id().as_str());
+    let id = arg.get_id().as_str();
+    let mut known = dynamic.values_for(id, to_complete);
     if !known.is_empty() {
         known.retain(|value| value.starts_with(to_complete));
         known.sort();
         known.dedup();
+        let no_space = if dynamic.no_space(id, to_complete) {
+            DIRECTIVE_NO_SPACE
+        } else {
+            0
+        };
         return (
             known.into_iter().map(|value| (value, None)).collect(),
-            DIRECTIVE_NO_FILE_COMP,
+            DIRECTIVE_NO_FILE_COMP | no_space,
         );
     }
     // Only a path argument (`--kubeconfig`, `--ca-file`) lets the shell offer file names; a
@@ -627,6 +648,37 @@ mod tests {
         assert_eq!(run(&["--context", "p"]), "prod\n:4\n");
         assert_eq!(run(&["status", "--profile", ""]), "bluemix\n:4\n");
         assert_eq!(run(&["-n", "zzz"]), ":4\n");
+    }
+
+    /// Values that depend on the typed word, and candidates the value goes on after.
+    #[test]
+    fn values_may_depend_on_the_typed_word() {
+        struct Images;
+        impl DynamicValues for Images {
+            fn values(&self, _arg_id: &str) -> Vec<String> {
+                Vec::new()
+            }
+            fn values_for(&self, arg_id: &str, to_complete: &str) -> Vec<String> {
+                match (arg_id, to_complete.contains(':')) {
+                    ("api", false) => vec!["demo/hello".into(), "ops/tools".into()],
+                    ("api", true) => vec!["demo/hello:v1".into(), "demo/hello:latest".into()],
+                    _ => Vec::new(),
+                }
+            }
+            fn no_space(&self, _arg_id: &str, to_complete: &str) -> bool {
+                !to_complete.contains(':')
+            }
+        }
+        let run = |words: &[&str]| {
+            let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+            complete(command(), &args, &Images)
+        };
+        assert_eq!(run(&["login", "--api", "d"]), "demo/hello\n:6\n");
+        assert_eq!(
+            run(&["login", "--api", "demo/hello:"]),
+            "demo/hello:latest\ndemo/hello:v1\n:4\n"
+        );
+        assert_eq!(run(&["login", "--api=demo/hello:v"]), "demo/hello:v1\n:4\n");
     }
 
     #[test]

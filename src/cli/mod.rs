@@ -155,6 +155,9 @@ pub enum Command {
     /// List, revoke and prune registry tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Browse the images in the registry.
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Probe every endpoint the plugin uses and report what was observed (never mints a token
     /// or prints a credential); exit 1 when the main job cannot work.
     #[command(
@@ -410,6 +413,44 @@ pub enum TokenCommand {
     Revoke(TokenRevokeArgs),
 }
 
+/// `image` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List the images in the org's registry namespaces (one row per tag), as
+    /// `ibmcloud cr images` does; uses the login, not a pull secret.
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry image list\n  kubectl dedicated-registry image list --registry-namespace demo -o wide"
+    )]
+    List(ImageListArgs),
+}
+
+/// `image list`.
+#[derive(Debug, Args)]
+pub struct ImageListArgs {
+    /// Only this registry namespace (the first part of `<namespace>/<image>`; not the
+    /// Kubernetes namespace, which is `-n`).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub registry_namespace: Option<String>,
+
+    /// Output format (default: a table; `wide` adds the full digest and the vulnerability
+    /// verdict; `name` prints references to pass to `pod apply --image`).
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<ImageFormat>,
+}
+
+/// `-o` formats of `image list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImageFormat {
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+    /// Image references only.
+    Name,
+    /// The table with more columns.
+    Wide,
+}
+
 /// `token list`.
 #[derive(Debug, Args)]
 pub struct TokenListArgs {
@@ -573,12 +614,12 @@ pub struct SecretRenderArgs {
 pub enum PodCommand {
     /// Print a Pod that pulls the image with the pull secret.
     #[command(
-        after_help = "Examples:\n  kubectl dedicated-registry pod render --image demo/hello:v1 --secret regcred\n  kubectl dedicated-registry -n team-a pod render --image registry.<dedicated_domain>/demo/hello@sha256:<digest> --secret regcred"
+        after_help = "Examples:\n  kubectl dedicated-registry pod render --image demo/hello:v1 --secret regcred\n  kubectl dedicated-registry -n team-a pod render --image registry.<dedicated_domain>/demo/hello@sha256:<digest> --secret regcred\n  kubectl dedicated-registry -n team-a pod render --image demo/hello:v1 --secret regcred --check --pin-digest"
     )]
     Render(PodRenderArgs),
     /// Create or update that Pod in the target namespace (server-side apply).
     #[command(
-        after_help = "Examples:\n  kubectl dedicated-registry -n team-a pod apply --image demo/hello --secret regcred\n  kubectl dedicated-registry -n team-a pod apply --image demo/hello:v1 --secret regcred --dry-run=server -o yaml"
+        after_help = "Examples:\n  kubectl dedicated-registry -n team-a pod apply --image demo/hello --secret regcred\n  kubectl dedicated-registry -n team-a pod apply --image demo/hello:v1 --secret regcred --dry-run=server -o yaml\n  kubectl dedicated-registry -n team-a pod apply --image demo/hello:v1 --secret regcred --pin-digest"
     )]
     Apply(PodApplyArgs),
 }
@@ -597,6 +638,11 @@ pub struct PodCommonArgs {
     /// Pull secret to reference.
     #[arg(long, value_name = "NAME", default_value = crate::manifests::DEFAULT_SECRET_NAME)]
     pub secret: String,
+
+    /// Write the digest the pull pre-flight resolved into the Pod (`<image>@sha256:...`), so
+    /// the Pod runs exactly the image that was checked.
+    #[arg(long)]
+    pub pin_digest: bool,
 }
 
 /// `pod render`.
@@ -608,6 +654,12 @@ pub struct PodRenderArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = ManifestFormat::Yaml)]
     pub output: ManifestFormat,
+
+    /// Run the pull pre-flight first (as `pod apply` does): resolve the image with the pull
+    /// secret's credential read from the cluster; exit 1 when the image or the credential
+    /// cannot work.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// `pod apply`.
@@ -623,6 +675,11 @@ pub struct PodApplyArgs {
     /// Output format: print the object instead of `pod/NAME created`.
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
     pub output: Option<OutputFormat>,
+
+    /// Skip the pull pre-flight (the secret's existence and the image's resolution with its
+    /// credential, checked before the Pod is applied).
+    #[arg(long, conflicts_with = "pin_digest")]
+    pub no_check: bool,
 }
 
 /// `completion`.

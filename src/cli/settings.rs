@@ -68,6 +68,8 @@ pub enum CommandSettings {
     TokenList(TokenListSettings),
     /// `token revoke`.
     TokenRevoke(TokenRevokeSettings),
+    /// `image list`.
+    ImageList(ImageListSettings),
     /// `pod render`.
     PodRender(PodSettings, Format),
     /// `pod apply`.
@@ -249,6 +251,15 @@ pub struct TokenListSettings {
     pub format: Option<Format>,
 }
 
+/// `image list`.
+#[derive(Debug)]
+pub struct ImageListSettings {
+    /// `--registry-namespace`, checked to be a registry namespace name.
+    pub namespace: Option<String>,
+    /// `-o`; a table when absent.
+    pub format: Option<super::ImageFormat>,
+}
+
 /// `doctor`.
 #[derive(Debug)]
 pub struct DoctorSettings {
@@ -274,6 +285,10 @@ pub struct PodSettings {
     pub name: Option<String>,
     /// `--secret`.
     pub secret: String,
+    /// Run the pull pre-flight (`pod apply` unless `--no-check`, `pod render --check`).
+    pub check: bool,
+    /// `--pin-digest`.
+    pub pin_digest: bool,
 }
 
 /// `pod apply`.
@@ -331,14 +346,23 @@ impl Settings {
             Command::Token(TokenCommand::Revoke(args)) => {
                 CommandSettings::TokenRevoke(token_revoke(args)?)
             }
-            Command::Pod(PodCommand::Render(PodRenderArgs { common, output })) => {
-                CommandSettings::PodRender(pod(common)?, output.into())
+            Command::Image(super::ImageCommand::List(args)) => {
+                CommandSettings::ImageList(image_list(args)?)
             }
+            Command::Pod(PodCommand::Render(PodRenderArgs {
+                common,
+                output,
+                check,
+            })) => CommandSettings::PodRender(pod(common, check)?, output.into()),
             Command::Pod(PodCommand::Apply(PodApplyArgs {
                 common,
                 dry_run,
                 output,
-            })) => CommandSettings::PodApply(pod(common)?, PodApplySettings { dry_run, output }),
+                no_check,
+            })) => CommandSettings::PodApply(
+                pod(common, !no_check)?,
+                PodApplySettings { dry_run, output },
+            ),
             Command::Doctor(args) => {
                 if let Some(name) = &args.secret {
                     manifests::validate_object_name("secret", name)?;
@@ -680,15 +704,45 @@ fn token_revoke(args: TokenRevokeArgs) -> anyhow::Result<TokenRevokeSettings> {
     Ok(TokenRevokeSettings { ids: args.ids })
 }
 
-fn pod(args: PodCommonArgs) -> anyhow::Result<PodSettings> {
+/// `image list`: a registry namespace is lower-case letters, digits, `-` and `_` (IBM allows
+/// 4 to 30; older ones may be shorter), so it is safe in a query.
+fn image_list(args: super::ImageListArgs) -> anyhow::Result<ImageListSettings> {
+    if let Some(ns) = &args.registry_namespace {
+        let valid = !ns.is_empty()
+            && ns.len() <= 64
+            && ns.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && ns
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'));
+        if !valid {
+            bail!(
+                "invalid --registry-namespace `{}`: a registry namespace is lower-case letters, digits, `-` and `_` (the first part of `<namespace>/<image>`)",
+                crate::output::printable(ns)
+            );
+        }
+    }
+    Ok(ImageListSettings {
+        namespace: args.registry_namespace,
+        format: args.output,
+    })
+}
+
+fn pod(args: PodCommonArgs, check: bool) -> anyhow::Result<PodSettings> {
     manifests::validate_object_name("secret", &args.secret)?;
     if let Some(name) = &args.name {
         manifests::validate_object_name("pod", name)?;
+    }
+    if args.pin_digest && !check {
+        bail!(
+            "--pin-digest needs the pull pre-flight: use it with `pod apply` (without --no-check) or `pod render --check`"
+        );
     }
     Ok(PodSettings {
         image: args.image,
         name: args.name,
         secret: args.secret,
+        check,
+        pin_digest: args.pin_digest,
     })
 }
 
@@ -739,6 +793,13 @@ mod tests {
         );
         assert!(
             error(&["pod", "apply", "--image", "a/b", "--name", "X"]).contains("invalid pod name")
+        );
+        assert!(
+            error(&["pod", "render", "--image", "a/b", "--pin-digest"]).contains("--pin-digest")
+        );
+        assert!(
+            error(&["image", "list", "--registry-namespace", "Demo/x"])
+                .contains("invalid --registry-namespace")
         );
         assert!(error(&["login", "--api", "http://api.x"]).contains("only https://"));
         assert!(error(&["login", "--registry", "r.x/path"]).contains("invalid --registry"));

@@ -52,10 +52,27 @@ pub fn completion(args: CompletionArgs) -> anyhow::Result<()> {
     Ok(output::data(&String::from_utf8_lossy(&out))?)
 }
 
-/// Values read from local files only: completion must be fast and never prompt or hit the network.
+/// Values read from local files (completion must be fast and never prompt), except `--image`,
+/// which asks the registry with the login and caches the answer for a minute
+/// ([`super::image::completion_candidates`]).
 struct LocalValues {
     /// `--kubeconfig`, if typed.
     kubeconfig: Option<PathBuf>,
+    /// `--profile` if typed, else its variable, else the default.
+    profile: String,
+}
+
+impl LocalValues {
+    fn image_values(&self, arg_id: &str, to_complete: &str) -> Option<Vec<String>> {
+        match arg_id {
+            "image" => Some(super::image::completion_candidates(
+                &self.profile,
+                to_complete,
+            )),
+            "registry_namespace" => Some(super::image::namespace_candidates(&self.profile)),
+            _ => None,
+        }
+    }
 }
 
 impl DynamicValues for LocalValues {
@@ -92,12 +109,22 @@ impl DynamicValues for LocalValues {
             _ => Vec::new(),
         }
     }
+
+    fn values_for(&self, arg_id: &str, to_complete: &str) -> Vec<String> {
+        self.image_values(arg_id, to_complete)
+            .unwrap_or_else(|| self.values(arg_id))
+    }
+
+    fn no_space(&self, arg_id: &str, to_complete: &str) -> bool {
+        arg_id == "image" && super::image::completion_goes_on(to_complete)
+    }
 }
 
 /// `__complete WORDS...`: answers kubectl's plugin completion.
 pub fn complete(ctx: &Ctx, args: CompleteArgs) -> anyhow::Result<()> {
     let values = LocalValues {
         kubeconfig: ctx.global.kube.kubeconfig.clone(),
+        profile: ctx.profile_name().to_string(),
     };
     let answer = complete::complete(Cli::command(), &args.words, &values);
     Ok(output::data(&answer)?)
@@ -107,15 +134,33 @@ pub fn complete(ctx: &Ctx, args: CompleteArgs) -> anyhow::Result<()> {
 /// clap must not validate. Only `--kubeconfig` is read from them, for dynamic values.
 pub fn complete_raw(words: Vec<String>) -> std::process::ExitCode {
     let mut kubeconfig = None;
+    let mut profile = None;
     let mut iter = words.iter().peekable();
     while let Some(word) = iter.next() {
         if let Some(v) = word.strip_prefix("--kubeconfig=") {
             kubeconfig = Some(v.into());
         } else if word == "--kubeconfig" {
             kubeconfig = iter.peek().map(|v| v.into());
+        } else if let Some(v) = word.strip_prefix("--profile=") {
+            profile = Some(v.to_string());
+        } else if word == "--profile" {
+            profile = iter.peek().map(|v| v.to_string());
         }
     }
-    let values = LocalValues { kubeconfig };
+    // Only a valid profile name reaches the cache file name.
+    let profile = profile
+        .or_else(|| std::env::var(crate::env::PROFILE).ok())
+        .filter(|p| {
+            !p.is_empty()
+                && !p.starts_with('.')
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        })
+        .unwrap_or_else(|| crate::store::DEFAULT_PROFILE.to_string());
+    let values = LocalValues {
+        kubeconfig,
+        profile,
+    };
     let answer = complete::complete(Cli::command(), &words, &values);
     match output::data(&answer) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 
 mod completion;
 mod doctor;
+mod image;
 mod inventory;
 mod login;
 mod pod;
@@ -103,6 +104,7 @@ pub async fn dispatch(settings: Settings) -> anyhow::Result<()> {
         CommandSettings::TokenPrune(s) => token::prune(&ctx, s).await,
         CommandSettings::TokenList(s) => token::list(&ctx, s).await,
         CommandSettings::TokenRevoke(s) => token::revoke(&ctx, s).await,
+        CommandSettings::ImageList(s) => image::list(&ctx, s).await,
         CommandSettings::PodRender(s, format) => pod::render(&ctx, s, format).await,
         CommandSettings::PodApply(s, apply) => pod::apply(&ctx, s, apply).await,
         CommandSettings::Doctor(s) => doctor::doctor(&ctx, s).await,

@@ -1,4 +1,6 @@
-//! `pod render` and `pod apply`.
+//! `pod render` and `pod apply`, with the pull pre-flight ([`preflight`]).
+
+mod preflight;
 
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::{Pod, Secret};
@@ -10,8 +12,12 @@ use crate::cli::settings::{PodApplySettings, PodSettings};
 use crate::output::{self, Format};
 use crate::{cluster, manifests};
 
-/// Builds the Pod for `namespace` from validated settings.
-fn build(ctx: &Ctx, settings: &PodSettings, namespace: &str) -> anyhow::Result<Pod> {
+/// Builds the Pod for `namespace` from validated settings, with the resolved image.
+fn build(
+    ctx: &Ctx,
+    settings: &PodSettings,
+    namespace: &str,
+) -> anyhow::Result<(Pod, manifests::ImageRef)> {
     manifests::validate_namespace(namespace)?;
     // A short reference needs the profile's registry; a full one does not need a login.
     let registry = match ctx.require_profile() {
@@ -33,12 +39,34 @@ fn build(ctx: &Ctx, settings: &PodSettings, namespace: &str) -> anyhow::Result<P
         .clone()
         .unwrap_or_else(|| manifests::pod_name_for(&image.name));
     manifests::validate_object_name("pod", &name)?;
-    Ok(manifests::pod(
-        &name,
-        namespace,
-        &image.full,
-        &settings.secret,
-    ))
+    let pod = manifests::pod(&name, namespace, &image.full, &settings.secret);
+    Ok((pod, image))
+}
+
+/// The pull pre-flight ([`preflight::run`]); with `--pin-digest`, the Pod's image becomes the
+/// resolved digest.
+async fn check(
+    ctx: &Ctx,
+    target: &cluster::Target,
+    settings: &PodSettings,
+    pod: &mut Pod,
+    image: &manifests::ImageRef,
+) -> anyhow::Result<()> {
+    let digest = preflight::run(ctx, target, &settings.secret, image).await?;
+    match digest {
+        Some(digest) if settings.pin_digest => {
+            let pinned = image.pinned(&digest);
+            if let Some(container) = pod.spec.as_mut().and_then(|s| s.containers.first_mut()) {
+                container.image = Some(pinned);
+            }
+        }
+        None if settings.pin_digest => output::warning(format!(
+            "--pin-digest: the digest of {} is unknown, so the Pod keeps the reference as given",
+            image.full
+        )),
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The namespace to render for without a cluster: `-n`, else the kubeconfig context's, else
@@ -58,10 +86,23 @@ pub async fn render_namespace(ctx: &Ctx) -> (String, Option<String>) {
     }
 }
 
-/// `pod render`.
+/// `pod render`; with `--check`, the pre-flight against the cluster's secret first.
 pub async fn render(ctx: &Ctx, settings: PodSettings, format: Format) -> anyhow::Result<()> {
     let (namespace, _) = render_namespace(ctx).await;
-    let pod = build(ctx, &settings, &namespace)?;
+    let (mut pod, image) = build(ctx, &settings, &namespace)?;
+    if settings.check {
+        let target = match cluster::resolve(&ctx.global.kube).await {
+            Ok(resolved) => resolved.connect(),
+            Err(e) => Err(e),
+        };
+        match target {
+            Ok(target) => check(ctx, &target, &settings, &mut pod, &image).await?,
+            Err(e) => output::warning(format!(
+                "--check needs the cluster to read secret/{}: {e}; the image was not checked",
+                settings.secret
+            )),
+        }
+    }
     Ok(output::data(&output::render(&pod, format)?)?)
 }
 
@@ -98,7 +139,7 @@ pub async fn apply(
     apply: PodApplySettings,
 ) -> anyhow::Result<()> {
     let resolved = cluster::resolve(&ctx.global.kube).await?;
-    let pod = build(ctx, &settings, &resolved.namespace)?;
+    let (mut pod, image) = build(ctx, &settings, &resolved.namespace)?;
     let name = pod.metadata.name.clone().unwrap_or_default();
     output::info(format!(
         "Target: context `{}`, cluster `{}`, namespace `{}`",
@@ -110,7 +151,11 @@ pub async fn apply(
         return report(&pod, "created (dry run)", apply.output);
     }
     let target = resolved.connect()?;
-    warn_if_secret_missing(&target, &settings.secret).await;
+    if settings.check {
+        check(ctx, &target, &settings, &mut pod, &image).await?;
+    } else {
+        warn_if_secret_missing(&target, &settings.secret).await;
+    }
     let pods: Api<Pod> = Api::namespaced(target.client.clone(), &target.namespace);
     let before = pods
         .get_opt(&name)

@@ -90,6 +90,19 @@ pub struct ImageRef {
     pub full: String,
     /// The last path component, e.g. `app` (the default Pod name).
     pub name: String,
+    /// The registry host, e.g. `registry.x`.
+    pub domain: String,
+    /// The repository path in the registry, e.g. `ns/app`.
+    pub repository: String,
+    /// The tag (`latest` when none was given) or the digest.
+    pub reference: String,
+}
+
+impl ImageRef {
+    /// The reference pinned to `digest`: `<domain>/<repository>@<digest>`.
+    pub fn pinned(&self, digest: &str) -> String {
+        format!("{}/{}@{digest}", self.domain, self.repository)
+    }
 }
 
 /// Resolves `--image`: a full reference (first component has a `.` or `:` or is `localhost`),
@@ -135,14 +148,24 @@ pub fn resolve_image(input: &str, registry: &str) -> Result<ImageRef, InputError
         full.push(':');
         full.push_str(tag.as_str());
     }
-    if let Some(digest) = caps.name("digest") {
+    let reference = if let Some(digest) = caps.name("digest") {
         full.push('@');
         full.push_str(digest.as_str());
-    } else if caps.name("tag").is_none() {
+        digest.as_str().to_string()
+    } else if let Some(tag) = caps.name("tag") {
+        tag.as_str().to_string()
+    } else {
         full.push_str(":latest");
-    }
+        "latest".to_string()
+    };
     let name = path.rsplit('/').next().unwrap_or(&path).to_string();
-    Ok(ImageRef { full, name })
+    Ok(ImageRef {
+        full,
+        name,
+        domain,
+        repository: path,
+        reference,
+    })
 }
 
 #[cfg(test)]
@@ -186,6 +209,23 @@ mod tests {
             format!("registry.x/{digest}")
         );
         assert_eq!(resolve_image("demo/my_app", r).unwrap().name, "my_app");
+        let parts = resolve_image("other.io:5000/a/b", r).unwrap();
+        assert_eq!(
+            (
+                parts.domain.as_str(),
+                parts.repository.as_str(),
+                parts.reference.as_str()
+            ),
+            ("other.io:5000", "a/b", "latest")
+        );
+        let pinned = resolve_image(&digest, r).unwrap();
+        assert_eq!(pinned.reference, format!("sha256:{}", "a".repeat(64)));
+        assert_eq!(
+            resolve_image("demo/hello:v1", r)
+                .unwrap()
+                .pinned("sha256:ab"),
+            "registry.x/demo/hello@sha256:ab"
+        );
         for bad in [
             "",
             "hello",

@@ -360,6 +360,42 @@ impl RegistryApi {
     }
 }
 
+impl RegistryApi {
+    /// `GET /api/v1/namespaces`: the org's registry namespaces.
+    pub async fn namespaces(&self) -> Result<Vec<String>, RegistryError> {
+        let action = "list namespaces";
+        let url = self.url("/api/v1/namespaces");
+        let body = self
+            .send(reqwest::Method::GET, &url, action, LIST_BODY_LIMIT)
+            .await?;
+        let mut names: Vec<String> = serde_json::from_slice(&body)
+            .map_err(|_| self.protocol(action, "the body is not a JSON list of names".into()))?;
+        names.sort();
+        Ok(names)
+    }
+
+    /// `GET /api/v1/images?includeIBM=false&includePrivate=true[&namespace=<ns>]`: one row per
+    /// tag (see [`super::images`]).
+    pub async fn images(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<Vec<super::images::ImageRow>, RegistryError> {
+        let action = "list images";
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("includeIBM", "false");
+        query.append_pair("includePrivate", "true");
+        if let Some(namespace) = namespace {
+            query.append_pair("namespace", namespace);
+        }
+        let url = format!("{}?{}", self.url("/api/v1/images"), query.finish());
+        let body = self
+            .send(reqwest::Method::GET, &url, action, LIST_BODY_LIMIT)
+            .await?;
+        super::images::rows(&body)
+            .ok_or_else(|| self.protocol(action, "the body is not a JSON list of images".into()))
+    }
+}
+
 /// What to do about a refusal.
 fn refusal_hint(action: &str, status: u16) -> &'static str {
     match status {
@@ -369,6 +405,9 @@ fn refusal_hint(action: &str, status: u16) -> &'static str {
         403 => "; your user lacks the registry permission for this org: ask an org manager",
         404 | 405 | 501 if action.starts_with("mint") => {
             "; this environment may no longer issue registry tokens"
+        }
+        404 | 405 | 501 if action == "list images" || action == "list namespaces" => {
+            "; this registry has no IBM Cloud Container Registry management API (`/api/v1`)"
         }
         s if s >= 500 => "; the registry is failing: try again later",
         _ => "",

@@ -2,6 +2,7 @@
 //! Registry v2 authentication a kubelet uses ([`v2`], protocol.md §6).
 
 pub mod api;
+pub mod images;
 pub mod v2;
 
 pub use api::{OrgHeader, RegistryApi};

@@ -10,6 +10,11 @@
 //! Everything else a real registry may do differently (no `/v2/`, an HTML page, an unknown
 //! scheme, a realm on another host, a timeout) leaves the credential unverified, not wrong
 //! ([`VerifyError::is_definite`]).
+//!
+//! [`resolve`] goes one step further for `pod apply`: with the same handshake (scoped to the
+//! repository), `HEAD /v2/<name>/manifests/<reference>` with the media types a kubelet accepts,
+//! the digest from `Docker-Content-Digest` (or the sha256 of the manifest a `GET` returns when a
+//! registry sends no such header), and the repository's tags when the tag is unknown.
 
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -32,6 +37,21 @@ pub enum VerifyError {
         username: String,
         /// Where it was rejected.
         url: String,
+        /// HTTP status.
+        status: u16,
+    },
+    /// The credential was accepted, but may not pull this repository (or the registry hides
+    /// whether it exists).
+    #[error(
+        "registry {host} accepted the credential of user `{username}` but refused to let it pull `{name}` (HTTP {status})"
+    )]
+    Denied {
+        /// Registry host.
+        host: String,
+        /// The user name in the credential.
+        username: String,
+        /// The repository.
+        name: String,
         /// HTTP status.
         status: u16,
     },
@@ -280,6 +300,7 @@ impl Check<'_> {
     async fn bearer_token(
         &self,
         challenge: &Challenge,
+        scope: Option<&str>,
         realm_on_host: bool,
     ) -> Result<String, VerifyError> {
         let realm = challenge
@@ -294,7 +315,7 @@ impl Check<'_> {
         };
         if realm_on_host && realm_authority != self.host {
             return Err(self.protocol(format!(
-                "the token realm `{realm}` is not on {}; the new token was not sent there",
+                "the token realm `{realm}` is not on {}; the credential was not sent there",
                 self.host
             )));
         }
@@ -305,10 +326,11 @@ impl Check<'_> {
         }
         {
             let mut query = realm_url.query_pairs_mut();
-            for name in ["service", "scope"] {
-                if let Some(value) = challenge.param(name) {
-                    query.append_pair(name, value);
-                }
+            if let Some(service) = challenge.param("service") {
+                query.append_pair("service", service);
+            }
+            if let Some(scope) = scope.or_else(|| challenge.param("scope")) {
+                query.append_pair("scope", scope);
             }
         }
         let realm_text = realm_url.to_string();
@@ -333,6 +355,55 @@ impl Check<'_> {
     }
 }
 
+/// How requests are authenticated once the `/v2/` challenge was answered.
+enum Auth {
+    /// The registry needs no credential.
+    Anonymous,
+    /// Basic auth with the credential itself.
+    Basic,
+    /// A bearer token from the realm.
+    Bearer(String),
+}
+
+impl Check<'_> {
+    /// Answers the `/v2/` challenge: how to authenticate requests for `scope` (`None`: the
+    /// challenge's own scope, if any).
+    async fn authenticate(
+        &self,
+        scope: Option<&str>,
+        realm_on_host: bool,
+    ) -> Result<Auth, VerifyError> {
+        let challenges = match self.first().await? {
+            FirstAnswer::Open => return Ok(Auth::Anonymous),
+            FirstAnswer::Challenged(challenges) => challenges,
+        };
+        // Bearer is what distribution and IBM use; Basic is the fallback of simple registries.
+        let pick = |scheme: &str| challenges.iter().find(|c| c.scheme == scheme);
+        if let Some(bearer) = pick("bearer") {
+            Ok(Auth::Bearer(
+                self.bearer_token(bearer, scope, realm_on_host).await?,
+            ))
+        } else if pick("basic").is_some() {
+            Ok(Auth::Basic)
+        } else {
+            let shapes: Vec<String> = challenges.iter().map(Challenge::shape).collect();
+            Err(self.protocol(format!(
+                "unsupported challenge scheme {}",
+                crate::output::printable(&shapes.join(", "))
+            )))
+        }
+    }
+
+    /// `request` with the credential `auth` calls for.
+    fn authorized(&self, request: reqwest::RequestBuilder, auth: &Auth) -> reqwest::RequestBuilder {
+        match auth {
+            Auth::Anonymous => request,
+            Auth::Basic => request.basic_auth(self.username, Some(self.password.expose_secret())),
+            Auth::Bearer(token) => request.bearer_auth(token),
+        }
+    }
+}
+
 /// Checks that `username`/`password` can authenticate to `https://<host>/v2/`.
 ///
 /// With `realm_on_host`, a Bearer realm elsewhere than `host` is not contacted, so a token the
@@ -353,32 +424,197 @@ pub async fn check(
         password,
         base: format!("https://{host}/v2/"),
     };
-    let challenges = match check.first().await? {
-        FirstAnswer::Open => return Ok(Verified::Anonymous),
-        FirstAnswer::Challenged(challenges) => challenges,
-    };
+    let auth = check.authenticate(None, realm_on_host).await?;
+    if matches!(auth, Auth::Anonymous) {
+        return Ok(Verified::Anonymous);
+    }
     let base = check.base.as_str();
-    // Bearer is what distribution and IBM use; Basic is the fallback of simple registries.
-    let pick = |scheme: &str| challenges.iter().find(|c| c.scheme == scheme);
-    let authenticated = if let Some(bearer) = pick("bearer") {
-        http.get(base)
-            .bearer_auth(check.bearer_token(bearer, realm_on_host).await?)
-    } else if pick("basic").is_some() {
-        http.get(base)
-            .basic_auth(username, Some(password.expose_secret()))
-    } else {
-        let shapes: Vec<String> = challenges.iter().map(Challenge::shape).collect();
-        return Err(check.protocol(format!(
-            "unsupported challenge scheme {}",
-            crate::output::printable(&shapes.join(", "))
-        )));
-    };
+    let authenticated = check.authorized(http.get(base), &auth);
     let response = crate::http::send(authenticated, "GET", base).await?;
     match response.status().as_u16() {
         200 => Ok(Verified::Accepted),
         status @ (401 | 403) => Err(check.rejected(base, status)),
         status => Err(check.protocol(format!(
             "GET {base} with credentials answered HTTP {status}"
+        ))),
+    }
+}
+
+/// The `Accept` list of a kubelet's manifest request (containerd's resolver): Docker v2
+/// manifest and manifest list, OCI manifest and index, then anything. distribution answers a
+/// bare `*/*` with 400 for schema 2 manifests and hides OCI ones from clients that do not
+/// name them, so the list is explicit.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.oci.image.index.v1+json, */*";
+
+/// What a registry said about an image reference.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// The manifest exists; its digest (`sha256:<hex>`).
+    Found {
+        /// The manifest digest.
+        digest: String,
+    },
+    /// The repository exists but has no such tag (or digest); these tags it has.
+    TagUnknown {
+        /// The repository's tags.
+        tags: Vec<String>,
+    },
+    /// No such repository.
+    RepositoryUnknown,
+}
+
+/// One image to resolve: repository `name` (e.g. `demo/hello`) and a tag or digest.
+pub struct ImageName<'a> {
+    /// The repository path in the registry.
+    pub name: &'a str,
+    /// A tag, or a digest `sha256:<hex>`.
+    pub reference: &'a str,
+}
+
+/// Whether `digest` is a well-formed `algorithm:hex` content digest.
+fn is_digest(digest: &str) -> bool {
+    digest.split_once(':').is_some_and(|(algorithm, hex)| {
+        !algorithm.is_empty()
+            && algorithm
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && hex.len() >= 32
+            && hex.chars().all(|c| c.is_ascii_hexdigit())
+    })
+}
+
+/// The sha256 content digest of `bytes`, as the registry and the kubelet compute it.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// What one manifest request answered.
+enum ManifestAnswer {
+    Found(String),
+    Missing,
+    Refused(u16),
+    /// Anything else: the status, and whether a GET could still tell.
+    Other(u16),
+}
+
+impl Check<'_> {
+    /// `HEAD` (or `GET`) of a manifest with the kubelet's `Accept` list. A `GET` computes the
+    /// digest from the body when the registry sends no `Docker-Content-Digest`.
+    async fn manifest(
+        &self,
+        url: &str,
+        auth: &Auth,
+        method: reqwest::Method,
+    ) -> Result<ManifestAnswer, VerifyError> {
+        let head = method == reqwest::Method::HEAD;
+        let name = method.to_string();
+        let request = self.authorized(self.http.request(method, url), auth);
+        let response =
+            crate::http::send(request.header("Accept", MANIFEST_ACCEPT), &name, url).await?;
+        let status = response.status().as_u16();
+        match status {
+            200 => {}
+            404 => return Ok(ManifestAnswer::Missing),
+            401 | 403 => return Ok(ManifestAnswer::Refused(status)),
+            other => return Ok(ManifestAnswer::Other(other)),
+        }
+        let header = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|d| is_digest(d))
+            .map(str::to_string);
+        if head {
+            return Ok(header.map_or(ManifestAnswer::Other(200), ManifestAnswer::Found));
+        }
+        let body = crate::http::read_body(response, url, crate::http::LIST_BODY_LIMIT).await?;
+        Ok(ManifestAnswer::Found(
+            header.unwrap_or_else(|| sha256_digest(&body)),
+        ))
+    }
+
+    /// `GET /v2/<name>/tags/list`: the tags, or `None` when the repository is unknown.
+    async fn tags(&self, name: &str, auth: &Auth) -> Result<Option<Vec<String>>, VerifyError> {
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            tags: Option<Vec<String>>,
+        }
+        let url = format!("{}{name}/tags/list", self.base);
+        let request = self.authorized(self.http.get(&url), auth);
+        let response = crate::http::send(request, "GET", &url).await?;
+        match response.status().as_u16() {
+            200 => {}
+            404 => return Ok(None),
+            status => {
+                return Err(self.protocol(format!("GET {url} answered HTTP {status}")));
+            }
+        }
+        let body = crate::http::read_body(response, &url, crate::http::LIST_BODY_LIMIT).await?;
+        let list: TagList = serde_json::from_slice(&body).map_err(|_| {
+            self.protocol(format!(
+                "GET {url} answered something that is not a tag list"
+            ))
+        })?;
+        Ok(Some(list.tags.unwrap_or_default()))
+    }
+}
+
+/// Resolves `image` in `https://<host>` with `username`/`password`, the way a kubelet pulls:
+/// the `/v2/` challenge, a token for `repository:<name>:pull` (Bearer) or the credential itself
+/// (Basic), then `HEAD /v2/<name>/manifests/<reference>`; a `GET` when the `HEAD` carries no
+/// digest or is not understood; on 404 the repository's tags. `realm_on_host` as in [`check`].
+///
+/// A refused credential is [`VerifyError::Rejected`], a credential that may not pull this
+/// repository [`VerifyError::Denied`]; anything else unexpected is [`VerifyError::Protocol`]
+/// or a transport error (nothing was proven either way).
+pub async fn resolve(
+    http: &reqwest::Client,
+    host: &str,
+    username: &str,
+    password: &SecretString,
+    realm_on_host: bool,
+    image: &ImageName<'_>,
+) -> Result<Resolution, VerifyError> {
+    let check = Check {
+        http,
+        host,
+        username,
+        password,
+        base: format!("https://{host}/v2/"),
+    };
+    let scope = format!("repository:{}:pull", image.name);
+    let auth = check.authenticate(Some(&scope), realm_on_host).await?;
+    let url = format!("{}{}/manifests/{}", check.base, image.name, image.reference);
+    let mut answer = check.manifest(&url, &auth, reqwest::Method::HEAD).await?;
+    if matches!(answer, ManifestAnswer::Other(_)) {
+        // No digest header, or a HEAD the registry does not serve: the body tells.
+        answer = check.manifest(&url, &auth, reqwest::Method::GET).await?;
+    }
+    match answer {
+        ManifestAnswer::Found(digest) => Ok(Resolution::Found { digest }),
+        ManifestAnswer::Missing => Ok(match check.tags(image.name, &auth).await? {
+            Some(tags) => Resolution::TagUnknown { tags },
+            None => Resolution::RepositoryUnknown,
+        }),
+        // Basic sends the credential itself: a 401 refuses it. A bearer token was already
+        // granted, so a refusal is about this repository.
+        ManifestAnswer::Refused(401) if matches!(auth, Auth::Basic) => {
+            Err(check.rejected(&url, 401))
+        }
+        ManifestAnswer::Refused(status) => Err(VerifyError::Denied {
+            host: host.to_string(),
+            username: username.to_string(),
+            name: image.name.to_string(),
+            status,
+        }),
+        ManifestAnswer::Other(status) => Err(check.protocol(format!(
+            "GET {url} answered HTTP {status}, expected 200 or 404"
         ))),
     }
 }
@@ -436,5 +672,17 @@ mod tests {
         assert_eq!(token68[1].param("realm"), Some("x"));
         let bare = parse_challenges("Bearer").unwrap();
         assert!(bare[0].params.is_empty());
+    }
+
+    #[test]
+    fn digests_are_checked_and_computed() {
+        assert!(is_digest(&format!("sha256:{}", "a".repeat(64))));
+        assert!(!is_digest("sha256:"));
+        assert!(!is_digest("latest"));
+        assert!(!is_digest(&format!("SHA256:{}", "a".repeat(64))));
+        assert_eq!(
+            sha256_digest(b""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 }

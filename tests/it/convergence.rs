@@ -76,7 +76,8 @@ fn access_changes_and_revocations_are_said() {
     );
 }
 
-/// Points 4 and 9: `pod apply` warns about a missing pull secret; `secret delete` removes the
+/// Points 4 and 9: `pod apply --no-check` warns about a missing pull secret (without
+/// `--no-check` the pull pre-flight refuses it, issue 11); `secret delete` removes the
 /// ServiceAccount reference `--service-account` added and names the Pods still using it.
 #[test]
 fn delete_detaches_service_accounts_and_names_pods() {
@@ -91,7 +92,11 @@ fn delete_detaches_service_accounts_and_names_pods() {
         "--secret",
         "regcred",
     ];
-    let run = ctx.run(&pod, None).ok();
+    ctx.run(&pod, None)
+        .fails_with("secret/regcred does not exist in namespace `team-a`");
+    let mut unchecked = pod.to_vec();
+    unchecked.push("--no-check");
+    let run = ctx.run(&unchecked, None).ok();
     assert!(
         run.stderr
             .contains("warning: secret/regcred does not exist in namespace `team-a`"),

@@ -83,7 +83,8 @@ fn kubectl_reference_bytes(ctx: &TestContext, token: &str, email: Option<&str>) 
 
 /// After a login: `secret create` then `pod apply` in `namespace`, and the real kubectl reads
 /// back exactly the bytes its own `create secret docker-registry` would write.
-fn create_secret_and_pod(ctx: &TestContext, namespace: &str, secret: &str) {
+/// The Pod pulls `image`, which the secret's org may pull (the pull pre-flight checks it).
+fn create_secret_and_pod(ctx: &TestContext, namespace: &str, secret: &str, image: &str) {
     let out = ctx
         .run(&["-n", namespace, "secret", "create", secret], None)
         .ok();
@@ -94,26 +95,24 @@ fn create_secret_and_pod(ctx: &TestContext, namespace: &str, secret: &str) {
     let pod = ctx
         .run(
             &[
-                "-n",
-                namespace,
-                "pod",
-                "apply",
-                "--image",
-                "demo/hello:v1",
-                "--secret",
-                secret,
+                "-n", namespace, "pod", "apply", "--image", image, "--secret", secret,
             ],
             None,
         )
         .ok();
-    assert_eq!(pod.stdout.trim(), "pod/hello created");
+    let name = image
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.split(':').next())
+        .unwrap_or_default();
+    assert_eq!(pod.stdout.trim(), format!("pod/{name} created"));
     let got = ctx
         .kubectl(&[
             "-n",
             namespace,
             "get",
             "pod",
-            "hello",
+            name,
             "-o",
             "jsonpath={.spec.imagePullSecrets[0].name}",
         ])
@@ -346,7 +345,7 @@ fn sso_passcode_login_works_once() {
     );
     run.leaks_none(&[&code]);
     assert!(run.stderr.contains(seed::CAROL), "{}", run.stderr);
-    create_secret_and_pod(&ctx, "team-a", "sso-cred");
+    create_secret_and_pod(&ctx, "team-a", "sso-cred", "demo/hello:v1");
     // The same passcode cannot be used again.
     ctx.login(&["--sso"], Some(&format!("{code}\n")))
         .fails_with("login refused");
@@ -382,7 +381,7 @@ fn api_key_login_from_stdin_and_from_environment() {
         .filter(|e| e.form_field("username") == Some("apikey"))
         .collect();
     assert_eq!(api_key_grants.len(), 1);
-    create_secret_and_pod(&ctx, "team-a", "ops-cred");
+    create_secret_and_pod(&ctx, "team-a", "ops-cred", "ops/tools:1.0");
     assert_eq!(ctx.tokens()[0].org, seed::OPS_ORG_GUID);
 
     // Non-interactive, when asked with --apikey-env: the key comes from IBMCLOUD_API_KEY on
@@ -407,14 +406,14 @@ fn api_key_login_from_stdin_and_from_environment() {
         "pod",
         "apply",
         "--image",
-        "demo/hello",
+        "ops/tools:1.0",
         "--secret",
         "env-cred",
     ]);
     cmd.env("IBMCLOUD_API_KEY", seed::ALICE_API_KEY);
     assert_eq!(
         ctx.run_with(cmd, None).ok().stdout.trim(),
-        "pod/hello created"
+        "pod/tools created"
     );
     // Without the variable the profile cannot authenticate, and says why.
     ctx.run(&["secret", "create", "env-cred-2"], None)

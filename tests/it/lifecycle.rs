@@ -268,6 +268,8 @@ fn dry_runs_mint_nothing_and_write_nothing() {
             "--image",
             "demo/hello",
             "--dry-run=server",
+            // No pull secret exists here; the pre-flight is `preflight::*`'s subject.
+            "--no-check",
         ],
         None,
     )
@@ -815,6 +817,8 @@ fn output_name_prints_kind_and_name_only() {
                 "apply",
                 "--image",
                 "demo/hello",
+                "--secret",
+                "regcred",
                 "-o",
                 "name",
             ],

@@ -300,6 +300,8 @@ fn pod_apply_is_server_side_apply_with_the_plugins_field_manager() {
             "demo/hello:v1",
             "--secret",
             "regcred",
+            // No pull secret exists here; the pre-flight is `preflight::*`'s subject.
+            "--no-check",
         ],
         None,
     )

@@ -185,6 +185,13 @@ impl RegistryState {
             .collect()
     }
 
+    /// The manifest digest tag `tag` of repository `name` points to (what `HEAD` of the
+    /// manifest answers in `Docker-Content-Digest`).
+    pub fn digest(&self, name: &str, tag: &str) -> Option<String> {
+        let inner = self.inner.lock().expect("registry lock");
+        inner.repos.get(name)?.tags.get(tag).cloned()
+    }
+
     /// Tags of a repository (`demo/hello`), sorted; empty when unknown.
     pub fn tags(&self, name: &str) -> Vec<String> {
         let inner = self.inner.lock().expect("registry lock");

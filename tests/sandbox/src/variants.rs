@@ -61,6 +61,9 @@ pub enum Variant {
     /// Token list items carry no `_id` (only the token) and no `readonly`, and `expiry: 0` for
     /// non-expiring tokens (all Go `omitempty` fields, as in bluemix-go's fixtures).
     ListMinimal,
+    /// Manifest answers carry no `Docker-Content-Digest` header (some registries and caching
+    /// proxies): a client must compute the digest from the manifest it `GET`s.
+    NoDigestHeader,
 }
 
 impl crate::SandboxConfig {
@@ -232,6 +235,9 @@ async fn registry_response(
     let mut response = response;
     if path.starts_with("/v2/") && response.status() == StatusCode::UNAUTHORIZED {
         rewrite_challenge(world, &mut response);
+    }
+    if path.contains("/manifests/") && config.has(Variant::NoDigestHeader) {
+        response.headers_mut().remove("docker-content-digest");
     }
     if !path.starts_with("/api/v1/tokens") {
         return response;
