@@ -169,9 +169,10 @@ pub enum Command {
         after_help = "Examples:\n  kubectl dedicated-registry version\n  kubectl dedicated-registry version --client -o json"
     )]
     Version(VersionArgs),
-    /// Shell completion scripts and the kubectl completion helper.
+    /// Shell completion: the helper kubectl's own completion runs for `kubectl dedicated-registry
+    /// <TAB>`, and scripts for `kubectl-dedicated_registry <TAB>` typed directly.
     #[command(
-        after_help = "Examples:\n  kubectl dedicated-registry completion bash > /etc/bash_completion.d/kubectl-dedicated_registry\n  kubectl dedicated-registry completion kubectl-shim"
+        after_help = "Examples:\n  kubectl dedicated-registry completion kubectl-shim\n  source <(kubectl-dedicated_registry completion bash)\n  source <(kubectl-dedicated_registry completion zsh)"
     )]
     Completion(CompletionArgs),
     /// Cobra-style completion protocol used by kubectl's plugin completion.
@@ -545,7 +546,8 @@ pub struct CompletionArgs {
     #[arg(value_enum, value_name = "SHELL")]
     pub shell: CompletionTarget,
 
-    /// With `kubectl-shim`: the directory to install into (default: `${KREW_ROOT:-~/.krew}/bin`).
+    /// With `kubectl-shim`: the directory to install into (default: the directory of the
+    /// `kubectl-dedicated_registry` found on PATH, where kubectl finds the plugin).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
@@ -553,15 +555,15 @@ pub struct CompletionArgs {
 /// Targets of `completion`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CompletionTarget {
-    /// Bash script.
+    /// Bash script (values from the live cluster, like the helper).
     Bash,
-    /// Zsh script.
+    /// Zsh script (values from the live cluster, like the helper).
     Zsh,
-    /// Fish script.
+    /// Fish script (subcommands and flags only).
     Fish,
-    /// PowerShell script.
+    /// PowerShell script (subcommands and flags only).
     Powershell,
-    /// Install the `kubectl_complete-dedicated_registry` helper next to the plugin.
+    /// Install the `kubectl_complete-dedicated_registry` helper next to the plugin on PATH.
     KubectlShim,
 }
 
