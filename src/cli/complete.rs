@@ -284,7 +284,9 @@ fn walk<'a>(root: &'a Command, typed: &[String]) -> WalkState<'a> {
                 Some((name, _)) => (name, true),
                 None => (long, false),
             };
-            if let Some(arg) = find_long(state.command, name) {
+            if let Some(arg) = find_long(state.command, name)
+                .or_else(|| super::argv::find_position_free(state.command, &format!("--{name}")))
+            {
                 state.used.push(arg.get_id().as_str());
                 if !inline_value && consumes_next_word(arg) {
                     state.pending_value = Some(arg);
@@ -294,7 +296,9 @@ fn walk<'a>(root: &'a Command, typed: &[String]) -> WalkState<'a> {
             // A cluster such as `-n`, `-nfoo`, `-n=foo` or `-vn`: the first flag that takes a
             // value takes the rest of the word, or the next word when nothing is left.
             for (position, short) in shorts.char_indices() {
-                let Some(arg) = find_short(state.command, short) else {
+                let Some(arg) = find_short(state.command, short).or_else(|| {
+                    super::argv::find_position_free(state.command, &format!("-{short}"))
+                }) else {
                     break;
                 };
                 state.used.push(arg.get_id().as_str());
@@ -333,7 +337,9 @@ fn candidates(
         if let Some(long) = to_complete.strip_prefix("--")
             && let Some((name, value)) = long.split_once('=')
         {
-            return match find_long(state.command, name) {
+            let arg = find_long(state.command, name)
+                .or_else(|| super::argv::find_position_free(state.command, &format!("--{name}")));
+            return match arg {
                 Some(arg) if takes_value(arg) => values(&state.path.join(" "), arg, value, dynamic),
                 _ => (Vec::new(), DIRECTIVE_NO_FILE_COMP),
             };
