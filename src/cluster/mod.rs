@@ -14,6 +14,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub mod access;
 pub mod error;
+pub mod log;
 pub mod objects;
 
 pub use error::{ClusterError, is_conflict};
@@ -192,10 +193,16 @@ impl Resolved {
     /// Builds the client.
     pub fn connect(self) -> Result<Target, ClusterError> {
         let server = self.config.cluster_url.to_string();
-        let client = kube::Client::try_from(self.config).map_err(|e| ClusterError::Config {
-            source_path: server.clone(),
-            detail: e.to_string(),
-        })?;
+        let layer = log::LogLayer {
+            server: server.trim_end_matches('/').to_string(),
+        };
+        let client = kube::client::ClientBuilder::try_from(self.config)
+            .map_err(|e| ClusterError::Config {
+                source_path: server.clone(),
+                detail: e.to_string(),
+            })?
+            .with_layer(&layer)
+            .build();
         Ok(Target {
             client,
             namespace: self.namespace,

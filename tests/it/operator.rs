@@ -334,3 +334,90 @@ fn kube_and_selection_flags_work_in_both_positions_only_where_they_apply() {
     // Nothing was minted by the refused commands.
     assert_eq!(ctx.tokens().len(), 2, "one token per created secret");
 }
+
+/// Issue 13, point 14: `-v 8` (and 9) adds headers and bodies, credentials masked, for the
+/// environment's endpoints and the Kubernetes client; the Kubernetes client logs one line per
+/// request at `-v 6` like the others. No level shows a password, token or refresh token.
+#[test]
+fn verbose_8_shows_headers_and_bodies_with_credentials_masked() {
+    crate::common::require_keyring();
+    let ctx = TestContext::new();
+    let login = ctx
+        .login(
+            &[
+                "-v",
+                "9",
+                "-u",
+                seed::ALICE,
+                "--password-stdin",
+                "--org",
+                seed::DEV_ORG,
+            ],
+            Some(&format!("{}\n", seed::ALICE_PASSWORD)),
+        )
+        .ok();
+    // Positive controls: the bodies and headers are there, their credentials masked.
+    assert!(
+        login.stderr.contains("Request Headers:"),
+        "{}",
+        login.stderr
+    );
+    assert!(
+        login.stderr.contains("Response Headers:"),
+        "{}",
+        login.stderr
+    );
+    assert!(
+        login.stderr.contains("password=<masked>"),
+        "{}",
+        login.stderr
+    );
+    assert!(
+        login.stderr.contains(r#""refresh_token":"<masked>""#),
+        "{}",
+        login.stderr
+    );
+    login.leaks_none(&[seed::ALICE_PASSWORD]);
+    login.shows_no_jwt();
+
+    let create = ctx
+        .run(
+            &["-v", "9", "-n", "team-a", "secret", "create", "regcred"],
+            None,
+        )
+        .ok();
+    let (_, token) = crate::lifecycle::stored_token(&ctx, "team-a", "regcred");
+    assert!(
+        create.stderr.contains("authorization: <masked>"),
+        "{}",
+        create.stderr
+    );
+    assert!(
+        create.stderr.contains(r#""token":"<masked>""#),
+        "{}",
+        create.stderr
+    );
+    // The Kubernetes client's requests, one line each.
+    let kube_line = regex::Regex::new(
+        r"(?m)^POST https://127\.0\.0\.1:\d+/api/v1/namespaces/team-a/secrets\S* 201 Created in \d+ milliseconds$",
+    )
+    .unwrap();
+    assert!(kube_line.is_match(&create.stderr), "{}", create.stderr);
+    create.leaks_none(&[&token, seed::ALICE_PASSWORD]);
+    create.shows_no_jwt();
+    // Below 8, no headers.
+    let six = ctx
+        .run(
+            &["-v", "6", "-n", "team-a", "secret", "verify", "regcred"],
+            None,
+        )
+        .ok();
+    assert!(!six.stderr.contains("Headers:"), "{}", six.stderr);
+    assert!(
+        six.stderr
+            .contains("/api/v1/namespaces/team-a/secrets/regcred 200 OK in "),
+        "{}",
+        six.stderr
+    );
+    six.leaks_none(&[&token]);
+}
