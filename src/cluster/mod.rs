@@ -176,6 +176,29 @@ pub async fn resolve(args: &KubeSettings) -> Result<Resolved, ClusterError> {
 }
 
 impl Target {
+    /// `did you mean `-n NAME`?` when the target namespace is missing and a close name exists
+    /// (namespaces readable); empty otherwise. Extra requests only on this error path.
+    pub async fn close_namespace_hint(&self) -> String {
+        let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+            kube::Api::all(self.client.clone());
+        let Ok(list) = namespaces
+            .list_metadata(&kube::api::ListParams::default())
+            .await
+        else {
+            return String::new();
+        };
+        let names: Vec<String> = list
+            .items
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        match crate::output::did_you_mean(&self.namespace, &refs) {
+            Some(close) => format!("did you mean `-n {close}`? "),
+            None => String::new(),
+        }
+    }
+
     /// The same cluster, another namespace.
     pub fn in_namespace(&self, namespace: &str) -> Target {
         Target {

@@ -367,8 +367,11 @@ impl OrgLookup<'_> {
             return Ok((*org).clone());
         }
         let names: Vec<_> = all.iter().map(|o| o.name.as_str()).collect();
+        let close = output::did_you_mean(name, &names)
+            .map(|close| format!("did you mean `--org {close}`? "))
+            .unwrap_or_default();
         bail!(
-            "org `{name}` was not found or user `{}` is not a member; your orgs: {}",
+            "org `{name}` was not found or user `{}` is not a member; {close}your orgs: {}",
             self.username,
             if names.is_empty() {
                 "none".to_string()

@@ -421,3 +421,36 @@ fn verbose_8_shows_headers_and_bodies_with_credentials_masked() {
     );
     six.leaks_none(&[&token]);
 }
+
+/// Issue 13, point 13: close names are suggested for namespaces (from the cluster's list, before
+/// anything is minted) and orgs (from the user's orgs).
+#[test]
+fn close_namespaces_and_orgs_are_suggested() {
+    let ctx = TestContext::logged_in();
+    let out = ctx
+        .run(&["-n", "team-bb", "secret", "create", "regcred"], None)
+        .fails_with("namespace `team-bb` does not exist");
+    assert!(
+        out.stderr.contains("did you mean `-n team-b`?"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing was minted"), "{}", out.stderr);
+    assert!(ctx.tokens().is_empty(), "a token was minted");
+    // Nothing close: no guess.
+    let out = ctx
+        .run(&["-n", "production", "secret", "create", "regcred"], None)
+        .fails_with("namespace `production` does not exist");
+    assert!(!out.stderr.contains("did you mean"), "{}", out.stderr);
+
+    let ctx = TestContext::new();
+    let out = ctx
+        .login_password(seed::ALICE, seed::ALICE_PASSWORD, "ops-orgg")
+        .fails_with("org `ops-orgg` was not found");
+    assert!(
+        out.stderr.contains("did you mean `--org ops-org`?"),
+        "{}",
+        out.stderr
+    );
+    out.leaks_none(&[seed::ALICE_PASSWORD]);
+}
