@@ -365,9 +365,22 @@ fn candidates(
 }
 
 /// Long flags (and, for a lone `-`, short ones too, as cobra does) of the current command.
+/// Before the subcommand, the Kubernetes and selection flags its subcommands accept there too
+/// ([`super::argv`]) are offered as well.
 fn flags(state: &WalkState<'_>, to_complete: &str) -> Vec<Candidate> {
+    let mut args: Vec<&Arg> = state.command.get_arguments().collect();
+    let mut stack: Vec<&Command> = state.command.get_subcommands().collect();
+    while let Some(sub) = stack.pop() {
+        stack.extend(sub.get_subcommands());
+        for arg in sub.get_arguments() {
+            let known = args.iter().any(|a| a.get_long() == arg.get_long());
+            if super::argv::is_position_free(arg) && arg.get_long().is_some() && !known {
+                args.push(arg);
+            }
+        }
+    }
     let mut out = Vec::new();
-    for arg in state.command.get_arguments() {
+    for arg in args {
         if arg.is_positional() || arg.is_hide_set() {
             continue;
         }

@@ -27,6 +27,13 @@ fn partial_flags_complete_from_the_kubeconfig_and_settings() {
     let (namespaces, directive) = candidates(&ctx, &["-n", ""]);
     assert_eq!(namespaces, ["default", "kube-system", "team-a", "team-b"]);
     assert_eq!(directive, ":4");
+    // Before the subcommand, the Kubernetes and selection flags are offered too.
+    let (flags, _) = candidates(&ctx, &["--con"]);
+    assert_eq!(flags, ["--context"]);
+    let (flags, _) = candidates(&ctx, &["--all"]);
+    assert_eq!(flags, ["--all-namespaces"]);
+    let (flags, _) = candidates(&ctx, &["login", "--con"]);
+    assert!(flags.is_empty(), "login takes no --context: {flags:?}");
     let (subcommands, directive) = candidates(&ctx, &["secret", ""]);
     assert_eq!(subcommands, ["create", "render", "verify", "delete"]);
     assert_eq!(directive, ":4");
