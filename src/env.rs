@@ -9,5 +9,3 @@ pub const CONFIG: &str = "KUBECTL_DEDICATED_REGISTRY_CONFIG";
 pub const API_KEY: &str = "IBMCLOUD_API_KEY";
 /// The older Bluemix spelling of the same variable.
 pub const API_KEY_LEGACY: &str = "BLUEMIX_API_KEY";
-/// Root of krew's installation (for the completion shim).
-pub const KREW_ROOT: &str = "KREW_ROOT";

@@ -67,16 +67,36 @@ pub async fn send(
     url: &str,
 ) -> Result<reqwest::Response, RemoteError> {
     let started = std::time::Instant::now();
-    let outcome = request.send().await;
+    let outcome = if crate::output::enabled(8) {
+        // Built first so its headers and body can be shown, masked.
+        let (client, built) = request.build_split();
+        match built {
+            Ok(built) => {
+                log_headers("Request Headers", built.headers());
+                if let Some(body) = built.body().and_then(reqwest::Body::as_bytes) {
+                    crate::output::log(8, format!("Request Body: {}", masked_body(body)));
+                }
+                client.execute(built).await
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        request.send().await
+    };
     let millis = started.elapsed().as_millis();
     match &outcome {
-        Ok(response) => crate::output::log(
-            6,
-            format!(
-                "{method} {url} {} in {millis} milliseconds",
-                response.status()
-            ),
-        ),
+        Ok(response) => {
+            crate::output::log(
+                6,
+                format!(
+                    "{method} {url} {} in {millis} milliseconds",
+                    response.status()
+                ),
+            );
+            if crate::output::enabled(8) {
+                log_headers("Response Headers", response.headers());
+            }
+        }
         Err(e) => crate::output::log(
             6,
             format!(
@@ -86,6 +106,118 @@ pub async fn send(
         ),
     }
     outcome.map_err(|e| classify(url, &e))
+}
+
+/// Header names whose values are credentials (compared without case); `X-Registry-*` and
+/// `X-Auth-*` headers are masked too.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-csrf-token",
+    "x-xsrf-token",
+];
+
+/// JSON fields and form keys whose values are credentials (compared without case).
+const SECRET_FIELDS: &[&str] = &[
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "identitytoken",
+    "registrytoken",
+    "password",
+    "passcode",
+    "apikey",
+    "api_key",
+    "client_secret",
+    "assertion",
+    "auth",
+    ".dockerconfigjson",
+    ".dockercfg",
+    "data",
+    "stringdata",
+];
+
+/// At `-v 8`: one line per header, credentials masked (kubectl's `-v 8` shows headers too).
+pub fn log_headers(title: &str, headers: &reqwest::header::HeaderMap) {
+    crate::output::log(8, format!("{title}:"));
+    for (name, value) in headers {
+        crate::output::log(
+            8,
+            format!(
+                "    {name}: {}",
+                masked_header(name.as_str(), value.as_bytes())
+            ),
+        );
+    }
+}
+
+/// A header value for the log: `<masked>` for credentials, the value otherwise.
+pub fn masked_header(name: &str, value: &[u8]) -> String {
+    let name = name.to_ascii_lowercase();
+    if SECRET_HEADERS.contains(&name.as_str())
+        || name.starts_with("x-registry-")
+        || name.starts_with("x-auth-")
+    {
+        return "<masked>".to_string();
+    }
+    crate::redact::scrub(&String::from_utf8_lossy(value))
+}
+
+/// A request or response body for the log: JSON and form bodies with every credential field
+/// masked, anything else only by its size (it could hold anything).
+pub fn masked_body(body: &[u8]) -> String {
+    if let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(body) {
+        mask_json(&mut json);
+        return crate::redact::scrub(&json.to_string());
+    }
+    let text = String::from_utf8_lossy(body);
+    let form = !text.is_empty()
+        && text.split('&').all(|pair| {
+            pair.split_once('=').is_some_and(|(key, _)| {
+                !key.is_empty()
+                    && key
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+            })
+        });
+    if form {
+        let pairs: Vec<String> = text
+            .split('&')
+            .map(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                if is_secret_field(key) {
+                    format!("{key}=<masked>")
+                } else {
+                    format!("{key}={value}")
+                }
+            })
+            .collect();
+        return crate::redact::scrub(&pairs.join("&"));
+    }
+    format!("<{} bytes, not shown>", body.len())
+}
+
+fn is_secret_field(key: &str) -> bool {
+    SECRET_FIELDS.contains(&key.to_ascii_lowercase().as_str())
+}
+
+fn mask_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if is_secret_field(key) && !value.is_null() {
+                    *value = serde_json::Value::String("<masked>".to_string());
+                } else {
+                    mask_json(value);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_json),
+        _ => {}
+    }
 }
 
 /// Reads a response body, refusing more than `limit` bytes (checked against `Content-Length`
@@ -111,6 +243,9 @@ pub async fn read_body(
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);
+    }
+    if crate::output::enabled(8) {
+        crate::output::log(8, format!("Response Body: {}", masked_body(&body)));
     }
     Ok(body)
 }
@@ -217,4 +352,40 @@ pub fn client(ca_file: Option<&Path>, insecure: bool) -> Result<reqwest::Client,
     builder
         .build()
         .map_err(|e| ClientError::Build(root_cause(&e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_headers_are_masked() {
+        assert_eq!(masked_header("Authorization", b"Bearer abc"), "<masked>");
+        assert_eq!(masked_header("set-cookie", b"s=1"), "<masked>");
+        assert_eq!(masked_header("X-Registry-Token", b"abc"), "<masked>");
+        assert_eq!(masked_header("Organization", b"guid-1"), "guid-1");
+        assert_eq!(
+            masked_header("content-type", b"application/json"),
+            "application/json"
+        );
+    }
+
+    #[test]
+    fn credential_fields_of_json_and_form_bodies_are_masked() {
+        let json = br#"{"access_token":"a1","refresh_token":"r1","user":"alice","tokens":[{"token":"t1","id":"i1"}],"data":{".dockerconfigjson":"e30="}}"#;
+        let shown = masked_body(json);
+        for secret in ["a1", "r1", "t1", "e30="] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("alice") && shown.contains("i1"), "{shown}");
+        let form = masked_body(b"grant_type=password&username=alice&password=p%40ss&passcode=123");
+        assert_eq!(
+            form,
+            "grant_type=password&username=alice&password=<masked>&passcode=<masked>"
+        );
+        assert_eq!(
+            masked_body(b"<html>secret page</html>"),
+            "<24 bytes, not shown>"
+        );
+    }
 }

@@ -48,6 +48,18 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             .collect();
         return commands::complete_raw(words);
     }
+    let args = {
+        use clap::CommandFactory as _;
+        let mut root = cli::Cli::command();
+        root.build();
+        match cli::argv::normalize(&root, args) {
+            Ok(args) => args,
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "error: {}", output::printable(&e));
+                return ExitCode::from(1);
+            }
+        }
+    };
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {

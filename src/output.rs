@@ -16,6 +16,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// The `-v` level, set once at start-up.
 static VERBOSITY: AtomicU8 = AtomicU8::new(0);
 
+/// Set for `__complete`: nothing at all goes to stderr (a shell's completion would show it).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Silences [`info`], [`warning`] and [`log`] for the rest of the run.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
 /// Sets the `-v` level for [`log`].
 pub fn set_verbosity(level: u8) {
     VERBOSITY.store(level, Ordering::Relaxed);
@@ -107,6 +115,9 @@ impl Drop for Progress {
 
 /// Writes a progress or status line to stderr, scrubbed of secrets and of terminal controls.
 pub fn info(message: impl AsRef<str>) {
+    if QUIET.load(Ordering::Relaxed) {
+        return;
+    }
     let line = printable(&crate::redact::scrub(message.as_ref()));
     above_bar(|| eprintln!("{line}"));
 }

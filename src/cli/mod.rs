@@ -4,6 +4,7 @@
 //! Usage lines read `kubectl dedicated-registry ...` because that is how users invoke a kubectl
 //! plugin.
 
+pub mod argv;
 pub mod complete;
 pub mod settings;
 
@@ -18,6 +19,10 @@ use crate::env;
 ///
 /// Typical use: `kubectl dedicated-registry login --api https://api.<domain>` once, then
 /// `kubectl dedicated-registry -n <namespace> secret create <name>` for each namespace.
+///
+/// The commands that talk to Kubernetes take kubectl's connection flags (`--kubeconfig`,
+/// `--context`, `--cluster`, `--user`, `-n`, `--request-timeout`, `--as`, `--as-group`) and their
+/// selection flags (`-A`) before or after the command name, as kubectl does.
 #[derive(Debug, Parser)]
 #[command(
     name = "kubectl-dedicated_registry",
@@ -28,10 +33,6 @@ use crate::env;
     max_term_width = 100
 )]
 pub struct Cli {
-    /// Kubernetes connection flags, parsed by the plugin itself as kubectl would.
-    #[command(flatten)]
-    pub kube: KubeArgs,
-
     /// The profile (a saved login) to use.
     #[arg(long, global = true, env = env::PROFILE, hide_env_values = true, value_name = "NAME")]
     pub profile: Option<String>,
@@ -51,42 +52,48 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The kubectl connection flags (kubectl passes none of its own flags to a plugin).
+/// Help heading of the kubectl connection flags. Flags under it (and under
+/// [`SELECTION_FLAGS`]) are accepted before the subcommand too ([`normalize_args`]), as kubectl
+/// accepts its flags anywhere, but only by commands that have them.
+pub const KUBERNETES_FLAGS: &str = "Kubernetes flags";
+
+/// Help heading of the flags that select objects (`-A`, ...): giving a flag this heading is all
+/// it takes to accept it before the subcommand as well as after it.
+pub const SELECTION_FLAGS: &str = "Selection flags";
+
+/// The kubectl connection flags (kubectl passes none of its own flags to a plugin), on the
+/// commands that talk to Kubernetes only.
 #[derive(Debug, Clone, Default, Args)]
 pub struct KubeArgs {
     /// Path to the kubeconfig file to use (one file; the KUBECONFIG variable may list several).
     #[arg(
         long,
-        global = true,
         value_name = "PATH",
-        help_heading = "Kubernetes flags"
+        help_heading = KUBERNETES_FLAGS
     )]
     pub kubeconfig: Option<PathBuf>,
 
     /// The kubeconfig context to use.
     #[arg(
         long,
-        global = true,
         value_name = "NAME",
-        help_heading = "Kubernetes flags"
+        help_heading = KUBERNETES_FLAGS
     )]
     pub context: Option<String>,
 
     /// The kubeconfig cluster to use.
     #[arg(
         long,
-        global = true,
         value_name = "NAME",
-        help_heading = "Kubernetes flags"
+        help_heading = KUBERNETES_FLAGS
     )]
     pub cluster: Option<String>,
 
     /// The kubeconfig user to use.
     #[arg(
         long,
-        global = true,
         value_name = "NAME",
-        help_heading = "Kubernetes flags"
+        help_heading = KUBERNETES_FLAGS
     )]
     pub user: Option<String>,
 
@@ -94,38 +101,61 @@ pub struct KubeArgs {
     #[arg(
         short = 'n',
         long,
-        global = true,
         value_name = "NAME",
-        help_heading = "Kubernetes flags"
+        help_heading = KUBERNETES_FLAGS
     )]
     pub namespace: Option<String>,
 
     /// Time to wait for a single Kubernetes request, e.g. `30s`, `1m`; `0` waits forever.
     #[arg(
         long,
-        global = true,
         value_name = "DURATION",
-        help_heading = "Kubernetes flags"
+        help_heading = KUBERNETES_FLAGS
     )]
     pub request_timeout: Option<String>,
 
     /// User to impersonate for Kubernetes requests.
     #[arg(
         long = "as",
-        global = true,
         value_name = "USER",
-        help_heading = "Kubernetes flags"
+        help_heading = KUBERNETES_FLAGS
     )]
     pub as_user: Option<String>,
 
     /// Group to impersonate for Kubernetes requests (repeatable).
     #[arg(
         long = "as-group",
-        global = true,
         value_name = "GROUP",
-        help_heading = "Kubernetes flags"
+        help_heading = KUBERNETES_FLAGS
     )]
     pub as_group: Vec<String>,
+}
+
+impl Command {
+    /// The Kubernetes connection flags, for the commands that talk to Kubernetes.
+    pub fn kube_args(&self) -> Option<&KubeArgs> {
+        match self {
+            Command::Status(a) => Some(&a.kube),
+            Command::Secret(SecretCommand::Create(a)) => Some(&a.common.kube),
+            Command::Secret(SecretCommand::Render(a)) => Some(&a.common.kube),
+            Command::Secret(SecretCommand::Verify(a)) => Some(&a.kube),
+            Command::Secret(SecretCommand::Delete(a)) => Some(&a.kube),
+            Command::Secret(SecretCommand::List(a)) => Some(&a.kube),
+            Command::Token(TokenCommand::List(a)) => Some(&a.kube),
+            Command::Token(TokenCommand::Prune(a)) => Some(&a.kube),
+            Command::Pod(PodCommand::Render(a)) => Some(&a.common.kube),
+            Command::Pod(PodCommand::Apply(a)) => Some(&a.common.kube),
+            Command::Doctor(a) => Some(&a.kube),
+            Command::Version(a) => Some(&a.kube),
+            Command::Login(_)
+            | Command::Logout
+            | Command::Token(TokenCommand::Revoke(_))
+            | Command::Image(_)
+            | Command::Profile(_)
+            | Command::Completion(_)
+            | Command::Complete(_) => None,
+        }
+    }
 }
 
 /// The subcommands.
@@ -145,7 +175,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  kubectl dedicated-registry status\n  kubectl dedicated-registry --profile prod --context staging status"
     )]
-    Status,
+    Status(StatusArgs),
     /// Create, render, verify, list and delete image pull secrets for the registry.
     #[command(subcommand)]
     Secret(SecretCommand),
@@ -172,14 +202,23 @@ pub enum Command {
         after_help = "Examples:\n  kubectl dedicated-registry version\n  kubectl dedicated-registry version --client -o json"
     )]
     Version(VersionArgs),
-    /// Shell completion scripts and the kubectl completion helper.
+    /// Shell completion: the helper kubectl's own completion runs for `kubectl dedicated-registry
+    /// <TAB>`, and scripts for `kubectl-dedicated_registry <TAB>` typed directly.
     #[command(
-        after_help = "Examples:\n  kubectl dedicated-registry completion bash > /etc/bash_completion.d/kubectl-dedicated_registry\n  kubectl dedicated-registry completion kubectl-shim"
+        after_help = "Examples:\n  kubectl dedicated-registry completion kubectl-shim\n  source <(kubectl-dedicated_registry completion bash)\n  source <(kubectl-dedicated_registry completion zsh)"
     )]
     Completion(CompletionArgs),
     /// Cobra-style completion protocol used by kubectl's plugin completion.
     #[command(name = "__complete", hide = true)]
     Complete(CompleteArgs),
+}
+
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Kubernetes connection flags.
+    #[command(flatten)]
+    pub kube: KubeArgs,
 }
 
 /// `profile` subcommands.
@@ -204,6 +243,10 @@ pub struct ProfileListArgs {
 /// `version`.
 #[derive(Debug, Args)]
 pub struct VersionArgs {
+    /// Kubernetes connection flags.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
     /// Only the plugin's version, without contacting the cluster.
     #[arg(long)]
     pub client: bool,
@@ -304,6 +347,10 @@ pub enum AuthArg {
 /// `doctor`.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
+    /// Kubernetes connection flags.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
     /// Also check this pull secret's credential (in the target namespace) against the registry.
     #[arg(long, value_name = "NAME")]
     pub secret: Option<String>,
@@ -347,8 +394,12 @@ pub enum SecretCommand {
 /// `secret list`.
 #[derive(Debug, Args)]
 pub struct SecretListArgs {
+    /// Kubernetes connection flags.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
     /// List the managed pull secrets of every namespace.
-    #[arg(short = 'A', long)]
+    #[arg(short = 'A', long, help_heading = SELECTION_FLAGS)]
     pub all_namespaces: bool,
 
     /// Output format: `wide` adds the ServiceAccounts that reference each secret and its token's
@@ -378,6 +429,10 @@ pub enum SecretListFormat {
 /// `secret delete`.
 #[derive(Debug, Args)]
 pub struct SecretDeleteArgs {
+    /// Kubernetes connection flags.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
     /// Name of the Secret (the same default as `pod --secret`).
     #[arg(value_name = "NAME", default_value = crate::manifests::DEFAULT_SECRET_NAME)]
     pub name: String,
@@ -454,6 +509,10 @@ pub enum ImageFormat {
 /// `token list`.
 #[derive(Debug, Args)]
 pub struct TokenListArgs {
+    /// Kubernetes connection flags (the cluster whose secrets make IN-USE).
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
     /// Show every token of the org, not only the ones this plugin minted.
     #[arg(long)]
     pub all: bool,
@@ -470,6 +529,10 @@ pub struct TokenListArgs {
 /// `token prune`.
 #[derive(Debug, Args)]
 pub struct TokenPruneArgs {
+    /// Kubernetes connection flags (the cluster whose unused tokens are revoked).
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
     /// Revoke without asking (needed when there is no terminal to ask on).
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -490,6 +553,10 @@ pub struct TokenRevokeArgs {
 /// `secret verify`.
 #[derive(Debug, Args)]
 pub struct SecretVerifyArgs {
+    /// Kubernetes connection flags.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
     /// Name of the Secret (the same default as `pod --secret`).
     #[arg(value_name = "NAME", default_value = crate::manifests::DEFAULT_SECRET_NAME)]
     pub name: String,
@@ -502,6 +569,10 @@ pub struct SecretVerifyArgs {
 /// Options shared by `secret create` and `secret render`.
 #[derive(Debug, Args)]
 pub struct SecretCommonArgs {
+    /// Kubernetes connection flags.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
     /// Name of the Secret (the same default as `pod --secret`).
     #[arg(value_name = "NAME", default_value = crate::manifests::DEFAULT_SECRET_NAME)]
     pub name: String,
@@ -563,16 +634,16 @@ pub struct SecretCreateArgs {
 
     /// Create the secret in every namespace (except `kube-*` and `--exclude`), all holding one
     /// token for the cluster (see `--token-per-namespace`).
-    #[arg(short = 'A', long)]
+    #[arg(short = 'A', long, help_heading = SELECTION_FLAGS)]
     pub all_namespaces: bool,
 
     /// Create the secret in the namespaces whose labels match this selector (kubectl syntax,
     /// e.g. `team=payments,env!=dev`), with one token for the cluster as `-A` does.
-    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    #[arg(short = 'l', long, value_name = "SELECTOR", help_heading = SELECTION_FLAGS)]
     pub selector: Option<String>,
 
     /// With `-A`/`-l`, skip namespaces matching this pattern (`*` matches anything; repeatable).
-    #[arg(long, value_name = "PATTERN")]
+    #[arg(long, value_name = "PATTERN", help_heading = SELECTION_FLAGS)]
     pub exclude: Vec<String>,
 
     /// With `-A`/`-l`, mint a separate token for each namespace instead of one for the cluster.
@@ -627,6 +698,10 @@ pub enum PodCommand {
 /// Options shared by `pod render` and `pod apply`.
 #[derive(Debug, Args)]
 pub struct PodCommonArgs {
+    /// Kubernetes connection flags.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
     /// Image: a full reference, or `<namespace>/<image>[:tag]` in the profile's registry.
     #[arg(long, value_name = "REF")]
     pub image: String,
@@ -690,7 +765,8 @@ pub struct CompletionArgs {
     #[arg(value_enum, value_name = "SHELL")]
     pub shell: CompletionTarget,
 
-    /// With `kubectl-shim`: the directory to install into (default: `${KREW_ROOT:-~/.krew}/bin`).
+    /// With `kubectl-shim`: the directory to install into (default: the directory of the
+    /// `kubectl-dedicated_registry` found on PATH, where kubectl finds the plugin).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
@@ -698,15 +774,15 @@ pub struct CompletionArgs {
 /// Targets of `completion`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CompletionTarget {
-    /// Bash script.
+    /// Bash script (values from the live cluster, like the helper).
     Bash,
-    /// Zsh script.
+    /// Zsh script (values from the live cluster, like the helper).
     Zsh,
-    /// Fish script.
+    /// Fish script (subcommands and flags only).
     Fish,
-    /// PowerShell script.
+    /// PowerShell script (subcommands and flags only).
     Powershell,
-    /// Install the `kubectl_complete-dedicated_registry` helper next to the plugin.
+    /// Install the `kubectl_complete-dedicated_registry` helper next to the plugin on PATH.
     KubectlShim,
 }
 

@@ -328,19 +328,19 @@ impl Settings {
             None => DEFAULT_PROFILE.to_string(),
         };
         let global = Global {
-            kube: kube_settings(cli.kube)?,
+            kube: kube_settings(cli.command.kube_args().cloned().unwrap_or_default())?,
             profile,
             verbosity: cli.verbosity,
         };
         let command = match cli.command {
             Command::Login(args) => CommandSettings::Login(login(args)?),
             Command::Logout => CommandSettings::Logout,
-            Command::Status => CommandSettings::Status,
+            Command::Status(_) => CommandSettings::Status,
             Command::Secret(secret) => self::secret(secret)?,
             Command::Token(TokenCommand::List(args)) => {
                 CommandSettings::TokenList(token_list(args))
             }
-            Command::Token(TokenCommand::Prune(TokenPruneArgs { yes, dry_run })) => {
+            Command::Token(TokenCommand::Prune(TokenPruneArgs { yes, dry_run, .. })) => {
                 CommandSettings::TokenPrune(TokenPruneSettings { yes, dry_run })
             }
             Command::Token(TokenCommand::Revoke(args)) => {
@@ -572,7 +572,7 @@ fn secret(command: SecretCommand) -> anyhow::Result<CommandSettings> {
                 format: output.into(),
             })
         }
-        SecretCommand::Verify(SecretVerifyArgs { name, ca_file }) => {
+        SecretCommand::Verify(SecretVerifyArgs { name, ca_file, .. }) => {
             manifests::validate_object_name("secret", &name)?;
             CommandSettings::SecretVerify(VerifySettings { name, ca_file })
         }
@@ -581,6 +581,7 @@ fn secret(command: SecretCommand) -> anyhow::Result<CommandSettings> {
             name,
             ignore_not_found,
             keep_token,
+            ..
         }) => {
             manifests::validate_object_name("secret", &name)?;
             CommandSettings::SecretDelete(DeleteSettings {
@@ -752,8 +753,12 @@ mod tests {
     use clap::Parser as _;
 
     fn settings(args: &[&str]) -> anyhow::Result<Settings> {
-        let mut argv = vec!["kubectl-dedicated_registry"];
-        argv.extend_from_slice(args);
+        use clap::CommandFactory as _;
+        let mut argv = vec![std::ffi::OsString::from("kubectl-dedicated_registry")];
+        argv.extend(args.iter().map(std::ffi::OsString::from));
+        let mut root = Cli::command();
+        root.build();
+        let argv = super::super::argv::normalize(&root, argv).map_err(anyhow::Error::msg)?;
         Settings::from_cli(Cli::try_parse_from(argv).expect("parses"))
     }
 

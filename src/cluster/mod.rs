@@ -14,6 +14,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub mod access;
 pub mod error;
+pub mod log;
 pub mod objects;
 
 pub use error::{ClusterError, is_conflict, is_forbidden};
@@ -211,6 +212,29 @@ fn in_cluster(args: &KubeSettings) -> Result<Option<Resolved>, ClusterError> {
 }
 
 impl Target {
+    /// `did you mean `-n NAME`?` when the target namespace is missing and a close name exists
+    /// (namespaces readable); empty otherwise. Extra requests only on this error path.
+    pub async fn close_namespace_hint(&self) -> String {
+        let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+            kube::Api::all(self.client.clone());
+        let Ok(list) = namespaces
+            .list_metadata(&kube::api::ListParams::default())
+            .await
+        else {
+            return String::new();
+        };
+        let names: Vec<String> = list
+            .items
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        match crate::output::did_you_mean(&self.namespace, &refs) {
+            Some(close) => format!("did you mean `-n {close}`? "),
+            None => String::new(),
+        }
+    }
+
     /// The same cluster, another namespace.
     pub fn in_namespace(&self, namespace: &str) -> Target {
         Target {
@@ -228,10 +252,16 @@ impl Resolved {
     /// Builds the client.
     pub fn connect(self) -> Result<Target, ClusterError> {
         let server = self.config.cluster_url.to_string();
-        let client = kube::Client::try_from(self.config).map_err(|e| ClusterError::Config {
-            source_path: server.clone(),
-            detail: e.to_string(),
-        })?;
+        let layer = log::LogLayer {
+            server: server.trim_end_matches('/').to_string(),
+        };
+        let client = kube::client::ClientBuilder::try_from(self.config)
+            .map_err(|e| ClusterError::Config {
+                source_path: server.clone(),
+                detail: e.to_string(),
+            })?
+            .with_layer(&layer)
+            .build();
         Ok(Target {
             client,
             namespace: self.namespace,

@@ -57,6 +57,16 @@ fn hidden_prompt(prompt: &str, what: &str, flag: &str) -> anyhow::Result<SecretS
 
 /// Reads one visible line from the terminal.
 fn visible_prompt(prompt: &str, what: &str, flag: &str) -> anyhow::Result<String> {
+    visible_prompt_or(prompt, what, flag, None)
+}
+
+/// Reads one visible line from the terminal; an empty line gives `default` when there is one.
+fn visible_prompt_or(
+    prompt: &str,
+    what: &str,
+    flag: &str,
+    default: Option<&str>,
+) -> anyhow::Result<String> {
     if !std::io::stdin().is_terminal() {
         bail!("no terminal to ask for the {what}: pass {flag}");
     }
@@ -64,10 +74,11 @@ fn visible_prompt(prompt: &str, what: &str, flag: &str) -> anyhow::Result<String
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let line = line.trim().to_string();
-    if line.is_empty() {
-        bail!("no {what} entered: pass {flag}");
+    match default {
+        _ if !line.is_empty() => Ok(line),
+        Some(default) => Ok(default.to_string()),
+        None => bail!("no {what} entered: pass {flag}"),
     }
-    Ok(line)
 }
 
 /// The registry host for an API URL: `api.<d>` → `registry.<d>` (port kept).
@@ -155,6 +166,7 @@ async fn credential(
     settings: &LoginSettings,
     client: &reqwest::Client,
     endpoints: &Endpoints,
+    saved_username: Option<&str>,
 ) -> anyhow::Result<Credential> {
     let keyring = |grant, method| Credential {
         grant,
@@ -200,9 +212,16 @@ async fn credential(
             crate::env::API_KEY
         ));
     }
-    let username = match &settings.username {
-        Some(u) => u.clone(),
-        None => visible_prompt("Username: ", "user name", "--username")?,
+    let username = match (&settings.username, saved_username) {
+        (Some(u), _) => u.clone(),
+        // Re-login: Enter keeps the saved name.
+        (None, Some(saved)) => visible_prompt_or(
+            &format!("Username [{}]: ", output::printable(saved)),
+            "user name",
+            "--username",
+            Some(saved),
+        )?,
+        (None, None) => visible_prompt("Username: ", "user name", "--username")?,
     };
     let password = if settings.password_stdin {
         secret_from_stdin("password", "--password-stdin")?
@@ -240,6 +259,60 @@ async fn authenticate(
         }
         grant => (cf::token(client, endpoints, api, grant).await?, None),
     })
+}
+
+/// The environment's login endpoints, from `/v2/info`.
+async fn discover(client: &reqwest::Client, api: &str) -> anyhow::Result<Endpoints> {
+    output::log(1, format!("Discovering endpoints at {api}/v2/info"));
+    let endpoints = cf::discover(client, api).await?;
+    output::log(
+        2,
+        format!(
+            "authorization_endpoint={} token_endpoint={}",
+            endpoints.authorization_endpoint, endpoints.token_endpoint
+        ),
+    );
+    Ok(endpoints)
+}
+
+/// At most this many tries of a typed password, passcode or API key, as `bx login` allows.
+const ATTEMPTS: u32 = 3;
+
+/// Asks for the credential and runs the grant; a refused credential typed at a terminal is
+/// asked again, up to [`ATTEMPTS`] in all (piped or from the environment: refused at once).
+async fn credential_accepted(
+    settings: &LoginSettings,
+    client: &reqwest::Client,
+    (endpoints, api): (&Endpoints, &str),
+    iam_url: Option<&str>,
+    previous: Option<&Profile>,
+) -> anyhow::Result<(Credential, cf::Tokens, Option<ApiKeyRoute>)> {
+    let iam_url = iam_url.unwrap_or(cf::iam::DEFAULT_IAM_URL);
+    let saved_username = previous
+        .filter(|p| p.login_method == LoginMethod::Password)
+        .map(|p| p.username.as_str());
+    let typed =
+        std::io::stdin().is_terminal() && !settings.password_stdin && settings.apikey_env.is_none();
+    let mut attempt = 1;
+    loop {
+        let credential = credential(settings, client, endpoints, saved_username).await?;
+        match authenticate(client, endpoints, api, &credential, settings, iam_url).await {
+            Ok((tokens, route)) => return Ok((credential, tokens, route)),
+            Err(e)
+                if typed
+                    && attempt < ATTEMPTS
+                    && matches!(
+                        e.downcast_ref::<cf::AuthError>(),
+                        Some(cf::AuthError::BadCredentials { .. })
+                    ) =>
+            {
+                output::info(format!("{e:#}"));
+                attempt += 1;
+                output::info(format!("Try again (attempt {attempt} of {ATTEMPTS})"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// What identifies the user to the Cloud Controller while the org is chosen.
@@ -294,8 +367,11 @@ impl OrgLookup<'_> {
             return Ok((*org).clone());
         }
         let names: Vec<_> = all.iter().map(|o| o.name.as_str()).collect();
+        let close = output::did_you_mean(name, &names)
+            .map(|close| format!("did you mean `--org {close}`? "))
+            .unwrap_or_default();
         bail!(
-            "org `{name}` was not found or user `{}` is not a member; your orgs: {}",
+            "org `{name}` was not found or user `{}` is not a member; {close}your orgs: {}",
             self.username,
             if names.is_empty() {
                 "none".to_string()
@@ -392,19 +468,15 @@ pub async fn login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
     let api = env.api.clone();
     output::info(format!("Logging in to {api} (profile `{profile_name}`)"));
 
-    output::log(1, format!("Discovering endpoints at {api}/v2/info"));
-    let endpoints = cf::discover(&client, &api).await?;
-    output::log(
-        2,
-        format!(
-            "authorization_endpoint={} token_endpoint={}",
-            endpoints.authorization_endpoint, endpoints.token_endpoint
-        ),
-    );
-    let credential = credential(&settings, &client, &endpoints).await?;
-    let iam_url = env.iam_url.as_deref().unwrap_or(cf::iam::DEFAULT_IAM_URL);
-    let (tokens, route) =
-        authenticate(&client, &endpoints, &api, &credential, &settings, iam_url).await?;
+    let endpoints = discover(&client, &api).await?;
+    let (credential, tokens, route) = credential_accepted(
+        &settings,
+        &client,
+        (&endpoints, &api),
+        env.iam_url.as_deref(),
+        previous.as_ref().filter(|p| p.api == api),
+    )
+    .await?;
     drop(credential.grant);
     let username = cf::user_name(&tokens.access_token).unwrap_or_else(|| match credential.method {
         LoginMethod::ApiKey => "apikey".to_string(),

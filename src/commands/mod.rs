@@ -114,6 +114,6 @@ pub async fn dispatch(settings: Settings) -> anyhow::Result<()> {
             format,
         } => profile::version(&ctx, client_only, format).await,
         CommandSettings::Completion(args) => completion::completion(args),
-        CommandSettings::Complete(args) => completion::complete(&ctx, args),
+        CommandSettings::Complete(args) => completion::complete(args.words),
     }
 }

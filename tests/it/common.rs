@@ -235,6 +235,7 @@ pub struct TestContext {
     pub sandbox: Sandbox,
     /// Runs the sandbox's servers; must outlive `sandbox`'s use.
     pub runtime: tokio::runtime::Runtime,
+    /// This test's HOME (the settings file lives under it).
     pub home: tempfile::TempDir,
     /// Profile name used by this context (unique, so keyring entries never collide).
     pub profile: String,

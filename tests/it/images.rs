@@ -25,8 +25,10 @@ fn image_list_shows_the_orgs_images_like_ibmcloud_cr_images() {
     let latest = registry.digest("demo/hello", "latest").expect("seeded");
     assert!(registry.images().contains(&"ops/tools:1.0".to_string()));
 
-    // The Kubernetes -n is not the registry namespace: it changes nothing here.
-    let table = ctx.run(&["-n", "team-a", "image", "list"], None).ok();
+    // The Kubernetes -n is not the registry namespace: `image list` refuses it plainly.
+    ctx.run(&["-n", "team-a", "image", "list"], None)
+        .fails_with("`image list` does not talk to Kubernetes and takes no `-n`");
+    let table = ctx.run(&["image", "list"], None).ok();
     let lines: Vec<&str> = table.stdout.lines().collect();
     assert_eq!(
         cells(lines[0]),

@@ -1239,7 +1239,7 @@ fn krew_style_install_then_kubectl_lists_runs_and_completes_the_plugin() {
     assert_eq!(format!("v{VERSION}"), version);
 
     // Completion: without the shim kubectl has nothing to ask; the plugin installs it into
-    // ${KREW_ROOT}/bin by default, after which `kubectl dedicated-registry se<TAB>` gives `secret`.
+    // the directory of the plugin on PATH (krew's bin) by default, after which `kubectl dedicated-registry se<TAB>` gives `secret`.
     let install = assert_success(
         "kubectl dedicated-registry completion kubectl-shim",
         &run(&[PLUGIN_NAME, "completion", "kubectl-shim"]),

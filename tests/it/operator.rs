@@ -248,3 +248,221 @@ fn verbose_6_logs_one_line_per_request() {
     let quiet = ctx.run(&["-v", "5", "token", "list"], None).ok();
     assert!(!quiet.stderr.contains(" milliseconds"), "{}", quiet.stderr);
 }
+
+/// Issue 13, points 11 and 12: Kubernetes and selection flags work before and after the
+/// subcommand, only on commands that talk to Kubernetes; kubectl flags the plugin does not take
+/// are refused with one line saying what to do (never a closest-name guess, never the value).
+#[test]
+fn kube_and_selection_flags_work_in_both_positions_only_where_they_apply() {
+    let ctx = TestContext::logged_in();
+    // `-A` before the subcommand, as `-n` already was.
+    let out = ctx
+        .run(
+            &[
+                "-A",
+                "-l",
+                "kubernetes.io/metadata.name",
+                "secret",
+                "create",
+                "regcred",
+                "--exclude",
+                "team-a",
+            ],
+            None,
+        )
+        .ok();
+    for namespace in ["default", "team-b"] {
+        assert!(
+            ctx.dockerconfigjson(namespace, "regcred").is_some(),
+            "no secret in {namespace}: {}",
+            out.stderr
+        );
+    }
+    assert!(ctx.dockerconfigjson("team-a", "regcred").is_none());
+    assert!(ctx.dockerconfigjson("kube-system", "regcred").is_none());
+    // Kube flags before and after give the same target.
+    let before = ctx
+        .run(
+            &["--context", "sandbox-dev", "-n", "team-b", "status"],
+            None,
+        )
+        .ok();
+    let after = ctx
+        .run(
+            &["status", "--context", "sandbox-dev", "-n", "team-b"],
+            None,
+        )
+        .ok();
+    assert_eq!(before.stdout, after.stdout);
+    assert!(before.stdout.contains("sandbox-dev"), "{}", before.stdout);
+    assert!(before.stdout.contains("team-b"), "{}", before.stdout);
+
+    // Kubernetes flags only where a command talks to Kubernetes.
+    let login_help = ctx.run(&["login", "--help"], None).ok().stdout;
+    assert!(!login_help.contains("--context"), "{login_help}");
+    assert!(!login_help.contains("Kubernetes flags"), "{login_help}");
+    let token_help = ctx.run(&["token", "revoke", "--help"], None).ok().stdout;
+    assert!(!token_help.contains("--namespace"), "{token_help}");
+    // `token list` reads the cluster for IN-USE, so it takes them.
+    let token_help = ctx.run(&["token", "list", "--help"], None).ok().stdout;
+    assert!(token_help.contains("--context <NAME>"), "{token_help}");
+    let create_help = ctx.run(&["secret", "create", "--help"], None).ok().stdout;
+    assert!(create_help.contains("Kubernetes flags:"), "{create_help}");
+    assert!(create_help.contains("--context <NAME>"), "{create_help}");
+    assert!(create_help.contains("Selection flags:"), "{create_help}");
+    ctx.run(&["-n", "team-a", "token", "revoke", "x"], None)
+        .fails_with("`token revoke` does not talk to Kubernetes and takes no `-n`");
+    ctx.run(&["login", "--context", "sandbox-dev"], None)
+        .fails_with("unexpected argument '--context'");
+
+    // Unsupported kubectl flags: what to do instead, not `did you mean --user`.
+    let out = ctx
+        .run(
+            &["--server", "https://10.0.0.1:6443", "secret", "create", "x"],
+            None,
+        )
+        .fails_with("`--server` is a kubectl flag this plugin does not take");
+    assert!(out.stderr.contains("--context"), "{}", out.stderr);
+    assert!(!out.stderr.contains("--user"), "{}", out.stderr);
+    let token = "eyJhbGciOiJSUzI1NiJ9.not-a-real-bearer-token.c2ln";
+    let out = ctx
+        .run(&["status", &format!("--token={token}")], None)
+        .fails_with("`--token` is a kubectl flag this plugin does not take");
+    assert!(out.stderr.contains("--user NAME"), "{}", out.stderr);
+    out.leaks_none(&[token]);
+    ctx.run(
+        &[
+            "-n",
+            "team-a",
+            "secret",
+            "verify",
+            "x",
+            "--certificate-authority",
+            "/ca.pem",
+        ],
+        None,
+    )
+    .fails_with("`kubectl config set-cluster NAME --certificate-authority FILE`");
+    // Nothing was minted by the refused commands.
+    assert_eq!(ctx.tokens().len(), 1, "one token for the cluster (-A)");
+}
+
+/// Issue 13, point 14: `-v 8` (and 9) adds headers and bodies, credentials masked, for the
+/// environment's endpoints and the Kubernetes client; the Kubernetes client logs one line per
+/// request at `-v 6` like the others. No level shows a password, token or refresh token.
+#[test]
+fn verbose_8_shows_headers_and_bodies_with_credentials_masked() {
+    crate::common::require_keyring();
+    let ctx = TestContext::new();
+    let login = ctx
+        .login(
+            &[
+                "-v",
+                "9",
+                "-u",
+                seed::ALICE,
+                "--password-stdin",
+                "--org",
+                seed::DEV_ORG,
+            ],
+            Some(&format!("{}\n", seed::ALICE_PASSWORD)),
+        )
+        .ok();
+    // Positive controls: the bodies and headers are there, their credentials masked.
+    assert!(
+        login.stderr.contains("Request Headers:"),
+        "{}",
+        login.stderr
+    );
+    assert!(
+        login.stderr.contains("Response Headers:"),
+        "{}",
+        login.stderr
+    );
+    assert!(
+        login.stderr.contains("password=<masked>"),
+        "{}",
+        login.stderr
+    );
+    assert!(
+        login.stderr.contains(r#""refresh_token":"<masked>""#),
+        "{}",
+        login.stderr
+    );
+    login.leaks_none(&[seed::ALICE_PASSWORD]);
+    login.shows_no_jwt();
+
+    let create = ctx
+        .run(
+            &["-v", "9", "-n", "team-a", "secret", "create", "regcred"],
+            None,
+        )
+        .ok();
+    let (_, token) = crate::lifecycle::stored_token(&ctx, "team-a", "regcred");
+    assert!(
+        create.stderr.contains("authorization: <masked>"),
+        "{}",
+        create.stderr
+    );
+    assert!(
+        create.stderr.contains(r#""token":"<masked>""#),
+        "{}",
+        create.stderr
+    );
+    // The Kubernetes client's requests, one line each.
+    let kube_line = regex::Regex::new(
+        r"(?m)^POST https://127\.0\.0\.1:\d+/api/v1/namespaces/team-a/secrets\S* 201 Created in \d+ milliseconds$",
+    )
+    .unwrap();
+    assert!(kube_line.is_match(&create.stderr), "{}", create.stderr);
+    create.leaks_none(&[&token, seed::ALICE_PASSWORD]);
+    create.shows_no_jwt();
+    // Below 8, no headers.
+    let six = ctx
+        .run(
+            &["-v", "6", "-n", "team-a", "secret", "verify", "regcred"],
+            None,
+        )
+        .ok();
+    assert!(!six.stderr.contains("Headers:"), "{}", six.stderr);
+    assert!(
+        six.stderr
+            .contains("/api/v1/namespaces/team-a/secrets/regcred 200 OK in "),
+        "{}",
+        six.stderr
+    );
+    six.leaks_none(&[&token]);
+}
+
+/// Issue 13, point 13: close names are suggested for namespaces (from the cluster's list, before
+/// anything is minted) and orgs (from the user's orgs).
+#[test]
+fn close_namespaces_and_orgs_are_suggested() {
+    let ctx = TestContext::logged_in();
+    let out = ctx
+        .run(&["-n", "team-bb", "secret", "create", "regcred"], None)
+        .fails_with("namespace `team-bb` does not exist");
+    assert!(
+        out.stderr.contains("did you mean `-n team-b`?"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing was minted"), "{}", out.stderr);
+    assert!(ctx.tokens().is_empty(), "a token was minted");
+    // Nothing close: no guess.
+    let out = ctx
+        .run(&["-n", "production", "secret", "create", "regcred"], None)
+        .fails_with("namespace `production` does not exist");
+    assert!(!out.stderr.contains("did you mean"), "{}", out.stderr);
+
+    let ctx = TestContext::new();
+    let out = ctx
+        .login_password(seed::ALICE, seed::ALICE_PASSWORD, "ops-orgg")
+        .fails_with("org `ops-orgg` was not found");
+    assert!(
+        out.stderr.contains("did you mean `--org ops-org`?"),
+        "{}",
+        out.stderr
+    );
+    out.leaks_none(&[seed::ALICE_PASSWORD]);
+}

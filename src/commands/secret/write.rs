@@ -76,8 +76,9 @@ impl Run<'_, '_> {
         let namespaces: Api<Namespace> = Api::all(target.client.clone());
         if let Ok(None) = namespaces.get_metadata_opt(namespace).await {
             bail!(
-                "namespace `{namespace}` does not exist on {}; check -n/--namespace and --context (nothing was minted)",
-                target.server
+                "namespace `{namespace}` does not exist on {}; {}check -n/--namespace and --context (nothing was minted)",
+                target.server,
+                target.close_namespace_hint().await
             );
         }
         let name = &self.settings.spec.name;

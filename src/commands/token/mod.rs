@@ -65,7 +65,7 @@ pub async fn list(ctx: &Ctx, settings: TokenListSettings) -> anyhow::Result<()> 
     // The registry and the cluster are asked at the same time; IN-USE is extra information, so
     // an unreachable cluster costs at most USAGE_TIMEOUT unless --request-timeout says otherwise.
     // A registry failure ends the command at once, without waiting for the cluster.
-    let (mut tokens, usage) = tokio::try_join!(
+    let (mut tokens, usage) = futures::try_join!(
         session.registry_idempotent(async |api| api.list().await),
         async { Ok(bounded_usage(ctx, &registry).await) },
     )?;
