@@ -365,8 +365,8 @@ fn a_forbidden_namespace_fails_alone_and_is_named() {
     );
 }
 
-/// Polls `check` for up to 20 s (the watch heals within a second on the sandbox; the margin is
-/// for a loaded CI machine: timings are measured in `tests/bench.sh`, not asserted here).
+/// Polls `check` for up to 20 s (the margin is for a loaded CI machine); the time it took is
+/// printed (`--no-capture` shows it), not asserted: timings are measured, not tested.
 fn eventually(what: &str, check: impl Fn() -> bool) {
     let start = Instant::now();
     while !check() {
@@ -374,8 +374,9 @@ fn eventually(what: &str, check: impl Fn() -> bool) {
             start.elapsed() < Duration::from_secs(20),
             "not healed: {what}"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(10));
     }
+    eprintln!("healed in {} ms: {what}", start.elapsed().as_millis());
 }
 
 #[test]
@@ -397,11 +398,18 @@ fn watch_heals_new_relabelled_and_deleted_secrets_and_stops_on_sigterm() {
     eventually("labelled namespace", || {
         kube.get("w-2", "secrets", "regcred").is_some()
     });
+    let uid = |ns: &str| {
+        kube.get(ns, "secrets", "regcred").map(|s| {
+            s["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+    };
+    let before = uid("w-1").expect("written by the first pass");
     ctx.kubectl(&["-n", "w-1", "delete", "secret", "regcred"])
         .ok();
-    eventually("deleted secret", || {
-        kube.get("w-1", "secrets", "regcred").is_some()
-    });
+    eventually("deleted secret", || uid("w-1").is_some_and(|u| u != before));
     ctx.kubectl(&[
         "-n",
         "w-2",
