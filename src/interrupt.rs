@@ -8,7 +8,8 @@
 //! (SIGHUP) are treated like Ctrl-C.
 //!
 //! The decision "exit now" and the opening of a window share one lock, so a window can never
-//! open between the handler's check and its exit.
+//! open between the handler's check and its exit. A second signal inside a window exits at once
+//! (with a warning), for a request that hangs.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -35,7 +36,15 @@ fn on_signal(signal: i32) {
     }
     if SIGNAL
         .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
-        .is_ok()
+        .is_err()
+    {
+        // A second signal while the first is honoured: the user insists (a request may hang).
+        crate::output::warning(format!(
+            "{} again: exiting now; a registry token in flight may be left behind, check with `kubectl dedicated-registry token list`",
+            name(signal)
+        ));
+        std::process::exit(128 + signal);
+    }
     {
         crate::output::info(format!(
             "interrupted by {}: finishing the credential request in flight so it can be cleaned up",

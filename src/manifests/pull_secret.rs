@@ -287,6 +287,9 @@ pub fn merged_for_replace(old: &Secret, desired: &Secret) -> Secret {
     labels.extend(desired.metadata.labels.clone().unwrap_or_default());
     let mut annotations = old.metadata.annotations.clone().unwrap_or_default();
     annotations.remove(ANNOTATION_TOKEN_ID);
+    // A namespace's own token replacing the cluster's is no longer shared (the writer marks
+    // it again when it is).
+    annotations.remove(ANNOTATION_TOKEN_SCOPE);
     annotations.remove(LAST_APPLIED);
     annotations.extend(desired.metadata.annotations.clone().unwrap_or_default());
     merged.metadata.labels = Some(labels);

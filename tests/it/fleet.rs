@@ -144,6 +144,16 @@ fn a_shared_token_is_revoked_only_by_its_last_holder() {
     assert!(!ctx.token_revoked(&old));
     let own = stored_token(&ctx, "team-a", "regcred").0;
     assert_ne!(own, old);
+    let team_a = ctx
+        .sandbox
+        .world
+        .kube
+        .get("team-a", "secrets", "regcred")
+        .unwrap();
+    assert!(
+        team_a["metadata"]["annotations"]["kubectl-dedicated-registry/token-scope"].is_null(),
+        "a namespace's own token is not marked shared: {team_a}"
+    );
 
     // Deleting one holder keeps it too.
     let run = ctx
@@ -425,7 +435,7 @@ fn watch_heals_new_relabelled_and_deleted_secrets_and_stops_on_sigterm() {
             s["metadata"]["annotations"]["kubectl-dedicated-registry/token-access"] == "read-only"
         })
     });
-    assert_eq!(ids(&ctx, &["w-1", "w-2"]), BTreeSet::from([shared]));
+    assert_eq!(ids(&ctx, &["w-1", "w-2"]), BTreeSet::from([shared.clone()]));
     assert_eq!(
         mints(&ctx),
         mints_before,
@@ -434,6 +444,44 @@ fn watch_heals_new_relabelled_and_deleted_secrets_and_stops_on_sigterm() {
     assert!(
         kube.get("team-a", "secrets", "regcred").is_none(),
         "outside the selection"
+    );
+
+    // A write that fails is tried again (here: one server error on a new namespace).
+    ctx.sandbox.inject(
+        Fault::json(
+            Service::Kube,
+            "POST",
+            "/api/v1/namespaces/w-3/secrets",
+            500,
+            json!({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"InternalError","message":"etcd hiccup","code":500}),
+        )
+        .times(1),
+    );
+    ctx.kubectl(&["create", "namespace", "w-3"]).ok();
+    ctx.kubectl(&["label", "namespace", "w-3", "copy=yes"]).ok();
+    eventually("a failed write, retried", || {
+        kube.get("w-3", "secrets", "regcred").is_some()
+    });
+
+    // A rotation elsewhere replaces the cluster's token: the watch follows it.
+    let rotation = ctx
+        .run(
+            &["secret", "create", "regcred", "-l", "copy=yes", "--rotate"],
+            None,
+        )
+        .ok();
+    let rotated = ids(&ctx, &["w-1", "w-2", "w-3"]);
+    assert_eq!(rotated.len(), 1, "{}", rotation.stderr);
+    assert!(!rotated.contains(&shared));
+    ctx.kubectl(&["create", "namespace", "w-4"]).ok();
+    ctx.kubectl(&["label", "namespace", "w-4", "copy=yes"]).ok();
+    eventually("a namespace after the rotation", || {
+        kube.get("w-4", "secrets", "regcred").is_some()
+    });
+    assert_eq!(
+        ids(&ctx, &["w-4"]),
+        rotated,
+        "the new token, not the revoked one"
     );
 
     // SIGTERM stops it cleanly.

@@ -53,7 +53,7 @@ pub async fn create(ctx: &Ctx, settings: CreateSettings) -> anyhow::Result<()> {
             let result = Fleet::new(&settings, &target, &session)
                 .run(Some(fleet), &mut session)
                 .await;
-            if !fleet.watch {
+            if !fleet.watch || crate::interrupt::interrupted() {
                 return result;
             }
             if let Err(e) = result {
@@ -348,13 +348,16 @@ impl Run<'_, '_> {
             )),
             Plan::Rewrite { token, token_id } => {
                 let existing = existing.expect("a rewritten secret exists");
-                let desired = pull_secret(
+                let mut desired = pull_secret(
                     settings,
                     &registry,
                     &target.namespace,
                     token.expose_secret(),
                     &token_id,
                 );
+                if manifests::is_shared(&existing) {
+                    manifests::mark_shared(&mut desired);
+                }
                 let verb = with_dry_run("configured", dry_run);
                 match objects::write_secret(secrets, Some(&existing), &desired, dry_run).await {
                     Ok(s) => Ok(Attempt::Done(Box::new(s), verb)),

@@ -44,8 +44,12 @@ const CHECKS_AT_ONCE: usize = 4;
 enum Need {
     /// Up to date.
     Nothing,
-    /// Same token, another e-mail.
-    Rewrite { token: SecretString, id: String },
+    /// Same token, another e-mail; `shared` keeps the cluster-token mark.
+    Rewrite {
+        token: SecretString,
+        id: String,
+        shared: bool,
+    },
     /// The cluster's shared token; `revoke` is the token it replaces.
     Shared { revoke: Option<String> },
     /// Cannot be written; the reason.
@@ -87,7 +91,9 @@ pub(super) struct Done {
     /// The token its secret held before, now replaced (a revocation candidate).
     replaced: Option<Replaced>,
     /// Whether it now holds the shared token.
-    holds_shared: bool,
+    pub(super) holds_shared: bool,
+    /// Whether its secret was written (even if a `--service-account` failed afterwards).
+    written: bool,
 }
 
 /// A token a write replaced, with what is needed to check it before revoking it.
@@ -210,6 +216,9 @@ impl<'r> Fleet<'r> {
                 1,
                 "listing secrets in all namespaces is forbidden; reading each namespace",
             ),
+            Err(e) if objects::is_uncertain(&e) => output::warning(format!(
+                "listing secrets in all namespaces failed ({e}); reading each namespace"
+            )),
             Err(e) => return Err(target.error("list", "secrets", name, e).into()),
         }
         Ok(self.fetch_each(names).await)
@@ -271,6 +280,7 @@ impl<'r> Fleet<'r> {
             Plan::Rewrite { token, token_id } => Need::Rewrite {
                 token,
                 id: token_id,
+                shared: existing.is_some_and(manifests::is_shared),
             },
             Plan::Mint { revoke, .. } => Need::Shared { revoke },
             Plan::RefuseUnmanaged => Need::Refused(format!(
@@ -587,6 +597,7 @@ impl Fleet<'_> {
             outcome: Outcome::Unchanged,
             reason: None,
             replaced: None,
+            written: false,
             holds_shared: existing
                 .as_ref()
                 .and_then(token_id)
@@ -594,7 +605,7 @@ impl Fleet<'_> {
         };
         for attempt in 1..=MAX_ATTEMPTS {
             if interrupt::interrupted() {
-                return done.failed(format!("{}; not written", interrupt::message()));
+                return done.fail(format!("{}; not written", interrupt::message()));
             }
             match self
                 .write_once(
@@ -609,6 +620,7 @@ impl Fleet<'_> {
             {
                 Ok(Some((written, outcome))) => {
                     done.outcome = outcome;
+                    done.written = outcome != Outcome::Unchanged;
                     if let Need::Shared { revoke } = &need {
                         done.holds_shared = true;
                         done.replaced = revoke
@@ -627,7 +639,7 @@ impl Fleet<'_> {
                             existing = fresh;
                         }
                         Err(e) => {
-                            return done.failed(format!(
+                            return done.fail(format!(
                                 "{:#}",
                                 anyhow::Error::new(target.error(
                                     "get",
@@ -647,7 +659,7 @@ impl Fleet<'_> {
             }
         }
         if let Err(e) = self.attach(&target).await {
-            return done.failed(format!("{e:#}"));
+            return done.fail(format!("{e:#}"));
         }
         done
     }
@@ -728,13 +740,19 @@ impl Fleet<'_> {
         let desired = match need {
             Need::Nothing => return Ok(None),
             Need::Refused(reason) => return Err((Outcome::Failed, reason.clone())),
-            Need::Rewrite { token, id } => pull_secret(
-                settings,
-                &self.registry,
-                namespace,
-                token.expose_secret(),
-                id,
-            ),
+            Need::Rewrite { token, id, shared } => {
+                let mut secret = pull_secret(
+                    settings,
+                    &self.registry,
+                    namespace,
+                    token.expose_secret(),
+                    id,
+                );
+                if *shared {
+                    manifests::mark_shared(&mut secret);
+                }
+                secret
+            }
             Need::Shared { .. } if self.dry_run => {
                 let mut secret =
                     super::create::placeholder_secret(settings, &self.registry, namespace);
@@ -828,7 +846,12 @@ impl Fleet<'_> {
 }
 
 impl Done {
-    fn failed(mut self, reason: String) -> Done {
+    /// Whether this namespace did not end as wanted (failed, or unknown).
+    pub(super) fn failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Failed | Outcome::Unknown)
+    }
+
+    fn fail(mut self, reason: String) -> Done {
         self.outcome = Outcome::Failed;
         self.reason = Some(reason);
         self
@@ -844,24 +867,25 @@ impl Fleet<'_> {
         session: &mut Session,
         summary: bool,
     ) -> anyhow::Result<()> {
+        // Ctrl-C waits for the revocations in flight, so no token is left live unreported.
+        let _window = Window::open();
         let mut lifecycle = TokenLifecycle::new(session);
         if let Some(SharedToken {
-            minted: Some((token, window)),
+            minted: Some((token, _minted)),
             ..
-        }) = shared
+        }) = &shared
         {
             let used = done.iter().any(|d| d.holds_shared);
             let maybe = done.iter().any(|d| d.outcome == Outcome::Unknown);
             if !used && !maybe {
                 let error = anyhow::anyhow!("no secret was written with it");
-                output::warning(format!("{:#}", lifecycle.undo(&token, error).await));
+                output::warning(format!("{:#}", lifecycle.undo(token, error).await));
             } else if !used {
                 output::warning(format!(
                     "the new token {} was NOT revoked: it is unknown whether a secret holds it; check with `kubectl dedicated-registry secret list -A`",
                     token.id
                 ));
             }
-            drop(window);
         }
         self.revoke_replaced(&done, &mut lifecycle).await;
         self.summary(done, summary)
@@ -871,7 +895,7 @@ impl Fleet<'_> {
     async fn revoke_replaced(&self, done: &[Done], lifecycle: &mut TokenLifecycle<'_>) {
         let mut replaced: BTreeMap<&str, &Replaced> = BTreeMap::new();
         for d in done {
-            if let (Some(r), Outcome::Created | Outcome::Configured) = (&d.replaced, d.outcome) {
+            if let (Some(r), true) = (&d.replaced, d.written) {
                 replaced.entry(r.id.as_str()).or_insert(r);
             }
         }

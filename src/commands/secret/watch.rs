@@ -22,13 +22,18 @@ use super::fleet::Fleet;
 use super::namespaces;
 use crate::cli::settings::FleetScope;
 use crate::interrupt::{self, Window};
-use crate::output;
 use crate::session::Session;
+use crate::{manifests, output};
+
+/// How long a namespace that failed waits before it is tried again.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Something the watch saw.
 enum Change {
     Namespace(Result<Event<Namespace>, watcher::Error>),
     Secret(Result<Event<Secret>, watcher::Error>),
+    /// Time to retry the namespaces that failed.
+    Retry,
     Stop,
 }
 
@@ -56,7 +61,15 @@ pub(super) async fn watch(
     .default_backoff()
     .map(Change::Secret);
     let stop = stream::once(interrupt::signalled()).map(|()| Change::Stop);
-    let mut changes = pin!(stream::select(stream::select(namespaces, secrets), stop));
+    // Namespaces that failed are tried again on the next tick.
+    let retries = stream::unfold((), |()| async {
+        tokio::time::sleep(RETRY_AFTER).await;
+        Some((Change::Retry, ()))
+    });
+    let mut changes = pin!(stream::select(
+        stream::select(namespaces, secrets),
+        stream::select(stop, retries)
+    ));
     output::info(format!(
         "watching namespaces{} and secret/{name} everywhere; Ctrl-C or SIGTERM stops",
         scope
@@ -69,8 +82,21 @@ pub(super) async fn watch(
     while let Some(change) = changes.next().await {
         let batch = match change {
             Change::Stop => break,
+            Change::Retry => std::mem::take(&mut state.retry)
+                .into_iter()
+                .filter(|n| state.selected.contains(n))
+                .collect(),
             Change::Namespace(Ok(event)) => state.namespace(event),
-            Change::Secret(Ok(event)) => state.secret(event, fleet),
+            Change::Secret(Ok(event)) => {
+                // Another shared token in the cluster (a rotation elsewhere): find it again.
+                if let Event::Apply(s) = &event
+                    && fleet
+                        .holds_another_shared_token(s, known.as_ref().map(|(id, _)| id.as_str()))
+                {
+                    known = None;
+                }
+                state.secret(event, fleet)
+            }
             Change::Namespace(Err(e)) | Change::Secret(Err(e)) => {
                 output::warning(format!("watch interrupted ({e}); resuming"));
                 continue;
@@ -79,21 +105,44 @@ pub(super) async fn watch(
         if batch.is_empty() {
             continue;
         }
-        let shared = known.as_ref().map(|(id, token)| (id.as_str(), token));
-        match fleet.pass(batch, shared, false, session).await {
-            Ok((done, shared)) => {
-                if let Some(s) = &shared {
-                    known = Some((s.id.clone(), s.token.clone()));
-                }
-                if let Err(e) = fleet.finish(done, shared, session, false).await {
-                    output::info(format!("error: {e:#}"));
-                }
-            }
-            Err(e) => output::info(format!("error: {e:#}")),
-        }
+        heal(fleet, batch, &mut known, &mut state, session).await;
     }
     output::info(format!("{}; stopped watching", interrupt::message()));
     Ok(())
+}
+
+/// One pass over `batch` with the known shared token; failures are kept for a retry.
+async fn heal(
+    fleet: &Fleet<'_>,
+    batch: Vec<String>,
+    known: &mut Option<(String, SecretString)>,
+    state: &mut State<'_>,
+    session: &mut Session,
+) {
+    let shared = known.as_ref().map(|(id, token)| (id.as_str(), token));
+    match fleet.pass(batch.clone(), shared, false, session).await {
+        Ok((done, shared)) => {
+            // A token is kept for later heals only once a secret holds it (a minted token no
+            // write used is revoked by `finish`).
+            if let Some(s) = &shared
+                && done.iter().any(|d| d.holds_shared)
+            {
+                *known = Some((s.id.clone(), s.token.clone()));
+            }
+            state.retry.extend(
+                done.iter()
+                    .filter(|d| d.failed())
+                    .map(|d| d.namespace.clone()),
+            );
+            if let Err(e) = fleet.finish(done, shared, session, false).await {
+                output::info(format!("error: {e:#}"));
+            }
+        }
+        Err(e) => {
+            output::info(format!("error: {e:#}"));
+            state.retry.extend(batch);
+        }
+    }
 }
 
 /// The selected namespaces as the watch sees them.
@@ -101,6 +150,8 @@ struct State<'s> {
     scope: &'s FleetScope,
     selected: BTreeSet<String>,
     listing: Vec<String>,
+    /// Namespaces whose last pass failed.
+    retry: BTreeSet<String>,
 }
 
 impl<'s> State<'s> {
@@ -109,6 +160,7 @@ impl<'s> State<'s> {
             scope,
             selected: BTreeSet::new(),
             listing: Vec::new(),
+            retry: BTreeSet::new(),
         }
     }
 
@@ -168,7 +220,9 @@ impl<'s> State<'s> {
         let (secret, deleted) = match event {
             Event::Apply(s) => (s, false),
             Event::Delete(s) => (s, true),
-            Event::Init | Event::InitApply(_) | Event::InitDone => return vec![],
+            // A re-list after a disconnect: a secret deleted meanwhile sent no event.
+            Event::InitDone => return self.selected.iter().cloned().collect(),
+            Event::Init | Event::InitApply(_) => return vec![],
         };
         let Some(namespace) = secret.metadata.namespace.clone() else {
             return vec![];
@@ -181,6 +235,16 @@ impl<'s> State<'s> {
 }
 
 impl Fleet<'_> {
+    /// Whether `secret` is a managed secret holding a shared token other than `known`.
+    fn holds_another_shared_token(&self, secret: &Secret, known: Option<&str>) -> bool {
+        known.is_some_and(|known| {
+            self.is_wanted(secret)
+                && manifests::is_shared(secret)
+                && manifests::annotation(secret, manifests::ANNOTATION_TOKEN_ID)
+                    .is_some_and(|id| id != known)
+        })
+    }
+
     /// The cluster's shared token as the managed secrets hold it, if one still works.
     async fn shared_in_cluster(&self) -> Option<(String, SecretString)> {
         let found = self.fetch(&[]).await.ok()?;
