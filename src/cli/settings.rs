@@ -832,6 +832,45 @@ mod tests {
     }
 
     #[test]
+    fn rotate_maps_scope_and_access() {
+        assert!(error(&["secret", "rotate", "x", "--exclude", "a"]).contains("add -A or -l"));
+        assert!(error(&["secret", "rotate", "x", "-l", " "]).contains("-l/--selector is empty"));
+        let both = Cli::try_parse_from([
+            "kubectl-dedicated_registry",
+            "secret",
+            "rotate",
+            "--readwrite",
+            "--readonly",
+        ]);
+        assert!(both.is_err(), "--readwrite and --readonly conflict");
+        let s = settings(&[
+            "secret",
+            "rotate",
+            "-l",
+            "team=a",
+            "--readwrite",
+            "--dry-run",
+        ])
+        .unwrap();
+        match s.command {
+            CommandSettings::SecretRotate(r) => {
+                assert_eq!(r.name, manifests::DEFAULT_SECRET_NAME);
+                assert_eq!(r.access, Some(Access::ReadWrite));
+                assert!(r.dry_run);
+                assert_eq!(r.fleet.unwrap().selector.as_deref(), Some("team=a"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match settings(&["secret", "rotate", "x"]).unwrap().command {
+            CommandSettings::SecretRotate(r) => {
+                assert_eq!(r.access, None, "each token keeps its access");
+                assert!(r.fleet.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn create_maps_flags() {
         let s = settings(&["secret", "create", "x", "--readwrite", "--skip-verify"]).unwrap();
         match s.command {

@@ -21,6 +21,7 @@ mod lifecycle;
 mod operator;
 mod promises;
 mod real_world;
+mod rotate;
 mod scrubber;
 mod soak;
 mod terminal;

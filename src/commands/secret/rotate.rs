@@ -26,7 +26,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use super::fleet::{abbreviate, fetch_named, select};
 use crate::cli::settings::RotateSettings;
 use crate::cluster::objects::{self, MAX_ATTEMPTS};
-use crate::cluster::{self, Target};
+use crate::cluster::{self, Target, access};
 use crate::commands::{Ctx, profile};
 use crate::interrupt::{self, Window};
 use crate::lifecycle::{Recorded, TokenLifecycle, Verification};
@@ -162,7 +162,21 @@ pub async fn rotate(ctx: &Ctx, settings: RotateSettings) -> anyhow::Result<()> {
         Some(fleet) => select(&target, fleet).await?,
         None => vec![target.namespace.clone()],
     };
-    let found = fetch_named(&target, name, &names, settings.concurrency).await?;
+    let found = match &settings.fleet {
+        Some(_) => fetch_named(&target, name, &names, settings.concurrency).await?,
+        // One namespace: one GET, and its failure is the answer.
+        None => {
+            let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
+            let found = secrets
+                .get_opt(name)
+                .await
+                .map_err(|e| target.error("get", "secret", name, e))?;
+            found
+                .map(|s| (target.namespace.clone(), s))
+                .into_iter()
+                .collect()
+        }
+    };
     let selected: Vec<Member> = names
         .iter()
         .filter_map(|ns| found.get(ns))
@@ -388,6 +402,7 @@ impl Rotation<'_> {
             let member = self.read_outside(&at, &group.id).await?;
             group.members.push(member);
         }
+        self.writes_allowed(group).await?;
         let name = &self.settings.name;
         let cluster = self.target.cluster.as_deref();
         let descriptions: Vec<String> = if group.shared {
@@ -428,6 +443,36 @@ impl Rotation<'_> {
             );
         }
         Ok(Minted { tokens })
+    }
+
+    /// Before minting: RBAC must allow updating the group's secrets (SelfSubjectAccessReview,
+    /// as `kubectl auth can-i`): one cluster-wide review, else one per namespace. A review the
+    /// cluster cannot answer lets the writes decide.
+    async fn writes_allowed(&self, group: &Group) -> Result<(), String> {
+        let client = &self.target.client;
+        if access::allowed(client, "", "update", "secrets")
+            .await
+            .unwrap_or(true)
+        {
+            return Ok(());
+        }
+        let mut denied = Vec::new();
+        for namespace in namespaces_of(group) {
+            if !access::allowed(client, &namespace, "update", "secrets")
+                .await
+                .unwrap_or(true)
+            {
+                denied.push(namespace);
+            }
+        }
+        if denied.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "Kubernetes denies update of secrets in namespace(s) {} to user `{}` (checked before minting; nothing was changed)",
+            denied.join(", "),
+            self.target.user.as_deref().unwrap_or("(none)")
+        ))
     }
 
     /// Reads a managed secret outside the selection that holds the group's token.
