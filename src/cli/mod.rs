@@ -146,7 +146,7 @@ pub enum Command {
         after_help = "Examples:\n  kubectl dedicated-registry status\n  kubectl dedicated-registry --profile prod --context staging status"
     )]
     Status,
-    /// Create, render, verify, list and delete image pull secrets for the registry.
+    /// Create, render, verify, list, rotate and delete image pull secrets for the registry.
     #[command(subcommand)]
     Secret(SecretCommand),
     /// Render or apply a Pod that pulls from the registry.
