@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use dedicated_sandbox::{Fault, KubeRule, KubeUser, SandboxConfig, Service, seed};
+use dedicated_sandbox::{Fault, FaultAction, KubeRule, KubeUser, SandboxConfig, Service, seed};
 use serde_json::{Value, json};
 
 use crate::common::{TestContext, assert_order, journal_lines};
@@ -574,4 +574,106 @@ fn rbac_is_checked_before_minting_and_a_partial_view_revokes_nothing() {
         );
     }
     run.leaks_none(&[&old_token]);
+}
+
+#[test]
+fn tokens_are_independent_one_failing_does_not_undo_another() {
+    let ctx = TestContext::logged_in();
+    for ns in ["team-a", "team-b"] {
+        ctx.run(&["-n", ns, "secret", "create", "regcred"], None)
+            .ok();
+    }
+    let (a_old, _) = stored_token(&ctx, "team-a", "regcred");
+    let b_before = stored_token(&ctx, "team-b", "regcred");
+    ctx.sandbox.inject(Fault::json(
+        Service::Kube,
+        "PUT",
+        "/api/v1/namespaces/team-b/secrets/regcred",
+        422,
+        status_body(422, "Invalid", "admission webhook said no"),
+    ));
+    ctx.sandbox.journal().clear();
+    let run = ctx
+        .run(&["secret", "rotate", "regcred", "-A"], None)
+        .fails_with("team-b");
+    assert_eq!(mints(&ctx), 2, "a namespace's own token each");
+    assert_eq!(run.stdout, "secret/regcred rotated (namespace team-a)\n");
+    assert!(
+        run.stderr
+            .contains("1 tokens rotated, 1 secrets rewritten, 1 failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("namespace team-b failed")
+                && l.contains("admission webhook said no")),
+        "{}",
+        run.stderr
+    );
+    let (a_new, _) = stored_token(&ctx, "team-a", "regcred");
+    assert_ne!(a_new, a_old);
+    assert!(ctx.token_revoked(&a_old) && !ctx.token_revoked(&a_new));
+    let a_info = ctx.tokens().into_iter().find(|t| t.id == a_new).unwrap();
+    assert!(a_info.description.ends_with("/team-a/regcred"));
+    assert_eq!(stored_token(&ctx, "team-b", "regcred"), b_before);
+    assert!(
+        !ctx.token_revoked(&b_before.0),
+        "team-b's token still works"
+    );
+    let b_new = ctx
+        .tokens()
+        .into_iter()
+        .find(|t| t.description.ends_with("/team-b/regcred") && t.id != b_before.0)
+        .expect("the token minted for team-b");
+    assert!(ctx.token_revoked(&b_new.id), "and its new one is revoked");
+    run.leaks_none(&[&a_info.token, &b_new.token, &b_before.1]);
+}
+
+#[test]
+fn ctrl_c_during_the_writes_puts_everything_back_and_revokes_the_new_token() {
+    let ctx = TestContext::logged_in();
+    let (old, old_token) = shared_cluster(&ctx);
+    let before: Vec<(String, String)> = SELECTED
+        .iter()
+        .map(|ns| stored_token(&ctx, ns, "regcred"))
+        .collect();
+    // One write at a time; the first (default) is slow: Ctrl-C arrives while it is in flight.
+    let first = "/api/v1/namespaces/default/secrets/regcred";
+    ctx.sandbox.inject(
+        Fault::new(
+            Service::Kube,
+            "PUT",
+            first,
+            FaultAction::Delay(std::time::Duration::from_secs(3)),
+        )
+        .times(1),
+    );
+    ctx.sandbox.journal().clear();
+    let child = ctx.spawn(&["secret", "rotate", "regcred", "-A", "--concurrency", "1"]);
+    crate::lifecycle::wait_until_requested(&ctx, "PUT", first);
+    crate::lifecycle::interrupt(child.id());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted by Ctrl-C"), "{stderr}");
+    let after: Vec<(String, String)> = SELECTED
+        .iter()
+        .map(|ns| stored_token(&ctx, ns, "regcred"))
+        .collect();
+    assert_eq!(after, before, "every secret is back on the old token");
+    assert!(!ctx.token_revoked(&old));
+    let new = ctx
+        .tokens()
+        .into_iter()
+        .rfind(|t| t.id != old)
+        .expect("the new token");
+    assert!(ctx.token_revoked(&new.id), "{stderr}");
+    let run = crate::common::Run {
+        code: 1,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: stderr.into_owned(),
+    };
+    run.leaks_none(&[&old_token, &new.token]);
 }
