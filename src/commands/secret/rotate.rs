@@ -155,6 +155,18 @@ pub async fn rotate(ctx: &Ctx, settings: RotateSettings) -> anyhow::Result<()> {
     let profile = ctx.require_profile()?;
     let resolved = cluster::resolve(&ctx.global.kube).await?;
     manifests::validate_namespace(&resolved.namespace)?;
+    output::info(format!(
+        "Target: context `{}`, cluster `{}`, namespace {}",
+        resolved.context.as_deref().unwrap_or("(none)"),
+        resolved.cluster.as_deref().unwrap_or("(none)"),
+        match &settings.fleet {
+            Some(f) => match &f.selector {
+                Some(s) => format!("-l {s} (except --exclude)"),
+                None => "all (except kube-* and --exclude)".to_string(),
+            },
+            None => format!("`{}`", resolved.namespace),
+        }
+    ));
     let target = resolved.connect()?;
     let registry = profile.registry.clone();
     let name = &settings.name;
@@ -162,39 +174,7 @@ pub async fn rotate(ctx: &Ctx, settings: RotateSettings) -> anyhow::Result<()> {
         Some(fleet) => select(&target, fleet).await?,
         None => vec![target.namespace.clone()],
     };
-    let found = match &settings.fleet {
-        Some(_) => fetch_named(&target, name, &names, settings.concurrency).await?,
-        // One namespace: one GET, and its failure is the answer.
-        None => {
-            let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
-            let found = secrets
-                .get_opt(name)
-                .await
-                .map_err(|e| target.error("get", "secret", name, e))?;
-            found
-                .map(|s| (target.namespace.clone(), s))
-                .into_iter()
-                .collect()
-        }
-    };
-    let selected: Vec<Member> = names
-        .iter()
-        .filter_map(|ns| found.get(ns))
-        .map(|secret| member(secret, name))
-        .collect();
-    if selected.is_empty() {
-        match &settings.fleet {
-            None => bail!(
-                "secret/{name} not found in namespace {}; create it with `kubectl dedicated-registry -n {} secret create {name}`",
-                target.namespace,
-                target.namespace
-            ),
-            Some(_) => bail!(
-                "secret/{name} was found in none of the {} selected namespace(s); nothing to rotate",
-                names.len()
-            ),
-        }
-    }
+    let selected = selected(&target, &settings, &names).await?;
     let holders = match objects::managed_token_ids(&target.client).await {
         Ok(holders) => Some(holders),
         Err(e) => {
@@ -226,6 +206,49 @@ pub async fn rotate(ctx: &Ctx, settings: RotateSettings) -> anyhow::Result<()> {
     rotation.plan_notes(&groups);
     let mut session = Session::new(ctx.profile_name(), profile, ctx.store.clone())?;
     rotation.run(groups, &mut session).await
+}
+
+/// The selected secrets of that name; an error when there is none.
+async fn selected(
+    target: &Target,
+    settings: &RotateSettings,
+    names: &[String],
+) -> anyhow::Result<Vec<Member>> {
+    let name = &settings.name;
+    let found = match &settings.fleet {
+        Some(_) => fetch_named(target, name, names, settings.concurrency).await?,
+        // One namespace: one GET, and its failure is the answer.
+        None => {
+            let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
+            let found = secrets
+                .get_opt(name)
+                .await
+                .map_err(|e| target.error("get", "secret", name, e))?;
+            found
+                .map(|s| (target.namespace.clone(), s))
+                .into_iter()
+                .collect()
+        }
+    };
+    let selected: Vec<Member> = names
+        .iter()
+        .filter_map(|ns| found.get(ns))
+        .map(|secret| member(secret, name))
+        .collect();
+    if selected.is_empty() {
+        match &settings.fleet {
+            None => bail!(
+                "secret/{name} not found in namespace {}; create it with `kubectl dedicated-registry -n {} secret create {name}`",
+                target.namespace,
+                target.namespace
+            ),
+            Some(_) => bail!(
+                "secret/{name} was found in none of the {} selected namespace(s); nothing to rotate",
+                names.len()
+            ),
+        }
+    }
+    Ok(selected)
 }
 
 fn member(secret: &Secret, name: &str) -> Member {
