@@ -141,6 +141,7 @@ impl Command {
             Command::Secret(SecretCommand::Verify(a)) => Some(&a.kube),
             Command::Secret(SecretCommand::Delete(a)) => Some(&a.kube),
             Command::Secret(SecretCommand::List(a)) => Some(&a.kube),
+            Command::Secret(SecretCommand::Rotate(a)) => Some(&a.kube),
             Command::Token(TokenCommand::List(a)) => Some(&a.kube),
             Command::Token(TokenCommand::Prune(a)) => Some(&a.kube),
             Command::Pod(PodCommand::Render(a)) => Some(&a.common.kube),
@@ -176,7 +177,7 @@ pub enum Command {
         after_help = "Examples:\n  kubectl dedicated-registry status\n  kubectl dedicated-registry --profile prod --context staging status"
     )]
     Status(StatusArgs),
-    /// Create, render, verify, list and delete image pull secrets for the registry.
+    /// Create, render, verify, list, rotate and delete image pull secrets for the registry.
     #[command(subcommand)]
     Secret(SecretCommand),
     /// Render or apply a Pod that pulls from the registry.
@@ -384,6 +385,13 @@ pub enum SecretCommand {
         after_help = "Examples:\n  kubectl dedicated-registry -n team-a secret list\n  kubectl dedicated-registry secret list -A -o wide\n  kubectl dedicated-registry secret list -A --verify\n  kubectl dedicated-registry secret list -A -o json"
     )]
     List(SecretListArgs),
+    /// Replace the registry token(s) behind managed pull secrets with new ones: every secret
+    /// holding a token gets the new one before the old one is revoked; any failed write puts
+    /// them all back and revokes the new one.
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry -n team-a secret rotate regcred\n  kubectl dedicated-registry secret rotate regcred -A --dry-run\n  kubectl dedicated-registry secret rotate regcred -A --exclude 'sandbox-*'\n  kubectl dedicated-registry secret rotate regcred -l team=payments --readwrite"
+    )]
+    Rotate(SecretRotateArgs),
     /// Delete a pull secret this plugin manages and revoke its registry token.
     #[command(
         after_help = "Examples:\n  kubectl dedicated-registry -n team-a secret delete regcred\n  kubectl dedicated-registry -n team-a secret delete regcred --keep-token"
@@ -411,6 +419,47 @@ pub struct SecretListArgs {
     /// credential) and add a STATUS column: works, refused or unverifiable.
     #[arg(long)]
     pub verify: bool,
+}
+
+/// `secret rotate`.
+#[derive(Debug, Args)]
+pub struct SecretRotateArgs {
+    /// Kubernetes connection flags.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
+    /// Name of the Secret (the same default as `pod --secret`).
+    #[arg(value_name = "NAME", default_value = crate::manifests::DEFAULT_SECRET_NAME)]
+    pub name: String,
+
+    /// Rotate the secret of that name in every namespace (except `kube-*` and `--exclude`).
+    #[arg(short = 'A', long, help_heading = SELECTION_FLAGS)]
+    pub all_namespaces: bool,
+
+    /// Rotate the secret in the namespaces whose labels match this selector (kubectl syntax).
+    #[arg(short = 'l', long, value_name = "SELECTOR", help_heading = SELECTION_FLAGS)]
+    pub selector: Option<String>,
+
+    /// With `-A`/`-l`, skip namespaces matching this pattern (`*` matches anything; repeatable).
+    #[arg(long, value_name = "PATTERN", help_heading = SELECTION_FLAGS)]
+    pub exclude: Vec<String>,
+
+    /// Make the new tokens read-write (default: each keeps the access of the token it replaces).
+    #[arg(long, conflicts_with = "readonly")]
+    pub readwrite: bool,
+
+    /// Make the new tokens read-only (default: each keeps the access of the token it replaces).
+    #[arg(long)]
+    pub readonly: bool,
+
+    /// How many secrets are written at once.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// Only show the plan: which tokens would be replaced, in how many secrets, in which
+    /// namespaces. Mints, writes and revokes nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `-o` formats of `secret list`.

@@ -13,8 +13,8 @@ use super::{
     AuthArg, Cli, Command, CompleteArgs, CompletionArgs, DryRun, KubeArgs, LoginArgs,
     ManifestFormat, OutputFormat, PodApplyArgs, PodCommand, PodCommonArgs, PodRenderArgs,
     SecretCommand, SecretCommonArgs, SecretCreateArgs, SecretDeleteArgs, SecretListArgs,
-    SecretListFormat, SecretRenderArgs, SecretVerifyArgs, TokenCommand, TokenListArgs,
-    TokenPruneArgs, TokenRevokeArgs, VerifyMode,
+    SecretListFormat, SecretRenderArgs, SecretRotateArgs, SecretVerifyArgs, TokenCommand,
+    TokenListArgs, TokenPruneArgs, TokenRevokeArgs, VerifyMode,
 };
 use crate::cluster::{self, KubeSettings};
 use crate::lifecycle::Verification;
@@ -62,6 +62,8 @@ pub enum CommandSettings {
     SecretDelete(DeleteSettings),
     /// `secret list`.
     SecretList(SecretListSettings),
+    /// `secret rotate`.
+    SecretRotate(RotateSettings),
     /// `token prune`.
     TokenPrune(TokenPruneSettings),
     /// `token list`.
@@ -229,6 +231,21 @@ pub struct SecretListSettings {
     pub format: Option<SecretListFormat>,
     /// `--verify`.
     pub verify: bool,
+}
+
+/// `secret rotate`.
+#[derive(Debug)]
+pub struct RotateSettings {
+    /// The secret's name.
+    pub name: String,
+    /// `-A`/`-l`/`--exclude`; `None` for the target namespace alone.
+    pub fleet: Option<FleetScope>,
+    /// `--readwrite`/`--readonly`; `None` keeps each token's access.
+    pub access: Option<Access>,
+    /// `--concurrency`: secrets written at once.
+    pub concurrency: usize,
+    /// `--dry-run`: only the plan.
+    pub dry_run: bool,
 }
 
 /// `token prune`.
@@ -577,6 +594,7 @@ fn secret(command: SecretCommand) -> anyhow::Result<CommandSettings> {
             CommandSettings::SecretVerify(VerifySettings { name, ca_file })
         }
         SecretCommand::List(args) => CommandSettings::SecretList(secret_list(args)?),
+        SecretCommand::Rotate(args) => CommandSettings::SecretRotate(secret_rotate(args)?),
         SecretCommand::Delete(SecretDeleteArgs {
             name,
             ignore_not_found,
@@ -659,6 +677,42 @@ fn fleet_scope(args: &SecretCreateArgs) -> anyhow::Result<Scope> {
         concurrency: usize::from(args.concurrency),
         watch: args.watch,
     }))
+}
+
+fn secret_rotate(args: SecretRotateArgs) -> anyhow::Result<RotateSettings> {
+    manifests::validate_object_name("secret", &args.name)?;
+    let fleet = if args.all_namespaces || args.selector.is_some() {
+        let selector = match args.selector.as_deref().map(str::trim) {
+            Some("") => {
+                bail!("-l/--selector is empty; give a label selector such as `team=payments`")
+            }
+            other => other.map(str::to_string),
+        };
+        Some(FleetScope {
+            selector,
+            exclude: args.exclude,
+            per_namespace: false,
+            concurrency: usize::from(args.concurrency),
+            watch: false,
+        })
+    } else {
+        if !args.exclude.is_empty() {
+            bail!("--exclude applies to many namespaces; add -A or -l SELECTOR");
+        }
+        None
+    };
+    let access = match (args.readwrite, args.readonly) {
+        (true, _) => Some(Access::ReadWrite),
+        (false, true) => Some(Access::ReadOnly),
+        (false, false) => None,
+    };
+    Ok(RotateSettings {
+        name: args.name,
+        fleet,
+        access,
+        concurrency: usize::from(args.concurrency),
+        dry_run: args.dry_run,
+    })
 }
 
 fn secret_list(args: SecretListArgs) -> anyhow::Result<SecretListSettings> {
@@ -839,6 +893,45 @@ mod tests {
                     watch: false,
                 })
             ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rotate_maps_scope_and_access() {
+        assert!(error(&["secret", "rotate", "x", "--exclude", "a"]).contains("add -A or -l"));
+        assert!(error(&["secret", "rotate", "x", "-l", " "]).contains("-l/--selector is empty"));
+        let both = Cli::try_parse_from([
+            "kubectl-dedicated_registry",
+            "secret",
+            "rotate",
+            "--readwrite",
+            "--readonly",
+        ]);
+        assert!(both.is_err(), "--readwrite and --readonly conflict");
+        let s = settings(&[
+            "secret",
+            "rotate",
+            "-l",
+            "team=a",
+            "--readwrite",
+            "--dry-run",
+        ])
+        .unwrap();
+        match s.command {
+            CommandSettings::SecretRotate(r) => {
+                assert_eq!(r.name, manifests::DEFAULT_SECRET_NAME);
+                assert_eq!(r.access, Some(Access::ReadWrite));
+                assert!(r.dry_run);
+                assert_eq!(r.fleet.unwrap().selector.as_deref(), Some("team=a"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match settings(&["secret", "rotate", "x"]).unwrap().command {
+            CommandSettings::SecretRotate(r) => {
+                assert_eq!(r.access, None, "each token keeps its access");
+                assert!(r.fleet.is_none());
+            }
             other => panic!("{other:?}"),
         }
     }

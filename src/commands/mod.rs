@@ -101,6 +101,7 @@ pub async fn dispatch(settings: Settings) -> anyhow::Result<()> {
         CommandSettings::SecretVerify(s) => secret::verify(&ctx, s).await,
         CommandSettings::SecretDelete(s) => secret::delete(&ctx, s).await,
         CommandSettings::SecretList(s) => secret::list(&ctx, s).await,
+        CommandSettings::SecretRotate(s) => secret::rotate(&ctx, s).await,
         CommandSettings::TokenPrune(s) => token::prune(&ctx, s).await,
         CommandSettings::TokenList(s) => token::list(&ctx, s).await,
         CommandSettings::TokenRevoke(s) => token::revoke(&ctx, s).await,

@@ -37,7 +37,7 @@ fn partial_flags_complete_from_the_kubeconfig_and_settings() {
     let (subcommands, directive) = candidates(&ctx, &["secret", ""]);
     assert_eq!(
         subcommands,
-        ["create", "render", "verify", "list", "delete"]
+        ["create", "render", "verify", "list", "rotate", "delete"]
     );
     assert_eq!(directive, ":4");
     let (modes, directive) = candidates(&ctx, &["secret", "create", "x", "--dry-run="]);

@@ -23,6 +23,7 @@ mod operator;
 mod preflight;
 mod promises;
 mod real_world;
+mod rotate;
 mod scrubber;
 mod soak;
 mod terminal;

@@ -198,51 +198,25 @@ impl<'r> Fleet<'r> {
     /// The secrets of this name: one cluster-wide LIST, or one GET per namespace when RBAC
     /// forbids listing secrets everywhere.
     pub(super) async fn fetch(&self, names: &[String]) -> anyhow::Result<Found> {
-        let target = self.target;
-        let name = &self.settings.spec.name;
-        let everywhere: Api<Secret> = Api::all(target.client.clone());
-        let params = ListParams::default().fields(&format!("metadata.name={name}"));
-        match everywhere.list(&params).await {
-            Ok(list) => {
-                let secrets = list
-                    .items
-                    .into_iter()
-                    .filter(|s| s.metadata.name.as_deref() == Some(name.as_str()))
-                    .filter_map(|s| Some((s.metadata.namespace.clone()?, s)))
-                    .collect();
-                return Ok(Found { secrets });
-            }
-            Err(e) if cluster::is_forbidden(&e) => output::log(
-                1,
-                "listing secrets in all namespaces is forbidden; reading each namespace",
-            ),
-            Err(e) if objects::is_uncertain(&e) => output::warning(format!(
-                "listing secrets in all namespaces failed ({e}); reading each namespace"
-            )),
-            Err(e) => return Err(target.error("list", "secrets", name, e).into()),
-        }
-        Ok(self.fetch_each(names).await)
+        let secrets = fetch_named(
+            self.target,
+            &self.settings.spec.name,
+            names,
+            self.concurrency,
+        )
+        .await?;
+        Ok(Found { secrets })
     }
 
     /// The secrets of this name, one GET per namespace.
     async fn fetch_each(&self, names: &[String]) -> Found {
-        let target = self.target;
-        let name = &self.settings.spec.name;
-        let reads = stream::iter(names)
-            .map(|namespace| async move {
-                let secrets: Api<Secret> = Api::namespaced(target.client.clone(), namespace);
-                (namespace.clone(), secrets.get_opt(name).await)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect::<Vec<_>>()
-            .await;
-        let mut secrets = BTreeMap::new();
-        for (namespace, read) in reads {
-            // A namespace that cannot be read fails alone, when it is written.
-            if let Ok(Some(secret)) = read {
-                secrets.insert(namespace, secret);
-            }
-        }
+        let secrets = fetch_each_named(
+            self.target,
+            &self.settings.spec.name,
+            names,
+            self.concurrency,
+        )
+        .await;
         Found { secrets }
     }
 
@@ -513,6 +487,62 @@ impl<'r> Fleet<'r> {
         }
         needs.values().any(|n| matches!(n, Need::Shared { .. }))
     }
+}
+
+/// The secrets named `name`, by namespace: one cluster-wide LIST (the whole cluster), or one
+/// GET per namespace of `names` when RBAC forbids listing secrets everywhere.
+pub(super) async fn fetch_named(
+    target: &Target,
+    name: &str,
+    names: &[String],
+    concurrency: usize,
+) -> anyhow::Result<BTreeMap<String, Secret>> {
+    let everywhere: Api<Secret> = Api::all(target.client.clone());
+    let params = ListParams::default().fields(&format!("metadata.name={name}"));
+    match everywhere.list(&params).await {
+        Ok(list) => {
+            return Ok(list
+                .items
+                .into_iter()
+                .filter(|s| s.metadata.name.as_deref() == Some(name))
+                .filter_map(|s| Some((s.metadata.namespace.clone()?, s)))
+                .collect());
+        }
+        Err(e) if cluster::is_forbidden(&e) => output::log(
+            1,
+            "listing secrets in all namespaces is forbidden; reading each namespace",
+        ),
+        Err(e) if objects::is_uncertain(&e) => output::warning(format!(
+            "listing secrets in all namespaces failed ({e}); reading each namespace"
+        )),
+        Err(e) => return Err(target.error("list", "secrets", name, e).into()),
+    }
+    Ok(fetch_each_named(target, name, names, concurrency).await)
+}
+
+/// The secrets named `name` in `names`, one GET per namespace; a namespace that cannot be read
+/// is left out (it fails alone, when it is written).
+pub(super) async fn fetch_each_named(
+    target: &Target,
+    name: &str,
+    names: &[String],
+    concurrency: usize,
+) -> BTreeMap<String, Secret> {
+    let reads = stream::iter(names)
+        .map(|namespace| async move {
+            let secrets: Api<Secret> = Api::namespaced(target.client.clone(), namespace);
+            (namespace.clone(), secrets.get_opt(name).await)
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let mut secrets = BTreeMap::new();
+    for (namespace, read) in reads {
+        if let Ok(Some(secret)) = read {
+            secrets.insert(namespace, secret);
+        }
+    }
+    secrets
 }
 
 /// The namespaces `-A`/`-l` select, sorted: one LIST (label selector on the server), less
@@ -980,7 +1010,7 @@ impl Fleet<'_> {
 }
 
 /// `a, b, c +N`.
-fn abbreviate(items: &[&str]) -> String {
+pub(super) fn abbreviate(items: &[&str]) -> String {
     const SHOWN: usize = 3;
     let mut text = items
         .iter()

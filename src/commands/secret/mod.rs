@@ -8,6 +8,7 @@ mod list;
 mod namespaces;
 mod plan;
 mod render;
+mod rotate;
 mod verify;
 mod watch;
 mod write;
@@ -16,6 +17,7 @@ pub use create::create;
 pub use delete::delete;
 pub use list::list;
 pub use render::render;
+pub use rotate::rotate;
 pub use verify::verify;
 
 use crate::cli::settings::SecretSpec;
