@@ -31,18 +31,13 @@ pub async fn create(ctx: &Ctx, settings: CreateSettings) -> anyhow::Result<()> {
     let profile = ctx.require_profile()?;
     let resolved = cluster::resolve(&ctx.global.kube).await?;
     manifests::validate_namespace(&resolved.namespace)?;
-    output::info(format!(
-        "Target: context `{}`, cluster `{}`, namespace {}",
-        resolved.context.as_deref().unwrap_or("(none)"),
-        resolved.cluster.as_deref().unwrap_or("(none)"),
+    super::say_target(
+        &resolved,
         match &settings.scope {
-            Scope::Fleet(FleetScope {
-                selector: Some(s), ..
-            }) => format!("-l {s} (except --exclude)"),
-            Scope::Fleet(_) => "all (except kube-* and --exclude)".to_string(),
-            Scope::One => format!("`{}`", resolved.namespace),
-        }
-    ));
+            Scope::Fleet(fleet) => Some(fleet),
+            Scope::One => None,
+        },
+    );
     if settings.dry_run == DryRun::Client {
         return client_dry_run(&settings, &profile, &resolved.namespace);
     }

@@ -30,6 +30,26 @@ fn description(spec: &SecretSpec, cluster: Option<&str>, namespace: &str) -> Str
         .unwrap_or_else(|| crate::registry::default_description(cluster, namespace, &spec.name))
 }
 
+/// Prints the `Target:` line of `secret create` and `secret rotate`: context, cluster, and the
+/// namespace or the selection.
+fn say_target(
+    resolved: &crate::cluster::Resolved,
+    fleet: Option<&crate::cli::settings::FleetScope>,
+) {
+    crate::output::info(format!(
+        "Target: context `{}`, cluster `{}`, namespace {}",
+        resolved.context.as_deref().unwrap_or("(none)"),
+        resolved.cluster.as_deref().unwrap_or("(none)"),
+        match fleet {
+            Some(f) => match &f.selector {
+                Some(s) => format!("-l {s} (except --exclude)"),
+                None => "all (except kube-* and --exclude)".to_string(),
+            },
+            None => format!("`{}`", resolved.namespace),
+        }
+    ));
+}
+
 /// The description this plugin gave the token of `secret` (in `namespace` of `cluster`): the
 /// cluster's shared token names no namespace.
 fn recorded_description(

@@ -155,18 +155,7 @@ pub async fn rotate(ctx: &Ctx, settings: RotateSettings) -> anyhow::Result<()> {
     let profile = ctx.require_profile()?;
     let resolved = cluster::resolve(&ctx.global.kube).await?;
     manifests::validate_namespace(&resolved.namespace)?;
-    output::info(format!(
-        "Target: context `{}`, cluster `{}`, namespace {}",
-        resolved.context.as_deref().unwrap_or("(none)"),
-        resolved.cluster.as_deref().unwrap_or("(none)"),
-        match &settings.fleet {
-            Some(f) => match &f.selector {
-                Some(s) => format!("-l {s} (except --exclude)"),
-                None => "all (except kube-* and --exclude)".to_string(),
-            },
-            None => format!("`{}`", resolved.namespace),
-        }
-    ));
+    super::say_target(&resolved, settings.fleet.as_ref());
     let target = resolved.connect()?;
     let registry = profile.registry.clone();
     let name = &settings.name;
