@@ -1023,3 +1023,78 @@ pub(super) fn abbreviate(items: &[&str]) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifests::PullSecretSpec;
+
+    const ID: &str = "637b3d8c-a087-5af9-a636-16e7efc70967";
+
+    fn secret(readwrite: bool, shared: bool) -> Secret {
+        let mut secret = manifests::pull_secret(
+            "regcred",
+            "team-a",
+            &PullSecretSpec {
+                registry: "registry.example",
+                token: "the-token",
+                token_id: ID,
+                email: "",
+                readwrite,
+            },
+        );
+        if shared {
+            manifests::mark_shared(&mut secret);
+        }
+        secret
+    }
+
+    #[test]
+    fn only_a_managed_shared_secret_of_the_same_registry_and_access_offers_its_token() {
+        let shared = secret(false, true);
+        let found = shared_credential(&shared, "registry.example", Access::ReadOnly);
+        assert_eq!(found, Some((ID, "the-token".to_string())));
+        // A namespace's own token is not the cluster's.
+        assert_eq!(
+            shared_credential(&secret(false, false), "registry.example", Access::ReadOnly),
+            None
+        );
+        // Another access, another registry.
+        assert_eq!(
+            shared_credential(&secret(false, true), "registry.example", Access::ReadWrite),
+            None
+        );
+        assert_eq!(
+            shared_credential(&secret(false, true), "other.example", Access::ReadOnly),
+            None
+        );
+        // An id that is not a token id, or a secret not managed by the plugin.
+        let mut edited = secret(false, true);
+        edited
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(manifests::ANNOTATION_TOKEN_ID.into(), "../../etc".into());
+        assert_eq!(
+            shared_credential(&edited, "registry.example", Access::ReadOnly),
+            None
+        );
+        let mut foreign = secret(false, true);
+        foreign.metadata.labels = None;
+        assert_eq!(
+            shared_credential(&foreign, "registry.example", Access::ReadOnly),
+            None
+        );
+    }
+
+    #[test]
+    fn long_holder_lists_are_abbreviated() {
+        assert_eq!(abbreviate(&["a/x"]), "a/x");
+        assert_eq!(abbreviate(&["a/x", "b/x", "c/x"]), "a/x, b/x, c/x");
+        assert_eq!(
+            abbreviate(&["a/x", "b/x", "c/x", "d/x", "e/x"]),
+            "a/x, b/x, c/x +2"
+        );
+    }
+}
