@@ -566,3 +566,36 @@ fn a_terminal_gets_a_progress_bar_and_a_pipe_does_not() {
         run.stderr
     );
 }
+
+#[test]
+fn a_failed_service_account_update_still_releases_the_replaced_token() {
+    let ctx = TestContext::logged_in();
+    ctx.run(&["secret", "create", "regcred", "-A"], None).ok();
+    let old = ids(&ctx, &["default", "team-a", "team-b"])
+        .pop_first()
+        .unwrap();
+    // The secrets are rotated, then the ServiceAccount step fails in every namespace.
+    let run = ctx
+        .run(
+            &[
+                "secret",
+                "create",
+                "regcred",
+                "-A",
+                "--rotate",
+                "--service-account",
+                "no-such-account",
+            ],
+            None,
+        )
+        .fails_with("failed in 3 namespace(s)");
+    let new = ids(&ctx, &["default", "team-a", "team-b"]);
+    assert_eq!(new.len(), 1);
+    assert!(!new.contains(&old), "the secrets were written");
+    assert!(
+        ctx.token_revoked(&old),
+        "nothing holds the old token any more: {}",
+        run.stderr
+    );
+    assert!(!ctx.token_revoked(new.first().unwrap()));
+}
