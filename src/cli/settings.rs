@@ -636,21 +636,36 @@ fn secret_create(args: SecretCreateArgs) -> anyhow::Result<CreateSettings> {
     })
 }
 
+/// `-A`/`-l` of `secret create` and `secret rotate`: `None` for one namespace (after refusing
+/// the flags that only make sense with many), else the selector (`None` for `-A`).
+fn selection(
+    all_namespaces: bool,
+    selector: Option<&str>,
+    many_only: &[(bool, &str)],
+) -> anyhow::Result<Option<Option<String>>> {
+    if !all_namespaces && selector.is_none() {
+        if let Some((_, flag)) = many_only.iter().find(|(given, _)| *given) {
+            bail!("{flag} applies to many namespaces; add -A or -l SELECTOR");
+        }
+        return Ok(None);
+    }
+    match selector.map(str::trim) {
+        Some("") => bail!("-l/--selector is empty; give a label selector such as `team=payments`"),
+        other => Ok(Some(other.map(str::to_string))),
+    }
+}
+
 /// `-A`/`-l` and the flags that only make sense with them.
 fn fleet_scope(args: &SecretCreateArgs) -> anyhow::Result<Scope> {
-    let fleet = args.all_namespaces || args.selector.is_some();
-    if !fleet {
-        for (given, flag) in [
-            (!args.exclude.is_empty(), "--exclude"),
-            (args.token_per_namespace, "--token-per-namespace"),
-            (args.watch, "--watch"),
-        ] {
-            if given {
-                bail!("{flag} applies to many namespaces; add -A or -l SELECTOR");
-            }
-        }
+    let many_only = [
+        (!args.exclude.is_empty(), "--exclude"),
+        (args.token_per_namespace, "--token-per-namespace"),
+        (args.watch, "--watch"),
+    ];
+    let Some(selector) = selection(args.all_namespaces, args.selector.as_deref(), &many_only)?
+    else {
         return Ok(Scope::One);
-    }
+    };
     if args.reuse {
         bail!(
             "--reuse applies to one namespace; with -A or -l the cluster's shared token is reused anyway"
@@ -666,10 +681,6 @@ fn fleet_scope(args: &SecretCreateArgs) -> anyhow::Result<Scope> {
             "-o yaml|json prints one object and cannot be combined with -A or -l; use -o name or no -o"
         );
     }
-    let selector = match args.selector.as_deref().map(str::trim) {
-        Some("") => bail!("-l/--selector is empty; give a label selector such as `team=payments`"),
-        other => other.map(str::to_string),
-    };
     Ok(Scope::Fleet(FleetScope {
         selector,
         exclude: args.exclude.clone(),
@@ -681,26 +692,17 @@ fn fleet_scope(args: &SecretCreateArgs) -> anyhow::Result<Scope> {
 
 fn secret_rotate(args: SecretRotateArgs) -> anyhow::Result<RotateSettings> {
     manifests::validate_object_name("secret", &args.name)?;
-    let fleet = if args.all_namespaces || args.selector.is_some() {
-        let selector = match args.selector.as_deref().map(str::trim) {
-            Some("") => {
-                bail!("-l/--selector is empty; give a label selector such as `team=payments`")
+    let many_only = [(!args.exclude.is_empty(), "--exclude")];
+    let fleet =
+        selection(args.all_namespaces, args.selector.as_deref(), &many_only)?.map(|selector| {
+            FleetScope {
+                selector,
+                exclude: args.exclude,
+                per_namespace: false,
+                concurrency: usize::from(args.concurrency),
+                watch: false,
             }
-            other => other.map(str::to_string),
-        };
-        Some(FleetScope {
-            selector,
-            exclude: args.exclude,
-            per_namespace: false,
-            concurrency: usize::from(args.concurrency),
-            watch: false,
-        })
-    } else {
-        if !args.exclude.is_empty() {
-            bail!("--exclude applies to many namespaces; add -A or -l SELECTOR");
-        }
-        None
-    };
+        });
     let access = match (args.readwrite, args.readonly) {
         (true, _) => Some(Access::ReadWrite),
         (false, true) => Some(Access::ReadOnly),

@@ -8,12 +8,11 @@
 use anyhow::{Context as _, bail};
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, ListParams, Preconditions};
-use secrecy::SecretString;
 
 use crate::cli::settings::DeleteSettings;
 use crate::cluster::objects;
 use crate::commands::Ctx;
-use crate::lifecycle::{Recorded, TokenLifecycle};
+use crate::lifecycle::TokenLifecycle;
 use crate::session::Session;
 use crate::{cluster, manifests, output};
 
@@ -159,18 +158,14 @@ async fn token_to_revoke(
     if !super::last_holder(&target.client, secret, id, &at).await {
         return Ok(None);
     }
-    let recorded = Recorded {
-        id: id.to_string(),
-        credential: manifests::existing_credential(secret, &profile_registry)
-            .map(|(_, password, _)| SecretString::from(password)),
-        description: super::recorded_description(
-            secret,
-            target.cluster.as_deref(),
-            &target.namespace,
-            name,
-        ),
-        object: format!("secret {}/{name}", target.namespace),
-    };
+    let recorded = super::recorded(
+        id,
+        Some(secret),
+        &profile_registry,
+        target.cluster.as_deref(),
+        &target.namespace,
+        name,
+    );
     let refusal = recorded.refusal(session).await.with_context(|| {
         format!("cannot check token {id} of secret/{name} with the registry; nothing was deleted")
     })?;

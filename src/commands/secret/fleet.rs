@@ -561,10 +561,7 @@ pub(super) async fn select(target: &Target, fleet: &FleetScope) -> anyhow::Resul
         target.error("list", "namespaces", &what, e)
     })?;
     // `kube-*` is skipped unless the selector names it.
-    let skip_kube = !fleet
-        .selector
-        .as_deref()
-        .is_some_and(|s| s.contains("kube-"));
+    let skip_kube = namespaces::skips_kube(fleet.selector.as_deref());
     let (names, patterns) = namespaces::select_with(
         list.items.into_iter().filter_map(|n| n.metadata.name),
         &fleet.exclude,
@@ -812,27 +809,16 @@ impl Fleet<'_> {
 
     /// What is needed to revoke `old` safely later.
     fn replaced(&self, target: &Target, old: &str, existing: Option<&Secret>) -> Replaced {
-        let name = &self.settings.spec.name;
-        let shared = existing.is_some_and(manifests::is_shared);
-        let namespace = if shared {
-            "*"
-        } else {
-            target.namespace.as_str()
-        };
         Replaced {
             id: old.to_string(),
-            recorded: Recorded {
-                id: old.to_string(),
-                credential: existing
-                    .and_then(|s| manifests::existing_credential(s, &self.registry))
-                    .map(|(_, password, _)| SecretString::from(password)),
-                description: registry::default_description(
-                    target.cluster.as_deref(),
-                    namespace,
-                    name,
-                ),
-                object: format!("secret {}/{name}", target.namespace),
-            },
+            recorded: super::recorded(
+                old,
+                existing,
+                &self.registry,
+                target.cluster.as_deref(),
+                &target.namespace,
+                &self.settings.spec.name,
+            ),
         }
     }
 
@@ -956,13 +942,7 @@ impl Fleet<'_> {
                 ));
                 continue;
             }
-            match lifecycle.revoke_recorded(&r.recorded).await {
-                Ok(true) => output::info(format!("token/{id} revoked (replaced)")),
-                Ok(false) => {}
-                Err(e) => output::warning(format!(
-                    "the replaced token {id} could not be revoked ({e:#}); revoke it with `kubectl dedicated-registry token revoke {id}`"
-                )),
-            }
+            super::revoke_replaced(lifecycle, &r.recorded).await;
         }
     }
 

@@ -50,20 +50,48 @@ fn say_target(
     ));
 }
 
-/// The description this plugin gave the token of `secret` (in `namespace` of `cluster`): the
-/// cluster's shared token names no namespace.
-fn recorded_description(
-    secret: &k8s_openapi::api::core::v1::Secret,
+/// The token `id` recorded in the secret `namespace/name` (`secret`, as it was) of `cluster`,
+/// with what [`crate::lifecycle::Recorded`] checks before revoking it: the secret's credential
+/// for `registry` and the description this plugin gave the token (the cluster's shared token
+/// names no namespace).
+fn recorded(
+    id: &str,
+    secret: Option<&k8s_openapi::api::core::v1::Secret>,
+    registry: &str,
     cluster: Option<&str>,
     namespace: &str,
     name: &str,
-) -> String {
-    let namespace = if crate::manifests::is_shared(secret) {
+) -> crate::lifecycle::Recorded {
+    let described = if secret.is_some_and(crate::manifests::is_shared) {
         "*"
     } else {
         namespace
     };
-    crate::registry::default_description(cluster, namespace, name)
+    crate::lifecycle::Recorded {
+        id: id.to_string(),
+        credential: secret
+            .and_then(|s| crate::manifests::existing_credential(s, registry))
+            .map(|(_, password, _)| secrecy::SecretString::from(password)),
+        description: crate::registry::default_description(cluster, described, name),
+        object: format!("secret {namespace}/{name}"),
+    }
+}
+
+/// Revokes a token a write replaced, once [`crate::lifecycle::Recorded`] showed it is that
+/// secret's own; a failure is a warning naming the command that finishes the job.
+async fn revoke_replaced(
+    lifecycle: &mut crate::lifecycle::TokenLifecycle<'_>,
+    recorded: &crate::lifecycle::Recorded,
+) {
+    let id = &recorded.id;
+    match lifecycle.revoke_recorded(recorded).await {
+        Ok(true) => crate::output::info(format!("token/{id} revoked (replaced)")),
+        Ok(false) => {}
+        Err(e) => crate::output::warning(format!(
+            "the replaced token {id} could not be revoked ({}); revoke it with `kubectl dedicated-registry token revoke {id}`",
+            crate::redact::one_line(&format!("{e:#}"))
+        )),
+    }
 }
 
 /// Whether the token `id`, held by the secret `at` (`namespace/name`), may be revoked when that
@@ -89,15 +117,9 @@ async fn last_holder(
                 return true;
             }
             crate::output::info(format!(
-                "token/{id} is the cluster's shared token, still held by {} other secret(s) ({}{}); not revoked",
+                "token/{id} is the cluster's shared token, still held by {} other secret(s) ({}); not revoked",
                 others.len(),
-                others
-                    .iter()
-                    .take(3)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if others.len() > 3 { ", ..." } else { "" }
+                fleet::abbreviate(&others)
             ));
             false
         }

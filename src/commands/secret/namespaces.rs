@@ -2,6 +2,12 @@
 //! `--exclude` patterns (`*` matches anything). Pure, so it is unit-tested.
 
 /// The namespaces selected from `all`, sorted; and the patterns applied, for messages.
+/// Whether `kube-*` namespaces are left out: always with `-A`, and with `-l` unless the selector
+/// names them.
+pub fn skips_kube(selector: Option<&str>) -> bool {
+    !selector.is_some_and(|s| s.contains("kube-"))
+}
+
 /// `kube-*` is skipped only when `skip_kube` (a selector may name those namespaces on purpose).
 pub fn select_with(
     all: impl IntoIterator<Item = String>,

@@ -21,7 +21,7 @@ use anyhow::bail;
 use futures::{StreamExt as _, stream};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::ExposeSecret as _;
 
 use super::fleet::{abbreviate, fetch_named, select};
 use crate::cli::settings::RotateSettings;
@@ -29,7 +29,7 @@ use crate::cluster::objects::{self, MAX_ATTEMPTS};
 use crate::cluster::{self, Target, access};
 use crate::commands::{Ctx, profile};
 use crate::interrupt::{self, Window};
-use crate::lifecycle::{Recorded, TokenLifecycle, Verification};
+use crate::lifecycle::{TokenLifecycle, Verification};
 use crate::manifests::{self, PullSecretSpec};
 use crate::output::{self, Progress};
 use crate::registry::{self, Access, MintedToken};
@@ -720,29 +720,15 @@ impl Rotation<'_> {
             return;
         }
         let first = &group.members[0];
-        let recorded = Recorded {
-            id: id.clone(),
-            credential: manifests::existing_credential(&first.secret, &self.registry)
-                .map(|(_, password, _)| SecretString::from(password)),
-            description: super::recorded_description(
-                &first.secret,
-                self.target.cluster.as_deref(),
-                &first.namespace,
-                &first.name,
-            ),
-            object: format!("secret {}", first.at()),
-        };
-        match TokenLifecycle::new(session)
-            .revoke_recorded(&recorded)
-            .await
-        {
-            Ok(true) => output::info(format!("token/{id} revoked (replaced)")),
-            Ok(false) => {}
-            Err(e) => output::warning(format!(
-                "the replaced token {id} could not be revoked ({}); revoke it with `kubectl dedicated-registry token revoke {id}`",
-                crate::redact::one_line(&format!("{e:#}"))
-            )),
-        }
+        let recorded = super::recorded(
+            id,
+            Some(&first.secret),
+            &self.registry,
+            self.target.cluster.as_deref(),
+            &first.namespace,
+            &first.name,
+        );
+        super::revoke_replaced(&mut TokenLifecycle::new(session), &recorded).await;
     }
 }
 

@@ -166,11 +166,7 @@ impl<'s> State<'s> {
 
     /// Whether `--exclude` and the `kube-*` rule let `namespace` in.
     fn admits(&self, namespace: &str) -> bool {
-        let skip_kube = !self
-            .scope
-            .selector
-            .as_deref()
-            .is_some_and(|s| s.contains("kube-"));
+        let skip_kube = namespaces::skips_kube(self.scope.selector.as_deref());
         !namespaces::select_with([namespace.to_string()], &self.scope.exclude, skip_kube)
             .0
             .is_empty()

@@ -5,7 +5,7 @@
 use anyhow::bail;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::Api;
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::ExposeSecret as _;
 
 use super::create::{Attempt, Run, placeholder_secret, pull_secret, with_dry_run, write_verb};
 use crate::cli::DryRun;
@@ -13,8 +13,7 @@ use crate::cluster::access;
 use crate::cluster::objects::{self, WriteFailure};
 use crate::cluster::{self, Target};
 use crate::interrupt;
-use crate::lifecycle::Recorded;
-use crate::registry::{self, MintedToken};
+use crate::registry::MintedToken;
 use crate::{manifests, output};
 
 /// One write of a freshly minted token.
@@ -198,34 +197,15 @@ impl Run<'_, '_> {
                 return;
             }
         }
-        let recorded = Recorded {
-            id: old.to_string(),
-            credential: write
-                .existing
-                .and_then(|s| manifests::existing_credential(s, registry))
-                .map(|(_, password, _)| SecretString::from(password)),
-            description: match write.existing {
-                Some(existing) => super::recorded_description(
-                    existing,
-                    target.cluster.as_deref(),
-                    &target.namespace,
-                    name,
-                ),
-                None => registry::default_description(
-                    target.cluster.as_deref(),
-                    &target.namespace,
-                    name,
-                ),
-            },
-            object: format!("secret {}/{name}", target.namespace),
-        };
-        match self.lifecycle.revoke_recorded(&recorded).await {
-            Ok(true) => output::info(format!("token/{old} revoked (replaced)")),
-            Ok(false) => {}
-            Err(e) => output::warning(format!(
-                "the replaced token {old} could not be revoked ({e:#}); revoke it with `kubectl dedicated-registry token revoke {old}`"
-            )),
-        }
+        let recorded = super::recorded(
+            old,
+            write.existing,
+            registry,
+            target.cluster.as_deref(),
+            &target.namespace,
+            name,
+        );
+        super::revoke_replaced(&mut self.lifecycle, &recorded).await;
     }
 
     /// A write of a new token failed. When the failure is certain, the token is revoked. When
