@@ -67,14 +67,14 @@ pub async fn send(
     url: &str,
 ) -> Result<reqwest::Response, RemoteError> {
     let started = std::time::Instant::now();
-    let outcome = if crate::output::enabled(8) {
+    let outcome = if crate::trace::enabled(8) {
         // Built first so its headers and body can be shown, masked.
         let (client, built) = request.build_split();
         match built {
             Ok(built) => {
                 log_headers("Request Headers", built.headers());
                 if let Some(body) = built.body().and_then(reqwest::Body::as_bytes) {
-                    crate::output::log(8, format!("Request Body: {}", masked_body(body)));
+                    crate::trace::log(8, format!("Request Body: {}", masked_body(body)));
                 }
                 client.execute(built).await
             }
@@ -86,18 +86,18 @@ pub async fn send(
     let millis = started.elapsed().as_millis();
     match &outcome {
         Ok(response) => {
-            crate::output::log(
+            crate::trace::log(
                 6,
                 format!(
                     "{method} {url} {} in {millis} milliseconds",
                     response.status()
                 ),
             );
-            if crate::output::enabled(8) {
+            if crate::trace::enabled(8) {
                 log_headers("Response Headers", response.headers());
             }
         }
-        Err(e) => crate::output::log(
+        Err(e) => crate::trace::log(
             6,
             format!(
                 "{method} {url} failed in {millis} milliseconds: {}",
@@ -142,9 +142,9 @@ const SECRET_FIELDS: &[&str] = &[
 
 /// At `-v 8`: one line per header, credentials masked (kubectl's `-v 8` shows headers too).
 pub fn log_headers(title: &str, headers: &reqwest::header::HeaderMap) {
-    crate::output::log(8, format!("{title}:"));
+    crate::trace::log(8, format!("{title}:"));
     for (name, value) in headers {
-        crate::output::log(
+        crate::trace::log(
             8,
             format!(
                 "    {name}: {}",
@@ -244,8 +244,8 @@ pub async fn read_body(
         }
         body.extend_from_slice(&chunk);
     }
-    if crate::output::enabled(8) {
-        crate::output::log(8, format!("Response Body: {}", masked_body(&body)));
+    if crate::trace::enabled(8) {
+        crate::trace::log(8, format!("Response Body: {}", masked_body(&body)));
     }
     Ok(body)
 }
@@ -344,7 +344,7 @@ pub fn client(ca_file: Option<&Path>, insecure: bool) -> Result<reqwest::Client,
         builder = builder.tls_certs_merge(certs);
     }
     if insecure {
-        crate::output::warning(
+        crate::trace::warning(
             "TLS certificate verification is disabled for this profile (--insecure-skip-tls-verify): passwords and tokens can be intercepted; use --ca-file instead",
         );
         builder = builder.tls_danger_accept_invalid_certs(true);

@@ -10,6 +10,8 @@
 pub mod env;
 pub mod jwt;
 pub mod redact;
+pub mod text;
+pub mod trace;
 
 pub mod output;
 

@@ -8,9 +8,9 @@
 use secrecy::SecretString;
 
 use crate::interrupt::{self, Window};
+use crate::manifests;
 use crate::registry::{self, Access, MintedToken, Ownership};
 use crate::session::{Session, SessionError};
-use crate::{manifests, output};
 
 /// Failures of the token lifecycle itself (the write it serves reports its own errors).
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +77,7 @@ impl Recorded {
         if !registry::is_token_id(id) {
             return Ok(Some(format!(
                 "the token id `{}` recorded in {object} is not a token id; it was not revoked",
-                crate::output::printable(id)
+                crate::text::printable(id)
             )));
         }
         let ownership = session
@@ -93,7 +93,7 @@ impl Recorded {
             )),
             Ownership::Foreign(description) => Some(format!(
                 "token {id} recorded in {object} belongs to `{}`, not to {object} (was the annotation edited?); it was NOT revoked",
-                crate::output::printable(&description)
+                crate::text::printable(&description)
             )),
         })
     }
@@ -160,7 +160,7 @@ impl<'s> TokenLifecycle<'s> {
                     LifecycleError::Session(e)
                 }
             })?;
-        output::log(
+        crate::trace::log(
             1,
             format!(
                 "Minted {} token {} at {}",
@@ -180,12 +180,12 @@ impl<'s> TokenLifecycle<'s> {
             .registry_idempotent(async |api| api.revoke(id).await)
             .await;
         match outcome {
-            Ok(()) => output::log(1, format!("Revoked token {id}")),
+            Ok(()) => crate::trace::log(1, format!("Revoked token {id}")),
             Err(e)
                 if e.registry()
                     .is_some_and(registry::RegistryError::is_not_found) =>
             {
-                output::log(1, format!("Token {id} is not there (already revoked)"));
+                crate::trace::log(1, format!("Token {id} is not there (already revoked)"));
             }
             Err(e) => return Err(e),
         }
@@ -196,7 +196,7 @@ impl<'s> TokenLifecycle<'s> {
     /// otherwise warns and leaves it alone. A failure is returned for the caller to report.
     pub async fn revoke_recorded(&mut self, recorded: &Recorded) -> Result<bool, SessionError> {
         if let Some(refusal) = recorded.refusal(self.session).await? {
-            output::warning(refusal);
+            crate::trace::warning(refusal);
             return Ok(false);
         }
         self.revoke(&recorded.id).await?;
@@ -225,17 +225,17 @@ impl<'s> TokenLifecycle<'s> {
         .await;
         match (outcome, mode) {
             (Ok(registry::v2::Verified::Accepted), _) => {
-                output::log(1, format!("Token {} accepted by {registry}/v2/", token.id));
+                crate::trace::log(1, format!("Token {} accepted by {registry}/v2/", token.id));
             }
             (Ok(registry::v2::Verified::Anonymous), Verification::Require) => {
                 return Err(LifecycleError::Anonymous(registry.clone()));
             }
-            (Ok(registry::v2::Verified::Anonymous), _) => output::warning(format!(
+            (Ok(registry::v2::Verified::Anonymous), _) => crate::trace::warning(format!(
                 "{registry} accepts anonymous pulls; the token could not be checked"
             )),
             (Err(e), _) if e.is_definite() => return Err(LifecycleError::Unverified(e)),
             (Err(e), Verification::Require) => return Err(LifecycleError::Unproven(e)),
-            (Err(e), _) => output::warning(format!(
+            (Err(e), _) => crate::trace::warning(format!(
                 "the pull with the new token could not be verified ({}); the secret is written anyway, check it later with `kubectl dedicated-registry secret verify {secret}`",
                 crate::redact::one_line(&format!("{e:#}"))
             )),

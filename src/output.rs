@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+pub use crate::text::{did_you_mean, printable};
+
 /// The `-v` level, set once at start-up.
 static VERBOSITY: AtomicU8 = AtomicU8::new(0);
 
@@ -32,14 +34,6 @@ pub fn set_verbosity(level: u8) {
 /// Whether messages at `level` are shown.
 pub fn enabled(level: u8) -> bool {
     VERBOSITY.load(Ordering::Relaxed) >= level
-}
-
-/// Text from a server made safe for a terminal: C0 and C1 control characters (escape
-/// sequences, carriage returns, bells) are dropped, except newline and tab.
-pub fn printable(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
-        .collect()
 }
 
 /// The progress bar on screen, if any: every line written meanwhile is printed above it.
@@ -135,6 +129,62 @@ pub fn log(level: u8, message: impl AsRef<str>) {
     }
 }
 
+/// Prints the plugin's [`crate::trace`] events the kubectl way: notes as status lines,
+/// warnings as `warning: ` lines, `-v N` logs when `-v` is at least N. Other crates' events
+/// (kube, hyper) are not shown: the plugin logs their requests itself at `-v 6`.
+struct Printer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Printer {
+    fn enabled(
+        &self,
+        metadata: &tracing::Metadata<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        let target = metadata.target();
+        match crate::trace::level_of(target) {
+            Some(level) => enabled(level),
+            None => target == crate::trace::TARGET,
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        let metadata = event.metadata();
+        match crate::trace::level_of(metadata.target()) {
+            Some(level) => log(level, message.0),
+            None if *metadata.level() == tracing::Level::WARN => warning(message.0),
+            None => info(message.0),
+        }
+    }
+}
+
+/// The `message` field of an event.
+struct Message(String);
+
+impl tracing::field::Visit for Message {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.0 = value.to_string();
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+/// Sets the `-v` level and makes [`crate::trace`] events print through this module, for the
+/// rest of the process (once; later calls only change the level).
+pub fn install(verbosity: u8) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    set_verbosity(verbosity);
+    let subscriber = tracing_subscriber::registry().with(Printer);
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
 /// Writes data to stdout, with a final newline (broken pipes surface as errors that
 /// [`crate::run`] treats as success).
 pub fn data(text: &str) -> std::io::Result<()> {
@@ -148,17 +198,6 @@ fn data_now(text: &str) -> std::io::Result<()> {
         out.write_all(b"\n")?;
     }
     out.flush()
-}
-
-/// The closest of `candidates` to a mistyped `name` (edit distance at most a third of its
-/// length), for "did you mean" hints.
-pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::levenshtein(name, c), *c))
-        .filter(|(distance, _)| *distance > 0 && *distance <= (name.len() / 3).max(1))
-        .min()
-        .map(|(_, c)| c)
 }
 
 /// The two object formats.
@@ -208,31 +247,6 @@ mod tests {
         assert_eq!(
             render(&value, Format::Yaml).unwrap(),
             "apiVersion: v1\nkind: Secret\n"
-        );
-    }
-
-    #[test]
-    fn printable_drops_terminal_controls() {
-        assert_eq!(
-            printable("a\u{1b}[31mred\u{1b}[0m\r\u{7}\u{9b}2J\u{7f}b\n\tc"),
-            "a[31mred[0m2Jb\n\tc"
-        );
-        assert_eq!(printable("plain: ünïcode"), "plain: ünïcode");
-    }
-
-    #[test]
-    fn close_names_are_suggested() {
-        let contexts = ["sandbox-admin", "sandbox-dev", "prod"];
-        assert_eq!(
-            did_you_mean("sandbox-admn", &contexts),
-            Some("sandbox-admin")
-        );
-        assert_eq!(did_you_mean("prd", &contexts), Some("prod"));
-        assert_eq!(did_you_mean("staging", &contexts), None);
-        assert_eq!(
-            did_you_mean("prod", &contexts),
-            None,
-            "an exact name is no typo"
         );
     }
 

@@ -18,7 +18,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use crate::cf::{self, Endpoints, Grant};
 use crate::registry::{OrgHeader, RegistryApi, RegistryError};
 use crate::store::{self, ApiKeyRoute, CredKey, CredentialSource, CredentialStore, Profile};
-use crate::{env, http, output};
+use crate::{env, http};
 
 /// Failures getting an access token or calling the registry with it.
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +156,7 @@ impl Session {
         if let Some(token) = &self.access {
             return Ok(token.clone());
         }
-        output::log(1, format!("Refreshing the login for {}", self.profile.api));
+        crate::trace::log(1, format!("Refreshing the login for {}", self.profile.api));
         let token = self.refresh().await?;
         if crate::interrupt::interrupted() {
             return Err(SessionError::Interrupted(crate::interrupt::message()));
@@ -209,13 +209,13 @@ impl Session {
                 .retry(backoff)
                 .when(RegistryError::is_transient)
                 .notify(|e, after| {
-                    output::log(1, format!("{e}; trying again in {after:?}"));
+                    crate::trace::log(1, format!("{e}; trying again in {after:?}"));
                 })
                 .await;
             self.remember_org_header();
             match result {
                 Err(e) if e.is_unauthorized() && !refreshed => {
-                    output::log(
+                    crate::trace::log(
                         1,
                         "The registry refused the access token; refreshing the login",
                     );
@@ -244,7 +244,7 @@ impl Session {
             })
         });
         if let Err(e) = saved {
-            output::log(
+            crate::trace::log(
                 1,
                 format!("The Organization header form was not remembered: {e}"),
             );

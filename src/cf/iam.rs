@@ -10,7 +10,6 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use super::{AuthError, Endpoints, Grant, Tokens, append_path, token};
-use crate::output;
 
 /// IBM Cloud IAM, where `--iam-url` points by default.
 pub const DEFAULT_IAM_URL: &str = "https://iam.cloud.ibm.com";
@@ -134,13 +133,13 @@ async fn through_iam(
     key: &SecretString,
     iam_url: &str,
 ) -> Result<Tokens, AuthError> {
-    output::log(1, format!("Authenticating the API key at {iam_url}"));
+    crate::trace::log(1, format!("Authenticating the API key at {iam_url}"));
     let iam = iam_token(http, iam_url, key).await?;
     if let Some(tokens) = iam.uaa {
-        output::log(1, "IAM issued UAA tokens itself");
+        crate::trace::log(1, "IAM issued UAA tokens itself");
         return Ok(tokens);
     }
-    output::log(
+    crate::trace::log(
         1,
         format!("Exchanging the IAM token at {}", endpoints.token_endpoint),
     );
@@ -162,7 +161,7 @@ pub async fn api_key_login(
         match token(http, endpoints, api, &Grant::ApiKey(key.clone())).await {
             Ok(tokens) => return Ok((tokens, Route::Uaa)),
             Err(AuthError::BadCredentials { .. }) if auth == Auth::Auto => {
-                output::info(format!(
+                crate::trace::note(format!(
                     "The UAA refused the API key; trying IBM Cloud IAM at {iam_url} (--auth=iam skips the UAA attempt)"
                 ));
             }

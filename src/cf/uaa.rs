@@ -234,14 +234,14 @@ pub async fn passcode_prompt(http: &reqwest::Client, endpoints: &Endpoints) -> S
                 .prompts
                 .get("passcode")
                 .and_then(|p| p.get(1))
-                .map(|p| crate::output::printable(p).replace(['\n', '\t'], " "))
+                .map(|p| crate::text::printable(p).replace(['\n', '\t'], " "))
                 .unwrap_or(default);
         }
         Ok((status, Ok(_))) => format!("HTTP {status}"),
         Ok((status, Err(_))) => format!("HTTP {status} without JSON prompts"),
         Err(e) => crate::redact::one_line(&format!("{e:#}")),
     };
-    crate::output::warning(format!(
+    crate::trace::warning(format!(
         "the login server gave no passcode prompt at {url} ({why}); using the default"
     ));
     default

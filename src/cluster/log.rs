@@ -48,7 +48,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
-        if !crate::output::enabled(6) {
+        if !crate::trace::enabled(6) {
             return Box::pin(self.inner.call(request));
         }
         let method = request.method().to_string();
@@ -60,7 +60,7 @@ where
                 request.uri().path_and_query().map_or("/", |p| p.as_str())
             ),
         };
-        if crate::output::enabled(8) {
+        if crate::trace::enabled(8) {
             crate::http::log_headers("Request Headers", request.headers());
         }
         let started = Instant::now();
@@ -70,18 +70,18 @@ where
             let millis = started.elapsed().as_millis();
             match &outcome {
                 Ok(response) => {
-                    crate::output::log(
+                    crate::trace::log(
                         6,
                         format!(
                             "{method} {url} {} in {millis} milliseconds",
                             response.status()
                         ),
                     );
-                    if crate::output::enabled(8) {
+                    if crate::trace::enabled(8) {
                         crate::http::log_headers("Response Headers", response.headers());
                     }
                 }
-                Err(e) => crate::output::log(
+                Err(e) => crate::trace::log(
                     6,
                     format!("{method} {url} failed in {millis} milliseconds: {e}"),
                 ),

@@ -147,7 +147,7 @@ async fn resolve_kubeconfig(args: &KubeSettings) -> Result<Resolved, ClusterErro
             .iter()
             .map(|c| c.name.as_str())
             .collect();
-        let hint = match crate::output::did_you_mean(wanted, &names) {
+        let hint = match crate::text::did_you_mean(wanted, &names) {
             Some(close) => format!("did you mean `--context {close}`?"),
             None => format!("contexts: {}", names.join(", ")),
         };
@@ -229,7 +229,7 @@ impl Target {
             .filter_map(|n| n.metadata.name)
             .collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        match crate::output::did_you_mean(&self.namespace, &refs) {
+        match crate::text::did_you_mean(&self.namespace, &refs) {
             Some(close) => format!("did you mean `-n {close}`? "),
             None => String::new(),
         }

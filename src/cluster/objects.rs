@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 
 use super::is_conflict;
-use crate::{manifests, output};
+use crate::manifests;
 
 /// How many times a write is retried after a concurrent modification.
 pub const MAX_ATTEMPTS: usize = 5;
@@ -109,7 +109,7 @@ async fn replace_type(
         let token_note = manifests::annotation(old, manifests::ANNOTATION_TOKEN_ID)
             .map(|id| format!("; its token {id} is still valid: `kubectl dedicated-registry token revoke {id}` if it is no longer needed"))
             .unwrap_or_default();
-        output::warning(format!(
+        crate::trace::warning(format!(
             "secret/{name} was deleted to change its type and could not be restored{token_note}"
         ));
     }
@@ -237,7 +237,7 @@ async fn change_account(
         {
             Ok(_) => return Ok(AccountChange::Configured),
             Err(e) if is_conflict(&e) && attempt < MAX_ATTEMPTS => {
-                output::log(
+                crate::trace::log(
                     1,
                     format!("serviceaccount/{name} changed concurrently; retrying"),
                 );

@@ -79,7 +79,7 @@ impl Ctx {
 
 /// Runs the validated command.
 pub async fn dispatch(settings: Settings) -> anyhow::Result<()> {
-    crate::output::set_verbosity(settings.global.verbosity);
+    crate::output::install(settings.global.verbosity);
     // Every command that may refresh the login (a refresh-token rotation and its write-back are
     // one unit) or mint a token handles signals; only completion does neither.
     if !matches!(

@@ -170,7 +170,7 @@ impl RegistryApi {
                 },
             ) => match self.send_as(method, url, action, limit, !with).await {
                 Ok(body) => {
-                    crate::output::log(
+                    crate::trace::log(
                         1,
                         format!(
                             "The registry wants {} Organization header to {action}; remembered",

@@ -289,7 +289,7 @@ impl Check<'_> {
             challenges.extend(parse_challenges(value).ok_or_else(|| {
                 self.protocol(format!(
                     "unreadable challenge `{}`",
-                    crate::output::printable(value)
+                    crate::text::printable(value)
                 ))
             })?);
         }
@@ -389,7 +389,7 @@ impl Check<'_> {
             let shapes: Vec<String> = challenges.iter().map(Challenge::shape).collect();
             Err(self.protocol(format!(
                 "unsupported challenge scheme {}",
-                crate::output::printable(&shapes.join(", "))
+                crate::text::printable(&shapes.join(", "))
             )))
         }
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers, lowest first. Keep in step with `src/lib.rs` and the README.
 const LAYERS: &[&[&str]] = &[
-    &["env", "jwt", "redact"],
+    &["env", "jwt", "redact", "text", "trace"],
     &["output"],
     &["interrupt"],
     &["http", "manifests"],
