@@ -162,7 +162,7 @@ fn values_come_from_the_live_cluster_and_the_registry() {
     assert_eq!(directive, ":4");
 
     // The token ids of the org, described.
-    let (id, token) = crate::lifecycle::stored_token(&ctx, "team-b", "regcred");
+    let (id, token) = crate::common::stored_token(&ctx, "team-b", "regcred");
     let out = ctx.run(&["__complete", "token", "revoke", ""], None).ok();
     let line = out
         .stdout
@@ -382,7 +382,7 @@ fn completion_world() -> (TestContext, String) {
         "--docker-password=p",
     ])
     .ok();
-    let id = crate::lifecycle::stored_token(&ctx, "team-b", "regcred").0;
+    let id = crate::common::stored_token(&ctx, "team-b", "regcred").0;
     (ctx, id)
 }
 

@@ -3,12 +3,10 @@
 //! dangling references behind.
 // See: issue 13, points 1, 4, 8 and 9.
 
-use crate::common::TestContext;
-
-const CREATE: &[&str] = &["-n", "team-a", "secret", "create", "regcred"];
+use crate::common::{CREATE, TestContext};
 
 fn stored_id(ctx: &TestContext) -> String {
-    crate::lifecycle::stored_token(ctx, "team-a", "regcred").0
+    crate::common::stored_token(ctx, "team-a", "regcred").0
 }
 
 /// Point 1: "unchanged" must mean "works": a revoked token is replaced on the next run.

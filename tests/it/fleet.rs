@@ -9,36 +9,7 @@ use std::time::{Duration, Instant};
 use dedicated_sandbox::{Fault, KubeRule, KubeUser, SandboxConfig, Service};
 use serde_json::json;
 
-use crate::common::{TestContext, require_keyring};
-use crate::lifecycle::stored_token;
-
-/// Registry mints recorded by the sandbox's journal.
-fn mints(ctx: &TestContext) -> usize {
-    ctx.sandbox
-        .journal()
-        .entries()
-        .iter()
-        .filter(|e| e.method == "POST" && e.path == "/api/v1/tokens" && e.status == 200)
-        .count()
-}
-
-fn namespaces(ctx: &TestContext, names: &[&str]) {
-    for name in names {
-        ctx.kubectl(&["create", "namespace", name]).ok();
-    }
-}
-
-/// The token ids held by `regcred` in `names`.
-fn ids(ctx: &TestContext, names: &[&str]) -> BTreeSet<String> {
-    names
-        .iter()
-        .map(|n| stored_token(ctx, n, "regcred").0)
-        .collect()
-}
-
-const SELECTED: &[&str] = &[
-    "default", "fleet-1", "fleet-2", "fleet-3", "team-a", "team-b",
-];
+use crate::common::{SELECTED, TestContext, ids, mints, namespaces, require_keyring, stored_token};
 
 #[test]
 fn one_token_for_the_cluster_and_reruns_mint_nothing() {

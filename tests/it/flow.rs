@@ -5,120 +5,10 @@ use base64::Engine as _;
 use dedicated_sandbox::{Service, seed};
 use serde_json::Value;
 
-use crate::common::{TestContext, require_keyring};
-
-/// Fetches a one-time passcode the way a browser user would (GET /passcode on the login server).
-pub(crate) fn passcode(ctx: &TestContext) -> String {
-    let url = format!("{}/passcode", ctx.sandbox.urls().login);
-    let ca = reqwest::Certificate::from_pem(ctx.sandbox.pki.ca_pem.as_bytes()).unwrap();
-    ctx.runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .tls_certs_only([ca])
-            .no_proxy()
-            .build()
-            .unwrap();
-        let value: Value = client
-            .get(&url)
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        value
-            .as_str()
-            .expect("passcode is a JSON string")
-            .to_string()
-    })
-}
-
-/// The token stored in a secret, read back through the real kubectl.
-fn token_via_kubectl(ctx: &TestContext, namespace: &str, name: &str) -> (Vec<u8>, String) {
-    let out = ctx
-        .kubectl(&["-n", namespace, "get", "secret", name, "-o", "json"])
-        .ok();
-    let secret: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(secret["data"][".dockerconfigjson"].as_str().unwrap())
-        .unwrap();
-    let parsed: Value = serde_json::from_slice(&bytes).unwrap();
-    let host = ctx.sandbox.urls().registry_host.clone();
-    let token = parsed["auths"][&host]["password"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (bytes, token)
-}
-
-/// What the real `kubectl create secret docker-registry --dry-run=client` writes for the same input.
-fn kubectl_reference_bytes(ctx: &TestContext, token: &str, email: Option<&str>) -> Vec<u8> {
-    let host = ctx.sandbox.urls().registry_host.clone();
-    let server = format!("--docker-server={host}");
-    let password = format!("--docker-password={token}");
-    let mut args = vec![
-        "create",
-        "secret",
-        "docker-registry",
-        "reference",
-        server.as_str(),
-        "--docker-username=token",
-        password.as_str(),
-        "--dry-run=client",
-        "-o",
-        "json",
-    ];
-    let email_flag;
-    if let Some(e) = email {
-        email_flag = format!("--docker-email={e}");
-        args.push(&email_flag);
-    }
-    let out = ctx.kubectl(&args).ok();
-    let secret: Value = serde_json::from_str(&out.stdout).unwrap();
-    base64::engine::general_purpose::STANDARD
-        .decode(secret["data"][".dockerconfigjson"].as_str().unwrap())
-        .unwrap()
-}
-
-/// After a login: `secret create` then `pod apply` in `namespace`, and the real kubectl reads
-/// back exactly the bytes its own `create secret docker-registry` would write.
-/// The Pod pulls `image`, which the secret's org may pull (the pull pre-flight checks it).
-fn create_secret_and_pod(ctx: &TestContext, namespace: &str, secret: &str, image: &str) {
-    let out = ctx
-        .run(&["-n", namespace, "secret", "create", secret], None)
-        .ok();
-    assert_eq!(out.stdout.trim(), format!("secret/{secret} created"));
-    let (bytes, token) = token_via_kubectl(ctx, namespace, secret);
-    assert_eq!(bytes, kubectl_reference_bytes(ctx, &token, None));
-    out.leaks_none(&[&token]);
-    let pod = ctx
-        .run(
-            &[
-                "-n", namespace, "pod", "apply", "--image", image, "--secret", secret,
-            ],
-            None,
-        )
-        .ok();
-    let name = image
-        .rsplit('/')
-        .next()
-        .and_then(|n| n.split(':').next())
-        .unwrap_or_default();
-    assert_eq!(pod.stdout.trim(), format!("pod/{name} created"));
-    let got = ctx
-        .kubectl(&[
-            "-n",
-            namespace,
-            "get",
-            "pod",
-            name,
-            "-o",
-            "jsonpath={.spec.imagePullSecrets[0].name}",
-        ])
-        .ok();
-    assert_eq!(got.stdout, secret);
-}
+use crate::common::{
+    TestContext, create_secret_and_pod, kubectl_reference_bytes, passcode, require_keyring,
+    stored_refresh_token, token_via_kubectl,
+};
 
 /// Checks the plugin's requests against protocol.md through the journal.
 fn assert_wire_protocol(ctx: &TestContext, org_guid: &str) {
@@ -418,23 +308,6 @@ fn api_key_login_from_stdin_and_from_environment() {
     // Without the variable the profile cannot authenticate, and says why.
     ctx.run(&["secret", "create", "env-cred-2"], None)
         .fails_with("IBMCLOUD_API_KEY");
-}
-
-/// The refresh token stored in the Secret Service for `ctx`'s profile, under the documented
-/// attributes (empty when there is none).
-fn stored_refresh_token(ctx: &TestContext) -> String {
-    let account = format!("{}@{}", ctx.profile, ctx.sandbox.urls().api);
-    let out = std::process::Command::new("secret-tool")
-        .args([
-            "lookup",
-            "service",
-            "kubectl-dedicated-registry",
-            "username",
-            &account,
-        ])
-        .output()
-        .expect("secret-tool (libsecret-tools) is installed by .ci/install-deps");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 #[test]

@@ -8,12 +8,9 @@ use std::time::{Duration, Instant};
 use dedicated_sandbox::{Fault, FaultAction, Service, seed};
 use serde_json::json;
 
-use crate::common::{TestContext, require_keyring};
-use crate::lifecycle::stored_token;
-
-fn live_tokens(ctx: &TestContext) -> usize {
-    ctx.tokens().iter().filter(|t| !t.revoked).count()
-}
+use crate::common::{
+    TestContext, live_tokens, managed_secret_exists, require_keyring, scratch_dir, stored_token,
+};
 
 /// An Opaque secret `team-a/regcred` this plugin does not manage (created with the real
 /// kubectl), so `--overwrite` must change its type.
@@ -28,26 +25,6 @@ fn opaque_regcred(ctx: &TestContext) {
         "--from-literal=key=value",
     ])
     .ok();
-}
-
-/// A directory of this test's own (inside its HOME).
-fn scratch_dir(ctx: &TestContext) -> std::path::PathBuf {
-    let dir = ctx
-        .config_file()
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("config file under HOME/.config")
-        .join("scratch");
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn managed_secret_exists(ctx: &TestContext, namespace: &str, name: &str) -> bool {
-    ctx.sandbox
-        .world
-        .kube
-        .get(namespace, "secrets", name)
-        .is_some()
 }
 
 /// Sends `signal` (e.g. `-TERM`) to `pid` once the journal shows a `method` request to `path`.

@@ -6,7 +6,7 @@
 use dedicated_sandbox::{Fault, FaultAction, Service, seed};
 use serde_json::{Value, json};
 
-use crate::common::{TestContext, journal_lines, require_keyring};
+use crate::common::{TestContext, copy_secret, journal_lines, require_keyring, rows, token_of};
 
 /// Mints a permanent token by hand (IBM's documented curl) with `description`; returns its id.
 fn mint_by_hand(ctx: &TestContext, description: &str) -> String {
@@ -46,59 +46,6 @@ fn url_encode(text: &str) -> String {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
-        .collect()
-}
-
-/// The id of the live token described for `namespace/name` of the sandbox cluster.
-fn token_of(ctx: &TestContext, namespace: &str, name: &str) -> String {
-    let description = format!("kubectl-dedicated-registry sandbox/{namespace}/{name}");
-    ctx.tokens()
-        .into_iter()
-        .find(|t| t.description == description && !t.revoked)
-        .unwrap_or_else(|| panic!("no live token described `{description}`"))
-        .id
-}
-
-/// Copies a stored secret to `namespace/name`, as `kubectl get -o yaml | edit | apply` would,
-/// created `age_secs` ago; `unmanaged` drops the plugin's label and annotations.
-fn copy_secret(
-    ctx: &TestContext,
-    from: (&str, &str),
-    to: (&str, &str),
-    age_secs: u64,
-    unmanaged: bool,
-) {
-    let mut secret = ctx
-        .sandbox
-        .world
-        .kube
-        .get(from.0, "secrets", from.1)
-        .expect("the secret to copy");
-    let created = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
-    secret["metadata"] = json!({
-        "name": to.1,
-        "namespace": to.0,
-        "creationTimestamp": humantime::format_rfc3339_seconds(created).to_string(),
-    });
-    if !unmanaged {
-        let original = ctx
-            .sandbox
-            .world
-            .kube
-            .get(from.0, "secrets", from.1)
-            .unwrap();
-        secret["metadata"]["labels"] = original["metadata"]["labels"].clone();
-        secret["metadata"]["annotations"] = original["metadata"]["annotations"].clone();
-    }
-    ctx.sandbox.world.kube.put_raw(secret);
-}
-
-/// The table's data lines as cells (split on runs of spaces; no cell here holds two spaces).
-fn rows(table: &str) -> Vec<Vec<String>> {
-    let split = regex::Regex::new(r" {2,}").unwrap();
-    table
-        .lines()
-        .map(|l| split.split(l.trim_end()).map(str::to_string).collect())
         .collect()
 }
 

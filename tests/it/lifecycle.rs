@@ -3,7 +3,10 @@
 use dedicated_sandbox::{Fault, FaultAction, Service, seed};
 use serde_json::{Value, json};
 
-use crate::common::{TestContext, assert_order, journal_lines, require_keyring};
+use crate::common::{
+    TestContext, assert_order, journal_lines, live_tokens, require_keyring, status_body,
+    stored_token,
+};
 
 /// `secret create regcred` in team-a, appending to the `default` ServiceAccount.
 const CREATE_WITH_SA: &[&str] = &[
@@ -15,37 +18,6 @@ const CREATE_WITH_SA: &[&str] = &[
     "--service-account",
     "default",
 ];
-
-fn live_tokens(ctx: &TestContext) -> usize {
-    ctx.tokens().iter().filter(|t| !t.revoked).count()
-}
-
-fn status_body(code: u16, reason: &str, message: &str) -> Value {
-    json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
-           "message":message,"reason":reason,"details":{"name":"regcred","kind":"secrets"},"code":code})
-}
-
-/// The stored secret's token id annotation and the token in its `.dockerconfigjson`.
-pub fn stored_token(ctx: &TestContext, namespace: &str, name: &str) -> (String, String) {
-    let secret = ctx
-        .sandbox
-        .world
-        .kube
-        .get(namespace, "secrets", name)
-        .expect("the secret exists");
-    let id = secret["metadata"]["annotations"]["kubectl-dedicated-registry/token-id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let config: Value =
-        serde_json::from_slice(&ctx.dockerconfigjson(namespace, name).unwrap()).unwrap();
-    let host = ctx.sandbox.urls().registry_host.clone();
-    let token = config["auths"][&host]["password"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    (id, token)
-}
 
 /// The journal shows the replacement of `old` by `new` in the safe order: mint, verify, write
 /// the secret (PUT, accepted), and only then revoke the old token.

@@ -175,7 +175,7 @@ fn hints_carry_the_flags_and_suggest_close_names() {
 fn pasted_passcodes_are_trimmed_and_hints_fit_the_route() {
     crate::common::require_keyring();
     let ctx = TestContext::new();
-    let code = crate::flow::passcode(&ctx);
+    let code = crate::common::passcode(&ctx);
     ctx.login(&["--sso"], Some(&format!("  {code} \n"))).ok();
     let run = ctx
         .login(&["--sso"], Some(&format!("{code}\n")))
@@ -398,7 +398,7 @@ fn verbose_8_shows_headers_and_bodies_with_credentials_masked() {
             None,
         )
         .ok();
-    let (_, token) = crate::lifecycle::stored_token(&ctx, "team-a", "regcred");
+    let (_, token) = crate::common::stored_token(&ctx, "team-a", "regcred");
     assert!(
         create.stderr.contains("authorization: <masked>"),
         "{}",

@@ -6,7 +6,7 @@
 use dedicated_sandbox::docker_registry::DockerRegistry;
 use dedicated_sandbox::{SandboxConfig, Service, Variant, seed};
 
-use crate::common::{Run, TestContext, require_keyring};
+use crate::common::{Run, TestContext, require_keyring, warnings};
 
 /// `-n team-a pod apply --image IMAGE --secret SECRET` plus `extra`.
 fn apply(ctx: &TestContext, image: &str, secret: &str, extra: &[&str]) -> Run {
@@ -37,13 +37,6 @@ fn pod_image(ctx: &TestContext, name: &str) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
-}
-
-fn warnings(run: &Run) -> Vec<&str> {
-    run.stderr
-        .lines()
-        .filter(|l| l.starts_with("warning: "))
-        .collect()
 }
 
 #[test]

@@ -4,8 +4,8 @@
 use dedicated_sandbox::{Fault, FaultAction, Service, seed};
 use serde_json::Value;
 
+use crate::common::stored_token;
 use crate::common::{TestContext, require_keyring};
-use crate::lifecycle::stored_token;
 
 /// "`--apikey-env [NAME]` (IBM's `IBMCLOUD_API_KEY` by default; the older `BLUEMIX_API_KEY` works
 /// when named)".

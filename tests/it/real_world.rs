@@ -7,7 +7,7 @@
 
 use dedicated_sandbox::{SandboxConfig, Service, Variant, seed};
 
-use crate::common::{Run, TestContext, require_keyring};
+use crate::common::{Run, TestContext, passcode, require_keyring, warnings};
 
 /// How a matrix row logs in.
 #[derive(Clone, Copy, Debug)]
@@ -39,6 +39,7 @@ const fn row(variants: &'static [Variant], login: Login, unverified: bool) -> Ro
 }
 
 use Login::{ApiKeyEnv, ApiKeyStdin, Password, Sso};
+
 use Variant::*;
 
 /// THE matrix: every variant alone, then combinations a real environment may have together.
@@ -116,29 +117,6 @@ fn run(ctx: &TestContext, login: Login, args: &[&str]) -> Run {
     ctx.run_with(cmd, None)
 }
 
-/// A one-time passcode, as a browser user gets it.
-fn passcode(ctx: &TestContext) -> String {
-    let url = format!("{}/passcode", ctx.sandbox.urls().login);
-    let ca = reqwest::Certificate::from_pem(ctx.sandbox.pki.ca_pem.as_bytes()).unwrap();
-    ctx.runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .tls_certs_only([ca])
-            .no_proxy()
-            .build()
-            .unwrap();
-        let value: serde_json::Value = client
-            .get(&url)
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        value.as_str().unwrap().to_string()
-    })
-}
-
 /// Logs in the way `login` says, into dev-org.
 fn log_in(ctx: &TestContext, login: Login) -> Run {
     let iam = ctx.sandbox.urls().iam.clone();
@@ -168,13 +146,6 @@ fn log_in(ctx: &TestContext, login: Login) -> Run {
             )
         }
     }
-}
-
-fn warnings(run: &Run) -> Vec<&str> {
-    run.stderr
-        .lines()
-        .filter(|l| l.starts_with("warning: "))
-        .collect()
 }
 
 /// The main job in one sandbox; panics with the row's name on any failure.

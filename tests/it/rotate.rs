@@ -3,41 +3,13 @@
 //! revokes the new one; `--readwrite`; `-n`; `--dry-run` changes nothing; no token in any output.
 // See: issue 11.
 
-use std::collections::BTreeSet;
-
 use dedicated_sandbox::{Fault, FaultAction, KubeRule, KubeUser, SandboxConfig, Service, seed};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::common::{TestContext, assert_order, journal_lines};
-use crate::lifecycle::stored_token;
-
-const SELECTED: &[&str] = &[
-    "default", "fleet-1", "fleet-2", "fleet-3", "team-a", "team-b",
-];
-
-fn namespaces(ctx: &TestContext, names: &[&str]) {
-    for name in names {
-        ctx.kubectl(&["create", "namespace", name]).ok();
-    }
-}
-
-/// Registry mints recorded by the journal.
-fn mints(ctx: &TestContext) -> usize {
-    ctx.sandbox
-        .journal()
-        .entries()
-        .iter()
-        .filter(|e| e.method == "POST" && e.path == "/api/v1/tokens" && e.status == 200)
-        .count()
-}
-
-/// The token ids held by `regcred` in `names`.
-fn ids(ctx: &TestContext, names: &[&str]) -> BTreeSet<String> {
-    names
-        .iter()
-        .map(|n| stored_token(ctx, n, "regcred").0)
-        .collect()
-}
+use crate::common::{
+    SELECTED, TestContext, assert_order, ids, journal_lines, mints, namespaces, shared_cluster,
+    status_body, stored_token, token_value,
+};
 
 /// The stored `regcred` of `namespace`.
 fn stored(ctx: &TestContext, namespace: &str) -> Value {
@@ -52,27 +24,6 @@ fn annotation(secret: &Value, key: &str) -> Option<String> {
     secret["metadata"]["annotations"][format!("kubectl-dedicated-registry/{key}")]
         .as_str()
         .map(str::to_string)
-}
-
-/// The token value of the registry token `id`.
-fn token_value(ctx: &TestContext, id: &str) -> String {
-    ctx.tokens()
-        .into_iter()
-        .find(|t| t.id == id)
-        .expect("the token")
-        .token
-}
-
-/// A cluster where `secret create regcred -A` wrote one shared token into six namespaces;
-/// returns `(id, token)`.
-fn shared_cluster(ctx: &TestContext) -> (String, String) {
-    namespaces(ctx, &["fleet-1", "fleet-2", "fleet-3"]);
-    ctx.run(&["secret", "create", "regcred", "-A"], None).ok();
-    let held = ids(ctx, SELECTED);
-    assert_eq!(held.len(), 1, "one shared token");
-    let id = held.into_iter().next().unwrap();
-    let token = token_value(ctx, &id);
-    (id, token)
 }
 
 #[test]
@@ -173,11 +124,6 @@ fn rotate_all_replaces_the_shared_token_everywhere_and_revokes_it_after_the_last
     ctx.kubectl(&["-n", "fleet-2", "get", "secret", "regcred", "-o", "json"])
         .ok()
         .stdout_holds(&info.token);
-}
-
-fn status_body(code: u16, reason: &str, message: &str) -> Value {
-    json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
-           "message":message,"reason":reason,"details":{"name":"regcred","kind":"secrets"},"code":code})
 }
 
 #[test]

@@ -76,7 +76,7 @@ fn new_tokens_are_verified_before_they_are_written() {
     let live: Vec<_> = ctx.tokens().into_iter().filter(|t| !t.revoked).collect();
     assert_eq!(live.len(), 1);
     assert_eq!(
-        crate::lifecycle::stored_token(&ctx, "team-a", "other"),
+        crate::common::stored_token(&ctx, "team-a", "other"),
         (live[0].id.clone(), live[0].token.clone())
     );
     out.leaks_none(&[&live[0].token]);

@@ -8,22 +8,10 @@ use std::time::Duration;
 use dedicated_sandbox::{Fault, FaultAction, Service};
 use serde_json::json;
 
-use crate::common::{TestContext, assert_order, journal_lines};
-use crate::lifecycle::stored_token;
-
-const SECRETS: &str = "/api/v1/namespaces/team-a/secrets";
-const REGCRED: &str = "/api/v1/namespaces/team-a/secrets/regcred";
-const CREATE: &[&str] = &["-n", "team-a", "secret", "create", "regcred"];
-
-fn deletes_of_tokens(ctx: &TestContext) -> Vec<String> {
-    ctx.sandbox
-        .journal()
-        .entries()
-        .into_iter()
-        .filter(|e| e.method == "DELETE" && e.path.starts_with("/api/v1/tokens"))
-        .map(|e| e.path)
-        .collect()
-}
+use crate::common::{
+    CREATE, REGCRED, SECRETS, TestContext, assert_order, deletes_of_tokens, journal_lines,
+    stored_token,
+};
 
 #[test]
 fn a_create_that_landed_but_lost_its_reply_keeps_the_token() {
