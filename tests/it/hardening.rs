@@ -12,21 +12,6 @@ use crate::common::{
     TestContext, live_tokens, managed_secret_exists, require_keyring, scratch_dir, stored_token,
 };
 
-/// An Opaque secret `team-a/regcred` this plugin does not manage (created with the real
-/// kubectl), so `--overwrite` must change its type.
-fn opaque_regcred(ctx: &TestContext) {
-    ctx.kubectl(&[
-        "-n",
-        "team-a",
-        "create",
-        "secret",
-        "generic",
-        "regcred",
-        "--from-literal=key=value",
-    ])
-    .ok();
-}
-
 /// Sends `signal` (e.g. `-TERM`) to `pid` once the journal shows a `method` request to `path`.
 fn signal_when_requested(ctx: &TestContext, pid: u32, method: &str, path: &str, signal: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -422,90 +407,4 @@ fn finding_10_server_text_is_stripped_of_terminal_controls() {
     for control in ['\u{1b}', '\u{7}', '\u{9b}'] {
         assert!(!run.stdout.contains(control), "{:?}", run.stdout);
     }
-}
-
-/// Finding 11: a type change whose old secret could not be put back says so, instead of
-/// "nothing was changed".
-#[test]
-fn finding_11_a_lost_secret_is_reported_truthfully() {
-    let ctx = TestContext::logged_in();
-    opaque_regcred(&ctx);
-    // The old secret is deleted; every create (the new one, then the restore) fails.
-    ctx.sandbox.inject(Fault::json(
-        Service::Kube,
-        "POST",
-        "/api/v1/namespaces/team-a/secrets",
-        403,
-        json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
-               "message":"secrets is forbidden","reason":"Forbidden","code":403}),
-    ));
-    let run = ctx
-        .run(
-            &["-n", "team-a", "secret", "create", "regcred", "--overwrite"],
-            None,
-        )
-        .fails_with("could NOT be restored");
-    assert!(
-        !run.stderr.contains("nothing was changed"),
-        "{}",
-        run.stderr
-    );
-    assert!(!managed_secret_exists(&ctx, "team-a", "regcred"));
-    assert_eq!(live_tokens(&ctx), 0, "the unused token was revoked");
-}
-
-/// Finding 11, the other half: the delete of the old secret (to change its type) landed but its
-/// answer was lost. The secret is read back, found gone, and the new one is created.
-#[test]
-fn finding_11_a_delete_whose_answer_was_lost_is_read_back() {
-    let ctx = TestContext::logged_in();
-    opaque_regcred(&ctx);
-    ctx.sandbox.inject(
-        Fault::new(
-            Service::Kube,
-            "DELETE",
-            "/api/v1/namespaces/team-a/secrets/regcred",
-            FaultAction::RunThenDrop,
-        )
-        .times(1),
-    );
-    let run = ctx
-        .run(
-            &["-n", "team-a", "secret", "create", "regcred", "--overwrite"],
-            None,
-        )
-        .ok();
-    assert_eq!(run.stdout.trim(), "secret/regcred configured");
-    let secret = ctx
-        .sandbox
-        .world
-        .kube
-        .get("team-a", "secrets", "regcred")
-        .unwrap();
-    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
-    assert_eq!(live_tokens(&ctx), 1);
-}
-
-/// Finding 12: one conflict costs one retry, not one more token.
-#[test]
-fn finding_12_a_conflicted_write_reuses_its_token() {
-    let ctx = TestContext::logged_in();
-    ctx.sandbox.inject(
-        Fault::json(
-            Service::Kube,
-            "POST",
-            "/api/v1/namespaces/team-a/secrets",
-            409,
-            json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
-                   "message":"secrets \"regcred\" already exists","reason":"AlreadyExists",
-                   "details":{"name":"regcred","kind":"secrets"},"code":409}),
-        )
-        .times(1),
-    );
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
-    let tokens = ctx.tokens();
-    assert_eq!(tokens.len(), 1, "minted once");
-    assert!(!tokens[0].revoked);
-    assert_eq!(stored_token(&ctx, "team-a", "regcred").0, tokens[0].id);
 }

@@ -3,7 +3,6 @@
 
 // Tests are tables and scenarios; the function-length rule (clippy.toml) is for src/.
 #![allow(clippy::too_many_lines)]
-
 mod common;
 mod completion;
 mod convergence;
@@ -25,6 +24,7 @@ mod promises;
 mod real_world;
 mod rotate;
 mod scrubber;
+mod secret_create;
 mod soak;
 mod terminal;
 mod tokens;

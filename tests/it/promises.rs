@@ -4,8 +4,7 @@
 use dedicated_sandbox::{Fault, FaultAction, Service, seed};
 use serde_json::Value;
 
-use crate::common::stored_token;
-use crate::common::{TestContext, require_keyring};
+use crate::common::{TestContext, require_keyring, stored_token};
 
 /// "`--apikey-env [NAME]` (IBM's `IBMCLOUD_API_KEY` by default; the older `BLUEMIX_API_KEY` works
 /// when named)".
@@ -117,51 +116,6 @@ fn profiles_keep_environments_apart() {
     assert!(theirs.stdout.contains(&urls.api), "{}", theirs.stdout);
     ctx.run(&["--profile", &profile, "logout"], None).ok();
     ctx.run(&["status"], None).ok();
-}
-
-/// "Idempotent ... for a secret this plugin manages (label ..., same registry)".
-#[test]
-fn a_managed_secret_of_another_registry_is_replaced_not_kept() {
-    let ctx = TestContext::logged_in();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
-    let old = ctx.tokens()[0].id.clone();
-    ctx.kubectl(&[
-        "-n",
-        "team-a",
-        "annotate",
-        "--overwrite",
-        "secret",
-        "regcred",
-        "kubectl-dedicated-registry/registry=registry.elsewhere.example",
-    ])
-    .ok();
-    let run = ctx
-        .run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
-    assert_eq!(run.stdout.trim(), "secret/regcred configured");
-    assert!(
-        run.stderr.contains(&format!(
-            "holds token {old} of registry registry.elsewhere.example"
-        )),
-        "{}",
-        run.stderr
-    );
-    let tokens = ctx.tokens();
-    assert_eq!(tokens.len(), 2, "a new token for this registry");
-    assert!(
-        !ctx.token_revoked(&old),
-        "another registry's token is not revoked with this profile"
-    );
-    assert_eq!(stored_token(&ctx, "team-a", "regcred").0, tokens[1].id);
-    // Now it is this registry's: the next run is unchanged.
-    assert_eq!(
-        ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-            .ok()
-            .stdout
-            .trim(),
-        "secret/regcred unchanged"
-    );
 }
 
 /// "`secret delete` ... `--keep-token` keeps it".
