@@ -3,7 +3,7 @@
 //! tests next to the code (`store::profiles`, `lifecycle` tests, `manifests::pull_secret`).
 // See: issue 9.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dedicated_sandbox::{Fault, FaultAction, Service, seed};
 use serde_json::json;
@@ -11,114 +11,6 @@ use serde_json::json;
 use crate::common::{
     TestContext, live_tokens, managed_secret_exists, require_keyring, scratch_dir, stored_token,
 };
-
-/// Sends `signal` (e.g. `-TERM`) to `pid` once the journal shows a `method` request to `path`.
-fn signal_when_requested(ctx: &TestContext, pid: u32, method: &str, path: &str, signal: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ctx
-        .sandbox
-        .journal()
-        .entries()
-        .iter()
-        .any(|e| e.method == method && e.path == path)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "{method} {path} was never requested"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let status = std::process::Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
-/// Finding 1: Ctrl-C while `status` refreshes the login (UAA has already rotated the refresh
-/// token) lets the refresh finish and stores the rotated token, so the user stays logged in.
-#[test]
-fn finding_01_ctrl_c_during_a_refresh_keeps_the_login() {
-    let ctx = TestContext::logged_in();
-    let token = "/UAALoginServerWAR/oauth/token";
-    ctx.sandbox.journal().clear();
-    ctx.sandbox.inject(
-        Fault::new(
-            Service::Login,
-            "POST",
-            token,
-            FaultAction::RunThenDelay(Duration::from_millis(1500)),
-        )
-        .times(1),
-    );
-    for command in [&["status"][..], &["token", "list"][..]] {
-        let child = ctx.spawn(command);
-        signal_when_requested(&ctx, child.id(), "POST", token, "-INT");
-        let out = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
-        assert!(stderr.contains("interrupted by Ctrl-C"), "{stderr}");
-        // Still logged in: the rotated refresh token was written back.
-        ctx.run(&["status"], None).ok();
-        ctx.sandbox.journal().clear();
-        ctx.sandbox.inject(
-            Fault::new(
-                Service::Login,
-                "POST",
-                token,
-                FaultAction::RunThenDelay(Duration::from_millis(1500)),
-            )
-            .times(1),
-        );
-    }
-}
-
-/// Finding 2: SIGTERM while the write of a new token is in flight lets it finish, leaves no
-/// token behind, and exits 143; outside a window SIGTERM exits 143 at once, SIGHUP 129.
-#[test]
-fn finding_02_sigterm_and_sighup_are_handled_like_ctrl_c() {
-    let ctx = TestContext::logged_in();
-    let secrets = "/api/v1/namespaces/team-a/secrets";
-    ctx.sandbox.inject(
-        Fault::new(
-            Service::Kube,
-            "POST",
-            secrets,
-            FaultAction::Delay(Duration::from_millis(1500)),
-        )
-        .times(1),
-    );
-    let child = ctx.spawn(&["-n", "team-a", "secret", "create", "regcred"]);
-    signal_when_requested(&ctx, child.id(), "POST", secrets, "-TERM");
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(143), "{stderr}");
-    assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
-    // The write finished: the secret holds the one live token; nothing is orphaned.
-    assert!(managed_secret_exists(&ctx, "team-a", "regcred"));
-    assert_eq!(live_tokens(&ctx), 1);
-    assert_eq!(ctx.tokens().len(), 1);
-
-    // Outside a window the shell's codes: 128 + 15, 128 + 1.
-    for (signal, code) in [("-TERM", 143), ("-HUP", 129)] {
-        let path = "/api/v1/namespaces/team-a/secrets/other";
-        ctx.sandbox.inject(
-            Fault::new(
-                Service::Kube,
-                "GET",
-                path,
-                FaultAction::Delay(Duration::from_secs(3)),
-            )
-            .times(1),
-        );
-        ctx.sandbox.journal().clear();
-        let child = ctx.spawn(&["-n", "team-a", "secret", "create", "other"]);
-        signal_when_requested(&ctx, child.id(), "GET", path, signal);
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(code), "{signal}");
-    }
-    assert_eq!(ctx.tokens().len(), 1, "nothing minted outside the window");
-}
 
 /// Finding 3: with a broken login (the CA file moved), `secret delete` fails before deleting,
 /// so the secret, the only record of its token id, is kept.
