@@ -244,59 +244,6 @@ fn main_job_against_every_variant() {
     });
 }
 
-#[test]
-fn registry_without_v2_writes_with_one_warning_and_require_revokes() {
-    require_keyring();
-    let ctx = context(&[NoV2]);
-    ctx.login_alice();
-    let out = ctx
-        .run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
-    let warned = warnings(&out);
-    assert_eq!(warned.len(), 1, "{}", out.stderr);
-    assert!(
-        warned[0].contains("could not be verified")
-            && warned[0].contains("404")
-            && warned[0].contains("secret verify regcred"),
-        "{}",
-        warned[0]
-    );
-    assert!(ctx.dockerconfigjson("team-a", "regcred").is_some());
-    assert!(ctx.tokens().iter().all(|t| !t.revoked));
-    // CI demands proof: nothing written, the token revoked.
-    ctx.run(
-        &[
-            "-n",
-            "team-a",
-            "secret",
-            "create",
-            "strict",
-            "--verify=require",
-        ],
-        None,
-    )
-    .fails_with("could not be verified, and --verify=require demands it");
-    assert!(ctx.dockerconfigjson("team-a", "strict").is_none());
-    let tokens = ctx.tokens();
-    assert_eq!(tokens.len(), 2);
-    assert!(tokens[1].revoked, "the unproven token was revoked");
-    // The hidden alias still skips the check.
-    let skipped = ctx
-        .run(
-            &[
-                "-n",
-                "team-a",
-                "secret",
-                "create",
-                "skipped",
-                "--skip-verify",
-            ],
-            None,
-        )
-        .ok();
-    assert!(warnings(&skipped).is_empty(), "{}", skipped.stderr);
-}
-
 /// Every output of the IAM route, and the settings file, searched for the API key and the
 /// IAM token; only the UAA refresh token is in the keyring.
 #[test]
@@ -502,41 +449,6 @@ fn api_key_in_the_environment_is_used_only_when_asked() {
     .ok();
     ctx.run(&["-n", "team-a", "secret", "create", "env-cred-2"], None)
         .fails_with("CI_KEY, which is not set");
-}
-
-#[test]
-fn organization_header_fallback_is_remembered() {
-    require_keyring();
-    let ctx = context(&[OrgHeaderListRejected]);
-    ctx.login_alice();
-    ctx.run(
-        &["-n", "team-a", "secret", "create", "regcred", "--rotate"],
-        None,
-    )
-    .ok();
-    ctx.run(
-        &["-n", "team-a", "secret", "create", "regcred", "--rotate"],
-        None,
-    )
-    .ok();
-    let config = std::fs::read_to_string(ctx.config_file()).unwrap();
-    assert!(config.contains("org-header-on-manage: false"), "{config}");
-    // Learnt once: later lists go without the header at once.
-    let rejected = |ctx: &TestContext| {
-        ctx.sandbox
-            .journal()
-            .for_service(Service::Registry)
-            .iter()
-            .filter(|e| e.status == 400)
-            .count()
-    };
-    let before = rejected(&ctx);
-    assert_eq!(before, 1, "one 400 before the form was learnt");
-    ctx.run(&["token", "list"], None).ok();
-    ctx.run(&["-n", "team-a", "secret", "delete", "regcred"], None)
-        .ok();
-    assert_eq!(rejected(&ctx), before);
-    assert!(ctx.tokens().iter().all(|t| t.revoked));
 }
 
 #[test]
