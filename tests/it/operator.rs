@@ -6,67 +6,6 @@ use dedicated_sandbox::seed;
 
 use crate::common::TestContext;
 
-#[test]
-fn profile_list_shows_every_saved_login_and_marks_the_current_one() {
-    let ctx = TestContext::logged_in();
-    let mut other = ctx.command(
-        &ctx.login_args(&[
-            "--username",
-            seed::BOB,
-            "--password-stdin",
-            "--org",
-            seed::DEV_ORG,
-        ])
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>(),
-    );
-    other.env("KUBECTL_DEDICATED_REGISTRY_PROFILE", "second");
-    ctx.run_with(other, Some(&format!("{}\n", seed::BOB_PASSWORD)))
-        .ok();
-    let run = ctx.run(&["profile", "list"], None).ok();
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{}", run.stdout);
-    assert!(
-        lines[0].starts_with("CURRENT   NAME") && lines[0].ends_with("CREDENTIAL"),
-        "{}",
-        run.stdout
-    );
-    let current: Vec<&&str> = lines.iter().filter(|l| l.starts_with('*')).collect();
-    assert_eq!(current.len(), 1, "{}", run.stdout);
-    assert!(current[0].contains(seed::ALICE), "{}", run.stdout);
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("second") && l.contains(seed::BOB)),
-        "{}",
-        run.stdout
-    );
-    // Columns line up: every row's NAME starts where the header's does.
-    let name_at = lines[0].find("NAME").unwrap();
-    for line in &lines[1..] {
-        assert!(!line[name_at..].starts_with(' '), "{}", run.stdout);
-        assert!(line[..name_at].trim().len() <= 1, "{}", run.stdout);
-    }
-    run.leaks_none(&[seed::ALICE_PASSWORD, seed::BOB_PASSWORD]);
-    let json = ctx.run(&["profile", "list", "-o", "json"], None).ok();
-    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    let items = value.as_array().unwrap();
-    assert_eq!(items.len(), 2);
-    assert!(
-        items
-            .iter()
-            .any(|p| p["name"] == "second" && p["current"] == false)
-    );
-    assert!(items.iter().all(|p| p["credential"] == "keyring"));
-    let names = ctx.run(&["profile", "list", "-o", "name"], None).ok();
-    assert!(
-        names.stdout.lines().any(|l| l == "profile/second"),
-        "{}",
-        names.stdout
-    );
-}
-
 /// Point 13 (part) and 14 (part): hints carry the flags in use and suggest close names; a moved
 /// CA file names the profile setting, without the cause repeated.
 #[test]
@@ -132,55 +71,6 @@ fn hints_carry_the_flags_and_suggest_close_names() {
         1,
         "the cause once: {line}"
     );
-}
-
-/// Point 5 (part): a pasted passcode with blanks around it works, and a refused passcode gets a
-/// hint for passcodes, not "log in with --sso" (which was given).
-#[test]
-fn pasted_passcodes_are_trimmed_and_hints_fit_the_route() {
-    crate::common::require_keyring();
-    let ctx = TestContext::new();
-    let code = crate::common::passcode(&ctx);
-    ctx.login(&["--sso"], Some(&format!("  {code} \n"))).ok();
-    let run = ctx
-        .login(&["--sso"], Some(&format!("{code}\n")))
-        .fails_with("get a new one-time passcode");
-    assert!(
-        !run.stderr.contains("log in with `--sso`"),
-        "{}",
-        run.stderr
-    );
-    let run = ctx
-        .login_password(seed::ALICE, "wrong-password", seed::DEV_ORG)
-        .fails_with("check the user name and password");
-    assert!(run.stderr.contains("--sso"), "{}", run.stderr);
-}
-
-/// Point 6 (part): `login --org` on an existing login switches the org with the stored refresh
-/// token: nothing is asked again, no password is sent.
-#[test]
-fn login_with_another_org_uses_the_stored_login() {
-    let ctx = TestContext::logged_in();
-    ctx.sandbox.journal().clear();
-    let run = ctx.run(&["login", "--org", seed::OPS_ORG], None).ok();
-    assert!(run.stderr.contains("Switched profile"), "{}", run.stderr);
-    let grants: Vec<String> = ctx
-        .sandbox
-        .journal()
-        .entries()
-        .iter()
-        .filter_map(|e| e.form_field("grant_type").map(str::to_string))
-        .collect();
-    assert_eq!(grants, ["refresh_token"], "only the stored login was used");
-    let status = ctx.run(&["status"], None).ok();
-    assert!(
-        status.stdout.contains(seed::OPS_ORG_GUID),
-        "{}",
-        status.stdout
-    );
-    // A new login with a credential is still a full login, and says what it is for.
-    let run = ctx.login_password(seed::ALICE, seed::ALICE_PASSWORD, seed::DEV_ORG);
-    assert!(run.stderr.contains("Logging in to "), "{}", run.stderr);
 }
 
 /// Point 14 (part): `-v 6` shows one line per request to the environment, as kubectl does
