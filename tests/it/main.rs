@@ -3,22 +3,20 @@
 
 // Tests are tables and scenarios; the function-length rule (clippy.toml) is for src/.
 #![allow(clippy::too_many_lines)]
+
 mod common;
 mod completion;
 mod doctor;
 mod errors;
-mod flow;
 mod fuzz;
-mod hardening;
 mod image;
 mod krew;
 mod kubeconfig;
 mod layout;
+mod leaks;
 mod login;
 mod main_job;
-mod operator;
 mod pod;
-mod scrubber;
 mod secret_create;
 mod secret_delete;
 mod secret_fleet;

@@ -160,8 +160,8 @@ fn a_rerun_replaces_a_revoked_token() {
     );
 }
 
-/// Issue 13, point 8: a change of access and the revocation of the replaced token are said on
-/// stderr.
+/// Issue 13, point 8: stderr says when the access changes and when the replaced token is
+/// revoked.
 #[test]
 fn access_changes_and_revocations_are_said() {
     let ctx = TestContext::logged_in();

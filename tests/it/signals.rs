@@ -77,8 +77,7 @@ fn signal_when_requested(ctx: &TestContext, pid: u32, method: &str, path: &str, 
 }
 
 /// Issue 9, finding 1: Ctrl-C while `status` refreshes the login (UAA has already rotated the
-/// refresh token) lets the refresh finish and stores the rotated token, so the user stays logged
-/// in.
+/// refresh token) lets the refresh finish and stores the rotated token: the user stays logged in.
 #[test]
 fn finding_01_ctrl_c_during_a_refresh_keeps_the_login() {
     let ctx = TestContext::logged_in();

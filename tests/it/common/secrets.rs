@@ -161,7 +161,8 @@ pub fn token_via_kubectl(ctx: &TestContext, namespace: &str, name: &str) -> (Vec
     (bytes, token)
 }
 
-/// What the real `kubectl create secret docker-registry --dry-run=client` writes for the same input.
+/// What the real `kubectl create secret docker-registry --dry-run=client` writes for the same
+/// input.
 pub fn kubectl_reference_bytes(ctx: &TestContext, token: &str, email: Option<&str>) -> Vec<u8> {
     let host = ctx.sandbox.urls().registry_host.clone();
     let server = format!("--docker-server={host}");
