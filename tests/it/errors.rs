@@ -634,28 +634,7 @@ fn hints_carry_the_flags_and_suggest_close_names() {
 
     // A CA file that moved after login: the profile setting is named, the cause said once.
     let ctx = TestContext::new();
-    let dir = ctx
-        .config_file()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("scratch");
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca = dir.join("ca.pem");
-    std::fs::copy(ctx.sandbox.ca_file(), &ca).unwrap();
-    let mut args = ctx.login_args(&[
-        "--username",
-        seed::ALICE,
-        "--password-stdin",
-        "--org",
-        seed::DEV_ORG,
-    ]);
-    let at = args.iter().position(|a| a == "--ca-file").unwrap() + 1;
-    args[at] = ca.display().to_string();
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    ctx.run(&refs, Some(&format!("{}\n", seed::ALICE_PASSWORD)))
-        .ok();
+    let ca = ctx.login_alice_with_ca_copy("ca.pem");
     std::fs::remove_file(&ca).unwrap();
     let run = ctx
         .run(&["token", "list"], None)

@@ -4,7 +4,7 @@
 //! `--show-token`. And the boundaries of the stderr scrubber.
 // See: issue 13, points 2 and 14.
 
-use dedicated_sandbox::{Service, seed};
+use dedicated_sandbox::seed;
 use kubectl_dedicated_registry::redact;
 
 use crate::common::{TestContext, passcode, require_keyring, stored_refresh_token};
@@ -14,14 +14,8 @@ use crate::common::{TestContext, passcode, require_keyring, stored_refresh_token
 #[test]
 fn every_login_grant_at_v9_keeps_its_secrets_out_of_the_output() {
     require_keyring();
-    let login_path = format!("{}/oauth/token", dedicated_sandbox::LOGIN_PATH);
     let to_login_only = |ctx: &TestContext, secret: &str| {
-        crate::common::assert_sent_only_to(
-            &ctx.sandbox,
-            secret,
-            |(service, _, _)| *service == Service::Login,
-            &[(Service::Login, "POST", &login_path)],
-        );
+        crate::common::assert_sent_only_to_login(&ctx.sandbox, secret);
     };
     let check = |ctx: &TestContext, run: &crate::common::Run, secrets: &[&str]| {
         run.leaks_none(secrets);
@@ -99,9 +93,7 @@ fn every_login_grant_at_v9_keeps_its_secrets_out_of_the_output() {
 
     // API key grant from the environment, on every run.
     let ctx = TestContext::new();
-    let args = ctx.login_args(&["-v", "9", "--apikey-env", "--org", seed::DEV_ORG]);
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut cmd = ctx.command(&refs);
+    let mut cmd = ctx.login_command(&["-v", "9", "--apikey-env", "--org", seed::DEV_ORG]);
     cmd.env("IBMCLOUD_API_KEY", seed::ALICE_API_KEY);
     let run = ctx.run_with(cmd, None).ok();
     check(&ctx, &run, &[seed::ALICE_API_KEY]);

@@ -162,9 +162,7 @@ fn api_key_login_from_stdin_and_from_environment() {
 fn bluemix_api_key_works_like_ibmcloud_api_key() {
     require_keyring();
     let ctx = TestContext::new();
-    let args = ctx.login_args(&["--apikey-env", "BLUEMIX_API_KEY", "--org", seed::DEV_ORG]);
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut cmd = ctx.command(&refs);
+    let mut cmd = ctx.login_command(&["--apikey-env", "BLUEMIX_API_KEY", "--org", seed::DEV_ORG]);
     cmd.env("BLUEMIX_API_KEY", seed::ALICE_API_KEY);
     let run = ctx.run_with(cmd, None).ok();
     run.leaks_none(&[seed::ALICE_API_KEY]);
@@ -186,16 +184,7 @@ fn bluemix_api_key_works_like_ibmcloud_api_key() {
         .filter(|e| e.form_field("username") == Some("apikey"))
         .count();
     assert_eq!(grants, 2);
-    crate::common::assert_sent_only_to(
-        &ctx.sandbox,
-        seed::ALICE_API_KEY,
-        |(service, _, _)| *service == Service::Login,
-        &[(
-            Service::Login,
-            "POST",
-            &format!("{}/oauth/token", dedicated_sandbox::LOGIN_PATH),
-        )],
-    );
+    crate::common::assert_sent_only_to_login(&ctx.sandbox, seed::ALICE_API_KEY);
 }
 
 #[test]
@@ -203,9 +192,7 @@ fn api_key_in_the_environment_is_used_only_when_asked() {
     require_keyring();
     let ctx = TestContext::new();
     // IBMCLOUD_API_KEY set, no --apikey-env: not used (no terminal to ask for a user name).
-    let args = ctx.login_args(&["--org", seed::DEV_ORG]);
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut cmd = ctx.command(&refs);
+    let mut cmd = ctx.login_command(&["--org", seed::DEV_ORG]);
     cmd.env("IBMCLOUD_API_KEY", seed::ALICE_API_KEY);
     let out = ctx.run_with(cmd, None).fails_with("no terminal");
     assert!(out.stderr.contains("pass --apikey-env"), "{}", out.stderr);
@@ -683,7 +670,6 @@ fn redirects_are_not_followed_with_credentials() {
 #[test]
 fn status_and_logout() {
     let ctx = TestContext::logged_in();
-    let login_path = format!("{}/oauth/token", dedicated_sandbox::LOGIN_PATH);
     // Every run rotates the refresh token, so the leak check looks for the token the run used
     // (read before it) and the one it stored (read after it), with a positive control that the
     // used one really went to the login server.
@@ -699,12 +685,7 @@ fn status_and_logout() {
         assert_ne!(used, stored, "the refresh token was rotated and stored");
         status.leaks_none(&[&used, &stored]);
         status.shows_no_jwt();
-        crate::common::assert_sent_only_to(
-            &ctx.sandbox,
-            &used,
-            |(service, _, _)| *service == Service::Login,
-            &[(Service::Login, "POST", &login_path)],
-        );
+        crate::common::assert_sent_only_to_login(&ctx.sandbox, &used);
         assert!(
             status.stdout.contains(seed::DEV_ORG_GUID),
             "{}",
@@ -781,8 +762,7 @@ fn profiles_keep_environments_apart() {
         Some(seed::BOB_PASSWORD),
     )
     .ok();
-    ctx.run(&["-n", "team-a", "secret", "create", "first"], None)
-        .ok();
+    ctx.create_secret("team-a", "first");
     ctx.run(
         &[
             "--profile",
@@ -1065,8 +1045,7 @@ fn an_expired_access_token_is_refreshed_once_and_the_mint_retried() {
         )
         .times(1),
     );
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    ctx.create_secret("team-a", "regcred");
     let journal = ctx.sandbox.journal().entries();
     let mints = journal
         .iter()

@@ -204,16 +204,7 @@ fn password_login_then_secret_and_pod_match_kubectl() {
             (Service::Registry, "GET", "/oauth/token"),
         ],
     );
-    crate::common::assert_sent_only_to(
-        &ctx.sandbox,
-        seed::ALICE_PASSWORD,
-        |(service, _, _)| *service == Service::Login,
-        &[(
-            Service::Login,
-            "POST",
-            &format!("{}/oauth/token", dedicated_sandbox::LOGIN_PATH),
-        )],
-    );
+    crate::common::assert_sent_only_to_login(&ctx.sandbox, seed::ALICE_PASSWORD);
     let config = std::fs::read_to_string(ctx.config_file()).unwrap();
     assert!(!config.contains(seed::ALICE_PASSWORD) && !config.contains(&token));
     assert!(config.contains(seed::DEV_ORG_GUID));

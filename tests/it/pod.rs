@@ -120,9 +120,7 @@ fn pod_image(ctx: &TestContext, name: &str) -> String {
 
 #[test]
 fn pod_apply_resolves_the_image_with_the_secrets_credential_before_any_pod_exists() {
-    let ctx = TestContext::logged_in();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::with_secret("team-a", "regcred");
     let token = ctx.tokens()[0].token.clone();
     let host = ctx.sandbox.urls().registry_host.clone();
     assert_eq!(
@@ -360,11 +358,9 @@ fn pod_apply_resolves_the_image_with_the_secrets_credential_before_any_pod_exist
 /// Registries that do not answer as the check expects: a warning, and the Pod is applied.
 #[test]
 fn a_registry_without_v2_is_a_warning_and_the_pod_is_applied() {
-    require_keyring();
     let mut config = SandboxConfig::default();
     config.variants.insert(Variant::NoV2);
-    let ctx = TestContext::with_config(config);
-    ctx.login_alice();
+    let ctx = TestContext::logged_in_with(config);
     ctx.run(
         &[
             "-n",
@@ -394,13 +390,10 @@ fn a_registry_without_v2_is_a_warning_and_the_pod_is_applied() {
 /// sha256 of the manifest a `GET` returns, the same one.
 #[test]
 fn without_a_digest_header_the_manifest_is_fetched_and_hashed() {
-    require_keyring();
     let mut config = SandboxConfig::default();
     config.variants.insert(Variant::NoDigestHeader);
-    let ctx = TestContext::with_config(config);
-    ctx.login_alice();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::logged_in_with(config);
+    ctx.create_secret("team-a", "regcred");
     let digest = ctx
         .sandbox
         .world

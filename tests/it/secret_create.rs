@@ -197,9 +197,7 @@ fn access_changes_and_revocations_are_said() {
 /// "Idempotent ... for a secret this plugin manages (label ..., same registry)".
 #[test]
 fn a_managed_secret_of_another_registry_is_replaced_not_kept() {
-    let ctx = TestContext::logged_in();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::with_secret("team-a", "regcred");
     let old = ctx.tokens()[0].id.clone();
     ctx.kubectl(&[
         "-n",
@@ -211,9 +209,7 @@ fn a_managed_secret_of_another_registry_is_replaced_not_kept() {
         "kubectl-dedicated-registry/registry=registry.elsewhere.example",
     ])
     .ok();
-    let run = ctx
-        .run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let run = ctx.create_secret("team-a", "regcred");
     assert_eq!(run.stdout.trim(), "secret/regcred configured");
     assert!(
         run.stderr.contains(&format!(
@@ -682,8 +678,7 @@ fn a_failed_write_revokes_the_new_token() {
         ("dropped connection", FaultAction::Drop, "Kubernetes"),
     ];
     for (what, action, expected) in cases {
-        let ctx = TestContext::new();
-        ctx.login_alice();
+        let ctx = TestContext::logged_in();
         ctx.sandbox
             .inject(Fault::new(Service::Kube, "POST", path, action));
         let run = ctx
@@ -753,8 +748,7 @@ fn timeouts_and_endless_conflicts_leave_no_live_token() {
     require_keyring();
     // The write hangs past --request-timeout: the secret is read back (absent), then the token
     // is revoked.
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     ctx.sandbox.inject(Fault::new(
         Service::Kube,
         "POST",
@@ -794,8 +788,7 @@ fn timeouts_and_endless_conflicts_leave_no_live_token() {
 
     // Every write conflicts: the command gives up after its retries, and every token it
     // minted on the way is revoked.
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     ctx.sandbox.inject(Fault::json(
         Service::Kube,
         "POST",
@@ -1036,8 +1029,7 @@ fn finding_12_a_conflicted_write_reuses_its_token() {
         )
         .times(1),
     );
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    ctx.create_secret("team-a", "regcred");
     let tokens = ctx.tokens();
     assert_eq!(tokens.len(), 1, "minted once");
     assert!(!tokens[0].revoked);

@@ -7,19 +7,16 @@
 //! the code before its fix.
 // See: issue 13, points 4 and 9; issue 9, findings 3 and 4.
 
-use dedicated_sandbox::{Service, seed};
+use dedicated_sandbox::Service;
 
 use crate::common::{
-    CREATE, TestContext, live_tokens, managed_secret_exists, require_keyring, scratch_dir,
-    stored_token,
+    CREATE, TestContext, live_tokens, managed_secret_exists, require_keyring, stored_token,
 };
 
 /// "`secret delete` ... `--keep-token` keeps it".
 #[test]
 fn delete_with_keep_token_leaves_the_token_live() {
-    let ctx = TestContext::logged_in();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::with_secret("team-a", "regcred");
     let id = ctx.tokens()[0].id.clone();
     ctx.sandbox.journal().clear();
     let out = ctx
@@ -119,22 +116,8 @@ fn delete_detaches_service_accounts_and_names_pods() {
 fn finding_03_delete_checks_the_login_before_deleting() {
     require_keyring();
     let ctx = TestContext::new();
-    let ca = scratch_dir(&ctx).join("moved-ca.pem");
-    std::fs::copy(ctx.sandbox.ca_file(), &ca).unwrap();
-    let mut args = ctx.login_args(&[
-        "--username",
-        seed::ALICE,
-        "--password-stdin",
-        "--org",
-        seed::DEV_ORG,
-    ]);
-    let ca_index = args.iter().position(|a| a == "--ca-file").unwrap() + 1;
-    args[ca_index] = ca.display().to_string();
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    ctx.run(&refs, Some(&format!("{}\n", seed::ALICE_PASSWORD)))
-        .ok();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let ca = ctx.login_alice_with_ca_copy("moved-ca.pem");
+    ctx.create_secret("team-a", "regcred");
     std::fs::remove_file(&ca).unwrap();
     ctx.run(&["-n", "team-a", "secret", "delete", "regcred"], None)
         .fails_with("moved-ca.pem");
@@ -149,11 +132,8 @@ fn finding_03_delete_checks_the_login_before_deleting() {
 /// revoked by `secret delete` or `--rotate`; `token revoke` refuses what is not an id.
 #[test]
 fn finding_04_revocation_does_not_trust_the_annotation() {
-    let ctx = TestContext::logged_in();
-    ctx.run(&["-n", "team-a", "secret", "create", "mine"], None)
-        .ok();
-    ctx.run(&["-n", "team-a", "secret", "create", "theirs"], None)
-        .ok();
+    let ctx = TestContext::with_secret("team-a", "mine");
+    ctx.create_secret("team-a", "theirs");
     let theirs = stored_token(&ctx, "team-a", "theirs").0;
     let point_at = |target: &str| {
         ctx.kubectl(&[

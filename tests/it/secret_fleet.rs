@@ -8,8 +8,7 @@ use dedicated_sandbox::{Fault, KubeRule, KubeUser, SandboxConfig, Service};
 use serde_json::json;
 
 use crate::common::{
-    SELECTED, TestContext, ids, live_tokens, mints, namespaces, require_keyring, status_body,
-    stored_token,
+    SELECTED, TestContext, ids, live_tokens, mints, namespaces, status_body, stored_token,
 };
 
 #[test]
@@ -369,9 +368,7 @@ fn partial_rights() -> SandboxConfig {
 
 #[test]
 fn a_forbidden_namespace_fails_alone_and_is_named() {
-    require_keyring();
-    let ctx = TestContext::with_config(partial_rights());
-    ctx.login_alice();
+    let ctx = TestContext::logged_in_with(partial_rights());
     ctx.sandbox.journal().clear();
     let run = ctx
         .run(
@@ -400,8 +397,7 @@ fn a_forbidden_namespace_fails_alone_and_is_named() {
     );
 
     // Nowhere allowed: nothing is minted.
-    let ctx = TestContext::with_config(partial_rights());
-    ctx.login_alice();
+    let ctx = TestContext::logged_in_with(partial_rights());
     ctx.sandbox.journal().clear();
     ctx.run(
         &[

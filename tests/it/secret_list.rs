@@ -6,7 +6,7 @@
 use dedicated_sandbox::Service;
 use serde_json::{Value, json};
 
-use crate::common::{TestContext, copy_secret, journal_lines, require_keyring, rows, token_of};
+use crate::common::{TestContext, copy_secret, journal_lines, rows, token_of};
 
 #[test]
 fn secret_list_shows_the_managed_secrets_and_their_tokens_never_a_token() {
@@ -201,11 +201,8 @@ fn secret_list_shows_the_managed_secrets_and_their_tokens_never_a_token() {
 
 #[test]
 fn secret_list_verify_checks_each_token_once_and_shows_a_revoked_one_refused() {
-    let ctx = TestContext::logged_in();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
-    ctx.run(&["-n", "team-b", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::with_secret("team-a", "regcred");
+    ctx.create_secret("team-b", "regcred");
     copy_secret(&ctx, ("team-a", "regcred"), ("team-b", "copy"), 60, false);
     let values: Vec<String> = ctx.tokens().into_iter().map(|t| t.token).collect();
     let values: Vec<&str> = values.iter().map(String::as_str).collect();
@@ -257,7 +254,6 @@ fn secret_list_verify_checks_each_token_once_and_shows_a_revoked_one_refused() {
 
 #[test]
 fn secret_list_across_namespaces_falls_back_to_each_namespace_when_rbac_refuses() {
-    require_keyring();
     let mut config = dedicated_sandbox::SandboxConfig::default();
     // May list namespaces, and secrets in team-a only.
     config.kube_users.push(dedicated_sandbox::KubeUser {
@@ -276,12 +272,9 @@ fn secret_list_across_namespaces_falls_back_to_each_namespace_when_rbac_refuses(
             },
         ],
     });
-    let ctx = TestContext::with_config(config);
-    ctx.login_alice();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
-    ctx.run(&["-n", "team-b", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::logged_in_with(config);
+    ctx.create_secret("team-a", "regcred");
+    ctx.create_secret("team-b", "regcred");
     let out = ctx
         .run(&["--context", "ns-reader", "secret", "list", "-A"], None)
         .ok();

@@ -239,9 +239,7 @@ fn a_failed_write_puts_every_secret_back_on_the_old_live_token_and_revokes_the_n
 
 #[test]
 fn readwrite_changes_the_access_of_a_namespaces_own_token() {
-    let ctx = TestContext::logged_in();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::with_secret("team-a", "regcred");
     let (old, old_token) = stored_token(&ctx, "team-a", "regcred");
     ctx.sandbox.journal().clear();
     let run = ctx
@@ -316,8 +314,7 @@ fn dry_run_shows_the_plan_and_a_shared_token_is_rotated_outside_the_selection_to
     // team-a gets its own token; `plain` holds a secret the plugin does not manage.
     ctx.run(&["-n", "team-a", "secret", "delete", "regcred"], None)
         .ok();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    ctx.create_secret("team-a", "regcred");
     let (own, _) = stored_token(&ctx, "team-a", "regcred");
     namespaces(&ctx, &["plain"]);
     ctx.kubectl(&[
@@ -463,8 +460,7 @@ fn partial_rights() -> SandboxConfig {
 
 #[test]
 fn rbac_is_checked_before_minting_and_a_partial_view_revokes_nothing() {
-    let ctx = TestContext::with_config(partial_rights());
-    ctx.login_alice();
+    let ctx = TestContext::logged_in_with(partial_rights());
     ctx.run(&["secret", "create", "regcred", "-A"], None).ok();
     let (old, old_token) = stored_token(&ctx, "default", "regcred");
     let all = ["default", "team-a", "team-b"];
@@ -527,8 +523,7 @@ fn rbac_is_checked_before_minting_and_a_partial_view_revokes_nothing() {
 fn tokens_are_independent_one_failing_does_not_undo_another() {
     let ctx = TestContext::logged_in();
     for ns in ["team-a", "team-b"] {
-        ctx.run(&["-n", ns, "secret", "create", "regcred"], None)
-            .ok();
+        ctx.create_secret(ns, "regcred");
     }
     let (a_old, _) = stored_token(&ctx, "team-a", "regcred");
     let b_before = stored_token(&ctx, "team-b", "regcred");

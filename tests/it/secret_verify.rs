@@ -12,9 +12,7 @@ use crate::common::{TestContext, require_keyring, warnings};
 
 #[test]
 fn new_tokens_are_verified_before_they_are_written() {
-    let ctx = TestContext::logged_in();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::with_secret("team-a", "regcred");
     let journal = ctx.sandbox.journal().for_service(Service::Registry);
     let realm = journal
         .iter()
@@ -90,9 +88,7 @@ fn registry_without_v2_writes_with_one_warning_and_require_revokes() {
     require_keyring();
     let ctx = TestContext::with_variants(&[NoV2]);
     ctx.login_alice();
-    let out = ctx
-        .run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let out = ctx.create_secret("team-a", "regcred");
     let warned = warnings(&out);
     assert_eq!(warned.len(), 1, "{}", out.stderr);
     assert!(
@@ -153,9 +149,7 @@ fn a_registry_on_the_default_port_is_verified() {
     });
     assert_eq!(ctx.sandbox.urls().registry_host, ip.to_string());
     ctx.login_alice();
-    let out = ctx
-        .run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let out = ctx.create_secret("team-a", "regcred");
     assert_eq!(out.stdout, "secret/regcred created\n");
     let registry: Vec<(String, String, u16)> = ctx
         .sandbox
@@ -259,9 +253,7 @@ fn any_pull_secret_is_verified_against_the_real_docker_registry() {
 fn secret_verify_checks_every_registry_of_a_secret() {
     use base64::Engine as _;
     use dedicated_sandbox::docker_registry::DockerRegistry;
-    let ctx = TestContext::logged_in();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::with_secret("team-a", "regcred");
     let token = ctx.tokens()[0].token.clone();
     let docker = ctx
         .runtime

@@ -17,7 +17,7 @@ use crate::common::{
 
 /// Waits until the journal shows a `method` request for `path`.
 fn wait_until_requested(ctx: &TestContext, method: &str, path: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while !ctx
         .sandbox
         .journal()
@@ -26,20 +26,25 @@ fn wait_until_requested(ctx: &TestContext, method: &str, path: &str) {
         .any(|e| e.method == method && e.path == path)
     {
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "{method} {path} was never requested"
         );
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Sends `signal` (e.g. `-TERM`) to `pid`.
+fn send(signal: &str, pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
 }
 
 /// Sends SIGINT to `pid`.
 fn interrupt(pid: u32) {
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send("-INT", pid);
 }
 
 /// Sends SIGINT to `pid` once the journal shows `path` was requested.
@@ -55,25 +60,8 @@ fn interrupt_when_requested(ctx: &TestContext, pid: u32, path: &str) {
 
 /// Sends `signal` (e.g. `-TERM`) to `pid` once the journal shows a `method` request to `path`.
 fn signal_when_requested(ctx: &TestContext, pid: u32, method: &str, path: &str, signal: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ctx
-        .sandbox
-        .journal()
-        .entries()
-        .iter()
-        .any(|e| e.method == method && e.path == path)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "{method} {path} was never requested"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let status = std::process::Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
+    wait_until_requested(ctx, method, path);
+    send(signal, pid);
 }
 
 /// Issue 9, finding 1: Ctrl-C while `status` refreshes the login (UAA has already rotated the

@@ -13,9 +13,7 @@ use crate::common::{TestContext, copy_secret, journal_lines, require_keyring, ro
 
 #[test]
 fn tokens_are_listed_without_their_values_and_revoked_with_their_secret() {
-    let ctx = TestContext::logged_in();
-    ctx.run(&["-n", "team-a", "secret", "create", "one"], None)
-        .ok();
+    let ctx = TestContext::with_secret("team-a", "one");
     ctx.run(
         &["-n", "team-b", "secret", "create", "two", "--readwrite"],
         None,
@@ -103,9 +101,7 @@ fn tokens_are_listed_without_their_values_and_revoked_with_their_secret() {
 /// ... (`-o json|yaml` for scripts)".
 #[test]
 fn token_list_filters_to_the_plugins_tokens_unless_all() {
-    let ctx = TestContext::logged_in();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::with_secret("team-a", "regcred");
     // A token someone minted by hand (IBM's documented curl), not described by the plugin.
     let access = ctx.sandbox.world.mint_uaa_access_token(seed::ALICE);
     let url = format!(
@@ -183,9 +179,7 @@ fn token_list_filters_to_the_plugins_tokens_unless_all() {
 
 #[test]
 fn token_list_shows_where_each_token_is_used_and_unused_filters() {
-    let ctx = TestContext::logged_in();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::with_secret("team-a", "regcred");
     copy_secret(&ctx, ("team-a", "regcred"), ("team-b", "copy"), 60, true);
     let used = token_of(&ctx, "team-a", "regcred");
     let stale = mint_by_hand(&ctx, "kubectl-dedicated-registry sandbox/gone/regcred");
@@ -392,12 +386,9 @@ struct Scene {
 }
 
 fn prune_scene(ctx: &TestContext) -> Scene {
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
-    ctx.run(&["-n", "team-b", "secret", "create", "regcred"], None)
-        .ok();
-    ctx.run(&["-n", "team-a", "secret", "create", "copied"], None)
-        .ok();
+    ctx.create_secret("team-a", "regcred");
+    ctx.create_secret("team-b", "regcred");
+    ctx.create_secret("team-a", "copied");
     copy_secret(ctx, ("team-a", "copied"), ("team-a", "plain"), 60, true);
     let scene = Scene {
         in_use: token_of(ctx, "team-a", "regcred"),

@@ -42,6 +42,22 @@ pub fn assert_sent_only_to(
     }
 }
 
+/// [`assert_sent_only_to`] the login server only, and found in its token request (the grants
+/// and refreshes of every route).
+#[track_caller]
+pub fn assert_sent_only_to_login(sandbox: &Sandbox, secret: &str) {
+    assert_sent_only_to(
+        sandbox,
+        secret,
+        |(service, _, _)| *service == Service::Login,
+        &[(
+            Service::Login,
+            "POST",
+            &format!("{}/oauth/token", dedicated_sandbox::LOGIN_PATH),
+        )],
+    );
+}
+
 /// The indexes in the journal of the first request matching each `(method, path)`, asserting
 /// they are in this order (`path` ending in `*` is a prefix). Returns the indexes.
 #[track_caller]

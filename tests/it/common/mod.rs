@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use dedicated_sandbox::{Sandbox, SandboxConfig, Variant, holds_secret, seed};
+use dedicated_sandbox::{Sandbox, SandboxConfig, holds_secret, seed};
 
+mod builders;
 mod journal;
 mod login;
 mod output;
@@ -362,15 +363,6 @@ impl TestContext {
             .kube
             .secret_data(namespace, name)?
             .remove(".dockerconfigjson")
-    }
-}
-
-impl TestContext {
-    /// Starts a sandbox with `variants` on (see `dedicated_sandbox::Variant`).
-    pub fn with_variants(variants: &[Variant]) -> TestContext {
-        let mut config = SandboxConfig::default();
-        config.variants.extend(variants.iter().copied());
-        TestContext::with_config(config)
     }
 }
 
