@@ -82,9 +82,7 @@ fn shell_scripts_are_generated_and_parse() {
 
 #[test]
 fn profiles_complete_from_the_settings_file() {
-    crate::common::require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     let (profiles, _) = candidates(&ctx, &["--profile", ""]);
     assert_eq!(profiles, std::slice::from_ref(&ctx.profile));
 }
@@ -93,11 +91,7 @@ fn profiles_complete_from_the_settings_file() {
 /// pull secrets, service accounts) and the registry (token ids of the logged-in org).
 #[test]
 fn values_come_from_the_live_cluster_and_the_registry() {
-    crate::common::require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
-    ctx.run(&["-n", "team-b", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::with_secret("team-b", "regcred");
     ctx.kubectl(&[
         "-n",
         "team-b",
@@ -162,7 +156,7 @@ fn values_come_from_the_live_cluster_and_the_registry() {
     assert_eq!(directive, ":4");
 
     // The token ids of the org, described.
-    let (id, token) = crate::lifecycle::stored_token(&ctx, "team-b", "regcred");
+    let (id, token) = crate::common::stored_token(&ctx, "team-b", "regcred");
     let out = ctx.run(&["__complete", "token", "revoke", ""], None).ok();
     let line = out
         .stdout
@@ -365,11 +359,7 @@ impl Drop for Shell {
 /// Seeds what the shells complete: alice's login, a managed secret in team-b and a second pull
 /// secret there.
 fn completion_world() -> (TestContext, String) {
-    crate::common::require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
-    ctx.run(&["-n", "team-b", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::with_secret("team-b", "regcred");
     ctx.kubectl(&[
         "-n",
         "team-b",
@@ -382,7 +372,7 @@ fn completion_world() -> (TestContext, String) {
         "--docker-password=p",
     ])
     .ok();
-    let id = crate::lifecycle::stored_token(&ctx, "team-b", "regcred").0;
+    let id = crate::common::stored_token(&ctx, "team-b", "regcred").0;
     (ctx, id)
 }
 

@@ -4,15 +4,12 @@
 use dedicated_sandbox::{SandboxConfig, Variant, seed};
 use serde_json::Value;
 
-use crate::common::{Run, TestContext, require_keyring};
+use crate::common::{Run, TestContext};
 
 fn logged_in(variants: &[Variant]) -> TestContext {
-    require_keyring();
     let mut config = SandboxConfig::default();
     config.variants.extend(variants.iter().copied());
-    let ctx = TestContext::with_config(config);
-    ctx.login_alice();
-    ctx
+    TestContext::logged_in_with(config)
 }
 
 /// The `result` of each check in `-o json`.
@@ -38,8 +35,7 @@ fn no_credential(ctx: &TestContext, run: &Run) {
 #[test]
 fn doctor_against_the_sandbox() {
     let ctx = logged_in(&[]);
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    ctx.create_secret("team-a", "regcred");
     let minted = ctx.tokens().len();
     let table = ctx
         .run(&["-n", "team-a", "doctor", "--secret", "regcred"], None)

@@ -1,5 +1,11 @@
 //! Bad input and remote failures: each exits 1 with one actionable `error:` line, and no
 //! credential appears in any output, the settings file, or anywhere it was not meant to go.
+//! Hints carry the flags in use and suggest close names (profiles, contexts, namespaces, orgs);
+//! oversized answers are refused and server text reaches the terminal without control
+//! characters.
+//! The `finding_NN_*` tests are regressions of the hardening review (issue 9), each failed on
+//! the code before its fix.
+// See: issue 9, findings 9 and 10; issue 13, points 13 and 14.
 
 use dedicated_sandbox::{Fault, FaultAction, Service, seed};
 use serde_json::json;
@@ -599,88 +605,143 @@ fn check(case: Case) {
     }
 }
 
-/// The decoded `.dockerconfigjson` of a Secret printed as YAML or JSON.
-fn printed_dockerconfig(stdout: &str) -> serde_json::Value {
-    use base64::Engine as _;
-    let printed: serde_json::Value = serde_saphyr::from_str(stdout).unwrap();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(printed["data"][".dockerconfigjson"].as_str().unwrap())
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
+/// Issue 13, point 13 (part) and 14 (part): hints carry the flags in use and suggest close names; a
+/// moved CA file names the profile setting, without the cause repeated.
 #[test]
-fn verbose_output_never_shows_secrets() {
-    use base64::Engine as _;
+fn hints_carry_the_flags_and_suggest_close_names() {
     let ctx = TestContext::logged_in();
-    let host = ctx.sandbox.urls().registry_host.clone();
+    let mut cmd = ctx.command(&["status"]);
+    cmd.env("KUBECTL_DEDICATED_REGISTRY_PROFILE", "prod");
+    let run = ctx
+        .run_with(cmd, None)
+        .fails_with("run `kubectl dedicated-registry --profile prod login");
+    assert!(run.stderr.contains("saved profiles: "), "{}", run.stderr);
     let run = ctx
         .run(
             &[
-                "-v", "9", "-n", "team-a", "secret", "create", "regcred", "-o", "yaml",
-            ],
-            None,
-        )
-        .ok();
-    let tokens = ctx.tokens();
-    let token = tokens[0].token.clone();
-    assert!(
-        run.stderr.contains(&tokens[0].id),
-        "verbose output names the token id: {}",
-        run.stderr
-    );
-    // In no form: not in clear, not in the `auth` field (base64 of `token:<jwt>`), not inside
-    // the base64 `.dockerconfigjson`.
-    run.leaks_none(&[&token, seed::ALICE_PASSWORD]);
-    run.shows_no_jwt();
-    let real_auth = base64::engine::general_purpose::STANDARD.encode(format!("token:{token}"));
-    // See: issue 13, point 2. Without --show-token the printed Secret has no `data` at all, so
-    // `kubectl apply` of it cannot put a placeholder over a working credential; stderr says so.
-    for (format, args) in [
-        ("yaml", None),
-        (
-            "json",
-            Some(["-n", "team-a", "secret", "create", "regcred", "-o", "json"]),
-        ),
-    ] {
-        let (stdout, stderr) = match args {
-            None => (run.stdout.clone(), run.stderr.clone()),
-            Some(args) => {
-                let again = ctx.run(&args, None).ok();
-                again.leaks_none(&[&token]);
-                (again.stdout, again.stderr)
-            }
-        };
-        let printed: serde_json::Value = serde_saphyr::from_str(&stdout).unwrap();
-        assert_eq!(printed["kind"], "Secret", "{format}: {stdout}");
-        assert!(printed.get("data").is_none(), "{format}: {stdout}");
-        assert!(!stdout.contains(&real_auth), "{format}");
-        assert!(
-            stderr
-                .lines()
-                .any(|l| l.starts_with("warning: the credential was left out")),
-            "{format}: {stderr}"
-        );
-    }
-    // Asked for explicitly, the credential is printed: the positive control of the search.
-    let shown = ctx
-        .run(
-            &[
+                "--context",
+                "sandbox-admn",
                 "-n",
                 "team-a",
                 "secret",
                 "create",
-                "regcred",
-                "-o",
-                "json",
-                "--show-token",
+                "x",
             ],
             None,
         )
-        .ok();
-    shown.stdout_holds(&token);
-    let config = printed_dockerconfig(&shown.stdout);
-    assert_eq!(config["auths"][&host]["password"], token.as_str());
-    assert_eq!(config["auths"][&host]["auth"], real_auth.as_str());
-    assert!(!shown.stderr.contains(&token));
+        .fails_with("no context `sandbox-admn`; did you mean `--context sandbox-admin`?");
+    assert!(ctx.tokens().is_empty(), "{}", run.stderr);
+
+    // A CA file that moved after login: the profile setting is named, the cause said once.
+    let ctx = TestContext::new();
+    let ca = ctx.login_alice_with_ca_copy("ca.pem");
+    std::fs::remove_file(&ca).unwrap();
+    let run = ctx
+        .run(&["token", "list"], None)
+        .fails_with("the `ca-file` of profile");
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap();
+    assert_eq!(
+        line.matches("No such file or directory").count(),
+        1,
+        "the cause once: {line}"
+    );
+}
+
+/// Issue 13, point 13: close names are suggested for namespaces (from the cluster's list, before
+/// anything is minted) and orgs (from the user's orgs).
+#[test]
+fn close_namespaces_and_orgs_are_suggested() {
+    let ctx = TestContext::logged_in();
+    let out = ctx
+        .run(&["-n", "team-bb", "secret", "create", "regcred"], None)
+        .fails_with("namespace `team-bb` does not exist");
+    assert!(
+        out.stderr.contains("did you mean `-n team-b`?"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing was minted"), "{}", out.stderr);
+    assert!(ctx.tokens().is_empty(), "a token was minted");
+    // Nothing close: no guess.
+    let out = ctx
+        .run(&["-n", "production", "secret", "create", "regcred"], None)
+        .fails_with("namespace `production` does not exist");
+    assert!(!out.stderr.contains("did you mean"), "{}", out.stderr);
+
+    let ctx = TestContext::new();
+    let out = ctx
+        .login_password(seed::ALICE, seed::ALICE_PASSWORD, "ops-orgg")
+        .fails_with("org `ops-orgg` was not found");
+    assert!(
+        out.stderr.contains("did you mean `--org ops-org`?"),
+        "{}",
+        out.stderr
+    );
+    out.leaks_none(&[seed::ALICE_PASSWORD]);
+}
+
+/// Issue 9, finding 9: an endless or oversized answer is refused with a clear error instead of
+/// being read whole.
+#[test]
+fn finding_09_response_bodies_are_bounded() {
+    let ctx = TestContext::logged_in();
+    // A well-formed 17 MiB list: over the list limit.
+    let padding = "x".repeat(17 << 20);
+    ctx.sandbox.inject(Fault::json(
+        Service::Registry,
+        "GET",
+        "/api/v1/tokens",
+        200,
+        json!({"tokens": [], "padding": padding}),
+    ));
+    ctx.run(&["token", "list"], None)
+        .fails_with("is larger than");
+    ctx.sandbox.clear_faults();
+    // A 2 MiB token answer from UAA: over the 1 MiB limit.
+    ctx.sandbox.inject(Fault::json(
+        Service::Login,
+        "POST",
+        "/UAALoginServerWAR/oauth/token",
+        200,
+        json!({"access_token": "x".repeat(2 << 20)}),
+    ));
+    ctx.run(&["status"], None).fails_with("cannot be refreshed");
+}
+
+/// Issue 9, finding 10: terminal control sequences in server text never reach the terminal.
+#[test]
+fn finding_10_server_text_is_stripped_of_terminal_controls() {
+    let ctx = TestContext::logged_in();
+    let evil = "Bad credentials\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m";
+    ctx.sandbox.inject(Fault::json(
+        Service::Login,
+        "POST",
+        "/UAALoginServerWAR/oauth/token",
+        401,
+        json!({"error": "unauthorized", "error_description": evil}),
+    ));
+    let run = ctx
+        .login_password(seed::ALICE, "wrong", seed::DEV_ORG)
+        .fails_with("Bad credentials");
+    for control in ['\u{1b}', '\u{7}', '\u{9b}'] {
+        assert!(!run.stderr.contains(control), "{:?}", run.stderr);
+    }
+    ctx.sandbox.clear_faults();
+    ctx.sandbox.inject(Fault::json(
+        Service::Registry,
+        "GET",
+        "/api/v1/tokens",
+        200,
+        json!({"tokens": [{"_id": "0f6b1c2e-1111-2222-3333-444455556666",
+                           "secondary_owner": evil, "readonly": true}]}),
+    ));
+    let run = ctx.run(&["token", "list", "--all"], None).ok();
+    assert!(run.stdout.contains("Bad credentials"), "{}", run.stdout);
+    for control in ['\u{1b}', '\u{7}', '\u{9b}'] {
+        assert!(!run.stdout.contains(control), "{:?}", run.stdout);
+    }
 }

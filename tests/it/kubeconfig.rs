@@ -1,5 +1,7 @@
 //! The plugin targets exactly what kubectl would: merged KUBECONFIG lists, --context, --cluster,
-//! --user, -n, and impersonation.
+//! --user, -n, and impersonation. Kubernetes and selection flags work before or after the
+//! subcommand, only on commands that talk to Kubernetes; kubectl flags the plugin does not take
+//! are refused with what to do instead.
 
 use dedicated_sandbox::Service;
 
@@ -94,4 +96,102 @@ fn kubeconfig_lists_and_override_flags_resolve_like_kubectl() {
             "{token:?}"
         );
     }
+}
+
+/// Issue 13, points 11 and 12: Kubernetes and selection flags work before and after the
+/// subcommand, only on commands that talk to Kubernetes; kubectl flags the plugin does not take
+/// are refused with one line saying what to do (never a closest-name guess, never the value).
+#[test]
+fn kube_and_selection_flags_work_in_both_positions_only_where_they_apply() {
+    let ctx = TestContext::logged_in();
+    // `-A` before the subcommand, as `-n` already was.
+    let out = ctx
+        .run(
+            &[
+                "-A",
+                "-l",
+                "kubernetes.io/metadata.name",
+                "secret",
+                "create",
+                "regcred",
+                "--exclude",
+                "team-a",
+            ],
+            None,
+        )
+        .ok();
+    for namespace in ["default", "team-b"] {
+        assert!(
+            ctx.dockerconfigjson(namespace, "regcred").is_some(),
+            "no secret in {namespace}: {}",
+            out.stderr
+        );
+    }
+    assert!(ctx.dockerconfigjson("team-a", "regcred").is_none());
+    assert!(ctx.dockerconfigjson("kube-system", "regcred").is_none());
+    // Kube flags before and after give the same target.
+    let before = ctx
+        .run(
+            &["--context", "sandbox-dev", "-n", "team-b", "status"],
+            None,
+        )
+        .ok();
+    let after = ctx
+        .run(
+            &["status", "--context", "sandbox-dev", "-n", "team-b"],
+            None,
+        )
+        .ok();
+    assert_eq!(before.stdout, after.stdout);
+    assert!(before.stdout.contains("sandbox-dev"), "{}", before.stdout);
+    assert!(before.stdout.contains("team-b"), "{}", before.stdout);
+
+    // Kubernetes flags only where a command talks to Kubernetes.
+    let login_help = ctx.run(&["login", "--help"], None).ok().stdout;
+    assert!(!login_help.contains("--context"), "{login_help}");
+    assert!(!login_help.contains("Kubernetes flags"), "{login_help}");
+    let token_help = ctx.run(&["token", "revoke", "--help"], None).ok().stdout;
+    assert!(!token_help.contains("--namespace"), "{token_help}");
+    // `token list` reads the cluster for IN-USE, so it takes them.
+    let token_help = ctx.run(&["token", "list", "--help"], None).ok().stdout;
+    assert!(token_help.contains("--context <NAME>"), "{token_help}");
+    let create_help = ctx.run(&["secret", "create", "--help"], None).ok().stdout;
+    assert!(create_help.contains("Kubernetes flags:"), "{create_help}");
+    assert!(create_help.contains("--context <NAME>"), "{create_help}");
+    assert!(create_help.contains("Selection flags:"), "{create_help}");
+    ctx.run(&["-n", "team-a", "token", "revoke", "x"], None)
+        .fails_with("`token revoke` does not talk to Kubernetes and takes no `-n`");
+    ctx.run(&["login", "--context", "sandbox-dev"], None)
+        .fails_with("unexpected argument '--context'");
+
+    // Unsupported kubectl flags: what to do instead, not `did you mean --user`.
+    let out = ctx
+        .run(
+            &["--server", "https://10.0.0.1:6443", "secret", "create", "x"],
+            None,
+        )
+        .fails_with("`--server` is a kubectl flag this plugin does not take");
+    assert!(out.stderr.contains("--context"), "{}", out.stderr);
+    assert!(!out.stderr.contains("--user"), "{}", out.stderr);
+    let token = "eyJhbGciOiJSUzI1NiJ9.not-a-real-bearer-token.c2ln";
+    let out = ctx
+        .run(&["status", &format!("--token={token}")], None)
+        .fails_with("`--token` is a kubectl flag this plugin does not take");
+    assert!(out.stderr.contains("--user NAME"), "{}", out.stderr);
+    out.leaks_none(&[token]);
+    ctx.run(
+        &[
+            "-n",
+            "team-a",
+            "secret",
+            "verify",
+            "x",
+            "--certificate-authority",
+            "/ca.pem",
+        ],
+        None,
+    )
+    .fails_with("`kubectl config set-cluster NAME --certificate-authority FILE`");
+    // Nothing was minted by the refused commands.
+    assert_eq!(ctx.tokens().len(), 1, "one token for the cluster (-A)");
 }

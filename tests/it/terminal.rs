@@ -8,9 +8,7 @@ use crate::common::{TestContext, require_keyring};
 fn interactive_login_hides_the_password_and_asks_for_the_org() {
     require_keyring();
     let ctx = TestContext::new();
-    let args = ctx.login_args(&[]);
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let cmd = ctx.command(&refs);
+    let cmd = ctx.login_command(&[]);
     let mut session = rexpect::session::spawn_command(cmd, Some(15_000)).expect("pty session");
     session.exp_string("Username: ").unwrap();
     session.send_line(seed::ALICE).unwrap();
@@ -41,9 +39,7 @@ fn interactive_login_hides_the_password_and_asks_for_the_org() {
 fn apikey_stdin_at_a_terminal_prompts_hidden_and_asks_for_the_org() {
     require_keyring();
     let ctx = TestContext::new();
-    let args = ctx.login_args(&["--apikey-stdin"]);
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let cmd = ctx.command(&refs);
+    let cmd = ctx.login_command(&["--apikey-stdin"]);
     let mut session = rexpect::session::spawn_command(cmd, Some(15_000)).expect("pty session");
     session.exp_string("API key: ").unwrap();
     session.send_line(seed::ALICE_API_KEY).unwrap();
@@ -114,9 +110,7 @@ fn a_wrong_password_at_a_terminal_is_asked_again_up_to_three_times() {
 /// Issue 13, point 6: a re-login on an existing profile offers the saved user name; Enter keeps it.
 #[test]
 fn relogin_offers_the_saved_user_name_as_the_default() {
-    require_keyring();
-    let ctx = TestContext::new();
-    ctx.login_alice();
+    let ctx = TestContext::logged_in();
     let args = ctx.login_args(&[]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut session =

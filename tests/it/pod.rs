@@ -1,12 +1,91 @@
-//! Issue 11, point 5: the pull pre-flight of `pod apply` and `pod render --check`. Before a Pod
-//! exists, the image is resolved at the registry with the pull secret's own credential, the way
-//! the kubelet will (v2 challenge, realm, `HEAD` of the manifest with the kubelet's media types).
+//! `pod apply` and `pod render`: server-side apply with the plugin's field manager, and the pull
+//! pre-flight (issue 11, point 5): before a Pod exists, the image is resolved at the registry
+//! with the pull secret's own credential, the way the kubelet will (v2 challenge, realm, `HEAD`
+//! of the manifest with the kubelet's media types).
 // See: issue 11 (point 5).
 
 use dedicated_sandbox::docker_registry::DockerRegistry;
 use dedicated_sandbox::{SandboxConfig, Service, Variant, seed};
 
-use crate::common::{Run, TestContext, require_keyring};
+use crate::common::{Run, TestContext, require_keyring, warnings};
+
+/// "`apply` uses server-side apply with field manager `kubectl-dedicated-registry`".
+#[test]
+fn pod_apply_is_server_side_apply_with_the_plugins_field_manager() {
+    let ctx = TestContext::logged_in();
+    ctx.sandbox.journal().clear();
+    ctx.run(
+        &[
+            "-n",
+            "team-a",
+            "pod",
+            "apply",
+            "--image",
+            "demo/hello:v1",
+            "--secret",
+            "regcred",
+            // No pull secret exists here; the pre-flight is the subject of the tests below.
+            "--no-check",
+        ],
+        None,
+    )
+    .ok();
+    let patches: Vec<_> = ctx
+        .sandbox
+        .journal()
+        .for_service(Service::Kube)
+        .into_iter()
+        .filter(|e| e.path == "/api/v1/namespaces/team-a/pods/hello")
+        .collect();
+    let methods: Vec<&str> = patches.iter().map(|e| e.method.as_str()).collect();
+    assert!(
+        !methods.contains(&"PUT") && !methods.contains(&"POST"),
+        "{methods:?}"
+    );
+    let applies: Vec<_> = patches.iter().filter(|e| e.method == "PATCH").collect();
+    assert_eq!(applies.len(), 1, "one apply: {methods:?}");
+    let apply = applies[0];
+    assert_eq!(
+        apply.header("content-type"),
+        Some("application/apply-patch+yaml")
+    );
+    assert_eq!(
+        apply.query_param("fieldManager"),
+        Some("kubectl-dedicated-registry")
+    );
+    let pod = ctx
+        .sandbox
+        .world
+        .kube
+        .get("team-a", "pods", "hello")
+        .unwrap();
+    let managers: Vec<(&str, &str)> = pod["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["manager"].as_str().unwrap(),
+                m["operation"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(managers, [("kubectl-dedicated-registry", "Apply")]);
+    // The real kubectl sees the same owner.
+    let out = ctx
+        .kubectl(&[
+            "-n",
+            "team-a",
+            "get",
+            "pod",
+            "hello",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "kubectl-dedicated-registry");
+}
 
 /// `-n team-a pod apply --image IMAGE --secret SECRET` plus `extra`.
 fn apply(ctx: &TestContext, image: &str, secret: &str, extra: &[&str]) -> Run {
@@ -39,18 +118,9 @@ fn pod_image(ctx: &TestContext, name: &str) -> String {
         .to_string()
 }
 
-fn warnings(run: &Run) -> Vec<&str> {
-    run.stderr
-        .lines()
-        .filter(|l| l.starts_with("warning: "))
-        .collect()
-}
-
 #[test]
 fn pod_apply_resolves_the_image_with_the_secrets_credential_before_any_pod_exists() {
-    let ctx = TestContext::logged_in();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::with_secret("team-a", "regcred");
     let token = ctx.tokens()[0].token.clone();
     let host = ctx.sandbox.urls().registry_host.clone();
     assert_eq!(
@@ -288,11 +358,9 @@ fn pod_apply_resolves_the_image_with_the_secrets_credential_before_any_pod_exist
 /// Registries that do not answer as the check expects: a warning, and the Pod is applied.
 #[test]
 fn a_registry_without_v2_is_a_warning_and_the_pod_is_applied() {
-    require_keyring();
     let mut config = SandboxConfig::default();
     config.variants.insert(Variant::NoV2);
-    let ctx = TestContext::with_config(config);
-    ctx.login_alice();
+    let ctx = TestContext::logged_in_with(config);
     ctx.run(
         &[
             "-n",
@@ -322,13 +390,10 @@ fn a_registry_without_v2_is_a_warning_and_the_pod_is_applied() {
 /// sha256 of the manifest a `GET` returns, the same one.
 #[test]
 fn without_a_digest_header_the_manifest_is_fetched_and_hashed() {
-    require_keyring();
     let mut config = SandboxConfig::default();
     config.variants.insert(Variant::NoDigestHeader);
-    let ctx = TestContext::with_config(config);
-    ctx.login_alice();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::logged_in_with(config);
+    ctx.create_secret("team-a", "regcred");
     let digest = ctx
         .sandbox
         .world

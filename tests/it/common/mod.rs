@@ -4,7 +4,18 @@
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use dedicated_sandbox::{Entry, Sandbox, SandboxConfig, Service, holds_secret, seed};
+use dedicated_sandbox::{Sandbox, SandboxConfig, holds_secret, seed};
+
+mod builders;
+mod journal;
+mod login;
+mod output;
+mod secrets;
+
+pub use journal::*;
+pub use login::*;
+pub use output::*;
+pub use secrets::*;
 
 /// Path of the plugin binary cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_kubectl-dedicated_registry");
@@ -146,87 +157,6 @@ impl Run {
             );
         }
     }
-}
-
-/// Where `secret` was sent, as `(service, method, path)` of every request holding it in any
-/// form (see [`dedicated_sandbox::holds_secret`]).
-pub fn sent_to(sandbox: &Sandbox, secret: &str) -> Vec<(Service, String, String)> {
-    sandbox
-        .journal()
-        .containing(secret)
-        .into_iter()
-        .map(|e| (e.service, e.method, e.path))
-        .collect()
-}
-
-/// Asserts `secret` was sent only to requests `allowed` accepts, and, as the positive control
-/// every leak test needs, that it was found in at least one request matching each of `required`
-/// (a search that cannot find the secret where it must be proves nothing about where it is not).
-#[track_caller]
-pub fn assert_sent_only_to(
-    sandbox: &Sandbox,
-    secret: &str,
-    allowed: impl Fn(&(Service, String, String)) -> bool,
-    required: &[(Service, &str, &str)],
-) {
-    let places = sent_to(sandbox, secret);
-    for place in &places {
-        assert!(
-            allowed(place),
-            "secret sent to {place:?}; all places: {places:?}"
-        );
-    }
-    for (service, method, path) in required {
-        assert!(
-            places
-                .iter()
-                .any(|(s, m, p)| s == service && m == method && p == path),
-            "positive control: the secret was not found in {service:?} {method} {path}; found in {places:?}"
-        );
-    }
-}
-
-/// The indexes in the journal of the first request matching each `(method, path)`, asserting
-/// they are in this order (`path` ending in `*` is a prefix). Returns the indexes.
-#[track_caller]
-pub fn assert_order(sandbox: &Sandbox, steps: &[(&str, &str)]) -> Vec<usize> {
-    let entries = sandbox.journal().entries();
-    let mut from = 0;
-    let mut found = Vec::new();
-    for (method, path) in steps {
-        let matches = |e: &Entry| {
-            e.method == *method
-                && match path.strip_suffix('*') {
-                    Some(prefix) => e.path.starts_with(prefix),
-                    None => e.path == *path,
-                }
-        };
-        let Some(offset) = entries[from..].iter().position(matches) else {
-            let journal: Vec<String> = entries
-                .iter()
-                .map(|e| format!("{} {} -> {}", e.method, e.path, e.status))
-                .collect();
-            panic!(
-                "{method} {path} not found after step {}; expected order {steps:?}; journal:\n{}",
-                found.len(),
-                journal.join("\n")
-            );
-        };
-        found.push(from + offset);
-        from += offset + 1;
-    }
-    found
-}
-
-/// The journal as `METHOD path -> status` lines, for assertion messages.
-pub fn journal_lines(sandbox: &Sandbox) -> String {
-    sandbox
-        .journal()
-        .entries()
-        .iter()
-        .map(|e| format!("{:?} {} {} -> {}", e.service, e.method, e.path, e.status))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// One test's world: its own sandbox (own ports, own keyring entries), HOME and config file.

@@ -244,7 +244,7 @@ fn image_values_complete_from_the_registry_cached_and_silent_on_errors() {
 }
 
 /// Against distribution itself (no IBM `/api/v1`): `image list` says what the registry lacks,
-/// in one line. (Tags, digests and not-found against it are in `preflight`.)
+/// in one line. (Tags, digests and not-found against it are in `pod`.)
 #[test]
 fn image_list_against_the_real_docker_registry_names_what_is_missing() {
     require_keyring();

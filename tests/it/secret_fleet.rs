@@ -1,44 +1,15 @@
 //! Fleet scale (`secret create -A|-l`): one token for the cluster, concurrent writes, selectors,
-//! failures that stay in their namespace, a shared token revoked only by its last holder, and
-//! `--watch`.
+//! `--token-per-namespace` and `--reuse`, `kube-*` and `--exclude` skipped, failures that stay in
+//! their namespace, a shared token revoked only by its last holder, new namespaces served
+//! without a login, and a progress bar only on a terminal.
 // See: issue 10.
-
-use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
 use dedicated_sandbox::{Fault, KubeRule, KubeUser, SandboxConfig, Service};
 use serde_json::json;
 
-use crate::common::{TestContext, require_keyring};
-use crate::lifecycle::stored_token;
-
-/// Registry mints recorded by the sandbox's journal.
-fn mints(ctx: &TestContext) -> usize {
-    ctx.sandbox
-        .journal()
-        .entries()
-        .iter()
-        .filter(|e| e.method == "POST" && e.path == "/api/v1/tokens" && e.status == 200)
-        .count()
-}
-
-fn namespaces(ctx: &TestContext, names: &[&str]) {
-    for name in names {
-        ctx.kubectl(&["create", "namespace", name]).ok();
-    }
-}
-
-/// The token ids held by `regcred` in `names`.
-fn ids(ctx: &TestContext, names: &[&str]) -> BTreeSet<String> {
-    names
-        .iter()
-        .map(|n| stored_token(ctx, n, "regcred").0)
-        .collect()
-}
-
-const SELECTED: &[&str] = &[
-    "default", "fleet-1", "fleet-2", "fleet-3", "team-a", "team-b",
-];
+use crate::common::{
+    SELECTED, TestContext, ids, live_tokens, mints, namespaces, status_body, stored_token,
+};
 
 #[test]
 fn one_token_for_the_cluster_and_reruns_mint_nothing() {
@@ -233,6 +204,83 @@ fn token_per_namespace_and_reuse() {
 }
 
 #[test]
+fn all_namespaces_skips_system_and_excluded_ones_and_reports_partial_failures() {
+    let ctx = TestContext::logged_in();
+    ctx.kubectl(&["create", "namespace", "scratch-1"]).ok();
+    let out = ctx
+        .run(
+            &[
+                "secret",
+                "create",
+                "regcred",
+                "-A",
+                "--token-per-namespace",
+                "--exclude",
+                "scratch-*",
+            ],
+            None,
+        )
+        .ok();
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "secret/regcred created (namespace default)",
+            "secret/regcred created (namespace team-a)",
+            "secret/regcred created (namespace team-b)",
+        ]
+    );
+    assert!(
+        ctx.sandbox
+            .world
+            .kube
+            .get("kube-system", "secrets", "regcred")
+            .is_none()
+    );
+    assert!(
+        ctx.sandbox
+            .world
+            .kube
+            .get("scratch-1", "secrets", "regcred")
+            .is_none()
+    );
+    assert_eq!(live_tokens(&ctx), 3, "one token per namespace");
+
+    // Idempotent across namespaces; a failure in one does not stop the others.
+    ctx.sandbox.inject(Fault::json(
+        Service::Kube,
+        "POST",
+        "/api/v1/namespaces/scratch-1/secrets",
+        403,
+        status_body(
+            403,
+            "Forbidden",
+            "secrets is forbidden: User \"x\" cannot create resource \"secrets\"",
+        ),
+    ));
+    let run = ctx
+        .run(
+            &[
+                "secret",
+                "create",
+                "regcred",
+                "--all-namespaces",
+                "--token-per-namespace",
+            ],
+            None,
+        )
+        .fails_with("failed in 1 namespace(s): scratch-1");
+    assert_eq!(run.stdout.matches("unchanged").count(), 3, "{}", run.stdout);
+    assert_eq!(live_tokens(&ctx), 3, "the token for scratch-1 was revoked");
+    ctx.run(
+        &["secret", "create", "regcred", "-A", "--dry-run=client"],
+        None,
+    )
+    .fails_with("--dry-run=server");
+}
+
+#[test]
 fn selectors_choose_namespaces_and_dry_runs_mint_nothing() {
     let ctx = TestContext::logged_in();
     namespaces(&ctx, &["pay-1", "pay-2", "web-1"]);
@@ -320,9 +368,7 @@ fn partial_rights() -> SandboxConfig {
 
 #[test]
 fn a_forbidden_namespace_fails_alone_and_is_named() {
-    require_keyring();
-    let ctx = TestContext::with_config(partial_rights());
-    ctx.login_alice();
+    let ctx = TestContext::logged_in_with(partial_rights());
     ctx.sandbox.journal().clear();
     let run = ctx
         .run(
@@ -351,8 +397,7 @@ fn a_forbidden_namespace_fails_alone_and_is_named() {
     );
 
     // Nowhere allowed: nothing is minted.
-    let ctx = TestContext::with_config(partial_rights());
-    ctx.login_alice();
+    let ctx = TestContext::logged_in_with(partial_rights());
     ctx.sandbox.journal().clear();
     ctx.run(
         &[
@@ -372,130 +417,6 @@ fn a_forbidden_namespace_fails_alone_and_is_named() {
         mints(&ctx),
         0,
         "a write RBAC refuses everywhere mints nothing"
-    );
-}
-
-/// Polls `check` for up to 20 s (the margin is for a loaded CI machine); the time it took is
-/// printed (`--no-capture` shows it), not asserted: timings are measured, not tested.
-fn eventually(what: &str, check: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "not healed: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    eprintln!("healed in {} ms: {what}", start.elapsed().as_millis());
-}
-
-#[test]
-fn watch_heals_new_relabelled_and_deleted_secrets_and_stops_on_sigterm() {
-    let ctx = TestContext::logged_in();
-    namespaces(&ctx, &["w-1"]);
-    ctx.kubectl(&["label", "namespace", "w-1", "copy=yes"]).ok();
-    let child = ctx.spawn(&["secret", "create", "regcred", "-l", "copy=yes", "--watch"]);
-    let kube = &ctx.sandbox.world.kube;
-    eventually("first pass", || {
-        kube.get("w-1", "secrets", "regcred").is_some()
-    });
-    let shared = stored_token(&ctx, "w-1", "regcred").0;
-    let mints_before = mints(&ctx);
-
-    // A namespace created with the label, one labelled later, a secret deleted, one edited.
-    ctx.kubectl(&["create", "namespace", "w-2"]).ok();
-    ctx.kubectl(&["label", "namespace", "w-2", "copy=yes"]).ok();
-    eventually("labelled namespace", || {
-        kube.get("w-2", "secrets", "regcred").is_some()
-    });
-    let uid = |ns: &str| {
-        kube.get(ns, "secrets", "regcred").map(|s| {
-            s["metadata"]["uid"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-    };
-    let before = uid("w-1").expect("written by the first pass");
-    ctx.kubectl(&["-n", "w-1", "delete", "secret", "regcred"])
-        .ok();
-    eventually("deleted secret", || uid("w-1").is_some_and(|u| u != before));
-    ctx.kubectl(&[
-        "-n",
-        "w-2",
-        "annotate",
-        "--overwrite",
-        "secret",
-        "regcred",
-        "kubectl-dedicated-registry/token-access=read-write",
-    ])
-    .ok();
-    eventually("edited secret", || {
-        kube.get("w-2", "secrets", "regcred").is_some_and(|s| {
-            s["metadata"]["annotations"]["kubectl-dedicated-registry/token-access"] == "read-only"
-        })
-    });
-    assert_eq!(ids(&ctx, &["w-1", "w-2"]), BTreeSet::from([shared.clone()]));
-    assert_eq!(
-        mints(&ctx),
-        mints_before,
-        "the watch copies the shared token"
-    );
-    assert!(
-        kube.get("team-a", "secrets", "regcred").is_none(),
-        "outside the selection"
-    );
-
-    // A write that fails is tried again (here: one server error on a new namespace).
-    ctx.sandbox.inject(
-        Fault::json(
-            Service::Kube,
-            "POST",
-            "/api/v1/namespaces/w-3/secrets",
-            500,
-            json!({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"InternalError","message":"etcd hiccup","code":500}),
-        )
-        .times(1),
-    );
-    ctx.kubectl(&["create", "namespace", "w-3"]).ok();
-    ctx.kubectl(&["label", "namespace", "w-3", "copy=yes"]).ok();
-    eventually("a failed write, retried", || {
-        kube.get("w-3", "secrets", "regcred").is_some()
-    });
-
-    // A rotation elsewhere replaces the cluster's token: the watch follows it.
-    let rotation = ctx
-        .run(
-            &["secret", "create", "regcred", "-l", "copy=yes", "--rotate"],
-            None,
-        )
-        .ok();
-    let rotated = ids(&ctx, &["w-1", "w-2", "w-3"]);
-    assert_eq!(rotated.len(), 1, "{}", rotation.stderr);
-    assert!(!rotated.contains(&shared));
-    ctx.kubectl(&["create", "namespace", "w-4"]).ok();
-    ctx.kubectl(&["label", "namespace", "w-4", "copy=yes"]).ok();
-    eventually("a namespace after the rotation", || {
-        kube.get("w-4", "secrets", "regcred").is_some()
-    });
-    assert_eq!(
-        ids(&ctx, &["w-4"]),
-        rotated,
-        "the new token, not the revoked one"
-    );
-
-    // SIGTERM stops it cleanly.
-    let pid = child.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("interrupted by SIGTERM; stopped watching"),
-        "{stderr}"
     );
 }
 

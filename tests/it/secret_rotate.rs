@@ -1,43 +1,16 @@
 //! `secret rotate` (issue 11, point 4): every secret holding a token gets the new one before the
 //! old one is revoked; a failed write puts every secret back on the old, still-live token and
 //! revokes the new one; `--readwrite`; `-n`; `--dry-run` changes nothing; no token in any output.
+//! (Ctrl-C during the writes: `signals::ctrl_c_during_the_writes_*`.)
 // See: issue 11.
 
-use std::collections::BTreeSet;
+use dedicated_sandbox::{Fault, KubeRule, KubeUser, SandboxConfig, Service, seed};
+use serde_json::Value;
 
-use dedicated_sandbox::{Fault, FaultAction, KubeRule, KubeUser, SandboxConfig, Service, seed};
-use serde_json::{Value, json};
-
-use crate::common::{TestContext, assert_order, journal_lines};
-use crate::lifecycle::stored_token;
-
-const SELECTED: &[&str] = &[
-    "default", "fleet-1", "fleet-2", "fleet-3", "team-a", "team-b",
-];
-
-fn namespaces(ctx: &TestContext, names: &[&str]) {
-    for name in names {
-        ctx.kubectl(&["create", "namespace", name]).ok();
-    }
-}
-
-/// Registry mints recorded by the journal.
-fn mints(ctx: &TestContext) -> usize {
-    ctx.sandbox
-        .journal()
-        .entries()
-        .iter()
-        .filter(|e| e.method == "POST" && e.path == "/api/v1/tokens" && e.status == 200)
-        .count()
-}
-
-/// The token ids held by `regcred` in `names`.
-fn ids(ctx: &TestContext, names: &[&str]) -> BTreeSet<String> {
-    names
-        .iter()
-        .map(|n| stored_token(ctx, n, "regcred").0)
-        .collect()
-}
+use crate::common::{
+    SELECTED, TestContext, assert_order, ids, journal_lines, mints, namespaces, shared_cluster,
+    status_body, stored_token, token_value,
+};
 
 /// The stored `regcred` of `namespace`.
 fn stored(ctx: &TestContext, namespace: &str) -> Value {
@@ -52,27 +25,6 @@ fn annotation(secret: &Value, key: &str) -> Option<String> {
     secret["metadata"]["annotations"][format!("kubectl-dedicated-registry/{key}")]
         .as_str()
         .map(str::to_string)
-}
-
-/// The token value of the registry token `id`.
-fn token_value(ctx: &TestContext, id: &str) -> String {
-    ctx.tokens()
-        .into_iter()
-        .find(|t| t.id == id)
-        .expect("the token")
-        .token
-}
-
-/// A cluster where `secret create regcred -A` wrote one shared token into six namespaces;
-/// returns `(id, token)`.
-fn shared_cluster(ctx: &TestContext) -> (String, String) {
-    namespaces(ctx, &["fleet-1", "fleet-2", "fleet-3"]);
-    ctx.run(&["secret", "create", "regcred", "-A"], None).ok();
-    let held = ids(ctx, SELECTED);
-    assert_eq!(held.len(), 1, "one shared token");
-    let id = held.into_iter().next().unwrap();
-    let token = token_value(ctx, &id);
-    (id, token)
 }
 
 #[test]
@@ -173,11 +125,6 @@ fn rotate_all_replaces_the_shared_token_everywhere_and_revokes_it_after_the_last
     ctx.kubectl(&["-n", "fleet-2", "get", "secret", "regcred", "-o", "json"])
         .ok()
         .stdout_holds(&info.token);
-}
-
-fn status_body(code: u16, reason: &str, message: &str) -> Value {
-    json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
-           "message":message,"reason":reason,"details":{"name":"regcred","kind":"secrets"},"code":code})
 }
 
 #[test]
@@ -292,9 +239,7 @@ fn a_failed_write_puts_every_secret_back_on_the_old_live_token_and_revokes_the_n
 
 #[test]
 fn readwrite_changes_the_access_of_a_namespaces_own_token() {
-    let ctx = TestContext::logged_in();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    let ctx = TestContext::with_secret("team-a", "regcred");
     let (old, old_token) = stored_token(&ctx, "team-a", "regcred");
     ctx.sandbox.journal().clear();
     let run = ctx
@@ -369,8 +314,7 @@ fn dry_run_shows_the_plan_and_a_shared_token_is_rotated_outside_the_selection_to
     // team-a gets its own token; `plain` holds a secret the plugin does not manage.
     ctx.run(&["-n", "team-a", "secret", "delete", "regcred"], None)
         .ok();
-    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
-        .ok();
+    ctx.create_secret("team-a", "regcred");
     let (own, _) = stored_token(&ctx, "team-a", "regcred");
     namespaces(&ctx, &["plain"]);
     ctx.kubectl(&[
@@ -516,8 +460,7 @@ fn partial_rights() -> SandboxConfig {
 
 #[test]
 fn rbac_is_checked_before_minting_and_a_partial_view_revokes_nothing() {
-    let ctx = TestContext::with_config(partial_rights());
-    ctx.login_alice();
+    let ctx = TestContext::logged_in_with(partial_rights());
     ctx.run(&["secret", "create", "regcred", "-A"], None).ok();
     let (old, old_token) = stored_token(&ctx, "default", "regcred");
     let all = ["default", "team-a", "team-b"];
@@ -580,8 +523,7 @@ fn rbac_is_checked_before_minting_and_a_partial_view_revokes_nothing() {
 fn tokens_are_independent_one_failing_does_not_undo_another() {
     let ctx = TestContext::logged_in();
     for ns in ["team-a", "team-b"] {
-        ctx.run(&["-n", ns, "secret", "create", "regcred"], None)
-            .ok();
+        ctx.create_secret(ns, "regcred");
     }
     let (a_old, _) = stored_token(&ctx, "team-a", "regcred");
     let b_before = stored_token(&ctx, "team-b", "regcred");
@@ -629,51 +571,4 @@ fn tokens_are_independent_one_failing_does_not_undo_another() {
         .expect("the token minted for team-b");
     assert!(ctx.token_revoked(&b_new.id), "and its new one is revoked");
     run.leaks_none(&[&a_info.token, &b_new.token, &b_before.1]);
-}
-
-#[test]
-fn ctrl_c_during_the_writes_puts_everything_back_and_revokes_the_new_token() {
-    let ctx = TestContext::logged_in();
-    let (old, old_token) = shared_cluster(&ctx);
-    let before: Vec<(String, String)> = SELECTED
-        .iter()
-        .map(|ns| stored_token(&ctx, ns, "regcred"))
-        .collect();
-    // One write at a time; the first (default) is slow: Ctrl-C arrives while it is in flight.
-    let first = "/api/v1/namespaces/default/secrets/regcred";
-    ctx.sandbox.inject(
-        Fault::new(
-            Service::Kube,
-            "PUT",
-            first,
-            FaultAction::Delay(std::time::Duration::from_secs(3)),
-        )
-        .times(1),
-    );
-    ctx.sandbox.journal().clear();
-    let child = ctx.spawn(&["secret", "rotate", "regcred", "-A", "--concurrency", "1"]);
-    crate::lifecycle::wait_until_requested(&ctx, "PUT", first);
-    crate::lifecycle::interrupt(child.id());
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("interrupted by Ctrl-C"), "{stderr}");
-    let after: Vec<(String, String)> = SELECTED
-        .iter()
-        .map(|ns| stored_token(&ctx, ns, "regcred"))
-        .collect();
-    assert_eq!(after, before, "every secret is back on the old token");
-    assert!(!ctx.token_revoked(&old));
-    let new = ctx
-        .tokens()
-        .into_iter()
-        .rfind(|t| t.id != old)
-        .expect("the new token");
-    assert!(ctx.token_revoked(&new.id), "{stderr}");
-    let run = crate::common::Run {
-        code: 1,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: stderr.into_owned(),
-    };
-    run.leaks_none(&[&old_token, &new.token]);
 }
