@@ -15,7 +15,7 @@ pub mod trace;
 
 pub mod output;
 
-pub mod interrupt;
+pub mod cancel;
 
 pub mod http;
 pub mod manifests;
@@ -27,7 +27,7 @@ pub mod store;
 
 pub mod session;
 
-pub mod lifecycle;
+pub mod engine;
 
 pub mod cli;
 
@@ -96,7 +96,7 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
             let mut stderr = std::io::stderr().lock();
             let line = output::printable(&redact::one_line(&format!("{e:#}")));
             let _ = writeln!(stderr, "error: {line}");
-            ExitCode::from(interrupt::exit_code().unwrap_or(1))
+            ExitCode::from(cancel::Cancel::process().exit_code().unwrap_or(1))
         }
     }
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret as _, SecretString};
 
+use crate::cancel::Cancel;
 use crate::cf::{self, Endpoints, Grant};
 use crate::registry::{OrgHeader, RegistryApi, RegistryError};
 use crate::store::{self, ApiKeyRoute, CredKey, CredentialSource, CredentialStore, Profile};
@@ -102,6 +103,11 @@ pub fn api_key_from_var(name: &str) -> Option<SecretString> {
         .map(crate::redact::keep)
 }
 
+/// The username of the pull credentials `profile`'s provider mints.
+pub fn username_of(_profile: &Profile) -> &'static str {
+    crate::manifests::TOKEN_USERNAME
+}
+
 /// A profile in use.
 pub struct Session {
     name: String,
@@ -110,15 +116,18 @@ pub struct Session {
     http: reqwest::Client,
     access: Option<SecretString>,
     org_header: OrgHeader,
+    cancel: Cancel,
 }
 
 impl Session {
     /// Opens the profile `name`: builds its HTTPS client (CA file, TLS settings). Nothing is
-    /// sent yet.
+    /// sent yet. `cancel` stops the work between two steps (never inside a refresh and its
+    /// write-back).
     pub fn new(
         name: &str,
         profile: Profile,
         store: Arc<dyn CredentialStore>,
+        cancel: Cancel,
     ) -> Result<Self, SessionError> {
         let http = http::client(profile.ca_file.as_deref(), profile.insecure_skip_tls_verify)
             .map_err(|source| SessionError::ProfileCa {
@@ -133,6 +142,7 @@ impl Session {
             http,
             access: None,
             org_header,
+            cancel,
         })
     }
 
@@ -151,6 +161,16 @@ impl Session {
         &self.http
     }
 
+    /// The username of the pull credentials this provider mints.
+    pub fn username(&self) -> &'static str {
+        username_of(&self.profile)
+    }
+
+    /// The cancellation token the work of this session obeys.
+    pub fn cancel(&self) -> &Cancel {
+        &self.cancel
+    }
+
     /// A fresh access token: refreshed on first use, then reused for the run.
     pub async fn access_token(&mut self) -> Result<SecretString, SessionError> {
         if let Some(token) = &self.access {
@@ -158,8 +178,8 @@ impl Session {
         }
         crate::trace::log(1, format!("Refreshing the login for {}", self.profile.api));
         let token = self.refresh().await?;
-        if crate::interrupt::interrupted() {
-            return Err(SessionError::Interrupted(crate::interrupt::message()));
+        if self.cancel.is_cancelled() {
+            return Err(SessionError::Interrupted(self.cancel.message()));
         }
         self.access = Some(token.clone());
         Ok(token)
@@ -303,7 +323,7 @@ impl Session {
             })?;
         // The rotation and its write-back are one unit: Ctrl-C between them would leave a
         // dead refresh token in the keyring.
-        let _window = crate::interrupt::Window::open();
+        let _window = self.cancel.window();
         let tokens = cf::token(
             &self.http,
             endpoints,

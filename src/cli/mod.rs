@@ -7,6 +7,7 @@
 pub mod argv;
 pub mod complete;
 pub mod settings;
+pub mod signals;
 
 use std::path::PathBuf;
 

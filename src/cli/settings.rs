@@ -17,7 +17,7 @@ use super::{
     TokenListArgs, TokenPruneArgs, TokenRevokeArgs, VerifyMode,
 };
 use crate::cluster::{self, KubeSettings};
-use crate::lifecycle::Verification;
+use crate::engine::lifecycle::Verification;
 use crate::manifests;
 use crate::output::Format;
 use crate::registry::Access;
@@ -124,73 +124,21 @@ pub struct LoginSettings {
     pub insecure_skip_tls_verify: bool,
 }
 
-/// What a pull secret holds, shared by `secret create` and `secret render`.
-#[derive(Debug, Clone)]
-pub struct SecretSpec {
-    /// The Secret's name.
-    pub name: String,
-    /// `--docker-email`.
-    pub docker_email: Option<String>,
-    /// `--description` (one line).
-    pub description: Option<String>,
-    /// Token access.
-    pub access: Access,
-}
+pub use crate::engine::spec::{
+    CreateSpec, FleetScope, RotateSpec as RotateSettings, Scope, SecretSpec,
+};
 
-impl SecretSpec {
-    /// The e-mail to write (empty when not given).
-    pub fn email(&self) -> &str {
-        self.docker_email.as_deref().unwrap_or_default()
-    }
-}
-
-/// Which namespaces `secret create` writes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    /// The target namespace (`-n`, else the context's).
-    One,
-    /// `-A` or `-l`: many namespaces at once.
-    Fleet(FleetScope),
-}
-
-/// `-A`/`-l` and the flags that shape a multi-namespace run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FleetScope {
-    /// `-l`: a label selector on namespaces, passed to the API server as is.
-    pub selector: Option<String>,
-    /// `--exclude` patterns (`kube-*` is always excluded unless the selector names it).
-    pub exclude: Vec<String>,
-    /// `--token-per-namespace`: one token per namespace instead of one for the cluster.
-    pub per_namespace: bool,
-    /// `--concurrency`: namespaces written at once.
-    pub concurrency: usize,
-    /// `--watch`: keep the selection converged after the first pass.
-    pub watch: bool,
-}
-
-/// `secret create`.
+/// `secret create`: what the engine is asked for, and how the CLI shows it.
 #[derive(Debug, Clone)]
 pub struct CreateSettings {
-    /// The secret.
-    pub spec: SecretSpec,
-    /// `--service-account` names.
-    pub service_accounts: Vec<String>,
-    /// `--overwrite`.
-    pub overwrite: bool,
-    /// `--rotate`.
-    pub rotate: bool,
-    /// `--dry-run`.
+    /// The engine's part.
+    pub create: CreateSpec,
+    /// `--dry-run` (client: no request at all; server: the engine's dry run).
     pub dry_run: DryRun,
     /// `-o`.
     pub output: Option<OutputFormat>,
     /// `--show-token`.
     pub show_token: bool,
-    /// How a new token is checked against the registry's v2 endpoint (`--verify`).
-    pub verify: Verification,
-    /// `-A`/`-l`/`--exclude` and their companions.
-    pub scope: Scope,
-    /// `--reuse`: in one namespace, write the cluster's shared token instead of minting.
-    pub reuse: bool,
 }
 
 /// `secret render`.
@@ -231,21 +179,6 @@ pub struct SecretListSettings {
     pub format: Option<SecretListFormat>,
     /// `--verify`.
     pub verify: bool,
-}
-
-/// `secret rotate`.
-#[derive(Debug)]
-pub struct RotateSettings {
-    /// The secret's name.
-    pub name: String,
-    /// `-A`/`-l`/`--exclude`; `None` for the target namespace alone.
-    pub fleet: Option<FleetScope>,
-    /// `--readwrite`/`--readonly`; `None` keeps each token's access.
-    pub access: Option<Access>,
-    /// `--concurrency`: secrets written at once.
-    pub concurrency: usize,
-    /// `--dry-run`: only the plan.
-    pub dry_run: bool,
 }
 
 /// `token prune`.
@@ -617,14 +550,12 @@ fn secret_create(args: SecretCreateArgs) -> anyhow::Result<CreateSettings> {
     for account in &args.service_accounts {
         manifests::validate_object_name("serviceaccount", account)?;
     }
-    Ok(CreateSettings {
+    let create = CreateSpec {
         spec,
         service_accounts: args.service_accounts,
         overwrite: args.overwrite,
         rotate: args.rotate,
-        dry_run: args.dry_run,
-        output: args.output,
-        show_token: args.show_token,
+        dry_run: args.dry_run == DryRun::Server,
         verify: match (args.verify, args.skip_verify) {
             (_, true) => Verification::Skip,
             (VerifyMode::Require, false) => Verification::Require,
@@ -633,6 +564,12 @@ fn secret_create(args: SecretCreateArgs) -> anyhow::Result<CreateSettings> {
         },
         scope,
         reuse: args.reuse,
+    };
+    Ok(CreateSettings {
+        create,
+        dry_run: args.dry_run,
+        output: args.output,
+        show_token: args.show_token,
     })
 }
 
@@ -886,7 +823,7 @@ mod tests {
         .unwrap();
         match s.command {
             CommandSettings::SecretCreate(c) => assert_eq!(
-                c.scope,
+                c.create.scope,
                 Scope::Fleet(FleetScope {
                     selector: None,
                     exclude: vec!["t-*".into()],
@@ -943,10 +880,10 @@ mod tests {
         let s = settings(&["secret", "create", "x", "--readwrite", "--skip-verify"]).unwrap();
         match s.command {
             CommandSettings::SecretCreate(c) => {
-                assert_eq!(c.spec.access, Access::ReadWrite);
-                assert_eq!(c.verify, Verification::Skip);
-                assert_eq!(c.scope, Scope::One);
-                assert_eq!(c.spec.email(), "");
+                assert_eq!(c.create.spec.access, Access::ReadWrite);
+                assert_eq!(c.create.verify, Verification::Skip);
+                assert_eq!(c.create.scope, Scope::One);
+                assert_eq!(c.create.spec.email(), "");
             }
             other => panic!("{other:?}"),
         }
@@ -976,11 +913,11 @@ mod tests {
         assert!(login(&["login"]).apikey_env.is_none());
         let s = settings(&["secret", "create", "x", "--verify", "require"]).unwrap();
         assert!(
-            matches!(s.command, CommandSettings::SecretCreate(c) if c.verify == Verification::Require)
+            matches!(s.command, CommandSettings::SecretCreate(c) if c.create.verify == Verification::Require)
         );
         let s = settings(&["secret", "create", "x"]).unwrap();
         assert!(
-            matches!(s.command, CommandSettings::SecretCreate(c) if c.verify == Verification::Auto)
+            matches!(s.command, CommandSettings::SecretCreate(c) if c.create.verify == Verification::Auto)
         );
     }
 

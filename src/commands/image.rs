@@ -237,7 +237,8 @@ fn references(name: &str) -> Vec<String> {
     let (registry, org_guid) = (profile.registry.clone(), profile.org_guid.clone());
     let store: std::sync::Arc<dyn crate::store::CredentialStore> =
         std::sync::Arc::new(crate::store::OsKeyring);
-    let Ok(mut session) = Session::new(name, profile, store) else {
+    let Ok(mut session) = Session::new(name, profile, store, crate::cancel::Cancel::process())
+    else {
         return Vec::new();
     };
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
@@ -248,7 +249,7 @@ fn references(name: &str) -> Vec<String> {
     };
     let fetched = runtime.block_on(async {
         // A refresh in flight must finish and be stored, even if the shell gives up.
-        crate::interrupt::install();
+        crate::cli::signals::install();
         let call = session.registry_idempotent(async |api| api.images(None).await);
         tokio::time::timeout(COMPLETION_TIMEOUT, call).await
     });

@@ -555,7 +555,12 @@ async fn switch_org(
     config_path: &std::path::Path,
 ) -> anyhow::Result<()> {
     let name = ctx.profile_name().to_string();
-    let mut session = crate::session::Session::new(&name, previous.clone(), ctx.store.clone())?;
+    let mut session = crate::session::Session::new(
+        &name,
+        previous.clone(),
+        ctx.store.clone(),
+        ctx.cancel.clone(),
+    )?;
     let access = session.access_token().await?;
     let org = OrgLookup {
         client: session.http(),

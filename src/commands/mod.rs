@@ -4,7 +4,6 @@
 mod completion;
 mod doctor;
 mod image;
-mod inventory;
 mod login;
 mod pod;
 mod profile;
@@ -26,6 +25,8 @@ pub struct Ctx {
     pub global: Global,
     /// The credential store.
     pub store: Arc<dyn CredentialStore>,
+    /// Stops the work between two steps (the process's token: signals cancel it).
+    pub cancel: crate::cancel::Cancel,
 }
 
 impl Ctx {
@@ -73,6 +74,7 @@ impl Ctx {
             self.profile_name(),
             profile,
             self.store.clone(),
+            self.cancel.clone(),
         )?)
     }
 }
@@ -86,11 +88,12 @@ pub async fn dispatch(settings: Settings) -> anyhow::Result<()> {
         settings.command,
         CommandSettings::Completion(_) | CommandSettings::Complete(_)
     ) {
-        crate::interrupt::install();
+        crate::cli::signals::install();
     }
     let ctx = Ctx {
         global: settings.global,
         store: Arc::new(OsKeyring),
+        cancel: crate::cancel::Cancel::process(),
     };
     match settings.command {
         CommandSettings::Login(s) => login::login(&ctx, s).await,

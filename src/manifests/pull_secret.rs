@@ -43,6 +43,8 @@ pub fn docker_config_json(server: &str, username: &str, password: &str, email: &
 pub struct PullSecretSpec<'a> {
     /// Registry host (the `auths` key).
     pub registry: &'a str,
+    /// The credential's username (the provider's: `token` for Dedicated).
+    pub username: &'a str,
     /// The token, or [`PLACEHOLDER_TOKEN`].
     pub token: &'a str,
     /// Token id for the annotation; empty for a placeholder.
@@ -55,7 +57,7 @@ pub struct PullSecretSpec<'a> {
 
 /// The pull Secret, labelled and annotated as managed by this plugin.
 pub fn pull_secret(name: &str, namespace: &str, spec: &PullSecretSpec<'_>) -> Secret {
-    let bytes = docker_config_json(spec.registry, TOKEN_USERNAME, spec.token, spec.email);
+    let bytes = docker_config_json(spec.registry, spec.username, spec.token, spec.email);
     if spec.token != PLACEHOLDER_TOKEN {
         // A server may echo the object back in an error: scrub its encodings too.
         crate::redact::register(&String::from_utf8_lossy(&bytes));
@@ -341,6 +343,7 @@ mod tests {
     fn secret_round_trips_its_credential() {
         let spec = PullSecretSpec {
             registry: "registry.x",
+            username: "token",
             token: "tok",
             token_id: "id-1",
             email: "",
@@ -375,6 +378,7 @@ mod tests {
             "ns",
             &PullSecretSpec {
                 registry: "r.x:5000",
+                username: "token",
                 token: "t0k",
                 token_id: "",
                 email: "",
@@ -409,6 +413,7 @@ mod tests {
     fn spec<'a>(token: &'a str, id: &'a str) -> PullSecretSpec<'a> {
         PullSecretSpec {
             registry: "registry.x",
+            username: "token",
             token,
             token_id: id,
             email: "",
@@ -495,6 +500,7 @@ mod tests {
             "team-a",
             &PullSecretSpec {
                 registry: "registry.example",
+                username: "token",
                 token: "eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJpZC0xIn0.c2ln",
                 token_id: "id-1",
                 email: "ops@example.com",

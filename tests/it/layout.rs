@@ -8,13 +8,12 @@ use std::path::{Path, PathBuf};
 
 /// The layers, lowest first. Keep in step with `src/lib.rs` and the README.
 const LAYERS: &[&[&str]] = &[
-    &["env", "jwt", "redact", "text", "trace"],
+    &["cancel", "env", "jwt", "redact", "text", "trace"],
     &["output"],
-    &["interrupt"],
     &["http", "manifests"],
     &["cf", "cluster", "registry", "store"],
     &["session"],
-    &["lifecycle"],
+    &["engine"],
     &["cli"],
     &["commands"],
 ];

@@ -12,7 +12,7 @@ use kube::api::{Api, DeleteParams, ListParams, Preconditions};
 use crate::cli::settings::DeleteSettings;
 use crate::cluster::objects;
 use crate::commands::Ctx;
-use crate::lifecycle::TokenLifecycle;
+use crate::engine::lifecycle::TokenLifecycle;
 use crate::session::Session;
 use crate::{cluster, manifests, output};
 
@@ -67,7 +67,7 @@ pub async fn delete(ctx: &Ctx, settings: DeleteSettings) -> anyhow::Result<()> {
     };
     // The secret is the only record of its token id: from its deletion until the revocation,
     // signals wait.
-    let _window = crate::interrupt::Window::open();
+    let _window = ctx.cancel.window();
     secrets
         .delete(name, &delete)
         .await
@@ -155,10 +155,10 @@ async fn token_to_revoke(
         return Ok(None);
     }
     let at = format!("{}/{name}", target.namespace);
-    if !super::last_holder(&target.client, secret, id, &at).await {
+    if !crate::engine::holders::last_holder(&target.client, secret, id, &at).await {
         return Ok(None);
     }
-    let recorded = super::recorded(
+    let recorded = crate::engine::holders::recorded(
         id,
         Some(secret),
         &profile_registry,

@@ -12,7 +12,8 @@ use serde_json::json;
 use crate::cli::SecretListFormat;
 use crate::cli::settings::SecretListSettings;
 use crate::cluster::{self, Target};
-use crate::commands::{Ctx, inventory, profile};
+use crate::commands::{Ctx, profile};
+use crate::engine::inventory;
 use crate::output::{self, Format};
 use crate::registry::v2::{self, Verified};
 use crate::{manifests, registry};
@@ -416,6 +417,7 @@ mod tests {
         fn spec<'a>(access: &str, id: &'a str) -> manifests::PullSecretSpec<'a> {
             manifests::PullSecretSpec {
                 registry: "r.x",
+                username: "token",
                 token: "not-a-jwt",
                 token_id: id,
                 email: "",

@@ -5,7 +5,7 @@ use secrecy::ExposeSecret as _;
 use crate::cli::settings::RenderSettings;
 use crate::commands::Ctx;
 use crate::commands::pod::render_namespace;
-use crate::lifecycle::TokenLifecycle;
+use crate::engine::lifecycle::TokenLifecycle;
 use crate::manifests::{self, PullSecretSpec};
 use crate::output;
 use crate::registry::Access;
@@ -17,8 +17,10 @@ pub async fn render(ctx: &Ctx, settings: RenderSettings) -> anyhow::Result<()> {
     let (namespace, cluster_name) = render_namespace(ctx).await;
     manifests::validate_namespace(&namespace)?;
     let spec = &settings.spec;
-    let description = super::description(spec, cluster_name.as_deref(), &namespace);
+    let description =
+        crate::engine::holders::description(spec, cluster_name.as_deref(), &namespace);
     let registry = session.profile().registry.clone();
+    let username = session.username();
     let mut lifecycle = TokenLifecycle::new(&mut session);
     let (token, _window) = lifecycle.mint_in_window(spec.access, &description).await?;
     let secret = manifests::pull_secret(
@@ -26,6 +28,7 @@ pub async fn render(ctx: &Ctx, settings: RenderSettings) -> anyhow::Result<()> {
         &namespace,
         &PullSecretSpec {
             registry: &registry,
+            username,
             token: token.token.expose_secret(),
             token_id: &token.id,
             email: spec.email(),

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 use anyhow::bail;
 
-use super::{Ctx, inventory, profile};
+use super::{Ctx, profile};
 use crate::cli::settings::{TokenListSettings, TokenRevokeSettings};
+use crate::engine::inventory;
 use crate::registry::{DESCRIPTION_PREFIX, TokenEntry};
 use crate::{cluster, output};
 

@@ -18,8 +18,9 @@ use kube::api::{Api, ListParams};
 use super::{Usage, access, one_line};
 use crate::cli::settings::TokenPruneSettings;
 use crate::cluster::{self, Target};
-use crate::commands::{Ctx, inventory, profile};
-use crate::lifecycle::TokenLifecycle;
+use crate::commands::{Ctx, profile};
+use crate::engine::inventory;
+use crate::engine::lifecycle::TokenLifecycle;
 use crate::output;
 use crate::registry::{self, TokenEntry};
 

@@ -1,4 +1,4 @@
-//! `secret create NAME -A|-l ... --watch`: after the first pass, keeps the selection converged,
+//! The watch (`secret create NAME -A|-l ... --watch`): after the first pass, keeps the selection converged,
 //! the job in-cluster copiers (registry-creds, imagepullsecret-patcher) are run for.
 //!
 //! Two watches (`kube::runtime::watcher`, re-listing with backoff after errors, not polling):
@@ -19,11 +19,10 @@ use kube::runtime::watcher::{self, Event};
 use secrecy::SecretString;
 
 use super::fleet::Fleet;
-use super::namespaces;
-use crate::cli::settings::FleetScope;
-use crate::interrupt::{self, Window};
+use super::select as namespaces;
+use super::spec::FleetScope;
+use crate::manifests;
 use crate::session::Session;
-use crate::{manifests, output};
 
 /// How long a namespace that failed waits before it is tried again.
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
@@ -38,12 +37,13 @@ enum Change {
 }
 
 /// Watches until a signal; `fleet` has run its first pass.
-pub(super) async fn watch(
+pub async fn watch(
     fleet: &Fleet<'_>,
     scope: &FleetScope,
     session: &mut Session,
 ) -> anyhow::Result<()> {
-    let _window = Window::open();
+    let cancel = fleet.cancel().clone();
+    let _window = cancel.window();
     let client = fleet.client();
     let name = fleet.secret_name();
     let mut known = fleet.shared_in_cluster().await;
@@ -60,7 +60,7 @@ pub(super) async fn watch(
     )
     .default_backoff()
     .map(Change::Secret);
-    let stop = stream::once(interrupt::signalled()).map(|()| Change::Stop);
+    let stop = stream::once(cancel.cancelled()).map(|()| Change::Stop);
     // Namespaces that failed are tried again on the next tick.
     let retries = stream::unfold((), |()| async {
         tokio::time::sleep(RETRY_AFTER).await;
@@ -70,7 +70,7 @@ pub(super) async fn watch(
         stream::select(namespaces, secrets),
         stream::select(stop, retries)
     ));
-    output::info(format!(
+    crate::trace::note(format!(
         "watching namespaces{} and secret/{name} everywhere; Ctrl-C or SIGTERM stops",
         scope
             .selector
@@ -98,7 +98,7 @@ pub(super) async fn watch(
                 state.secret(event, fleet)
             }
             Change::Namespace(Err(e)) | Change::Secret(Err(e)) => {
-                output::warning(format!("watch interrupted ({e}); resuming"));
+                crate::trace::warning(format!("watch interrupted ({e}); resuming"));
                 continue;
             }
         };
@@ -107,7 +107,7 @@ pub(super) async fn watch(
         }
         heal(fleet, batch, &mut known, &mut state, session).await;
     }
-    output::info(format!("{}; stopped watching", interrupt::message()));
+    crate::trace::note(format!("{}; stopped watching", cancel.message()));
     Ok(())
 }
 
@@ -134,12 +134,12 @@ async fn heal(
                     .filter(|d| d.failed())
                     .map(|d| d.namespace.clone()),
             );
-            if let Err(e) = fleet.finish(done, shared, session, false).await {
-                output::info(format!("error: {e:#}"));
+            if let Err(e) = fleet.finish(done, shared, session).await.summary(false) {
+                crate::trace::note(format!("error: {e:#}"));
             }
         }
         Err(e) => {
-            output::info(format!("error: {e:#}"));
+            crate::trace::note(format!("error: {e:#}"));
             state.retry.extend(batch);
         }
     }

@@ -7,8 +7,7 @@
 
 use secrecy::SecretString;
 
-use crate::interrupt::{self, Window};
-use crate::manifests;
+use crate::cancel::Window;
 use crate::registry::{self, Access, MintedToken, Ownership};
 use crate::session::{Session, SessionError};
 
@@ -115,7 +114,7 @@ impl<'s> TokenLifecycle<'s> {
         self.session
     }
 
-    /// Mints a permanent token inside a Ctrl-C window (see [`crate::interrupt`]): from here until
+    /// Mints a permanent token inside a Ctrl-C window (see [`crate::cancel`]): from here until
     /// the token is in place or revoked, Ctrl-C waits for the request in flight so an unused
     /// token can be revoked. The login is refreshed before the window opens, so Ctrl-C during
     /// the refresh still stops at once.
@@ -125,15 +124,14 @@ impl<'s> TokenLifecycle<'s> {
         description: &str,
     ) -> anyhow::Result<(MintedToken, Window)> {
         self.session.access_token().await?;
-        let window = Window::open();
-        if interrupt::interrupted() {
-            return Err(LifecycleError::InterruptedBeforeMint(interrupt::message()).into());
+        let cancel = self.session.cancel().clone();
+        let window = cancel.window();
+        if cancel.is_cancelled() {
+            return Err(LifecycleError::InterruptedBeforeMint(cancel.message()).into());
         }
         let token = self.mint(access, description).await?;
-        if interrupt::interrupted() {
-            return Err(self
-                .undo(&token, anyhow::anyhow!(interrupt::message()))
-                .await);
+        if cancel.is_cancelled() {
+            return Err(self.undo(&token, anyhow::anyhow!(cancel.message())).await);
         }
         Ok((token, window))
     }
@@ -218,7 +216,7 @@ impl<'s> TokenLifecycle<'s> {
         let outcome = registry::v2::check(
             self.session.http(),
             registry,
-            manifests::TOKEN_USERNAME,
+            self.session.username(),
             &token.token,
             true,
         )

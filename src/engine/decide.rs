@@ -1,6 +1,6 @@
-//! The decision at the heart of `secret create`: given the Secret that exists (if any) and what
-//! the user asked for, what to do. Pure: no I/O, no printing, no clap types, so every branch is
-//! unit-tested below.
+//! The one decision of the engine: given the Secret that exists (if any) and what was asked
+//! for, what to do with it. Single-namespace create, fan-out and watch all decide with
+//! [`decide`]. Pure: no I/O, no printing, so every branch is unit-tested below.
 //!
 //! The rule that matters most: a managed secret that is up to date mints nothing (permanent
 //! tokens must not sprawl), and a token is revoked only once its replacement is in place.
@@ -16,6 +16,8 @@ use crate::registry::Access;
 pub struct Wanted<'a> {
     /// The profile's registry host.
     pub registry: &'a str,
+    /// The username of the provider's pull credentials (`token` for Dedicated).
+    pub username: &'a str,
     /// The token access.
     pub access: Access,
     /// `--docker-email`, if given (absent means "keep whatever is there").
@@ -26,9 +28,9 @@ pub struct Wanted<'a> {
     pub overwrite: bool,
 }
 
-/// What to do.
+/// What to do with one namespace's secret.
 #[derive(Debug)]
-pub enum Plan {
+pub enum Decision {
     /// Up to date: nothing to write, no token to mint.
     Unchanged,
     /// Keep the existing token, rewrite the secret (another e-mail).
@@ -37,6 +39,8 @@ pub enum Plan {
         token: SecretString,
         /// Its id.
         token_id: String,
+        /// Whether the secret holds the cluster's shared token (the mark is kept).
+        shared: bool,
     },
     /// Mint a token and write it (create, or replace the existing secret).
     Mint {
@@ -48,24 +52,33 @@ pub enum Plan {
     },
     /// A same-named secret this plugin does not manage, and no `--overwrite`.
     RefuseUnmanaged,
+    /// The write would be refused (checked before minting); why.
+    Forbidden(String),
 }
 
-/// Decides what `secret create` does with `existing`.
-pub fn plan(existing: Option<&Secret>, wanted: &Wanted<'_>) -> Plan {
+impl Decision {
+    /// Whether a credential must be minted (or the shared one written).
+    pub fn needs_credential(&self) -> bool {
+        matches!(self, Decision::Mint { .. })
+    }
+}
+
+/// Decides what to do with `existing`.
+pub fn decide(existing: Option<&Secret>, wanted: &Wanted<'_>) -> Decision {
     let Some(existing) = existing else {
-        return Plan::Mint {
+        return Decision::Mint {
             revoke: None,
             unrevocable: None,
         };
     };
     if !manifests::is_managed(existing) {
         return if wanted.overwrite {
-            Plan::Mint {
+            Decision::Mint {
                 revoke: None,
                 unrevocable: None,
             }
         } else {
-            Plan::RefuseUnmanaged
+            Decision::RefuseUnmanaged
         };
     }
     let registry = annotation(existing, manifests::ANNOTATION_REGISTRY);
@@ -78,23 +91,24 @@ pub fn plan(existing: Option<&Secret>, wanted: &Wanted<'_>) -> Plan {
     let credential = manifests::existing_credential(existing, wanted.registry);
     if keep
         && let (Some((user, token, email)), Some(token_id)) = (credential, &old_id)
-        && user == manifests::TOKEN_USERNAME
+        && user == wanted.username
     {
         return match wanted.email {
-            Some(wanted_email) if wanted_email != email => Plan::Rewrite {
+            Some(wanted_email) if wanted_email != email => Decision::Rewrite {
                 token: SecretString::from(token),
                 token_id: token_id.clone(),
+                shared: manifests::is_shared(existing),
             },
-            _ => Plan::Unchanged,
+            _ => Decision::Unchanged,
         };
     }
     if same_registry {
-        Plan::Mint {
+        Decision::Mint {
             revoke: old_id,
             unrevocable: None,
         }
     } else {
-        Plan::Mint {
+        Decision::Mint {
             revoke: None,
             unrevocable: old_id.map(|id| (id, registry.unwrap_or("unknown").to_string())),
         }
@@ -113,6 +127,7 @@ mod tests {
     fn wanted() -> Wanted<'static> {
         Wanted {
             registry: REGISTRY,
+            username: "token",
             access: Access::ReadOnly,
             email: None,
             rotate: false,
@@ -127,6 +142,7 @@ mod tests {
             "team-a",
             &PullSecretSpec {
                 registry,
+                username: "token",
                 token: "the-token",
                 token_id: id,
                 email,
@@ -135,9 +151,9 @@ mod tests {
         )
     }
 
-    fn mint(plan: Plan) -> (Option<String>, Option<(String, String)>) {
+    fn mint(plan: Decision) -> (Option<String>, Option<(String, String)>) {
         match plan {
-            Plan::Mint {
+            Decision::Mint {
                 revoke,
                 unrevocable,
             } => (revoke, unrevocable),
@@ -147,22 +163,31 @@ mod tests {
 
     #[test]
     fn nothing_there_mints() {
-        assert_eq!(mint(plan(None, &wanted())), (None, None));
+        assert_eq!(mint(decide(None, &wanted())), (None, None));
     }
 
     #[test]
     fn up_to_date_is_unchanged() {
         let secret = managed(REGISTRY, "id-1", false, "");
-        assert!(matches!(plan(Some(&secret), &wanted()), Plan::Unchanged));
+        assert!(matches!(
+            decide(Some(&secret), &wanted()),
+            Decision::Unchanged
+        ));
         // The same e-mail given again is still up to date.
         let secret = managed(REGISTRY, "id-1", false, "a@b.c");
         let same_email = Wanted {
             email: Some("a@b.c"),
             ..wanted()
         };
-        assert!(matches!(plan(Some(&secret), &same_email), Plan::Unchanged));
+        assert!(matches!(
+            decide(Some(&secret), &same_email),
+            Decision::Unchanged
+        ));
         // No --docker-email keeps whatever e-mail is there.
-        assert!(matches!(plan(Some(&secret), &wanted()), Plan::Unchanged));
+        assert!(matches!(
+            decide(Some(&secret), &wanted()),
+            Decision::Unchanged
+        ));
     }
 
     #[test]
@@ -172,10 +197,15 @@ mod tests {
             email: Some("new@b.c"),
             ..wanted()
         };
-        match plan(Some(&secret), &new_email) {
-            Plan::Rewrite { token, token_id } => {
+        match decide(Some(&secret), &new_email) {
+            Decision::Rewrite {
+                token,
+                token_id,
+                shared,
+            } => {
                 assert_eq!(token.expose_secret(), "the-token");
                 assert_eq!(token_id, "id-1");
+                assert!(!shared);
             }
             other => panic!("{other:?}"),
         }
@@ -189,7 +219,7 @@ mod tests {
             ..wanted()
         };
         assert_eq!(
-            mint(plan(Some(&secret), &rotate)),
+            mint(decide(Some(&secret), &rotate)),
             (Some("id-1".into()), None)
         );
     }
@@ -203,21 +233,24 @@ mod tests {
             ..wanted()
         };
         assert_eq!(
-            mint(plan(Some(&read_only), &want_rw)),
+            mint(decide(Some(&read_only), &want_rw)),
             (Some("ro".into()), None)
         );
         assert_eq!(
-            mint(plan(Some(&read_write), &wanted())),
+            mint(decide(Some(&read_write), &wanted())),
             (Some("rw".into()), None)
         );
-        assert!(matches!(plan(Some(&read_write), &want_rw), Plan::Unchanged));
+        assert!(matches!(
+            decide(Some(&read_write), &want_rw),
+            Decision::Unchanged
+        ));
     }
 
     #[test]
     fn another_registry_mints_and_cannot_revoke() {
         let secret = managed("registry.other", "id-9", false, "");
         assert_eq!(
-            mint(plan(Some(&secret), &wanted())),
+            mint(decide(Some(&secret), &wanted())),
             (None, Some(("id-9".into(), "registry.other".into())))
         );
         // Without a registry annotation nothing names the registry.
@@ -229,7 +262,7 @@ mod tests {
             .unwrap()
             .remove(manifests::ANNOTATION_REGISTRY);
         assert_eq!(
-            mint(plan(Some(&unannotated), &wanted())),
+            mint(decide(Some(&unannotated), &wanted())),
             (None, Some(("id-9".into(), "unknown".into())))
         );
     }
@@ -239,15 +272,15 @@ mod tests {
         let mut foreign = managed(REGISTRY, "id-1", false, "");
         foreign.metadata.labels = None;
         assert!(matches!(
-            plan(Some(&foreign), &wanted()),
-            Plan::RefuseUnmanaged
+            decide(Some(&foreign), &wanted()),
+            Decision::RefuseUnmanaged
         ));
         let overwrite = Wanted {
             overwrite: true,
             ..wanted()
         };
         // Its token id is not ours to revoke.
-        assert_eq!(mint(plan(Some(&foreign), &overwrite)), (None, None));
+        assert_eq!(mint(decide(Some(&foreign), &overwrite)), (None, None));
     }
 
     #[test]
@@ -256,7 +289,7 @@ mod tests {
         let mut opaque = managed(REGISTRY, "id-1", false, "");
         opaque.type_ = Some("Opaque".into());
         assert_eq!(
-            mint(plan(Some(&opaque), &wanted())),
+            mint(decide(Some(&opaque), &wanted())),
             (Some("id-1".into()), None)
         );
         // No token id annotation: nothing to revoke.
@@ -267,12 +300,12 @@ mod tests {
             .as_mut()
             .unwrap()
             .remove(manifests::ANNOTATION_TOKEN_ID);
-        assert_eq!(mint(plan(Some(&no_id), &wanted())), (None, None));
+        assert_eq!(mint(decide(Some(&no_id), &wanted())), (None, None));
         // No credential for the registry in the data.
         let mut no_data = managed(REGISTRY, "id-1", false, "");
         no_data.data = None;
         assert_eq!(
-            mint(plan(Some(&no_data), &wanted())),
+            mint(decide(Some(&no_data), &wanted())),
             (Some("id-1".into()), None)
         );
         // A credential of another user than `token`.
@@ -282,7 +315,7 @@ mod tests {
             k8s_openapi::ByteString(manifests::docker_config_json(REGISTRY, "alice", "pw", "")),
         )]));
         assert_eq!(
-            mint(plan(Some(&other_user), &wanted())),
+            mint(decide(Some(&other_user), &wanted())),
             (Some("id-1".into()), None)
         );
     }

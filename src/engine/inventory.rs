@@ -189,6 +189,7 @@ mod tests {
             ns,
             &manifests::PullSecretSpec {
                 registry,
+                username: "token",
                 token: &jwt_with_jti(token_jti),
                 token_id: recorded,
                 email: "",

@@ -1,0 +1,28 @@
+//! The engine every front end calls: the CLI's commands and the in-cluster controller.
+//!
+//! No clap, no stdout or stderr, no keyring, no signal handlers: front ends pass in what it
+//! needs ([`spec`] values, a [`report::Reporter`], a [`crate::cancel::Cancel`] token inside the
+//! session) and render what it reports. Diagnostics go out as [`crate::trace`] events.
+//!
+//! - [`decide`]: the one decision ([`decide::Decision`]) about a namespace's secret;
+//! - [`converge`]: the one per-namespace loop, run by [`single`], [`fleet`] (and [`watch`]),
+//!   and [`rotate`] (its writes and its undo);
+//! - [`holders`]: the shared-credential and last-holder rules; [`lifecycle`]: a credential from
+//!   mint to revocation; [`select`]: which namespaces; [`inventory`]: what the cluster holds.
+
+// The goals of `converge` are used generically inside the crate, never as `dyn`, so the
+// `Send`-ness of their futures follows from the concrete types.
+#![allow(async_fn_in_trait)]
+
+pub mod converge;
+pub mod decide;
+pub mod fleet;
+pub mod holders;
+pub mod inventory;
+pub mod lifecycle;
+pub mod report;
+pub mod rotate;
+pub mod select;
+pub mod single;
+pub mod spec;
+pub mod watch;
