@@ -130,6 +130,12 @@ pub fn signal_name(signal: i32) -> &'static str {
 /// A critical window of a [`Cancel`] token; a stop is deferred while one is alive.
 pub struct Window(Arc<State>);
 
+impl std::fmt::Debug for Window {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Window")
+    }
+}
+
 impl Drop for Window {
     fn drop(&mut self) {
         *self.0.windows.lock().unwrap_or_else(|e| e.into_inner()) -= 1;

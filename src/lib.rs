@@ -20,12 +20,11 @@ pub mod cancel;
 pub mod http;
 pub mod manifests;
 
-pub mod cf;
 pub mod cluster;
 pub mod registry;
 pub mod store;
 
-pub mod session;
+pub mod providers;
 
 pub mod engine;
 

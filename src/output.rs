@@ -233,9 +233,53 @@ pub fn render<T: serde::Serialize>(object: &T, format: Format) -> Result<String,
     }
 }
 
+/// Left-aligned columns separated by three spaces, as kubectl's tabwriter prints them.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let last = cells.len() - 1;
+        let mut text = String::new();
+        for (i, cell) in cells.into_iter().enumerate() {
+            if i == last {
+                text.push_str(&cell);
+            } else {
+                let pad = widths[i] - cell.chars().count() + 3;
+                text.push_str(&cell);
+                text.push_str(&" ".repeat(pad));
+            }
+        }
+        text.trim_end().to_string() + "\n"
+    };
+    let mut text = line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        text.push_str(&line(row.clone()));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_align_like_kubectl() {
+        let text = table(
+            &["CURRENT", "NAME", "API"],
+            &[
+                vec!["*".into(), "default".into(), "https://api.x".into()],
+                vec!["".into(), "prod".into(), "https://api.longer.y".into()],
+            ],
+        );
+        assert_eq!(
+            text,
+            "CURRENT   NAME      API\n*         default   https://api.x\n          prod      https://api.longer.y\n"
+        );
+    }
 
     #[test]
     fn renders_yaml_and_json() {

@@ -115,7 +115,7 @@ pub struct LoginSettings {
     /// `--apikey-env [NAME]`: the variable holding the API key (environment profile).
     pub apikey_env: Option<String>,
     /// `--auth`.
-    pub auth: crate::cf::iam::Auth,
+    pub auth: crate::providers::dedicated::cf::iam::Auth,
     /// `--iam-url`, normalized like `--api`.
     pub iam_url: Option<String>,
     /// `--ca-file`.
@@ -399,9 +399,9 @@ fn login(args: LoginArgs) -> anyhow::Result<LoginSettings> {
         apikey_stdin: args.apikey_stdin,
         apikey_env: args.apikey_env.map(validate_env_name).transpose()?,
         auth: match args.auth {
-            AuthArg::Uaa => crate::cf::iam::Auth::Uaa,
-            AuthArg::Iam => crate::cf::iam::Auth::Iam,
-            AuthArg::Auto => crate::cf::iam::Auth::Auto,
+            AuthArg::Uaa => crate::providers::dedicated::cf::iam::Auth::Uaa,
+            AuthArg::Iam => crate::providers::dedicated::cf::iam::Auth::Iam,
+            AuthArg::Auto => crate::providers::dedicated::cf::iam::Auth::Auto,
         },
         iam_url: args
             .iam_url
@@ -897,7 +897,7 @@ mod tests {
         };
         let l = login(&["login", "--apikey-env"]);
         assert_eq!(l.apikey_env.as_deref(), Some("IBMCLOUD_API_KEY"));
-        assert_eq!(l.auth, crate::cf::iam::Auth::Auto);
+        assert_eq!(l.auth, crate::providers::dedicated::cf::iam::Auth::Auto);
         let l = login(&[
             "login",
             "--apikey-env",
@@ -908,7 +908,7 @@ mod tests {
             "iam.x/",
         ]);
         assert_eq!(l.apikey_env.as_deref(), Some("CI_KEY"));
-        assert_eq!(l.auth, crate::cf::iam::Auth::Iam);
+        assert_eq!(l.auth, crate::providers::dedicated::cf::iam::Auth::Iam);
         assert_eq!(l.iam_url.as_deref(), Some("https://iam.x"));
         assert!(login(&["login"]).apikey_env.is_none());
         let s = settings(&["secret", "create", "x", "--verify", "require"]).unwrap();

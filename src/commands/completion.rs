@@ -257,8 +257,12 @@ impl LiveValues {
             let file = crate::store::ConfigFile::load(&path)?;
             let profile = file.profiles.get(&name).context("no profile")?.clone();
             let store = Arc::new(crate::store::OsKeyring);
-            let mut session =
-                crate::session::Session::new(&name, profile, store, crate::cancel::Cancel::new())?;
+            let mut session = crate::providers::dedicated::session::Session::new(
+                &name,
+                profile,
+                store,
+                crate::cancel::Cancel::new(),
+            )?;
             let tokens = session.registry(async |api| api.list().await).await?;
             Ok(tokens
                 .into_iter()

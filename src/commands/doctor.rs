@@ -12,11 +12,11 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
-use crate::cf::{self, append_path};
 use crate::cli::settings::DoctorSettings;
 use crate::output;
+use crate::providers::dedicated::cf::{self, append_path};
+use crate::providers::dedicated::session::Session;
 use crate::registry::v2;
-use crate::session::Session;
 use crate::{cluster, manifests};
 
 /// A check's verdict.

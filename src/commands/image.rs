@@ -8,8 +8,8 @@ use super::Ctx;
 use crate::cli::ImageFormat;
 use crate::cli::settings::ImageListSettings;
 use crate::output::{self, Format};
-use crate::registry::images::ImageRow;
-use crate::session::Session;
+use crate::providers::dedicated::images::ImageRow;
+use crate::providers::dedicated::session::Session;
 
 /// `image list`.
 pub async fn list(ctx: &Ctx, settings: ImageListSettings) -> anyhow::Result<()> {
@@ -126,7 +126,7 @@ fn table(rows: &[ImageRow], wide: bool, now: i64) -> String {
                 .collect()
         })
         .collect();
-    super::profile::table(&header, &cells)
+    crate::output::table(&header, &cells)
 }
 
 /// An age as kubectl prints it (`duration.HumanDuration`): `90s`, `5m30s`, `3h`, `4d2h`,
@@ -312,7 +312,9 @@ pub fn namespace_candidates(profile: &str) -> Vec<String> {
         .iter()
         .filter_map(|r| {
             let (repository, _) = r.split_once('@').or_else(|| r.rsplit_once(':'))?;
-            Some(crate::registry::images::namespace_of(repository))
+            Some(crate::providers::dedicated::images::namespace_of(
+                repository,
+            ))
         })
         .collect()
 }

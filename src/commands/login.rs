@@ -7,12 +7,13 @@ use anyhow::{Context as _, bail};
 use secrecy::SecretString;
 
 use super::Ctx;
-use crate::cf::{self, Endpoints, Grant};
 use crate::cli::settings::LoginSettings;
+use crate::output;
+use crate::providers::dedicated::cf::{self, Endpoints, Grant};
+use crate::providers::dedicated::session;
 use crate::store::{
     self, ApiKeyRoute, ConfigFile, CredKey, CredentialSource, LoginMethod, Profile, keyring,
 };
-use crate::{output, session};
 
 /// Reads a whole secret from standard input, without its trailing newline.
 fn secret_from_stdin(what: &str, flag: &str) -> anyhow::Result<SecretString> {
@@ -501,6 +502,7 @@ pub async fn login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
     )
     .await?;
     let profile = Profile {
+        provider: crate::store::ProviderKind::Dedicated,
         api: api.clone(),
         authorization_endpoint: endpoints.authorization_endpoint,
         token_endpoint: endpoints.token_endpoint,
@@ -555,7 +557,7 @@ async fn switch_org(
     config_path: &std::path::Path,
 ) -> anyhow::Result<()> {
     let name = ctx.profile_name().to_string();
-    let mut session = crate::session::Session::new(
+    let mut session = crate::providers::dedicated::session::Session::new(
         &name,
         previous.clone(),
         ctx.store.clone(),

@@ -16,7 +16,7 @@ pub use completion::complete_raw;
 use std::sync::Arc;
 
 use crate::cli::settings::{CommandSettings, Global, Settings};
-use crate::session::Session;
+use crate::providers::dedicated::session::Session;
 use crate::store::{self, ConfigFile, CredentialStore, OsKeyring, Profile};
 
 /// What every command gets: the global settings and the credential store.

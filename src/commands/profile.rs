@@ -43,35 +43,6 @@ fn row(name: &str, current: bool, profile: &Profile) -> ProfileRow {
     }
 }
 
-/// Left-aligned columns separated by three spaces, as kubectl's tabwriter prints them.
-pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let last = cells.len() - 1;
-        let mut text = String::new();
-        for (i, cell) in cells.into_iter().enumerate() {
-            if i == last {
-                text.push_str(&cell);
-            } else {
-                let pad = widths[i] - cell.chars().count() + 3;
-                text.push_str(&cell);
-                text.push_str(&" ".repeat(pad));
-            }
-        }
-        text.trim_end().to_string() + "\n"
-    };
-    let mut text = line(header.iter().map(|h| h.to_string()).collect());
-    for row in rows {
-        text.push_str(&line(row.clone()));
-    }
-    text
-}
-
 /// `profile list`.
 pub fn list(ctx: &Ctx, format: Option<ListFormat>) -> anyhow::Result<()> {
     let (path, file) = ctx.config()?;
@@ -108,7 +79,7 @@ pub fn list(ctx: &Ctx, format: Option<ListFormat>) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            output::data(&table(
+            output::data(&output::table(
                 &[
                     "CURRENT",
                     "NAME",
@@ -173,24 +144,4 @@ async fn server_version(ctx: &Ctx) -> anyhow::Result<String> {
         .await
         .map_err(|e| target.error("get", "version", "", e))?;
     Ok(info.git_version)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tables_align_like_kubectl() {
-        let text = table(
-            &["CURRENT", "NAME", "API"],
-            &[
-                vec!["*".into(), "default".into(), "https://api.x".into()],
-                vec!["".into(), "prod".into(), "https://api.longer.y".into()],
-            ],
-        );
-        assert_eq!(
-            text,
-            "CURRENT   NAME      API\n*         default   https://api.x\n          prod      https://api.longer.y\n"
-        );
-    }
 }

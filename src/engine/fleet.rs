@@ -35,8 +35,8 @@ use super::spec::{CreateSpec, FleetScope, Scope};
 use crate::cancel::{Cancel, Window};
 use crate::cluster::objects::{self, WriteFailure};
 use crate::cluster::{Target, access};
+use crate::providers::Provider;
 use crate::registry::{self, MintedToken, v2};
-use crate::session::Session;
 use crate::{manifests, registry::Access};
 
 /// Credential checks against the registry at once (each is two or three requests to it).
@@ -122,11 +122,11 @@ pub struct Fleet<'r> {
 }
 
 impl<'r> Fleet<'r> {
-    /// A run of `settings` on `target`'s cluster, with `session`'s registry.
+    /// A run of `settings` on `target`'s cluster, with `provider`'s registry.
     pub fn new(
         settings: &'r CreateSpec,
         target: &'r Target,
-        session: &Session,
+        provider: &dyn Provider,
         reporter: &'r dyn Reporter,
     ) -> Self {
         let concurrency = match &settings.scope {
@@ -137,10 +137,10 @@ impl<'r> Fleet<'r> {
             settings,
             target,
             reporter,
-            registry: session.profile().registry.clone(),
-            username: session.username(),
-            http: session.http().clone(),
-            cancel: session.cancel().clone(),
+            registry: provider.registry().to_string(),
+            username: provider.username(),
+            http: provider.http().clone(),
+            cancel: provider.cancel().clone(),
             concurrency,
             dry_run: settings.dry_run,
             multi: !matches!(settings.scope, Scope::One),
@@ -151,14 +151,14 @@ impl<'r> Fleet<'r> {
     pub async fn run(
         &self,
         fleet: Option<&FleetScope>,
-        session: &mut Session,
+        provider: &mut dyn Provider,
     ) -> anyhow::Result<FleetReport> {
         let names = match fleet {
             Some(f) => super::select::select(self.target, f).await?,
             None => vec![self.target.namespace.clone()],
         };
-        let (done, shared) = self.pass(names, None, true, session).await?;
-        Ok(self.finish(done, shared, session).await)
+        let (done, shared) = self.pass(names, None, true, provider).await?;
+        Ok(self.finish(done, shared, provider).await)
     }
 
     /// Fetch, decide, get the shared credential if needed (`known`, else reused or minted),
@@ -168,7 +168,7 @@ impl<'r> Fleet<'r> {
         names: Vec<String>,
         known: Option<(&str, &SecretString)>,
         check: bool,
-        session: &mut Session,
+        provider: &mut dyn Provider,
     ) -> anyhow::Result<(Vec<Done>, Option<SharedToken>)> {
         let found = match known {
             // The watch's single-namespace passes: one GET, not a cluster-wide list.
@@ -183,7 +183,7 @@ impl<'r> Fleet<'r> {
                 token: token.clone(),
                 minted: None,
             }),
-            _ if needed => self.shared_token(&found, &mut decisions, session).await?,
+            _ if needed => self.shared_token(&found, &mut decisions, provider).await?,
             _ => None,
         };
         let progress = self.reporter.progress(names.len(), "namespaces");
@@ -374,7 +374,7 @@ impl<'r> Fleet<'r> {
         &self,
         found: &Found,
         decisions: &mut HashMap<String, Decision>,
-        session: &mut Session,
+        provider: &mut dyn Provider,
     ) -> anyhow::Result<Option<SharedToken>> {
         if !self.settings.rotate
             && let Some(reused) = self.reusable(found).await
@@ -388,7 +388,7 @@ impl<'r> Fleet<'r> {
         let description = settings.spec.description.clone().unwrap_or_else(|| {
             registry::default_description(self.target.cluster.as_deref(), "*", &settings.spec.name)
         });
-        let mut lifecycle = TokenLifecycle::new(session);
+        let mut lifecycle = TokenLifecycle::new(provider);
         let (token, window) = lifecycle
             .mint_in_window(settings.spec.access, &description)
             .await?;
@@ -803,11 +803,11 @@ impl Fleet<'_> {
         &self,
         done: Vec<Done>,
         shared: Option<SharedToken>,
-        session: &mut Session,
+        provider: &mut dyn Provider,
     ) -> FleetReport {
         // Ctrl-C waits for the revocations in flight, so no credential is left live unreported.
         let _window = self.cancel.window();
-        let mut lifecycle = TokenLifecycle::new(session);
+        let mut lifecycle = TokenLifecycle::new(provider);
         if let Some(SharedToken {
             minted: Some((token, _minted)),
             ..

@@ -8,8 +8,8 @@
 use secrecy::SecretString;
 
 use crate::cancel::Window;
+use crate::providers::{ErrorKind, Provider, ProviderError};
 use crate::registry::{self, Access, MintedToken, Ownership};
-use crate::session::{Session, SessionError};
 
 /// Failures of the token lifecycle itself (the write it serves reports its own errors).
 #[derive(Debug, thiserror::Error)]
@@ -26,11 +26,11 @@ pub enum LifecycleError {
         description: String,
         /// The transport failure.
         #[source]
-        source: SessionError,
+        source: ProviderError,
     },
     /// Login, keyring or registry failure.
     #[error(transparent)]
-    Session(#[from] SessionError),
+    Provider(#[from] ProviderError),
     /// The registry definitively refused the new token.
     #[error("the new token does not work for pulling (use --verify=skip to write it anyway)")]
     Unverified(#[source] registry::v2::VerifyError),
@@ -71,19 +71,19 @@ pub struct Recorded {
 
 impl Recorded {
     /// Why this id must not be revoked, if it must not.
-    pub async fn refusal(&self, session: &mut Session) -> Result<Option<String>, SessionError> {
+    pub async fn refusal(
+        &self,
+        provider: &mut dyn Provider,
+    ) -> Result<Option<String>, ProviderError> {
         let (id, object) = (&self.id, &self.object);
-        if !registry::is_token_id(id) {
+        if !provider.is_credential_id(id) {
             return Ok(Some(format!(
                 "the token id `{}` recorded in {object} is not a token id; it was not revoked",
                 crate::text::printable(id)
             )));
         }
-        let ownership = session
-            .registry_idempotent(async |api| {
-                api.ownership(id, self.credential.as_ref(), &self.description)
-                    .await
-            })
+        let ownership = provider
+            .ownership(id, self.credential.as_ref(), &self.description)
             .await?;
         Ok(match ownership {
             Ownership::Owned => None,
@@ -100,18 +100,18 @@ impl Recorded {
 
 /// Mints, verifies and revokes registry tokens for one run.
 pub struct TokenLifecycle<'s> {
-    session: &'s mut Session,
+    provider: &'s mut dyn Provider,
 }
 
 impl<'s> TokenLifecycle<'s> {
-    /// Uses `session`'s login.
-    pub fn new(session: &'s mut Session) -> Self {
-        TokenLifecycle { session }
+    /// Uses `provider`'s login.
+    pub fn new(provider: &'s mut dyn Provider) -> Self {
+        TokenLifecycle { provider }
     }
 
-    /// The session.
-    pub fn session(&mut self) -> &mut Session {
-        self.session
+    /// The provider.
+    pub fn provider(&mut self) -> &mut dyn Provider {
+        self.provider
     }
 
     /// Mints a permanent token inside a Ctrl-C window (see [`crate::cancel`]): from here until
@@ -123,8 +123,8 @@ impl<'s> TokenLifecycle<'s> {
         access: Access,
         description: &str,
     ) -> anyhow::Result<(MintedToken, Window)> {
-        self.session.access_token().await?;
-        let cancel = self.session.cancel().clone();
+        self.provider.login().await?;
+        let cancel = self.provider.cancel().clone();
         let window = cancel.window();
         if cancel.is_cancelled() {
             return Err(LifecycleError::InterruptedBeforeMint(cancel.message()).into());
@@ -141,30 +141,24 @@ impl<'s> TokenLifecycle<'s> {
         access: Access,
         description: &str,
     ) -> Result<MintedToken, LifecycleError> {
-        let minted = self
-            .session
-            .registry(async |api| api.mint(true, access, description).await)
-            .await
-            .map_err(|e| {
-                // A request that failed in transit may still have created the token.
-                if e.registry()
-                    .is_some_and(registry::RegistryError::is_transport)
-                {
-                    LifecycleError::MintUncertain {
-                        description: description.to_string(),
-                        source: e,
-                    }
-                } else {
-                    LifecycleError::Session(e)
+        let minted = self.provider.mint(access, description).await.map_err(|e| {
+            // A request that failed in transit may still have created the credential.
+            if e.kind == ErrorKind::Transport {
+                LifecycleError::MintUncertain {
+                    description: description.to_string(),
+                    source: e,
                 }
-            })?;
+            } else {
+                LifecycleError::Provider(e)
+            }
+        })?;
         crate::trace::log(
             1,
             format!(
                 "Minted {} token {} at {}",
                 access.as_str(),
                 minted.id,
-                self.session.profile().registry
+                self.provider.registry()
             ),
         );
         Ok(minted)
@@ -172,17 +166,11 @@ impl<'s> TokenLifecycle<'s> {
 
     /// Revokes the token `id` (retried when the registry fails transiently; "not found" after
     /// a lost answer means it is already revoked).
-    pub async fn revoke(&mut self, id: &str) -> Result<(), SessionError> {
-        let outcome = self
-            .session
-            .registry_idempotent(async |api| api.revoke(id).await)
-            .await;
+    pub async fn revoke(&mut self, id: &str) -> Result<(), ProviderError> {
+        let outcome = self.provider.revoke(id).await;
         match outcome {
             Ok(()) => crate::trace::log(1, format!("Revoked token {id}")),
-            Err(e)
-                if e.registry()
-                    .is_some_and(registry::RegistryError::is_not_found) =>
-            {
+            Err(e) if e.kind == ErrorKind::NotFound => {
                 crate::trace::log(1, format!("Token {id} is not there (already revoked)"));
             }
             Err(e) => return Err(e),
@@ -192,8 +180,8 @@ impl<'s> TokenLifecycle<'s> {
 
     /// Revokes a token recorded in a cluster object once it is known to be that object's own;
     /// otherwise warns and leaves it alone. A failure is returned for the caller to report.
-    pub async fn revoke_recorded(&mut self, recorded: &Recorded) -> Result<bool, SessionError> {
-        if let Some(refusal) = recorded.refusal(self.session).await? {
+    pub async fn revoke_recorded(&mut self, recorded: &Recorded) -> Result<bool, ProviderError> {
+        if let Some(refusal) = recorded.refusal(self.provider).await? {
             crate::trace::warning(refusal);
             return Ok(false);
         }
@@ -212,11 +200,11 @@ impl<'s> TokenLifecycle<'s> {
         if mode == Verification::Skip {
             return Ok(());
         }
-        let registry = &self.session.profile().registry;
+        let registry = self.provider.registry();
         let outcome = registry::v2::check(
-            self.session.http(),
+            self.provider.http(),
             registry,
-            self.session.username(),
+            self.provider.username(),
             &token.token,
             true,
         )
@@ -226,7 +214,7 @@ impl<'s> TokenLifecycle<'s> {
                 crate::trace::log(1, format!("Token {} accepted by {registry}/v2/", token.id));
             }
             (Ok(registry::v2::Verified::Anonymous), Verification::Require) => {
-                return Err(LifecycleError::Anonymous(registry.clone()));
+                return Err(LifecycleError::Anonymous(registry.to_string()));
             }
             (Ok(registry::v2::Verified::Anonymous), _) => crate::trace::warning(format!(
                 "{registry} accepts anonymous pulls; the token could not be checked"
@@ -271,5 +259,235 @@ impl<'s> TokenLifecycle<'s> {
                 "the new registry token {id} could NOT be revoked ({revoke_error:#}); revoke it with `kubectl dedicated-registry token revoke {id}`"
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The lifecycle's decisions against a fake provider: what it mints, revokes and reports,
+    //! without any server.
+
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::cancel::{Cancel, SIGTERM};
+    use crate::providers::{BoxFuture, Kind};
+
+    const ID: &str = "637b3d8c-a087-5af9-a636-16e7efc70967";
+
+    /// A provider that records calls and fails as told.
+    struct Fake {
+        cancel: Cancel,
+        http: reqwest::Client,
+        live: BTreeMap<String, String>,
+        revoked: Vec<String>,
+        mint_fails: Option<ErrorKind>,
+        revoke_fails: Option<ErrorKind>,
+        logins: usize,
+    }
+
+    impl Default for Fake {
+        fn default() -> Self {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            Fake {
+                cancel: Cancel::new(),
+                http: reqwest::Client::new(),
+                live: BTreeMap::new(),
+                revoked: Vec::new(),
+                mint_fails: None,
+                revoke_fails: None,
+                logins: 0,
+            }
+        }
+    }
+
+    fn failure(kind: ErrorKind) -> ProviderError {
+        ProviderError {
+            kind,
+            source: "the fake says no".into(),
+        }
+    }
+
+    impl Provider for Fake {
+        fn kind(&self) -> Kind {
+            Kind::Dedicated
+        }
+        fn registry(&self) -> &str {
+            "registry.fake"
+        }
+        fn username(&self) -> &'static str {
+            "fake-user"
+        }
+        fn http(&self) -> &reqwest::Client {
+            &self.http
+        }
+        fn cancel(&self) -> &Cancel {
+            &self.cancel
+        }
+        fn is_credential_id(&self, id: &str) -> bool {
+            registry::is_token_id(id)
+        }
+        fn login(&mut self) -> BoxFuture<'_, Result<(), ProviderError>> {
+            self.logins += 1;
+            Box::pin(async { Ok(()) })
+        }
+        fn mint<'a>(
+            &'a mut self,
+            _access: Access,
+            description: &'a str,
+        ) -> BoxFuture<'a, Result<MintedToken, ProviderError>> {
+            Box::pin(async move {
+                if let Some(kind) = self.mint_fails {
+                    return Err(failure(kind));
+                }
+                self.live.insert(ID.to_string(), description.to_string());
+                Ok(MintedToken {
+                    token: SecretString::from("fake-secret-credential"),
+                    id: ID.to_string(),
+                    username: "fake-user",
+                })
+            })
+        }
+        fn revoke<'a>(&'a mut self, id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
+            Box::pin(async move {
+                if let Some(kind) = self.revoke_fails {
+                    return Err(failure(kind));
+                }
+                self.live.remove(id);
+                self.revoked.push(id.to_string());
+                Ok(())
+            })
+        }
+        fn list(&mut self) -> BoxFuture<'_, Result<Vec<registry::TokenEntry>, ProviderError>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn ownership<'a>(
+            &'a mut self,
+            id: &'a str,
+            _credential: Option<&'a SecretString>,
+            description: &'a str,
+        ) -> BoxFuture<'a, Result<Ownership, ProviderError>> {
+            Box::pin(async move {
+                Ok(match self.live.get(id) {
+                    None => Ownership::Missing,
+                    Some(d) if d == description => Ownership::Owned,
+                    Some(d) => Ownership::Foreign(d.clone()),
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_minted_credential_is_revoked_when_its_write_fails() {
+        let mut fake = Fake::default();
+        let mut lifecycle = TokenLifecycle::new(&mut fake);
+        let (token, window) = lifecycle
+            .mint_in_window(Access::ReadOnly, "d")
+            .await
+            .unwrap();
+        assert_eq!(token.username, "fake-user");
+        let error = lifecycle
+            .undo(&token, anyhow::anyhow!("write refused"))
+            .await;
+        drop(window);
+        let text = format!("{error:#}");
+        assert!(text.contains("revoked, nothing was changed"), "{text}");
+        assert!(!text.contains("fake-secret-credential"));
+        assert_eq!(fake.revoked, [ID]);
+        assert_eq!(fake.logins, 1, "the login is refreshed before the window");
+    }
+
+    #[tokio::test]
+    async fn an_undo_that_cannot_revoke_names_the_command_that_finishes_it() {
+        let mut fake = Fake {
+            revoke_fails: Some(ErrorKind::Other),
+            ..Fake::default()
+        };
+        let mut lifecycle = TokenLifecycle::new(&mut fake);
+        let (token, _window) = lifecycle
+            .mint_in_window(Access::ReadOnly, "d")
+            .await
+            .unwrap();
+        let error = lifecycle.undo_changed(&token, anyhow::anyhow!("x")).await;
+        let text = format!("{error:#}");
+        assert!(
+            text.contains("could NOT be revoked") && text.contains(&format!("token revoke {ID}")),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_mint_lost_in_transit_is_reported_as_uncertain() {
+        for (kind, uncertain) in [(ErrorKind::Transport, true), (ErrorKind::Other, false)] {
+            let mut fake = Fake {
+                mint_fails: Some(kind),
+                ..Fake::default()
+            };
+            let error = TokenLifecycle::new(&mut fake)
+                .mint_in_window(Access::ReadOnly, "for regcred")
+                .await
+                .unwrap_err();
+            let text = format!("{error:#}");
+            assert_eq!(
+                text.contains("may have been created anyway"),
+                uncertain,
+                "{text}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_revoke_of_a_credential_already_gone_succeeds() {
+        let mut fake = Fake {
+            revoke_fails: Some(ErrorKind::NotFound),
+            ..Fake::default()
+        };
+        TokenLifecycle::new(&mut fake).revoke(ID).await.unwrap();
+        let mut fake = Fake {
+            revoke_fails: Some(ErrorKind::Transport),
+            ..Fake::default()
+        };
+        assert!(TokenLifecycle::new(&mut fake).revoke(ID).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_stop_requested_before_the_mint_mints_nothing() {
+        let mut fake = Fake::default();
+        let cancel = fake.cancel.clone();
+        let _outer = cancel.window();
+        assert_eq!(cancel.request(SIGTERM), crate::cancel::Request::Deferred);
+        let error = TokenLifecycle::new(&mut fake)
+            .mint_in_window(Access::ReadOnly, "d")
+            .await
+            .unwrap_err();
+        assert!(format!("{error:#}").contains("interrupted by SIGTERM; nothing was minted"));
+        assert!(fake.live.is_empty() && fake.revoked.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_recorded_id_is_revoked_only_when_it_is_that_objects_own() {
+        let mut fake = Fake::default();
+        fake.live.insert(
+            ID.into(),
+            "kubectl-dedicated-registry prod/a/regcred".into(),
+        );
+        let recorded = |id: &str, description: &str| Recorded {
+            id: id.into(),
+            credential: None,
+            description: description.into(),
+            object: "secret a/regcred".into(),
+        };
+        let mut lifecycle = TokenLifecycle::new(&mut fake);
+        // Not an id at all, someone else's, already gone: kept, nothing revoked.
+        for r in [
+            recorded("../etc", "x"),
+            recorded(ID, "kubectl-dedicated-registry prod/b/regcred"),
+            recorded("11111111-2222-3333-4444-555555555555", "x"),
+        ] {
+            assert!(!lifecycle.revoke_recorded(&r).await.unwrap(), "{}", r.id);
+        }
+        let own = recorded(ID, "kubectl-dedicated-registry prod/a/regcred");
+        assert!(lifecycle.revoke_recorded(&own).await.unwrap());
+        assert_eq!(fake.revoked, [ID]);
     }
 }

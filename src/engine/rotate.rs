@@ -33,8 +33,8 @@ use crate::cancel::{Cancel, Window};
 use crate::cluster::objects::{self, WriteFailure};
 use crate::cluster::{Target, access};
 use crate::manifests::{self, PullSecretSpec};
+use crate::providers::Provider;
 use crate::registry::{self, Access, MintedToken};
-use crate::session::Session;
 
 /// One secret of a rotation group, as read before the rotation.
 #[derive(Debug, Clone)]
@@ -305,25 +305,23 @@ pub struct Rotation<'r> {
     target: &'r Target,
     reporter: &'r dyn Reporter,
     registry: String,
-    username: &'static str,
     cancel: Cancel,
 }
 
 impl<'r> Rotation<'r> {
-    /// A rotation of `settings` on `target`'s cluster with `session`'s registry.
+    /// A rotation of `settings` on `target`'s cluster with `provider`'s registry.
     pub fn new(
         settings: &'r RotateSpec,
         target: &'r Target,
-        session: &Session,
+        provider: &dyn Provider,
         reporter: &'r dyn Reporter,
     ) -> Self {
         Rotation {
             settings,
             target,
             reporter,
-            registry: session.profile().registry.clone(),
-            username: session.username(),
-            cancel: session.cancel().clone(),
+            registry: provider.registry().to_string(),
+            cancel: provider.cancel().clone(),
         }
     }
 }
@@ -366,11 +364,11 @@ pub fn plan_notes(groups: &[Group]) {
 
 impl Rotation<'_> {
     /// Rotates every group; one summary line; exit 1 naming what failed.
-    pub async fn run(&self, groups: Vec<Group>, session: &mut Session) -> anyhow::Result<()> {
+    pub async fn run(&self, groups: Vec<Group>, provider: &mut dyn Provider) -> anyhow::Result<()> {
         let mut ended = Vec::new();
         let mut ready = Vec::new();
         for mut group in groups {
-            match self.prepare(&mut group, session).await {
+            match self.prepare(&mut group, provider).await {
                 Ok(minted) => ready.push((group, minted)),
                 Err(reason) => ended.push((
                     group.id.clone(),
@@ -384,14 +382,18 @@ impl Rotation<'_> {
         let wrote = self.write_all(&ready).await;
         for ((group, minted), wrote) in ready.into_iter().zip(wrote) {
             let id = group.id.clone();
-            ended.push((id, self.settle(group, minted, wrote, session).await));
+            ended.push((id, self.settle(group, minted, wrote, provider).await));
         }
         self.summary(ended)
     }
 
     /// Reads the holders outside the selection, then mints and verifies the new token(s).
     /// On failure nothing was changed (any token minted is revoked) and the reason is returned.
-    async fn prepare(&self, group: &mut Group, session: &mut Session) -> Result<Minted, String> {
+    async fn prepare(
+        &self,
+        group: &mut Group,
+        provider: &mut dyn Provider,
+    ) -> Result<Minted, String> {
         for at in std::mem::take(&mut group.outside) {
             let member = self.read_outside(&at, &group.id).await?;
             group.members.push(member);
@@ -408,7 +410,7 @@ impl Rotation<'_> {
                 .map(|m| registry::default_description(cluster, &m.namespace, &m.name))
                 .collect()
         };
-        let mut lifecycle = TokenLifecycle::new(session);
+        let mut lifecycle = TokenLifecycle::new(provider);
         let mut tokens: Vec<(MintedToken, Window)> = Vec::new();
         for description in descriptions {
             let step = match lifecycle.mint_in_window(group.access, &description).await {
@@ -514,7 +516,7 @@ impl Rotation<'_> {
             &member.namespace,
             &PullSecretSpec {
                 registry: &self.registry,
-                username: self.username,
+                username: token.username,
                 token: token.token.expose_secret(),
                 token_id: &token.id,
                 email: &email,
@@ -668,7 +670,7 @@ impl Rotation<'_> {
         group: Group,
         minted: Minted,
         wrote: Vec<Wrote>,
-        session: &mut Session,
+        provider: &mut dyn Provider,
     ) -> Ended {
         let failures: Vec<(String, String)> = group
             .members
@@ -689,14 +691,14 @@ impl Rotation<'_> {
                     crate::trace::log(1, format!("cannot write to stdout: {e}"));
                 }
             }
-            self.revoke_old(&group, session).await;
+            self.revoke_old(&group, provider).await;
             drop(minted);
             return Ended {
                 rewritten: group.members.len(),
                 failures,
             };
         }
-        self.undo_group(&group, minted, wrote, session).await;
+        self.undo_group(&group, minted, wrote, provider).await;
         Ended {
             rewritten: 0,
             failures,
@@ -704,7 +706,7 @@ impl Rotation<'_> {
     }
 
     /// Revokes the replaced token once no managed secret of the cluster holds it any more.
-    async fn revoke_old(&self, group: &Group, session: &mut Session) {
+    async fn revoke_old(&self, group: &Group, provider: &mut dyn Provider) {
         let id = &group.id;
         let rotated: BTreeSet<String> = group.members.iter().map(Member::at).collect();
         let still = match objects::managed_token_ids(&self.target.client).await {
@@ -746,7 +748,7 @@ impl Rotation<'_> {
             &first.namespace,
             &first.name,
         );
-        super::holders::revoke_replaced(&mut TokenLifecycle::new(session), &recorded).await;
+        super::holders::revoke_replaced(&mut TokenLifecycle::new(provider), &recorded).await;
     }
 }
 
@@ -759,7 +761,7 @@ impl Rotation<'_> {
         group: &Group,
         minted: Minted,
         wrote: Vec<Wrote>,
-        session: &mut Session,
+        provider: &mut dyn Provider,
     ) {
         let new_of = |m: usize| minted.of(m).id.clone();
         let back: Vec<(usize, Result<(), String>)> =
@@ -794,7 +796,7 @@ impl Rotation<'_> {
                 kept.insert(new_of(m));
             }
         }
-        let mut lifecycle = TokenLifecycle::new(session);
+        let mut lifecycle = TokenLifecycle::new(provider);
         for (token, window) in minted.tokens {
             if kept.contains(&token.id) {
                 continue;

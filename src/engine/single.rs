@@ -19,6 +19,7 @@ use crate::cancel::Window;
 use crate::cluster::objects::{self, AccountChange, WriteFailure};
 use crate::cluster::{self, Target, access};
 use crate::manifests::{self, PullSecretSpec};
+use crate::providers::Provider;
 use crate::registry::{MintedToken, v2};
 
 /// The Secret `settings` asks for in `namespace`, holding `token` (`token_id` recorded).
@@ -92,15 +93,15 @@ pub struct Single<'r, 's> {
 }
 
 impl<'r, 's> Single<'r, 's> {
-    /// A create of `settings` with `session`'s login, reporting to `reporter`.
+    /// A create of `settings` with `provider`'s login, reporting to `reporter`.
     pub fn new(
         settings: &'r CreateSpec,
-        session: &'s mut crate::session::Session,
+        provider: &'s mut dyn Provider,
         reporter: &'r dyn Reporter,
     ) -> Self {
         Single {
             settings,
-            lifecycle: TokenLifecycle::new(session),
+            lifecycle: TokenLifecycle::new(provider),
             reporter,
             multi: false,
             pending: None,
@@ -108,7 +109,7 @@ impl<'r, 's> Single<'r, 's> {
     }
 
     fn registry(&mut self) -> String {
-        self.lifecycle.session().profile().registry.clone()
+        self.lifecycle.provider().registry().to_string()
     }
 
     /// `-A|-l --token-per-namespace`: every selected namespace with its own credential, one
@@ -229,7 +230,7 @@ impl<'r, 's> Single<'r, 's> {
             return true;
         };
         let id = manifests::annotation(secret, manifests::ANNOTATION_TOKEN_ID).unwrap_or("?");
-        let http = self.lifecycle.session().http().clone();
+        let http = self.lifecycle.provider().http().clone();
         let password = SecretString::from(password);
         match v2::check(&http, registry, &user, &password, true).await {
             Ok(_) => true,
@@ -380,7 +381,7 @@ impl Create<'_, '_, '_> {
     }
 
     fn username(&mut self) -> String {
-        self.run.lifecycle.session().username().to_string()
+        self.run.lifecycle.provider().username().to_string()
     }
 
     /// The decision, with an up-to-date secret whose credential the registry refuses treated
@@ -448,7 +449,7 @@ impl Create<'_, '_, '_> {
             self.run.preflight(target, existing).await?;
         }
         let (token, window) = self.run.token(target).await?;
-        let cancel = self.run.lifecycle.session().cancel().clone();
+        let cancel = self.run.lifecycle.provider().cancel().clone();
         if cancel.is_cancelled() {
             let stopped = anyhow::anyhow!(cancel.message());
             return Err(self.run.lifecycle.undo(&token, stopped).await);
@@ -456,7 +457,7 @@ impl Create<'_, '_, '_> {
         let desired = pull_secret(
             settings,
             &registry,
-            &username,
+            token.username,
             &target.namespace,
             token.token.expose_secret(),
             &token.id,
@@ -479,7 +480,7 @@ impl Goal for Create<'_, '_, '_> {
     }
 
     fn stopped(&mut self) -> Option<anyhow::Error> {
-        let cancel = self.run.lifecycle.session().cancel().clone();
+        let cancel = self.run.lifecycle.provider().cancel().clone();
         cancel.is_cancelled().then(|| {
             anyhow::anyhow!(
                 "{}; secret/{} was not changed",
@@ -571,7 +572,7 @@ impl Goal for Create<'_, '_, '_> {
             self.revoke_replaced(existing, &old).await;
         }
         drop(window);
-        let cancel = self.run.lifecycle.session().cancel().clone();
+        let cancel = self.run.lifecycle.provider().cancel().clone();
         if cancel.is_cancelled() {
             bail!(
                 "{} after secret/{name} was written with the new token {}; the remaining steps were skipped, re-run to finish",

@@ -22,7 +22,7 @@ use super::fleet::Fleet;
 use super::select as namespaces;
 use super::spec::FleetScope;
 use crate::manifests;
-use crate::session::Session;
+use crate::providers::Provider;
 
 /// How long a namespace that failed waits before it is tried again.
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
@@ -40,7 +40,7 @@ enum Change {
 pub async fn watch(
     fleet: &Fleet<'_>,
     scope: &FleetScope,
-    session: &mut Session,
+    provider: &mut dyn Provider,
 ) -> anyhow::Result<()> {
     let cancel = fleet.cancel().clone();
     let _window = cancel.window();
@@ -105,7 +105,7 @@ pub async fn watch(
         if batch.is_empty() {
             continue;
         }
-        heal(fleet, batch, &mut known, &mut state, session).await;
+        heal(fleet, batch, &mut known, &mut state, provider).await;
     }
     crate::trace::note(format!("{}; stopped watching", cancel.message()));
     Ok(())
@@ -117,10 +117,10 @@ async fn heal(
     batch: Vec<String>,
     known: &mut Option<(String, SecretString)>,
     state: &mut State<'_>,
-    session: &mut Session,
+    provider: &mut dyn Provider,
 ) {
     let shared = known.as_ref().map(|(id, token)| (id.as_str(), token));
-    match fleet.pass(batch.clone(), shared, false, session).await {
+    match fleet.pass(batch.clone(), shared, false, provider).await {
         Ok((done, shared)) => {
             // A token is kept for later heals only once a secret holds it (a minted token no
             // write used is revoked by `finish`).
@@ -134,7 +134,7 @@ async fn heal(
                     .filter(|d| d.failed())
                     .map(|d| d.namespace.clone()),
             );
-            if let Err(e) = fleet.finish(done, shared, session).await.summary(false) {
+            if let Err(e) = fleet.finish(done, shared, provider).await.summary(false) {
                 crate::trace::note(format!("error: {e:#}"));
             }
         }

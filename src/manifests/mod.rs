@@ -43,8 +43,6 @@ pub const DOCKERCONFIGJSON_KEY: &str = ".dockerconfigjson";
 /// everywhere, so a Pod rendered without `--secret` references the secret created without a
 /// name.
 pub const DEFAULT_SECRET_NAME: &str = "dedicated-registry";
-/// The registry user name for token authentication.
-pub const TOKEN_USERNAME: &str = "token";
 /// What `--dry-run` puts where the token would go.
 pub const PLACEHOLDER_TOKEN: &str = "<token minted when not a dry run>";
 

@@ -1,11 +1,9 @@
-//! The registry: its management API `/api/v1` ([`api`], protocol.md §5) and the Docker
-//! Registry v2 authentication a kubelet uses ([`v2`], protocol.md §6).
+//! What every registry provider shares: credential access levels, minted credentials and
+//! their listing, ownership, descriptions, and the Docker Registry v2 authentication a kubelet
+//! uses ([`v2`], protocol.md §6). The Dedicated management API lives with its provider
+//! ([`crate::providers::dedicated`]).
 
-pub mod api;
-pub mod images;
 pub mod v2;
-
-pub use api::{OrgHeader, RegistryApi};
 
 use secrecy::SecretString;
 
@@ -160,12 +158,15 @@ pub struct MintedToken {
     pub token: SecretString,
     /// Its id, the JWT `jti`; safe to show and store.
     pub id: String,
+    /// The username it goes with in a pull secret (the provider's).
+    pub username: &'static str,
 }
 
 impl std::fmt::Debug for MintedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MintedToken")
             .field("id", &self.id)
+            .field("username", &self.username)
             .field("token", &"<redacted>")
             .finish()
     }
@@ -223,6 +224,7 @@ mod tests {
         let t = MintedToken {
             token: SecretString::from("super-secret"),
             id: "id-1".into(),
+            username: "token",
         };
         let s = format!("{t:?}");
         assert!(s.contains("id-1") && !s.contains("super-secret"));

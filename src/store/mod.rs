@@ -9,5 +9,5 @@ pub mod profiles;
 pub use keyring::{CredKey, CredentialStore, OsKeyring, SecretsError};
 pub use lock::{ProfileLock, lock_credential};
 pub use profiles::{
-    ApiKeyRoute, ConfigFile, CredentialSource, DEFAULT_PROFILE, LoginMethod, Profile,
+    ApiKeyRoute, ConfigFile, CredentialSource, DEFAULT_PROFILE, LoginMethod, Profile, ProviderKind,
 };

@@ -38,10 +38,22 @@ pub enum LoginMethod {
     ApiKey,
 }
 
+/// Which registry platform a profile logs in to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    /// IBM Cloud (Bluemix) Dedicated; profiles written before providers existed are these.
+    #[default]
+    Dedicated,
+}
+
 /// One saved login.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Profile {
+    /// The platform (absent in settings files of older versions: Dedicated).
+    #[serde(default)]
+    pub provider: ProviderKind,
     /// Cloud Controller URL, e.g. `https://api.<domain>`.
     pub api: String,
     /// Discovered login server URL (`authorization_endpoint`, may carry a path).
@@ -241,6 +253,7 @@ mod tests {
 
     fn profile() -> Profile {
         Profile {
+            provider: ProviderKind::Dedicated,
             api: "https://api.example".into(),
             authorization_endpoint: "https://login.example/UAALoginServerWAR".into(),
             token_endpoint: "https://uaa.example".into(),

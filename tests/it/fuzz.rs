@@ -145,7 +145,8 @@ mod servers {
     //! The real clients against the sandbox answering arbitrary JSON.
 
     use dedicated_sandbox::{Fault, Service};
-    use kubectl_dedicated_registry::{cf, http, registry};
+    use kubectl_dedicated_registry::providers::dedicated::{RegistryApi, cf};
+    use kubectl_dedicated_registry::{http, registry};
     use proptest::prelude::*;
     use secrecy::SecretString;
 
@@ -174,7 +175,7 @@ mod servers {
             }
             let access = SecretString::from("not-a-real-token");
             ctx.runtime.block_on(async {
-                let api = registry::RegistryApi::new(
+                let api = RegistryApi::new(
                     client.clone(),
                     &urls.registry_host,
                     access.clone(),

@@ -14,7 +14,7 @@ use crate::engine::report::{self, Reporter, Shown};
 use crate::engine::single::{Single, placeholder_secret};
 use crate::manifests;
 use crate::output;
-use crate::session::Session;
+use crate::providers::dedicated::session::Session;
 use crate::store::Profile;
 
 /// `secret create`.
@@ -88,7 +88,7 @@ fn client_dry_run(
     namespace: &str,
 ) -> anyhow::Result<()> {
     let create = &settings.create;
-    let username = crate::session::username_of(profile);
+    let username = crate::providers::username_for(profile);
     let secret = placeholder_secret(create, &profile.registry, username, namespace);
     let kind_name = format!("secret/{}", create.spec.name);
     // The placeholder is no secret, so the object is printed as is.

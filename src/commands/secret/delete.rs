@@ -13,7 +13,7 @@ use crate::cli::settings::DeleteSettings;
 use crate::cluster::objects;
 use crate::commands::Ctx;
 use crate::engine::lifecycle::TokenLifecycle;
-use crate::session::Session;
+use crate::providers::dedicated::session::Session;
 use crate::{cluster, manifests, output};
 
 /// `secret delete`.

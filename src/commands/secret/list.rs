@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::cli::SecretListFormat;
 use crate::cli::settings::SecretListSettings;
 use crate::cluster::{self, Target};
-use crate::commands::{Ctx, profile};
+use crate::commands::Ctx;
 use crate::engine::inventory;
 use crate::output::{self, Format};
 use crate::registry::v2::{self, Verified};
@@ -368,7 +368,7 @@ fn table(rows: &[Row], all_namespaces: bool) -> String {
             cells.into_iter().map(|c| output::printable(&c)).collect()
         })
         .collect();
-    profile::table(&header, &cells)
+    crate::output::table(&header, &cells)
 }
 
 #[cfg(test)]

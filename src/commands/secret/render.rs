@@ -20,7 +20,6 @@ pub async fn render(ctx: &Ctx, settings: RenderSettings) -> anyhow::Result<()> {
     let description =
         crate::engine::holders::description(spec, cluster_name.as_deref(), &namespace);
     let registry = session.profile().registry.clone();
-    let username = session.username();
     let mut lifecycle = TokenLifecycle::new(&mut session);
     let (token, _window) = lifecycle.mint_in_window(spec.access, &description).await?;
     let secret = manifests::pull_secret(
@@ -28,7 +27,7 @@ pub async fn render(ctx: &Ctx, settings: RenderSettings) -> anyhow::Result<()> {
         &namespace,
         &PullSecretSpec {
             registry: &registry,
-            username,
+            username: token.username,
             token: token.token.expose_secret(),
             token_id: &token.id,
             email: spec.email(),

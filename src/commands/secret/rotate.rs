@@ -3,12 +3,12 @@
 
 use crate::cli::settings::RotateSettings;
 use crate::cluster;
-use crate::commands::{Ctx, profile};
+use crate::commands::Ctx;
 use crate::engine::holders::abbreviate;
 use crate::engine::rotate::{Group, Rotation, access_change, namespaces_of, plan, plan_notes};
 use crate::manifests;
 use crate::output;
-use crate::session::Session;
+use crate::providers::dedicated::session::Session;
 
 /// `secret rotate`.
 pub async fn rotate(ctx: &Ctx, settings: RotateSettings) -> anyhow::Result<()> {
@@ -53,7 +53,7 @@ fn plan_table(groups: &[Group]) -> String {
             ]
         })
         .collect();
-    profile::table(
+    crate::output::table(
         &["TOKEN", "SCOPE", "ACCESS", "SECRETS", "NAMESPACES"],
         &rows,
     )

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use anyhow::bail;
 
-use super::{Ctx, profile};
+use super::Ctx;
 use crate::cli::settings::{TokenListSettings, TokenRevokeSettings};
 use crate::engine::inventory;
 use crate::registry::{DESCRIPTION_PREFIX, TokenEntry};
@@ -170,7 +170,7 @@ fn table(tokens: &[TokenEntry], in_use: &[String]) -> String {
             ]
         })
         .collect();
-    profile::table(&["ID", "ACCESS", "EXPIRES", "IN-USE", "DESCRIPTION"], &rows)
+    crate::output::table(&["ID", "ACCESS", "EXPIRES", "IN-USE", "DESCRIPTION"], &rows)
 }
 
 /// `token revoke`.

@@ -18,7 +18,7 @@ use kube::api::{Api, ListParams};
 use super::{Usage, access, one_line};
 use crate::cli::settings::TokenPruneSettings;
 use crate::cluster::{self, Target};
-use crate::commands::{Ctx, profile};
+use crate::commands::Ctx;
 use crate::engine::inventory;
 use crate::engine::lifecycle::TokenLifecycle;
 use crate::output;
@@ -175,7 +175,7 @@ pub async fn prune(ctx: &Ctx, settings: TokenPruneSettings) -> anyhow::Result<()
 
 /// Revokes the planned tokens still unused in `now`; one summary line, exit 1 if any failed.
 async fn revoke_all(
-    session: &mut crate::session::Session,
+    session: &mut crate::providers::dedicated::session::Session,
     plan: &Plan<'_>,
     now: &ClusterView,
 ) -> anyhow::Result<()> {
@@ -236,7 +236,7 @@ fn plan_table(plan: &Plan<'_>) -> String {
             ]
         })
         .collect();
-    profile::table(&["ID", "ACCESS", "DESCRIPTION", "REASON"], &rows)
+    crate::output::table(&["ID", "ACCESS", "DESCRIPTION", "REASON"], &rows)
 }
 
 /// Asks `question [y/N]` on the terminal; without one, `--yes` is required.

@@ -16,8 +16,9 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::cancel::Cancel;
-use crate::cf::{self, Endpoints, Grant};
-use crate::registry::{OrgHeader, RegistryApi, RegistryError};
+use crate::providers::dedicated::cf::{self, Endpoints, Grant};
+use crate::providers::dedicated::{OrgHeader, RegistryApi};
+use crate::registry::RegistryError;
 use crate::store::{self, ApiKeyRoute, CredKey, CredentialSource, CredentialStore, Profile};
 use crate::{env, http};
 
@@ -103,11 +104,6 @@ pub fn api_key_from_var(name: &str) -> Option<SecretString> {
         .map(crate::redact::keep)
 }
 
-/// The username of the pull credentials `profile`'s provider mints.
-pub fn username_of(_profile: &Profile) -> &'static str {
-    crate::manifests::TOKEN_USERNAME
-}
-
 /// A profile in use.
 pub struct Session {
     name: String,
@@ -159,11 +155,6 @@ impl Session {
     /// The HTTPS client for the environment's endpoints.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
-    }
-
-    /// The username of the pull credentials this provider mints.
-    pub fn username(&self) -> &'static str {
-        username_of(&self.profile)
     }
 
     /// The cancellation token the work of this session obeys.

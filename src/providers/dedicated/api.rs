@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
-use super::{Access, MintedToken, Ownership, RegistryError, TokenEntry};
 use crate::http::{BODY_LIMIT, LIST_BODY_LIMIT, read_body};
+use crate::registry::{Access, MintedToken, Ownership, RegistryError, TokenEntry};
 
 /// A client of one registry, authenticated as one user in one org. Cheap to clone.
 #[derive(Clone)]
@@ -259,15 +259,18 @@ impl RegistryApi {
         description: &str,
     ) -> Result<MintedToken, RegistryError> {
         let action = "mint a token";
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        query.append_pair("permanent", if permanent { "true" } else { "false" });
-        if access == Access::ReadWrite {
-            query.append_pair("write", "true");
-        }
-        if !description.is_empty() {
-            query.append_pair("description", description);
-        }
-        let url = format!("{}?{}", self.url("/api/v1/tokens"), query.finish());
+        // The serializer is not `Send`: it must not live across an await.
+        let url = {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("permanent", if permanent { "true" } else { "false" });
+            if access == Access::ReadWrite {
+                query.append_pair("write", "true");
+            }
+            if !description.is_empty() {
+                query.append_pair("description", description);
+            }
+            format!("{}?{}", self.url("/api/v1/tokens"), query.finish())
+        };
         let body = self
             .send(reqwest::Method::POST, &url, action, BODY_LIMIT)
             .await?;
@@ -286,6 +289,7 @@ impl RegistryApi {
         Ok(MintedToken {
             token: crate::redact::keep(token),
             id,
+            username: super::USERNAME,
         })
     }
 
