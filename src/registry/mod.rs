@@ -1,8 +1,10 @@
 //! The registry: its management API `/api/v1` ([`api`], protocol.md §5) and the Docker
-//! Registry v2 authentication a kubelet uses ([`v2`], protocol.md §6).
+//! Registry v2 authentication a kubelet uses ([`v2`], protocol.md §6), and which pull-secret
+//! key the kubelet uses for an image ([`matcher`]).
 
 pub mod api;
 pub mod images;
+pub mod matcher;
 pub mod v2;
 
 pub use api::{OrgHeader, RegistryApi};
