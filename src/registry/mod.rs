@@ -1,8 +1,10 @@
 //! What every registry provider shares: credential access levels, minted credentials and
 //! their listing, ownership, descriptions, and the Docker Registry v2 authentication a kubelet
-//! uses ([`v2`], protocol.md §6). The Dedicated management API lives with its provider
+//! uses ([`v2`], protocol.md §6), and which pull-secret key the kubelet uses for an image
+//! ([`matcher`]). The Dedicated management API lives with its provider
 //! ([`crate::providers::dedicated`]).
 
+pub mod matcher;
 pub mod v2;
 
 use secrecy::SecretString;

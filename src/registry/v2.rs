@@ -14,7 +14,8 @@
 //! [`resolve`] goes one step further for `pod apply`: with the same handshake (scoped to the
 //! repository), `HEAD /v2/<name>/manifests/<reference>` with the media types a kubelet accepts,
 //! the digest from `Docker-Content-Digest` (or the sha256 of the manifest a `GET` returns when a
-//! registry sends no such header), and the repository's tags when the tag is unknown.
+//! registry sends no such header), and the repository's tags when the tag is unknown (every
+//! page of a paginated tag list, [`next_link`]).
 
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -233,7 +234,23 @@ enum FirstAnswer {
     Challenged(Vec<Challenge>),
 }
 
-impl Check<'_> {
+impl<'a> Check<'a> {
+    /// The check of `username`/`password` at `https://<host>/v2/`.
+    fn new(
+        http: &'a reqwest::Client,
+        host: &'a str,
+        username: &'a str,
+        password: &'a SecretString,
+    ) -> Self {
+        Check {
+            http,
+            host,
+            username,
+            password,
+            base: format!("https://{host}/v2/"),
+        }
+    }
+
     fn protocol(&self, detail: String) -> VerifyError {
         VerifyError::Protocol {
             host: self.host.to_string(),
@@ -417,13 +434,7 @@ pub async fn check(
     password: &SecretString,
     realm_on_host: bool,
 ) -> Result<Verified, VerifyError> {
-    let check = Check {
-        http,
-        host,
-        username,
-        password,
-        base: format!("https://{host}/v2/"),
-    };
+    let check = Check::new(http, host, username, password);
     let auth = check.authenticate(None, realm_on_host).await?;
     if matches!(auth, Auth::Anonymous) {
         return Ok(Verified::Anonymous);
@@ -539,29 +550,103 @@ impl Check<'_> {
         ))
     }
 
-    /// `GET /v2/<name>/tags/list`: the tags, or `None` when the repository is unknown.
-    async fn tags(&self, name: &str, auth: &Auth) -> Result<Option<Vec<String>>, VerifyError> {
+    /// One page of `GET /v2/<name>/tags/list`: its tags and the `rel="next"` link, or `None`
+    /// when the repository is unknown.
+    async fn tags_page(
+        &self,
+        url: &url::Url,
+        auth: &Auth,
+    ) -> Result<Option<(Vec<String>, Option<String>)>, VerifyError> {
         #[derive(serde::Deserialize)]
         struct TagList {
             tags: Option<Vec<String>>,
         }
-        let url = format!("{}{name}/tags/list", self.base);
-        let request = self.authorized(self.http.get(&url), auth);
-        let response = crate::http::send(request, "GET", &url).await?;
+        let text = url.to_string();
+        let request = self.authorized(self.http.get(url.clone()), auth);
+        let response = crate::http::send(request, "GET", &text).await?;
         match response.status().as_u16() {
             200 => {}
             404 => return Ok(None),
             status => {
-                return Err(self.protocol(format!("GET {url} answered HTTP {status}")));
+                return Err(self.protocol(format!("GET {text} answered HTTP {status}")));
             }
         }
-        let body = crate::http::read_body(response, &url, crate::http::LIST_BODY_LIMIT).await?;
+        let next = response
+            .headers()
+            .get_all("link")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(next_link);
+        let body = crate::http::read_body(response, &text, crate::http::LIST_BODY_LIMIT).await?;
         let list: TagList = serde_json::from_slice(&body).map_err(|_| {
             self.protocol(format!(
-                "GET {url} answered something that is not a tag list"
+                "GET {text} answered something that is not a tag list"
             ))
         })?;
-        Ok(Some(list.tags.unwrap_or_default()))
+        Ok(Some((list.tags.unwrap_or_default(), next)))
+    }
+
+    /// `GET /v2/<name>/tags/list?n=`[`TAGS_PAGE`], following `Link: <...>; rel="next"` (the
+    /// distribution spec's pagination, `n` and `last`) on the same host for at most
+    /// [`TAGS_MAX_PAGES`] pages: the tags, or `None` when the repository is unknown.
+    async fn tags(&self, name: &str, auth: &Auth) -> Result<Option<Vec<String>>, VerifyError> {
+        let first = format!("{}{name}/tags/list?n={TAGS_PAGE}", self.base);
+        let mut url = url::Url::parse(&first)
+            .map_err(|_| self.protocol(format!("`{first}` is not a URL")))?;
+        let mut tags = Vec::new();
+        for page in 0..TAGS_MAX_PAGES {
+            let Some((page_tags, next)) = self.tags_page(&url, auth).await? else {
+                if page == 0 {
+                    return Ok(None);
+                }
+                return Err(self.protocol(format!("GET {url} answered HTTP 404")));
+            };
+            tags.extend(page_tags);
+            let Some(next) = next else { break };
+            let next = url
+                .join(&next)
+                .map_err(|_| self.protocol(format!("unreadable next link `{next}`")))?;
+            // The bearer token is for this registry only.
+            if next.origin() != url.origin() {
+                return Err(self.protocol(format!(
+                    "the next page of the tag list is on another host ({next}); not followed"
+                )));
+            }
+            url = next;
+        }
+        Ok(Some(tags))
+    }
+}
+
+/// Tags asked for per `tags/list` page.
+pub const TAGS_PAGE: usize = 100;
+/// Pages of a tag list followed at most (a registry whose links never end is cut off there).
+pub const TAGS_MAX_PAGES: usize = 50;
+
+/// The target of the `rel="next"` link of a `Link` header value (RFC 8288: `<uri>` then
+/// `;`-separated parameters, several links separated by `,`; `rel` may list several types).
+pub fn next_link(header: &str) -> Option<String> {
+    let mut rest = header;
+    loop {
+        let start = rest.find('<')?;
+        let end = start + rest[start..].find('>')?;
+        let target = &rest[start + 1..end];
+        let after = &rest[end + 1..];
+        let params_end = after.find('<').unwrap_or(after.len());
+        let is_next = after[..params_end].split([';', ',']).any(|param| {
+            param.split_once('=').is_some_and(|(key, value)| {
+                key.trim().eq_ignore_ascii_case("rel")
+                    && value
+                        .trim()
+                        .trim_matches('"')
+                        .split_whitespace()
+                        .any(|rel| rel.eq_ignore_ascii_case("next"))
+            })
+        });
+        if is_next {
+            return Some(target.to_string());
+        }
+        rest = &after[params_end..];
     }
 }
 
@@ -581,13 +666,7 @@ pub async fn resolve(
     realm_on_host: bool,
     image: &ImageName<'_>,
 ) -> Result<Resolution, VerifyError> {
-    let check = Check {
-        http,
-        host,
-        username,
-        password,
-        base: format!("https://{host}/v2/"),
-    };
+    let check = Check::new(http, host, username, password);
     let scope = format!("repository:{}:pull", image.name);
     let auth = check.authenticate(Some(&scope), realm_on_host).await?;
     let url = format!("{}{}/manifests/{}", check.base, image.name, image.reference);
@@ -672,6 +751,27 @@ mod tests {
         assert_eq!(token68[1].param("realm"), Some("x"));
         let bare = parse_challenges("Bearer").unwrap();
         assert!(bare[0].params.is_empty());
+    }
+
+    #[test]
+    fn next_links_are_found_in_link_headers() {
+        assert_eq!(
+            next_link(r#"</v2/demo/hello/tags/list?last=v1&n=2>; rel="next""#).as_deref(),
+            Some("/v2/demo/hello/tags/list?last=v1&n=2")
+        );
+        assert_eq!(
+            next_link(r#"<https://r.x/a?x=1,2>; rel="prev", <https://r.x/b>;title="x";REL=next"#)
+                .as_deref(),
+            Some("https://r.x/b")
+        );
+        assert_eq!(
+            next_link(r#"<https://r.x/c>; rel="prev next""#).as_deref(),
+            Some("https://r.x/c")
+        );
+        assert_eq!(next_link(r#"<https://r.x/a>; rel="prev""#), None);
+        assert_eq!(next_link(r#"<https://r.x/a>; rel="nextpage""#), None);
+        assert_eq!(next_link("garbage"), None);
+        assert_eq!(next_link("<unterminated; rel=next"), None);
     }
 
     #[test]

@@ -514,3 +514,137 @@ fn the_pre_flight_against_the_real_docker_registry() {
         run.leaks_none(&[registry.password(), "not-the-password"]);
     }
 }
+
+/// "nearest tags" read the whole tag list: the registry pages it (`n`, `Link` with `last`) and
+/// every page is followed, so a tag on the last page is still named.
+#[test]
+fn nearest_tags_follow_every_page_of_the_tag_list() {
+    let ctx = TestContext::with_secret("team-a", "regcred");
+    for i in 0..150 {
+        let tag = format!("build-{i:03}");
+        ctx.sandbox
+            .world
+            .registry
+            .seed_image("demo/hello", &tag, &tag);
+    }
+    ctx.sandbox.journal().clear();
+    let run = apply(&ctx, "demo/hello:v1.0", "regcred", &[]).fails_with("not found");
+    assert!(
+        run.stderr.contains("nearest existing tags: v1, "),
+        "`v1` is on the last page: {}",
+        run.stderr
+    );
+    let pages: Vec<(Option<String>, Option<String>)> = ctx
+        .sandbox
+        .journal()
+        .for_service(Service::Registry)
+        .into_iter()
+        .filter(|e| e.path == "/v2/demo/hello/tags/list")
+        .map(|e| {
+            assert_eq!(e.status, 200);
+            (
+                e.query_param("n").map(str::to_string),
+                e.query_param("last").map(str::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            (Some("100".to_string()), None),
+            (Some("100".to_string()), Some("build-099".to_string())),
+        ]
+    );
+    assert!(!pods_touched(&ctx));
+}
+
+/// A pull secret written by another tool, read the way the kubelet reads it: a key the kubelet
+/// would not use for the image is named with the rule that failed (the pre-flight then has no
+/// credential to check with); an `auth` the kubelet cannot decode stops `pod apply`.
+#[test]
+fn the_pre_flight_matches_and_reads_secrets_as_the_kubelet_does() {
+    use base64::Engine as _;
+    let ctx = TestContext::with_secret("team-a", "regcred");
+    let token = ctx.tokens()[0].token.clone();
+    let host = ctx.sandbox.urls().registry_host.clone();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("token:{token}"));
+    let (name, port) = host
+        .rsplit_once(':')
+        .expect("the sandbox registry has a port");
+    let other_port: u16 = port.parse::<u16>().unwrap().wrapping_add(1).max(1);
+    let configs = [
+        // The host without its port: ports must be equal.
+        (
+            "no-port",
+            serde_json::json!({"auths": {name: {"auth": auth}}}),
+        ),
+        // Another registry namespace: the path is a prefix the image does not have.
+        (
+            "other-path",
+            serde_json::json!({"auths": {format!("{host}/ops"): {"auth": auth}}}),
+        ),
+        // `*` for the first label of 127.0.0.1 and the wrong port.
+        (
+            "wildcard",
+            serde_json::json!({"auths": {format!("*.0.0.1:{other_port}"): {"auth": auth}}}),
+        ),
+        // The right key, with a scheme and `/v1/`, and a namespace path: the kubelet uses it.
+        (
+            "scoped",
+            serde_json::json!({"auths": {format!("https://{host}/v1/"): {"auth": "bm8tY29sb24="},
+                                          format!("{host}/demo"): {"auth": auth}}}),
+        ),
+    ];
+    for (secret, config) in &configs {
+        let file = ctx.sandbox.dir().join(format!("{secret}.json"));
+        std::fs::write(&file, config.to_string()).unwrap();
+        ctx.kubectl(&[
+            "-n",
+            "team-a",
+            "create",
+            "secret",
+            "generic",
+            secret,
+            "--type=kubernetes.io/dockerconfigjson",
+            &format!("--from-file=.dockerconfigjson={}", file.display()),
+        ])
+        .ok();
+    }
+    for (secret, rule) in [
+        ("no-port", "port differs"),
+        ("other-path", "path prefix"),
+        ("wildcard", "port differs"),
+    ] {
+        ctx.sandbox.journal().clear();
+        let run = apply(&ctx, "demo/hello:v1", secret, &["--name", secret]).ok();
+        run.leaks_none(&[&token]);
+        let warned = warnings(&run);
+        assert_eq!(warned.len(), 1, "{secret}: {}", run.stderr);
+        assert!(
+            warned[0].contains(&format!("secret/{secret} holds no credential for {host}"))
+                && warned[0].contains(rule),
+            "{secret}: {}",
+            warned[0]
+        );
+        assert!(
+            ctx.sandbox
+                .journal()
+                .for_service(Service::Registry)
+                .is_empty(),
+            "{secret}: nothing to check with"
+        );
+    }
+    // `bm8tY29sb24=` is base64 of text without `:`: the kubelet refuses the whole secret.
+    let refused = apply(&ctx, "demo/hello:v1", "scoped", &["--name", "scoped"])
+        .fails_with("the kubelet cannot read secret/scoped");
+    assert!(refused.stderr.contains("without `:`"), "{}", refused.stderr);
+    assert!(
+        ctx.sandbox
+            .world
+            .kube
+            .get("team-a", "pods", "scoped")
+            .is_none()
+    );
+    refused.leaks_none(&[&token]);
+    refused.shows_no_jwt();
+}

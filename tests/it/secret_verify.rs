@@ -333,3 +333,83 @@ fn secret_verify_checks_every_registry_of_a_secret() {
     assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
     run.leaks_none(&[&token, docker.password(), "wrong-password"]);
 }
+
+/// `secret verify` reads a secret the way the kubelet does: `auth` wins over `username` and
+/// `password` (a warning says so), a key the kubelet ignores is a warning, and an `auth` it
+/// cannot decode fails the secret, since every pull of a Pod using it would fail.
+#[test]
+fn secret_verify_reads_the_secret_as_the_kubelet_does() {
+    use base64::Engine as _;
+    let ctx = TestContext::with_secret("team-a", "regcred");
+    let token = ctx.tokens()[0].token.clone();
+    let host = ctx.sandbox.urls().registry_host.clone();
+    let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+    let configs = [
+        (
+            "auth-wins",
+            json!({"auths": {
+                host.clone(): {"username": "token", "password": "stale-password", "auth": b64(format!("token:{token}"))},
+                "bad host:5000": {"auth": b64("a:b".into())},
+            }}),
+        ),
+        (
+            "bad-auth",
+            json!({"auths": {host.clone(): {"username": "token", "password": token, "auth": "%%%"}}}),
+        ),
+    ];
+    for (name, config) in &configs {
+        let file = ctx.sandbox.dir().join(format!("{name}.json"));
+        std::fs::write(&file, config.to_string()).unwrap();
+        ctx.kubectl(&[
+            "-n",
+            "team-a",
+            "create",
+            "secret",
+            "generic",
+            name,
+            "--type=kubernetes.io/dockerconfigjson",
+            &format!("--from-file=.dockerconfigjson={}", file.display()),
+        ])
+        .ok();
+    }
+    let ok = ctx
+        .run(&["-n", "team-a", "secret", "verify", "auth-wins"], None)
+        .ok();
+    assert_eq!(
+        ok.stdout,
+        format!("{host}: credential of `token` accepted\n"),
+        "the credential in `auth` was checked, the ignored key not at all"
+    );
+    let warned = warnings(&ok);
+    assert_eq!(warned.len(), 2, "{}", ok.stderr);
+    assert!(
+        warned[0].contains("the kubelet uses `auth`"),
+        "{}",
+        warned[0]
+    );
+    assert!(
+        warned[1].contains("entry `bad host:5000`")
+            && warned[1].contains("the kubelet ignores this entry"),
+        "{}",
+        warned[1]
+    );
+    ctx.sandbox.journal().clear();
+    let bad = ctx
+        .run(&["-n", "team-a", "secret", "verify", "bad-auth"], None)
+        .fails_with("the kubelet cannot read secret `team-a/bad-auth`");
+    assert!(
+        bad.stderr.contains("is not unpadded standard base64"),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        ctx.sandbox
+            .journal()
+            .for_service(Service::Registry)
+            .is_empty(),
+        "nothing is checked with a secret the kubelet refuses"
+    );
+    for run in [&ok, &bad] {
+        run.leaks_none(&[&token, "stale-password"]);
+    }
+}

@@ -3,6 +3,10 @@
 //! resolved at its registry with the secret's own credential (v2 challenge, realm, `HEAD` of the
 //! manifest, [`crate::registry::v2::resolve`]).
 //!
+//! The credential is the one the kubelet tries first for the image, by its matching rules
+//! ([`crate::registry::matcher`]: ports equal, `*` one DNS label, path prefix, Docker Hub
+//! fallback); a secret the kubelet cannot read is a definite failure.
+//!
 //! Definite failures (no such secret, tag or repository; the credential refused or not allowed
 //! to pull the repository) stop the command before anything is written; anything the check
 //! cannot tell (an unreachable or non-v2 registry, an unexpected answer, a secret it may not
@@ -17,6 +21,7 @@ use crate::cluster::Target;
 use crate::commands::Ctx;
 use crate::manifests::{self, ImageRef};
 use crate::output;
+use crate::registry::matcher;
 use crate::registry::v2::{self, ImageName, Resolution, VerifyError};
 
 /// How many of a repository's tags a "not found" names.
@@ -77,6 +82,49 @@ fn replace_hint(secret: &Secret, ns: &str, name: &str) -> String {
     }
 }
 
+/// The credential the kubelet would try first for `image` from `secret`, by its matching rules
+/// ([`matcher`]); an error when the kubelet cannot read the secret at all, `None` (warned
+/// about) when no key of it applies.
+fn kubelet_credential(
+    secret: &Secret,
+    name: &str,
+    image: &ImageRef,
+) -> anyhow::Result<Option<matcher::Credential>> {
+    let config = matcher::secret_config(secret);
+    if let Some(fatal) = config.fatal() {
+        bail!(
+            "the kubelet cannot read secret/{name}: {fatal}; every pull of a Pod using it would fail, so it was not applied; recreate the secret (or skip this check with --no-check)"
+        );
+    }
+    let full = &image.full;
+    let target = match matcher::parse_image(full) {
+        Ok(target) => target,
+        Err(e) => {
+            output::warning(format!(
+                "the kubelet cannot parse image `{full}` ({e}); the image was not checked"
+            ));
+            return Ok(None);
+        }
+    };
+    let mut keyring = matcher::Keyring::default();
+    keyring.add(name, &config);
+    let lookup = keyring.lookup(&target);
+    let Some(first) = lookup.matches.first() else {
+        let why = lookup.why_not();
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({why})")
+        };
+        output::warning(format!(
+            "secret/{name} holds no credential for {}{why}: the kubelet will pull `{full}` without one; the image was not checked",
+            image.domain
+        ));
+        return Ok(None);
+    };
+    Ok(Some(first.credential.clone()))
+}
+
 /// Runs the pre-flight for `image` with pull secret `secret_name` in `target`'s namespace.
 /// Returns the resolved digest when the image was found (`None` when it could not be checked).
 pub async fn run(
@@ -90,14 +138,10 @@ pub async fn run(
         return Ok(None);
     };
     let host = &image.domain;
-    let Some((username, password, _)) = manifests::existing_credential(&secret, host) else {
-        output::warning(format!(
-            "secret/{secret_name} holds no credential for {host}: the kubelet will pull `{}` without one; the image was not checked",
-            image.full
-        ));
+    let Some(credential) = kubelet_credential(&secret, secret_name, image)? else {
         return Ok(None);
     };
-    let password = SecretString::from(password);
+    let (username, password) = (credential.username, SecretString::from(credential.password));
     let (http, own_registry) = client_for(ctx, host)?;
     let name = ImageName {
         name: &image.repository,

@@ -1,5 +1,6 @@
 //! `secret verify`: every registry in a pull secret, checked with its own credential the way a
-//! kubelet authenticates (Docker Registry v2).
+//! kubelet authenticates (Docker Registry v2). The secret is read as the kubelet reads it
+//! ([`crate::registry::matcher`]): one it would refuse fails, what it ignores is warned about.
 
 use anyhow::bail;
 use k8s_openapi::api::core::v1::Secret;
@@ -8,8 +9,49 @@ use secrecy::SecretString;
 
 use crate::cli::settings::VerifySettings;
 use crate::commands::Ctx;
+use crate::registry::matcher;
 use crate::registry::v2::{self, Verified};
-use crate::{cluster, manifests, output};
+use crate::{cluster, output};
+
+/// The entries of `secret` as the kubelet reads them ([`matcher::secret_config`]): its key
+/// and credential, in the order written. What the kubelet ignores is one warning each; what
+/// makes it refuse the secret is the error.
+fn kubelet_entries(
+    secret: &Secret,
+    ns: &str,
+    name: &str,
+) -> anyhow::Result<Vec<(String, matcher::Credential)>> {
+    let config = matcher::secret_config(secret);
+    if let Some(fatal) = config.fatal() {
+        bail!(
+            "the kubelet cannot read secret `{ns}/{name}`: {fatal}; every pull of a Pod using it fails; recreate it (e.g. `kubectl create secret docker-registry`)"
+        );
+    }
+    let mut entries = Vec::new();
+    for finding in &config.findings {
+        use matcher::Problem::{MissingData, NoAuths, NotAPullSecret};
+        if !matches!(
+            finding.problem,
+            NotAPullSecret { .. } | MissingData { .. } | NoAuths
+        ) {
+            output::warning(format!("secret `{ns}/{name}`: {finding}"));
+        }
+    }
+    for entry in config.entries {
+        if let Ok(key) = entry.key
+            && !entry.credential.username.is_empty()
+        {
+            entries.push((key, entry.credential));
+        }
+    }
+    if entries.is_empty() {
+        bail!(
+            "secret `{ns}/{name}` holds no registry credential (type {}); expected a kubernetes.io/dockerconfigjson pull secret",
+            secret.type_.as_deref().unwrap_or("unknown")
+        );
+    }
+    Ok(entries)
+}
 
 /// `secret verify`.
 pub async fn verify(ctx: &Ctx, settings: VerifySettings) -> anyhow::Result<()> {
@@ -31,22 +73,23 @@ pub async fn verify(ctx: &Ctx, settings: VerifySettings) -> anyhow::Result<()> {
         .get(name)
         .await
         .map_err(|e| target.error("get", "secret", name, e))?;
-    let entries = manifests::credentials(&secret);
-    if entries.is_empty() {
-        bail!(
-            "secret `{}/{name}` holds no registry credential (type {}); expected a kubernetes.io/dockerconfigjson pull secret",
-            target.namespace,
-            secret.type_.as_deref().unwrap_or("unknown")
-        );
-    }
+    let entries = kubelet_entries(&secret, &target.namespace, name)?;
     let mut failed = Vec::new();
-    for manifests::Credential {
-        host,
-        username,
-        password,
-        ..
-    } in entries
+    for (
+        key,
+        matcher::Credential {
+            username, password, ..
+        },
+    ) in entries
     {
+        // The v2 check is at the host; a path in the key only narrows which images it serves.
+        let host = key.split('/').next().unwrap_or_default().to_string();
+        if host.contains(['*', '?', '[']) {
+            output::data(&format!(
+                "{key}: a wildcard key (matched per DNS label), no single registry to check"
+            ))?;
+            continue;
+        }
         let password = SecretString::from(password);
         let client = match &profile_client {
             Some((registry, client)) if *registry == host => client,
@@ -54,10 +97,10 @@ pub async fn verify(ctx: &Ctx, settings: VerifySettings) -> anyhow::Result<()> {
         };
         match v2::check(client, &host, &username, &password, false).await {
             Ok(Verified::Accepted) => {
-                output::data(&format!("{host}: credential of `{username}` accepted"))?
+                output::data(&format!("{key}: credential of `{username}` accepted"))?
             }
             Ok(Verified::Anonymous) => {
-                output::data(&format!("{host}: anonymous access, nothing to check"))?
+                output::data(&format!("{key}: anonymous access, nothing to check"))?
             }
             Err(e) => {
                 // A refusal is a broken credential; anything else left it unproven.
@@ -66,7 +109,7 @@ pub async fn verify(ctx: &Ctx, settings: VerifySettings) -> anyhow::Result<()> {
                 } else {
                     "could not be verified"
                 };
-                output::data(&format!("{host}: {verdict}"))?;
+                output::data(&format!("{key}: {verdict}"))?;
                 failed.push(format!("{e:#}"));
             }
         }

@@ -192,6 +192,13 @@ impl RegistryState {
         inner.repos.get(name)?.tags.get(tag).cloned()
     }
 
+    /// Stores image `name:tag` (a small schema2 image whose layer holds `content`), as a
+    /// push would; for tests that need more tags or repositories than the seed.
+    pub fn seed_image(&self, name: &str, tag: &str, content: &str) {
+        let mut inner = self.inner.lock().expect("registry lock");
+        inner.seed_image(name, tag, content);
+    }
+
     /// Tags of a repository (`demo/hello`), sorted; empty when unknown.
     pub fn tags(&self, name: &str) -> Vec<String> {
         let inner = self.inner.lock().expect("registry lock");
@@ -848,14 +855,14 @@ async fn v2(
     let head = method == Method::HEAD;
     match (path, method.clone()) {
         (V2Path::Tags(_), Method::GET) => {
-            let inner = world.registry.inner.lock().expect("registry lock");
-            match inner.repos.get(&name) {
-                Some(repo) => with_api_version(
-                    axum::Json(json!({"name": name, "tags": repo.tags.keys().collect::<Vec<_>>()}))
-                        .into_response(),
-                ),
-                None => name_unknown(&name),
-            }
+            let tags = {
+                let inner = world.registry.inner.lock().expect("registry lock");
+                match inner.repos.get(&name) {
+                    Some(repo) => repo.tags.keys().cloned().collect::<Vec<_>>(),
+                    None => return name_unknown(&name),
+                }
+            };
+            tags_page(&name, tags, uri.query())
         }
         (V2Path::Manifest(_, reference), Method::GET | Method::HEAD) => {
             get_manifest(&world, &name, &reference, &headers, head)
@@ -952,6 +959,51 @@ async fn v2(
             Value::Null,
         ),
     }
+}
+
+/// One page of a tag list (the distribution spec's pagination): the tags after `last`, in
+/// lexical order, at most `n` of them; when more remain, `Link: </v2/<name>/tags/list?n=<n>&
+/// last=<the page's last tag>>; rel="next"` (a relative reference, as distribution sends it).
+/// Without `n`, every tag after `last`; an `n` that is not a number is 400
+/// `PAGINATION_NUMBER_INVALID`.
+fn tags_page(name: &str, tags: Vec<String>, query: Option<&str>) -> Response {
+    let pairs: HashMap<String, String> =
+        url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let mut tags: Vec<String> = match pairs.get("last") {
+        Some(last) => tags.into_iter().filter(|t| t > last).collect(),
+        None => tags,
+    };
+    let mut link = None;
+    if let Some(n) = pairs.get("n") {
+        let Ok(n) = n.parse::<usize>() else {
+            return v2_error(
+                StatusCode::BAD_REQUEST,
+                "PAGINATION_NUMBER_INVALID",
+                "invalid number of results requested",
+                json!({"n": n}),
+            );
+        };
+        if n > 0 && n < tags.len() {
+            tags.truncate(n);
+            let next: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("n", &n.to_string())
+                .append_pair("last", &tags[n - 1])
+                .finish();
+            link = Some(format!("</v2/{name}/tags/list?{next}>; rel=\"next\""));
+        } else {
+            tags.truncate(n);
+        }
+    }
+    let mut response =
+        with_api_version(axum::Json(json!({"name": name, "tags": tags})).into_response());
+    if let Some(link) = link {
+        response
+            .headers_mut()
+            .insert(header::LINK, link.parse().expect("a valid header value"));
+    }
+    response
 }
 
 fn name_unknown(name: &str) -> Response {

@@ -1221,6 +1221,29 @@ async fn v2_challenge_realm_and_read_only_pull() {
         tags,
         json!({"name": "demo/hello", "tags": ["latest", "v1"]})
     );
+    // Pagination (distribution spec): `n` per page, a relative `Link` to the next one with
+    // `last`; the last page has no link; `n` must be a number.
+    let tags_url = format!("{}/v2/demo/hello/tags/list", urls.registry);
+    let first = bearer_get(&client, &format!("{tags_url}?n=1"), &bearer).await;
+    assert_eq!(
+        first.headers()["link"],
+        r#"</v2/demo/hello/tags/list?n=1&last=latest>; rel="next""#
+    );
+    assert_eq!(
+        json_of(first).await.1,
+        json!({"name": "demo/hello", "tags": ["latest"]})
+    );
+    let last = bearer_get(&client, &format!("{tags_url}?n=1&last=latest"), &bearer).await;
+    assert!(last.headers().get("link").is_none());
+    assert_eq!(json_of(last).await.1["tags"], json!(["v1"]));
+    let (status, after) = get_json_bearer(&client, &format!("{tags_url}?last=v0"), &bearer).await;
+    assert_eq!(
+        (status, after["tags"].clone()),
+        (StatusCode::OK, json!(["v1"]))
+    );
+    let (status, body) = get_json_bearer(&client, &format!("{tags_url}?n=x"), &bearer).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["errors"][0]["code"], "PAGINATION_NUMBER_INVALID");
 
     // Manifest: schema2 only when accepted.
     let manifest_url = format!("{}/v2/demo/hello/manifests/v1", urls.registry);
