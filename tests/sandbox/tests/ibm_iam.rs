@@ -192,6 +192,19 @@ async fn refresh_needs_the_original_client_and_never_works_for_default() {
         body["errorMessage"],
         "For the original authentication, client id 'default' was passed, refresh the token, client id 'bx' is used."
     );
+    // Nor with the `default` client itself.
+    let (status, body) = default_client(
+        &ctx,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", plain["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, &body["errorCode"]),
+        (StatusCode::BAD_REQUEST, &json!("BXNIM0137E"))
+    );
     let (_, _, body) = ctx
         .token_request(&[("grant_type", "refresh_token"), ("refresh_token", "forged")])
         .await;
