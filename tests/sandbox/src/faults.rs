@@ -91,6 +91,8 @@ pub struct Fault {
     pub times: Option<usize>,
     /// How many matching requests pass untouched before it applies.
     pub after: usize,
+    /// Only requests for this host name (without port, e.g. `us.icr.io`); any when `None`.
+    pub host: Option<String>,
 }
 
 impl Fault {
@@ -113,6 +115,7 @@ impl Fault {
             },
             times: None,
             after: 0,
+            host: None,
         }
     }
 
@@ -125,6 +128,7 @@ impl Fault {
             action,
             times: None,
             after: 0,
+            host: None,
         }
     }
 
@@ -148,14 +152,23 @@ impl Fault {
         self
     }
 
+    /// Limits the fault to requests for one host name (the icr.io front serves many).
+    pub fn on_host(mut self, host: &str) -> Self {
+        self.host = Some(host.to_ascii_lowercase());
+        self
+    }
+
     /// Limits the fault to the next `n` matching requests.
     pub fn times(mut self, n: usize) -> Self {
         self.times = Some(n);
         self
     }
 
-    fn matches(&self, service: Service, method: &str, path: &str) -> bool {
+    fn matches(&self, service: Service, method: &str, path: &str, host: &str) -> bool {
         if self.service != service {
+            return false;
+        }
+        if self.host.as_deref().is_some_and(|h| h != host) {
             return false;
         }
         if let Some(m) = &self.method
@@ -188,11 +201,17 @@ impl Faults {
     }
 
     /// Takes the action for a request, consuming one use of a counted rule.
-    pub(crate) fn take(&self, service: Service, method: &str, path: &str) -> Option<FaultAction> {
+    pub(crate) fn take(
+        &self,
+        service: Service,
+        method: &str,
+        path: &str,
+        host: &str,
+    ) -> Option<FaultAction> {
         let mut rules = self.rules.lock().expect("faults lock");
         let mut found = None;
         for (i, rule) in rules.iter_mut().enumerate() {
-            if !rule.matches(service, method, path) {
+            if !rule.matches(service, method, path, host) {
                 continue;
             }
             if rule.after > 0 {

@@ -30,6 +30,10 @@ const RECORDED_HEADERS: &[&str] = &[
     "user-agent",
     "impersonate-user",
     "impersonate-group",
+    "host",
+    "if-match",
+    "entity-lock",
+    "iam-apikey",
 ];
 
 /// Form fields whose values are secrets and are fingerprinted in the journal.
@@ -149,14 +153,21 @@ pub(crate) fn entry_for(
         .filter(|(name, _)| RECORDED_HEADERS.contains(&name.as_str()))
         .map(|(name, value)| {
             let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            let value = if name == "authorization" {
-                redact_authorization(&value)
-            } else {
-                value
+            let value = match name.as_str() {
+                "authorization" => redact_authorization(&value),
+                "iam-apikey" => fingerprint(&value),
+                _ => value,
             };
             (name.as_str().to_string(), value)
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let mut headers = headers;
+    // HTTP/2 has no `Host` header: record the authority under that name.
+    if !headers.iter().any(|(k, _)| k == "host")
+        && let Some(authority) = parts.uri.authority()
+    {
+        headers.push(("host".into(), authority.to_string()));
+    }
     let is_form = parts
         .headers
         .get("content-type")

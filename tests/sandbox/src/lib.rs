@@ -16,6 +16,7 @@ pub mod cf;
 pub mod docker_registry;
 pub mod faults;
 pub mod iam;
+pub mod icr;
 pub mod journal;
 pub mod jwt;
 pub mod kube;
@@ -54,8 +55,11 @@ pub enum Service {
     Registry,
     /// Kubernetes API server.
     Kube,
-    /// IBM Cloud IAM (`/identity/token`), for API keys.
+    /// IBM Cloud IAM: `/identity/token`, the Identity API (`/v1/serviceids`, `/v1/apikeys`)
+    /// and the Policy API (`/v1/policies`, `/v2/policies`).
     Iam,
+    /// The icr.io registry front: every icr.io domain, routed by `Host`.
+    Icr,
 }
 
 /// The path under which the login server is served, as Bluemix's was
@@ -145,6 +149,8 @@ pub struct SandboxConfig {
     /// A fixed delay before every request to every service is handled, as a network round
     /// trip of that length would add (for latency-aware benchmarks; zero by default).
     pub latency: Duration,
+    /// The public IBM Cloud side: IAM accounts and users, icr.io namespaces and images.
+    pub ibm: iam::IbmConfig,
 }
 
 /// Well-known seed values, so tests and the README demo can refer to them.
@@ -181,6 +187,12 @@ pub mod seed {
     pub const KUBE_DEV_TOKEN: &str = "sandbox-dev-token";
     /// Kubernetes token that may only read.
     pub const KUBE_VIEWER_TOKEN: &str = "sandbox-viewer-token";
+    /// The public IBM Cloud seed (accounts, IAM users, icr.io namespaces).
+    pub use crate::iam::seed::{
+        DANA, DANA_API_KEY, ERIN, ERIN_API_KEY, FRANK, IBM_ACCOUNT, IBM_OTHER_ACCOUNT,
+        ICR_DE_NAMESPACE, ICR_GLOBAL_NAMESPACE, ICR_NAMESPACE, ICR_OTHER_ACCOUNT_NAMESPACE,
+        ICR_OTHER_NAMESPACE,
+    };
 }
 
 impl Default for SandboxConfig {
@@ -280,6 +292,7 @@ impl Default for SandboxConfig {
             variants: Default::default(),
             registry_on_port_443: None,
             latency: Duration::ZERO,
+            ibm: iam::IbmConfig::default(),
         }
     }
 }
@@ -298,6 +311,10 @@ pub struct World {
     pub registry: registry::RegistryState,
     /// Kubernetes objects.
     pub kube: kube::KubeState,
+    /// Public IBM Cloud IAM: service IDs, API keys, policies, tokens.
+    pub iam: iam::IamState,
+    /// icr.io images.
+    pub icr: icr::IcrState,
     /// Base URLs of every server, known once they are bound.
     pub urls: Urls,
 }
@@ -317,8 +334,13 @@ pub struct Urls {
     pub registry_host: String,
     /// Kubernetes API server base URL.
     pub kube: String,
-    /// IAM base URL (`--iam-url`).
+    /// IAM base URL (`--iam-url`): token endpoint, Identity and Policy APIs.
     pub iam: String,
+    /// The icr.io front by address, e.g. `https://127.0.0.1:40007` (its certificate names the
+    /// icr.io domains, not this address: pin a domain to [`Urls::icr_address`] instead).
+    pub icr: String,
+    /// `ip:port` of the icr.io front, where clients pin every icr.io domain.
+    pub icr_address: String,
 }
 
 impl World {
@@ -379,11 +401,13 @@ impl Sandbox {
                 (d.clone(), Some(tempdir::TempDir(d)))
             }
         };
-        let extra_names: Vec<String> = config
+        let mut extra_names: Vec<String> = config
             .registry_on_port_443
             .iter()
+            .chain(config.ibm.icr_on_port_443.iter())
             .map(|ip| ip.to_string())
             .collect();
+        extra_names.extend(icr::certificate_names());
         let pki = tls::Pki::generate_for(&extra_names).context("generating the sandbox CA")?;
         let tls_config = axum_server::tls_rustls::RustlsConfig::from_pem(
             pki.leaf_pem.clone().into_bytes(),
@@ -399,11 +423,16 @@ impl Sandbox {
             Service::Registry,
             Service::Kube,
             Service::Iam,
+            Service::Icr,
         ];
         let mut listeners = Vec::new();
         for service in services {
             let address = match (service, config.registry_on_port_443) {
                 (Service::Registry, Some(ip)) => std::net::SocketAddr::from((ip, 443)),
+                (Service::Icr, _) => match config.ibm.icr_on_port_443 {
+                    Some(ip) => std::net::SocketAddr::from((ip, 443)),
+                    None => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                },
                 _ => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             };
             let listener = std::net::TcpListener::bind(address)
@@ -431,11 +460,15 @@ impl Sandbox {
             registry_host: authority(&listeners[3])?,
             kube: base(&listeners[4])?,
             iam: base(&listeners[5])?,
+            icr: base(&listeners[6])?,
+            icr_address: listeners[6].local_addr()?.to_string(),
         };
         let world = Arc::new(World {
             uaa: uaa::UaaState::default(),
             registry: registry::RegistryState::default(),
             kube: kube::KubeState::new(&config),
+            iam: iam::IamState::seeded(&config.ibm),
+            icr: icr::IcrState::seeded(&config.ibm),
             journal: journal::Journal::default(),
             faults: faults::Faults::default(),
             config,
@@ -451,6 +484,7 @@ impl Sandbox {
                 Service::Registry => registry::router(world.clone()),
                 Service::Kube => kube::router(world.clone()),
                 Service::Iam => iam::router(world.clone()),
+                Service::Icr => icr::router(world.clone()),
             };
             let router = router.layer(axum::middleware::from_fn_with_state(
                 (world.clone(), service),
@@ -587,9 +621,20 @@ async fn observe(
     let index = world
         .journal
         .record(entry, journal::raw_request(&parts, &bytes));
-    let action = world
-        .faults
-        .take(service, parts.method.as_str(), parts.uri.path());
+    let host = parts
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let host = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+    let action = world.faults.take(
+        service,
+        parts.method.as_str(),
+        parts.uri.path(),
+        &host.to_ascii_lowercase(),
+    );
     let response = match action {
         Some(FaultAction::Respond {
             status,

@@ -52,6 +52,10 @@ struct UpArgs {
     /// Seed this many extra namespaces, `ns-0001`, `ns-0002`, ... (for fan-out benchmarks)
     #[arg(long, value_name = "N", default_value_t = 0)]
     extra_namespaces: usize,
+    /// Serve the icr.io front on port 443 of this loopback address (needs root), so that the
+    /// icr.io names work without a port once pinned to it
+    #[arg(long, value_name = "IP")]
+    icr_on_port_443: Option<std::net::Ipv4Addr>,
 }
 
 fn main() -> ExitCode {
@@ -86,6 +90,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     config.variants.extend(args.variants);
     config.latency = Duration::from_millis(args.latency);
+    config.ibm.icr_on_port_443 = args.icr_on_port_443;
     config
         .namespaces
         .extend((1..=args.extra_namespaces).map(|i| format!("ns-{i:04}")));
@@ -177,6 +182,7 @@ fn summary(sandbox: &Sandbox, startup: Duration) -> Value {
         "registry_host": urls.registry_host,
         "kube": urls.kube,
         "iam": urls.iam,
+        "icr": icr_summary(sandbox),
         "variants": world.config.variants,
         "ca_file": sandbox.ca_file(),
         "kubeconfig": sandbox.kubeconfig_path(),
@@ -188,6 +194,42 @@ fn summary(sandbox: &Sandbox, startup: Duration) -> Value {
         "images": world.registry.images(),
         "startup_ms": startup.as_millis() as u64,
         "pid": std::process::id(),
+    })
+}
+
+/// The public IBM Cloud side: the icr.io front, how to pin its names, accounts and users.
+fn icr_summary(sandbox: &Sandbox) -> Value {
+    let world = &sandbox.world;
+    let ibm = &world.config.ibm;
+    let users: Vec<Value> = ibm
+        .users
+        .iter()
+        .map(|u| {
+            json!({
+                "email": u.email,
+                "iam_id": u.iam_id,
+                "api_key": u.api_key,
+                "sso_only": u.api_key.is_none(),
+                "accounts": u.accounts,
+            })
+        })
+        .collect();
+    let namespaces: Vec<Value> = ibm
+        .namespaces
+        .iter()
+        .map(|n| json!({"account": n.account, "region": n.region, "name": n.name}))
+        .collect();
+    json!({
+        "address": world.urls.icr_address,
+        "domains": dedicated_sandbox::icr::served_domains(&world.config),
+        "resolve": sandbox.icr_resolve(),
+        "resolve_env": "KUBECTL_DEDICATED_REGISTRY_RESOLVE",
+        "us_url": sandbox.icr_url("us.icr.io"),
+        "iam_passcode_url": format!("{}/identity/passcode", world.urls.iam),
+        "accounts": ibm.accounts.iter().map(|a| json!({"id": a.id, "name": a.name})).collect::<Vec<_>>(),
+        "users": users,
+        "namespaces": namespaces,
+        "images": world.icr.images(),
     })
 }
 
@@ -299,6 +341,8 @@ fn render_text(s: &Value) -> String {
     }
     line(format!("Images:   {}", list(&s["images"])));
     line(String::new());
+    render_icr(&s["icr"], &mut line);
+    line(String::new());
     line("Try:".into());
     line(format!(
         "  curl --cacert {} {}/v2/info",
@@ -310,4 +354,51 @@ fn render_text(s: &Value) -> String {
         text(&s["kubeconfig"])
     ));
     out
+}
+
+fn render_icr(icr: &Value, line: &mut impl FnMut(String)) {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    line(format!(
+        "icr.io front:                    {} (every icr.io domain, by Host)",
+        text(&icr["address"])
+    ));
+    line(format!(
+        "IAM passcode page:               {}",
+        text(&icr["iam_passcode_url"])
+    ));
+    line("Pin the icr.io names to it (the plugin reads this):".into());
+    line(format!(
+        "  export KUBECTL_DEDICATED_REGISTRY_RESOLVE={}",
+        text(&icr["resolve"])
+    ));
+    line(format!(
+        "  e.g. {}/v2/ (curl --resolve us.icr.io:<port>:<ip>)",
+        text(&icr["us_url"])
+    ));
+    line("IBM Cloud users:".into());
+    for u in icr["users"].as_array().into_iter().flatten() {
+        let credentials = match u["api_key"].as_str() {
+            Some(k) => format!("api key {k}"),
+            None => "SSO only (IAM one-time passcode)".to_string(),
+        };
+        let accounts: Vec<String> = u["accounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(text)
+            .collect();
+        line(format!(
+            "  {:<24} {credentials}; accounts {}",
+            text(&u["email"]),
+            accounts.join(", ")
+        ));
+    }
+    for n in icr["namespaces"].as_array().into_iter().flatten() {
+        line(format!(
+            "  registry namespace {:<10} region {:<9} account {}",
+            text(&n["name"]),
+            text(&n["region"]),
+            text(&n["account"])
+        ));
+    }
 }

@@ -64,6 +64,29 @@ pub enum Variant {
     /// Manifest answers carry no `Docker-Content-Digest` header (some registries and caching
     /// proxies): a client must compute the digest from the manifest it `GET`s.
     NoDigestHeader,
+    /// IAM refreshes a refresh token whatever the client id (by default the client must be the
+    /// original grant's, and a `default`-client grant cannot be refreshed: `BXNIM0137E`).
+    IamRefreshAnyClient,
+    /// IAM answers `"refresh_token":"not_supported"` to a service ID's API key.
+    ServiceIdRefreshNotSupported,
+    /// Deleting a service ID that still has API keys answers 409 once (the keys are deleted);
+    /// the retry answers 204.
+    ServiceIdDeleteConflict,
+    /// Policies accept the generic `crn:v1:bluemix:public:iam::::serviceRole:*` role ids as
+    /// container-registry roles (by default only the documented `container-registry` form).
+    GenericServiceRole,
+    /// Policies scoped with a `region` attribute match nothing (the attribute name the registry
+    /// checks would be another): such a policy grants no access.
+    PolicyRegionUnmatched,
+    /// The icr.io realm answers `token` without `access_token`.
+    IcrRealmTokenOnly,
+    /// The icr.io challenge quotes its values, comma-separated without spaces (the spec style).
+    IcrRealmQuoted,
+    /// `GET /api/v1/namespaces` lists nothing to an identity with only namespace-scoped
+    /// policies (only account-wide readers see names).
+    IcrNamespacesUnlisted,
+    /// The restricted `fr2.icr.io` (`eu-fr2`) and `private.fr2.icr.io` are served too.
+    IcrFr2,
 }
 
 impl crate::SandboxConfig {

@@ -111,6 +111,33 @@ async fn up_json_reports_everything_and_serves() {
             .contains(&"demo/hello:v1".into())
     );
 
+    // The icr.io front: where to pin every icr.io name, and the IBM Cloud seed.
+    let icr = &summary["icr"];
+    let address = icr["address"].as_str().unwrap();
+    assert!(address.starts_with("127.0.0.1:"), "{icr}");
+    assert_eq!(icr["resolve_env"], "KUBECTL_DEDICATED_REGISTRY_RESOLVE");
+    let resolve = icr["resolve"].as_str().unwrap();
+    assert!(
+        resolve.contains(&format!("us.icr.io={address}")),
+        "{resolve}"
+    );
+    assert!(
+        resolve.contains(&format!("private.de.icr.io={address}")),
+        "{resolve}"
+    );
+    assert_eq!(
+        resolve.split(',').count(),
+        icr["domains"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        icr["users"][0]["api_key"],
+        dedicated_sandbox::seed::DANA_API_KEY
+    );
+    assert_eq!(
+        icr["accounts"][0]["id"],
+        dedicated_sandbox::seed::IBM_ACCOUNT
+    );
+
     // The servers answer over HTTPS with the written CA, and the TTL flag took effect.
     let ca = std::fs::read(dir.join("ca.pem")).unwrap();
     let client = reqwest::Client::builder()
@@ -183,6 +210,10 @@ fn up_text_output_names_what_a_client_needs() {
         "SSO only",
         "dev-org",
         "0d5a3bd1-6f64-4f65-9b8a-4b3f2b8f6a01",
+        "export KUBECTL_DEDICATED_REGISTRY_RESOLVE=icr.io=127.0.0.1:",
+        ",us.icr.io=127.0.0.1:",
+        "dana@example.com",
+        "registry namespace team-ns",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
