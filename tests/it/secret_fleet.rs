@@ -8,7 +8,8 @@ use dedicated_sandbox::{Fault, KubeRule, KubeUser, SandboxConfig, Service};
 use serde_json::json;
 
 use crate::common::{
-    SELECTED, TestContext, ids, live_tokens, mints, namespaces, status_body, stored_token,
+    SELECTED, TestContext, ids, journal_lines, live_tokens, mints, namespaces, shared_cluster,
+    status_body, stored_token,
 };
 
 #[test]
@@ -519,4 +520,40 @@ fn a_failed_service_account_update_still_releases_the_replaced_token() {
         run.stderr
     );
     assert!(!ctx.token_revoked(new.first().unwrap()));
+}
+
+/// Issue 25: the fan-out adopts the cluster's shared token only after the registry said it
+/// still works. A revoked shared token is replaced everywhere, and a new namespace never gets
+/// it. Asserted on what the registry and the API server hold, not on output.
+#[test]
+fn a_revoked_shared_token_is_never_adopted_again() {
+    let ctx = TestContext::logged_in();
+    let (old, old_token) = shared_cluster(&ctx);
+    assert!(ctx.sandbox.world.registry.revoke(&old));
+    namespaces(&ctx, &["fleet-4"]);
+    ctx.sandbox.journal().clear();
+    let run = ctx.run(&["secret", "create", "regcred", "-A"], None).ok();
+    let mut everywhere: Vec<&str> = SELECTED.to_vec();
+    everywhere.push("fleet-4");
+    let held = ids(&ctx, &everywhere);
+    assert_eq!(held.len(), 1, "one shared token everywhere: {held:?}");
+    let new = held.into_iter().next().unwrap();
+    assert_ne!(new, old, "the revoked token was adopted again");
+    assert!(
+        !ctx.token_revoked(&new),
+        "the token every secret holds is live"
+    );
+    assert_eq!(mints(&ctx), 1, "{}", journal_lines(&ctx.sandbox));
+    // The old token was checked (v2, with its own credential) before the new one was minted.
+    let entries = ctx.sandbox.journal().entries();
+    let mint = entries
+        .iter()
+        .position(|e| e.method == "POST" && e.path == "/api/v1/tokens")
+        .expect("a mint");
+    assert!(
+        entries[..mint].iter().any(|e| e.path.starts_with("/v2")),
+        "{}",
+        journal_lines(&ctx.sandbox)
+    );
+    run.leaks_none(&[&old_token]);
 }

@@ -4,7 +4,7 @@
 //! (Ctrl-C during the writes: `signals::ctrl_c_during_the_writes_*`.)
 // See: issue 11.
 
-use dedicated_sandbox::{Fault, KubeRule, KubeUser, SandboxConfig, Service, seed};
+use dedicated_sandbox::{Fault, FaultAction, KubeRule, KubeUser, SandboxConfig, Service, seed};
 use serde_json::Value;
 
 use crate::common::{
@@ -571,4 +571,82 @@ fn tokens_are_independent_one_failing_does_not_undo_another() {
         .expect("the token minted for team-b");
     assert!(ctx.token_revoked(&b_new.id), "and its new one is revoked");
     run.leaks_none(&[&a_info.token, &b_new.token, &b_before.1]);
+}
+
+/// Issue 25: a rotation group fails while one of its writes has an unknown outcome (the write
+/// landed, its answer was lost and the read-back failed too). The undo must read that secret
+/// again and put it back before the new token is revoked: no secret may end up holding a
+/// revoked token. Asserted on the stored secrets and the registry, and on the journal's order.
+#[test]
+fn a_failed_group_puts_back_a_write_whose_outcome_was_unknown() {
+    let ctx = TestContext::logged_in();
+    let (old, old_token) = shared_cluster(&ctx);
+    let before: Vec<(String, String)> = SELECTED
+        .iter()
+        .map(|ns| stored_token(&ctx, ns, "regcred"))
+        .collect();
+    let lost = "/api/v1/namespaces/fleet-1/secrets/regcred";
+    let mut landed = Fault::new(Service::Kube, "PUT", lost, FaultAction::RunThenDrop);
+    landed.times = Some(1);
+    ctx.sandbox.inject(landed);
+    // The read-back after the lost answer fails (three tries), the undo's read works.
+    let mut unreadable = Fault::json(
+        Service::Kube,
+        "GET",
+        lost,
+        500,
+        status_body(500, "InternalError", "etcd is sad"),
+    );
+    unreadable.times = Some(3);
+    ctx.sandbox.inject(unreadable);
+    ctx.sandbox.inject(Fault::json(
+        Service::Kube,
+        "PUT",
+        "/api/v1/namespaces/fleet-2/secrets/regcred",
+        403,
+        status_body(403, "Forbidden", "secrets \"regcred\" is forbidden"),
+    ));
+    ctx.sandbox.journal().clear();
+    let run = ctx
+        .run(&["secret", "rotate", "regcred", "-A"], None)
+        .fails_with("fleet-2");
+    let after: Vec<(String, String)> = SELECTED
+        .iter()
+        .map(|ns| stored_token(&ctx, ns, "regcred"))
+        .collect();
+    assert_eq!(after, before, "every secret holds the old token again");
+    assert!(!ctx.token_revoked(&old), "the old token still works");
+    let new = ctx
+        .tokens()
+        .into_iter()
+        .rfind(|t| t.id != old)
+        .expect("the new token");
+    assert!(ctx.token_revoked(&new.id), "the new token is revoked");
+    // fleet-1 was written (the lost answer), read again and put back, all before the revocation.
+    let entries = ctx.sandbox.journal().entries();
+    let revoke_new = entries
+        .iter()
+        .position(|e| e.method == "DELETE" && e.path == format!("/api/v1/tokens/{}", new.id))
+        .expect("the new token's revocation");
+    let put_back = entries
+        .iter()
+        .rposition(|e| e.method == "PUT" && e.path == lost && e.status == 200)
+        .expect("fleet-1 put back");
+    let writes = entries
+        .iter()
+        .filter(|e| e.method == "PUT" && e.path == lost)
+        .count();
+    assert_eq!(
+        writes,
+        2,
+        "the rotation's write and the undo: {}",
+        journal_lines(&ctx.sandbox)
+    );
+    assert!(put_back < revoke_new, "{}", journal_lines(&ctx.sandbox));
+    assert!(
+        run.stderr.contains("it is unknown whether it was written"),
+        "the outcome of fleet-1's write was unknown: {}",
+        run.stderr
+    );
+    run.leaks_none(&[&old_token, &new.token]);
 }
