@@ -69,7 +69,11 @@ impl Ctx {
 
     /// A session of the profile in use.
     pub fn session(&self) -> anyhow::Result<Session> {
-        let profile = self.require_profile()?;
+        self.open(self.require_profile()?)
+    }
+
+    /// A session of `profile` (already read), under the profile name in use.
+    pub fn open(&self, profile: crate::store::Profile) -> anyhow::Result<Session> {
         Ok(Session::new(
             self.profile_name(),
             profile,

@@ -14,7 +14,6 @@ use crate::engine::report::{self, Reporter, Shown};
 use crate::engine::single::{Single, placeholder_secret};
 use crate::manifests;
 use crate::output;
-use crate::providers::dedicated::session::Session;
 use crate::store::Profile;
 
 /// `secret create`.
@@ -38,12 +37,7 @@ pub async fn create(ctx: &Ctx, settings: CreateSettings) -> anyhow::Result<()> {
         return client_dry_run(&settings, &reporter, &profile, &resolved.namespace);
     }
     let target = resolved.connect()?;
-    let mut session = Session::new(
-        ctx.profile_name(),
-        profile,
-        ctx.store.clone(),
-        ctx.cancel.clone(),
-    )?;
+    let mut session = ctx.open(profile)?;
     match &create.scope {
         Scope::Fleet(fleet) if !fleet.per_namespace => {
             let result = Fleet::new(create, &target, &session, &reporter)

@@ -8,7 +8,6 @@ use crate::engine::holders::abbreviate;
 use crate::engine::rotate::{Group, Rotation, access_change, namespaces_of, plan, plan_notes};
 use crate::manifests;
 use crate::output;
-use crate::providers::dedicated::session::Session;
 
 /// `secret rotate`.
 pub async fn rotate(ctx: &Ctx, settings: RotateSettings) -> anyhow::Result<()> {
@@ -25,12 +24,7 @@ pub async fn rotate(ctx: &Ctx, settings: RotateSettings) -> anyhow::Result<()> {
         return Ok(());
     }
     plan_notes(&groups);
-    let mut session = Session::new(
-        ctx.profile_name(),
-        profile,
-        ctx.store.clone(),
-        ctx.cancel.clone(),
-    )?;
+    let mut session = ctx.open(profile)?;
     let reporter = super::create::lines();
     Rotation::new(&settings, &target, &session, &reporter)
         .run(groups, &mut session)
