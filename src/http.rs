@@ -58,24 +58,24 @@ pub const BODY_LIMIT: usize = 1 << 20;
 /// The limit for lists, which can legitimately be larger.
 pub const LIST_BODY_LIMIT: usize = 16 << 20;
 
-/// Sends a request to the environment: transport failures classified, and at `-v 6` one line
-/// per request as kubectl prints it (method, URL, status, time). `url` must not contain a
-/// secret (none of the plugin's URLs do; credentials travel in headers and bodies).
+/// Sends a request to the environment: transport failures classified, and logged as
+/// [`RequestLog`] says. `url` must not contain a secret (none of the plugin's URLs do;
+/// credentials travel in headers and bodies).
 pub async fn send(
     request: reqwest::RequestBuilder,
     method: &str,
     url: &str,
 ) -> Result<reqwest::Response, RemoteError> {
-    let started = std::time::Instant::now();
+    let log = RequestLog::start(method, url);
     let outcome = if crate::trace::enabled(8) {
         // Built first so its headers and body can be shown, masked.
         let (client, built) = request.build_split();
         match built {
             Ok(built) => {
-                log_headers("Request Headers", built.headers());
-                if let Some(body) = built.body().and_then(reqwest::Body::as_bytes) {
-                    crate::trace::log(8, format!("Request Body: {}", masked_body(body)));
-                }
+                log.request(
+                    built.headers(),
+                    built.body().and_then(reqwest::Body::as_bytes),
+                );
                 client.execute(built).await
             }
             Err(e) => Err(e),
@@ -83,29 +83,69 @@ pub async fn send(
     } else {
         request.send().await
     };
-    let millis = started.elapsed().as_millis();
     match &outcome {
-        Ok(response) => {
-            crate::trace::log(
-                6,
-                format!(
-                    "{method} {url} {} in {millis} milliseconds",
-                    response.status()
-                ),
-            );
-            if crate::trace::enabled(8) {
-                log_headers("Response Headers", response.headers());
-            }
-        }
-        Err(e) => crate::trace::log(
-            6,
-            format!(
-                "{method} {url} failed in {millis} milliseconds: {}",
-                root_cause(e)
-            ),
-        ),
+        Ok(response) => log.answered(response.status(), response.headers()),
+        Err(e) => log.failed(root_cause(e)),
     }
     outcome.map_err(|e| classify(url, &e))
+}
+
+/// One request in the `-v` log, as kubectl prints it, for every client of the plugin (the
+/// environment's endpoints through [`send`], the Kubernetes API through `cluster::log`): at
+/// `-v 6` one line per request (method, URL, status, time), at `-v 8` also the request headers
+/// and body and the response headers, credentials masked ([`masked_header`], [`masked_body`]).
+#[derive(Debug)]
+pub struct RequestLog {
+    method: String,
+    url: String,
+    started: std::time::Instant,
+}
+
+impl RequestLog {
+    /// Starts the clock for `method url`.
+    pub fn start(method: &str, url: &str) -> Self {
+        Self {
+            method: method.to_string(),
+            url: url.to_string(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// At `-v 8`: the request's headers, and its body when there is one to show.
+    pub fn request(&self, headers: &reqwest::header::HeaderMap, body: Option<&[u8]>) {
+        if !crate::trace::enabled(8) {
+            return;
+        }
+        log_headers("Request Headers", headers);
+        if let Some(body) = body {
+            crate::trace::log(8, format!("Request Body: {}", masked_body(body)));
+        }
+    }
+
+    /// The answer: its status and time, at `-v 8` its headers.
+    pub fn answered(&self, status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap) {
+        let (method, url, millis) = (&self.method, &self.url, self.millis());
+        crate::trace::log(
+            6,
+            format!("{method} {url} {status} in {millis} milliseconds"),
+        );
+        if crate::trace::enabled(8) {
+            log_headers("Response Headers", headers);
+        }
+    }
+
+    /// No answer: why, and after how long.
+    pub fn failed(&self, cause: impl std::fmt::Display) {
+        let (method, url, millis) = (&self.method, &self.url, self.millis());
+        crate::trace::log(
+            6,
+            format!("{method} {url} failed in {millis} milliseconds: {cause}"),
+        );
+    }
+
+    fn millis(&self) -> u128 {
+        self.started.elapsed().as_millis()
+    }
 }
 
 /// Header names whose values are credentials (compared without case); `X-Registry-*` and
@@ -141,7 +181,7 @@ const SECRET_FIELDS: &[&str] = &[
 ];
 
 /// At `-v 8`: one line per header, credentials masked (kubectl's `-v 8` shows headers too).
-pub fn log_headers(title: &str, headers: &reqwest::header::HeaderMap) {
+fn log_headers(title: &str, headers: &reqwest::header::HeaderMap) {
     crate::trace::log(8, format!("{title}:"));
     for (name, value) in headers {
         crate::trace::log(

@@ -1,12 +1,13 @@
-//! `-v 6` for the Kubernetes client, as for the environment's endpoints and as kubectl prints
-//! it: one line per request (method, URL, status, time); at `-v 8` also the request and
-//! response headers, credentials masked ([`crate::http::masked_header`]). Bodies are not shown
-//! (they stream through the client; a Secret's would hold the credential).
+//! `-v 6` for the Kubernetes client, through the same [`RequestLog`] as the environment's
+//! endpoints: one line per request (method, URL, status, time); at `-v 8` also the request and
+//! response headers, credentials masked. Bodies are not shown (they stream through the client;
+//! a Secret's would hold the credential).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+
+use crate::http::RequestLog;
 
 /// The layer added to kube's client stack (outermost: it sees every request the plugin makes).
 #[derive(Debug, Clone)]
@@ -51,7 +52,6 @@ where
         if !crate::trace::enabled(6) {
             return Box::pin(self.inner.call(request));
         }
-        let method = request.method().to_string();
         let url = match request.uri().host() {
             Some(_) => request.uri().to_string(),
             None => format!(
@@ -60,31 +60,14 @@ where
                 request.uri().path_and_query().map_or("/", |p| p.as_str())
             ),
         };
-        if crate::trace::enabled(8) {
-            crate::http::log_headers("Request Headers", request.headers());
-        }
-        let started = Instant::now();
+        let log = RequestLog::start(request.method().as_str(), &url);
+        log.request(request.headers(), None);
         let response = self.inner.call(request);
         Box::pin(async move {
             let outcome = response.await;
-            let millis = started.elapsed().as_millis();
             match &outcome {
-                Ok(response) => {
-                    crate::trace::log(
-                        6,
-                        format!(
-                            "{method} {url} {} in {millis} milliseconds",
-                            response.status()
-                        ),
-                    );
-                    if crate::trace::enabled(8) {
-                        crate::http::log_headers("Response Headers", response.headers());
-                    }
-                }
-                Err(e) => crate::trace::log(
-                    6,
-                    format!("{method} {url} failed in {millis} milliseconds: {e}"),
-                ),
+                Ok(response) => log.answered(response.status(), response.headers()),
+                Err(e) => log.failed(e),
             }
             outcome
         })

@@ -745,3 +745,57 @@ fn finding_10_server_text_is_stripped_of_terminal_controls() {
         assert!(!run.stdout.contains(control), "{:?}", run.stdout);
     }
 }
+
+/// `-v 6` logs a request that got no answer too, as one line (`METHOD URL failed in N
+/// milliseconds: cause`), for the environment's endpoints and for the Kubernetes client alike.
+#[test]
+fn verbose_6_logs_requests_that_got_no_answer() {
+    let ctx = TestContext::logged_in();
+    let (port, _in_use) = closed_port();
+    let failed = |stderr: &str, path: &str| {
+        let line = format!(
+            r"(?m)^GET https://127\.0\.0\.1:{port}{path} failed in \d+ milliseconds: \S.*$"
+        );
+        regex::Regex::new(&line).unwrap().is_match(stderr)
+    };
+    let api = format!("https://127.0.0.1:{port}");
+    let login = ctx
+        .run(
+            &[
+                "-v",
+                "6",
+                "login",
+                "--api",
+                &api,
+                "--registry",
+                "r.example",
+                "--username",
+                seed::ALICE,
+                "--password-stdin",
+            ],
+            Some(seed::ALICE_PASSWORD),
+        )
+        .fails_with("cannot reach");
+    assert!(failed(&login.stderr, r"/v2/info"), "{}", login.stderr);
+    let text = std::fs::read_to_string(ctx.sandbox.kubeconfig_path())
+        .unwrap()
+        .replace(&ctx.sandbox.urls().kube, &api);
+    let path = ctx.sandbox.dir().join("down.kubeconfig");
+    std::fs::write(&path, text).unwrap();
+    let kubeconfig = path.to_str().unwrap();
+    let create = ctx
+        .run(
+            &[
+                "-v",
+                "6",
+                "--kubeconfig",
+                kubeconfig,
+                "secret",
+                "create",
+                "x",
+            ],
+            None,
+        )
+        .fails_with("cannot reach the Kubernetes API server");
+    assert!(failed(&create.stderr, r"/\S*"), "{}", create.stderr);
+}

@@ -9,7 +9,7 @@
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
-use super::{AuthError, Endpoints, Grant, Tokens, append_path, token};
+use super::{AuthError, Endpoints, Grant, Tokens, append_path, oauth, token};
 
 /// IBM Cloud IAM, where `--iam-url` points by default.
 pub const DEFAULT_IAM_URL: &str = "https://iam.cloud.ibm.com";
@@ -68,32 +68,26 @@ async fn iam_token(
         ("uaa_client_id", "cf"),
         ("uaa_client_secret", ""),
     ];
-    let request = http
-        .post(&url)
-        .basic_auth("bx", Some("bx"))
-        .header("Accept", "application/json")
-        .form(&form);
-    let response = crate::http::send(request, "POST", &url).await?;
-    let status = response.status().as_u16();
-    let body = crate::http::read_body(response, &url, crate::http::BODY_LIMIT).await?;
-    let answer: IamAnswer = match serde_json::from_slice(&body) {
-        Ok(answer) => answer,
-        Err(_) if status >= 500 => return Err(AuthError::Unavailable { url, status }),
-        Err(_) => {
-            return Err(AuthError::Protocol {
-                url,
-                detail: format!("HTTP {status} with a body that is not JSON; check --iam-url"),
-            });
-        }
-    };
-    if let Some(code) = answer.error_code.filter(|_| !(200..300).contains(&status)) {
+    let (status, body) = oauth::post_form(http, &url, ("bx", "bx"), &form).await?;
+    read_iam_answer(&url, status, &body)
+}
+
+/// Interprets IAM's answer: its `errorCode` on a failed status, mapped to what it means.
+fn read_iam_answer(url: &str, status: u16, body: &[u8]) -> Result<IamTokens, AuthError> {
+    let reported = |answer: &mut IamAnswer| {
+        let code = answer
+            .error_code
+            .take()
+            .filter(|_| !(200..300).contains(&status))?;
         let description = crate::redact::scrub(
             &answer
                 .error_details
-                .or(answer.error_message)
+                .take()
+                .or(answer.error_message.take())
                 .unwrap_or_default(),
         );
-        return Err(match (status, code.as_str()) {
+        let url = url.to_string();
+        Some(match (status, code.as_str()) {
             (400 | 401, "BXNIM0415E" | "BXNIM0407E" | "BXNIM0400E") => AuthError::BadCredentials {
                 url,
                 description,
@@ -106,22 +100,22 @@ async fn iam_token(
                 error: code,
                 description,
             },
-        });
-    }
-    if let Some(error) = super::unsuccessful(&url, status) {
-        return Err(error);
-    }
-    let access = answer.access_token.ok_or_else(|| AuthError::Protocol {
-        url: url.clone(),
-        detail: "IAM answered without access_token".into(),
-    })?;
-    Ok(IamTokens {
-        access: crate::redact::keep(access),
-        uaa: answer.uaa_token.map(|uaa| Tokens {
-            access_token: crate::redact::keep(uaa),
-            refresh_token: answer.uaa_refresh_token.map(crate::redact::keep),
-        }),
-    })
+        })
+    };
+    let tokens = |answer: IamAnswer| {
+        Ok(IamTokens {
+            access: oauth::access_token(
+                url,
+                answer.access_token,
+                "IAM answered without access_token",
+            )?,
+            uaa: answer.uaa_token.map(|uaa| Tokens {
+                access_token: crate::redact::keep(uaa),
+                refresh_token: answer.uaa_refresh_token.map(crate::redact::keep),
+            }),
+        })
+    };
+    oauth::read_answer(url, status, body, "; check --iam-url", reported, tokens)
 }
 
 /// The IAM route: IAM's own UAA tokens if it returned them, else its access token exchanged
@@ -170,4 +164,79 @@ pub async fn api_key_login(
     }
     let tokens = through_iam(http, endpoints, api, key, iam_url).await?;
     Ok((tokens, Route::Iam))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "https://iam.x/identity/token";
+
+    fn answer(status: u16, body: &str) -> Result<IamTokens, AuthError> {
+        read_iam_answer(URL, status, body.as_bytes())
+    }
+
+    #[test]
+    fn iam_answers_give_its_tokens() {
+        let both = answer(
+            200,
+            r#"{"access_token":"iam-a","uaa_token":"uaa-a","uaa_refresh_token":"uaa-r"}"#,
+        )
+        .unwrap();
+        assert_eq!(both.access.expose_secret(), "iam-a");
+        let uaa = both.uaa.unwrap();
+        assert_eq!(uaa.access_token.expose_secret(), "uaa-a");
+        assert_eq!(uaa.refresh_token.unwrap().expose_secret(), "uaa-r");
+        let own = answer(200, r#"{"access_token":"iam-a","errorCode":"BXNIM0415E"}"#).unwrap();
+        assert!(
+            own.uaa.is_none(),
+            "an errorCode in a 2xx answer is not read"
+        );
+    }
+
+    #[test]
+    fn iam_answers_map_to_errors() {
+        let refused = answer(
+            400,
+            r#"{"errorCode":"BXNIM0415E","errorMessage":"not found","errorDetails":"Provided API key could not be found"}"#,
+        );
+        assert!(matches!(&refused, Err(AuthError::BadCredentials { .. })));
+        assert_eq!(
+            refused.err().unwrap().to_string(),
+            format!(
+                "login refused by {URL}: Provided API key could not be found; check the API key; IAM did not accept it"
+            )
+        );
+        assert!(matches!(
+            answer(401, r#"{"errorCode":"BXNIM0407E","errorMessage":"m"}"#),
+            Err(AuthError::BadCredentials { description, .. }) if description == "m"
+        ));
+        assert!(matches!(
+            answer(503, r#"{"errorCode":"BXNIM0415E"}"#),
+            Err(AuthError::Unavailable { status: 503, .. })
+        ));
+        assert!(matches!(
+            answer(403, r#"{"errorCode":"BXNIM0513E","errorMessage":"m"}"#),
+            Err(AuthError::Uaa { status: 403, error, description, .. })
+                if error == "BXNIM0513E" && description == "m"
+        ));
+        // A 5xx JSON answer without errorCode is a bare unsuccessful status, not "unavailable".
+        assert!(matches!(
+            answer(503, "{}"),
+            Err(AuthError::Uaa { status: 503, error, .. }) if error == "http_error"
+        ));
+        assert!(matches!(
+            answer(502, "<html>bad gateway</html>"),
+            Err(AuthError::Unavailable { status: 502, .. })
+        ));
+        assert!(matches!(
+            answer(404, "<html>"),
+            Err(AuthError::Protocol { detail, .. })
+                if detail == "HTTP 404 with a body that is not JSON; check --iam-url"
+        ));
+        assert!(matches!(
+            answer(200, "{}"),
+            Err(AuthError::Protocol { detail, .. }) if detail == "IAM answered without access_token"
+        ));
+    }
 }

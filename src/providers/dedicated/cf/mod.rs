@@ -7,6 +7,7 @@
 
 pub mod discovery;
 pub mod iam;
+mod oauth;
 pub mod orgs;
 pub mod uaa;
 
@@ -85,16 +86,6 @@ pub enum AuthError {
         /// What was wrong.
         detail: String,
     },
-}
-
-/// A token endpoint's status that is not success, when its body said nothing more.
-pub(crate) fn unsuccessful(url: &str, status: u16) -> Option<AuthError> {
-    (!(200..300).contains(&status)).then(|| AuthError::Uaa {
-        url: url.to_string(),
-        status,
-        error: "http_error".into(),
-        description: format!("HTTP {status}"),
-    })
 }
 
 /// Joins `path` onto `base`, keeping any path `base` has.

@@ -4,7 +4,7 @@
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
-use super::{AuthError, Endpoints, append_path, get_json};
+use super::{AuthError, Endpoints, append_path, get_json, oauth};
 
 /// How to obtain tokens.
 pub enum Grant {
@@ -131,14 +131,7 @@ pub async fn token(
     let url = append_path(base, "/oauth/token");
     let mut form = grant.form();
     form.push(("scope", ""));
-    let request = http
-        .post(&url)
-        .basic_auth("cf", Some(""))
-        .header("Accept", "application/json")
-        .form(&form);
-    let response = crate::http::send(request, "POST", &url).await?;
-    let status = response.status().as_u16();
-    let body = crate::http::read_body(response, &url, crate::http::BODY_LIMIT).await?;
+    let (status, body) = oauth::post_form(http, &url, ("cf", ""), &form).await?;
     read_token_answer(&url, api, grant, status, &body)
 }
 
@@ -151,64 +144,74 @@ fn read_token_answer(
     status: u16,
     body: &[u8],
 ) -> Result<Tokens, AuthError> {
-    let url = url.to_string();
-    let answer: TokenAnswer = match serde_json::from_slice(body) {
-        Ok(answer) => answer,
-        Err(_) if status >= 500 => return Err(AuthError::Unavailable { url, status }),
-        Err(_) => {
-            return Err(AuthError::Protocol {
-                url,
-                detail: format!("HTTP {status} with a body that is not JSON"),
-            });
-        }
+    let reported = |answer: &mut TokenAnswer| match answer.error.take() {
+        Some(error) => Some(oauth_error(
+            url,
+            api,
+            grant,
+            status,
+            error,
+            answer.error_description.take(),
+        )),
+        None => (status >= 500).then(|| AuthError::Unavailable {
+            url: url.to_string(),
+            status,
+        }),
     };
-    if let Some(error) = answer.error {
-        let (error, description) = match error {
-            OAuthError::Flat(error) => (error, answer.error_description.unwrap_or_default()),
-            OAuthError::Nested {
-                error,
-                error_description,
-            } => (
-                error.unwrap_or_else(|| "error".into()),
-                error_description.unwrap_or_default(),
-            ),
-            OAuthError::Other(_) => ("error".into(), String::new()),
-        };
-        // Never echo a description that quotes the token back (UAA's invalid_token does).
-        let description = crate::redact::scrub(&description);
-        return Err(match (error.as_str(), grant) {
-            ("invalid_token" | "invalid-token" | "invalid_grant", Grant::Refresh(_)) => {
-                AuthError::LoginExpired {
-                    api: api.to_string(),
-                }
+    let tokens = |answer: TokenAnswer| {
+        Ok(Tokens {
+            access_token: oauth::access_token(
+                url,
+                answer.access_token,
+                "token response without access_token",
+            )?,
+            refresh_token: answer.refresh_token.map(crate::redact::keep),
+        })
+    };
+    oauth::read_answer(url, status, body, "", reported, tokens)
+}
+
+/// What an OAuth `error` in the answer to `grant` means.
+fn oauth_error(
+    url: &str,
+    api: &str,
+    grant: &Grant,
+    status: u16,
+    error: OAuthError,
+    flat_description: Option<String>,
+) -> AuthError {
+    let (error, description) = match error {
+        OAuthError::Flat(error) => (error, flat_description.unwrap_or_default()),
+        OAuthError::Nested {
+            error,
+            error_description,
+        } => (
+            error.unwrap_or_else(|| "error".into()),
+            error_description.unwrap_or_default(),
+        ),
+        OAuthError::Other(_) => ("error".into(), String::new()),
+    };
+    // Never echo a description that quotes the token back (UAA's invalid_token does).
+    let description = crate::redact::scrub(&description);
+    let url = url.to_string();
+    match (error.as_str(), grant) {
+        ("invalid_token" | "invalid-token" | "invalid_grant", Grant::Refresh(_)) => {
+            AuthError::LoginExpired {
+                api: api.to_string(),
             }
-            ("unauthorized" | "invalid_grant", _) => AuthError::BadCredentials {
-                url,
-                description,
-                hint: grant.refusal_hint(),
-            },
-            _ => AuthError::Uaa {
-                url,
-                status,
-                error,
-                description,
-            },
-        });
+        }
+        ("unauthorized" | "invalid_grant", _) => AuthError::BadCredentials {
+            url,
+            description,
+            hint: grant.refusal_hint(),
+        },
+        _ => AuthError::Uaa {
+            url,
+            status,
+            error,
+            description,
+        },
     }
-    if status >= 500 {
-        return Err(AuthError::Unavailable { url, status });
-    }
-    if let Some(error) = super::unsuccessful(&url, status) {
-        return Err(error);
-    }
-    let access_token = answer.access_token.ok_or_else(|| AuthError::Protocol {
-        url: url.clone(),
-        detail: "token response without access_token".into(),
-    })?;
-    Ok(Tokens {
-        access_token: crate::redact::keep(access_token),
-        refresh_token: answer.refresh_token.map(crate::redact::keep),
-    })
 }
 
 /// `GET <login>/login`: the prompts the login server shows.
@@ -330,5 +333,39 @@ mod tests {
             answer(&password, 200, "{}"),
             Err(AuthError::Protocol { .. })
         ));
+    }
+
+    #[test]
+    fn token_answers_keep_their_details() {
+        let password = Grant::Password {
+            username: "u".into(),
+            password: SecretString::from("pw"),
+        };
+        assert!(matches!(
+            answer(&password, 404, "<html>"),
+            Err(AuthError::Protocol { detail, .. }) if detail == "HTTP 404 with a body that is not JSON"
+        ));
+        assert!(matches!(
+            answer(&password, 200, "{}"),
+            Err(AuthError::Protocol { detail, .. }) if detail == "token response without access_token"
+        ));
+        // Unlike IAM's, a 5xx JSON answer without `error` means the login server is failing.
+        assert!(matches!(
+            answer(&password, 503, "{}"),
+            Err(AuthError::Unavailable { status: 503, .. })
+        ));
+        assert!(matches!(
+            answer(&password, 200, r#"{"error":[1]}"#),
+            Err(AuthError::Uaa { status: 200, error, .. }) if error == "error"
+        ));
+        let refused = answer(
+            &password,
+            401,
+            r#"{"error":"unauthorized","error_description":"Bad credentials"}"#,
+        );
+        assert_eq!(
+            refused.err().unwrap().to_string(),
+            "login refused by https://uaa.x/oauth/token: Bad credentials; check the user name and password (federated users log in with `--sso`)"
+        );
     }
 }
