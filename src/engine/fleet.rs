@@ -35,7 +35,7 @@ use super::spec::{CreateSpec, FleetScope, Scope};
 use crate::cancel::{Cancel, Window};
 use crate::cluster::objects::{self, WriteFailure};
 use crate::cluster::{Target, access};
-use crate::providers::Provider;
+use crate::providers::{ErrorKind, Provider};
 use crate::registry::{self, MintedToken, v2};
 use crate::{manifests, registry::Access};
 
@@ -183,7 +183,10 @@ impl<'r> Fleet<'r> {
                 token: token.clone(),
                 minted: None,
             }),
-            _ if needed => self.shared_token(&found, &mut decisions, provider).await?,
+            _ if needed => {
+                self.shared_token(&found, &names, &mut decisions, provider)
+                    .await?
+            }
             _ => None,
         };
         let progress = self.reporter.progress(names.len(), "namespaces");
@@ -221,6 +224,11 @@ impl<'r> Fleet<'r> {
         let secrets =
             super::select::fetch_each_named(self.target, name, names, self.concurrency).await;
         Found { secrets }
+    }
+
+    /// The cluster.
+    pub fn target_ref(&self) -> &Target {
+        self.target
     }
 
     /// The client.
@@ -373,11 +381,12 @@ impl<'r> Fleet<'r> {
     async fn shared_token(
         &self,
         found: &Found,
+        selected: &[String],
         decisions: &mut HashMap<String, Decision>,
         provider: &mut dyn Provider,
     ) -> anyhow::Result<Option<SharedToken>> {
         if !self.settings.rotate
-            && let Some(reused) = self.reusable(found).await
+            && let Some(reused) = self.reusable(found, selected, provider).await
         {
             return Ok(Some(reused));
         }
@@ -410,25 +419,54 @@ impl<'r> Fleet<'r> {
         }))
     }
 
-    /// A shared credential already in the cluster that still works.
-    pub async fn reusable(&self, found: &Found) -> Option<SharedToken> {
+    /// A shared credential already in the cluster that still works, and that this tool
+    /// minted for this cluster: a secret's labels and annotations are anyone's to write, so a
+    /// candidate is adopted only when the registry lists it as a live credential with the
+    /// cluster's shared description. Without a login (in-cluster), only secrets of the
+    /// `selected` namespaces are candidates. A check that cannot be carried out never adopts.
+    pub async fn reusable(
+        &self,
+        found: &Found,
+        selected: &[String],
+        provider: &mut dyn Provider,
+    ) -> Option<SharedToken> {
         let access = self.settings.spec.access;
-        let mut holders: BTreeMap<&str, (usize, String)> = BTreeMap::new();
-        for secret in found.secrets.values() {
+        let mut holders: BTreeMap<&str, (usize, String, bool)> = BTreeMap::new();
+        for (namespace, secret) in &found.secrets {
             if let Some((id, password)) =
                 shared_credential(secret, &self.registry, self.username, access)
             {
-                holders.entry(id).or_insert((0, password)).0 += 1;
+                let inside = selected.contains(namespace);
+                let entry = holders.entry(id).or_insert((0, password, false));
+                entry.0 += 1;
+                entry.2 |= inside;
             }
         }
-        let mut candidates: Vec<(usize, &str, String)> = holders
-            .into_iter()
-            .map(|(id, (count, password))| (count, id, password))
-            .collect();
+        if holders.is_empty() {
+            return None;
+        }
+        let owned = self.owned(provider).await?;
+        let mut candidates: Vec<(usize, &str, String)> = Vec::new();
+        for (id, (count, password, inside)) in holders {
+            let why_not = match &owned {
+                Some(live) if live.contains(id) => None,
+                Some(_) => Some("the registry lists no live token of this cluster with that id"),
+                None if inside => None,
+                None => Some(
+                    "it is held only outside the selection and cannot be checked without a login",
+                ),
+            };
+            match why_not {
+                None => candidates.push((count, id, password)),
+                Some(why) => crate::trace::warning(format!(
+                    "token/{id} is offered as the cluster's shared token by {count} secret(s), but {why}; ignored"
+                )),
+            }
+        }
         candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
         for (_, id, password) in candidates {
             let token = SecretString::from(password);
-            if self.works(id, &token).await {
+            if self.pulls(id, &token).await {
                 crate::trace::log(1, format!("Reusing the cluster's shared token {id}"));
                 return Some(SharedToken {
                     id: id.to_string(),
@@ -438,6 +476,55 @@ impl<'r> Fleet<'r> {
             }
         }
         None
+    }
+
+    /// The ids of the live credentials this tool minted as this cluster's shared one, as the
+    /// registry lists them; `Some(None)` when no login is available here (nothing was sent);
+    /// `None` when the registry could not be asked (then nothing is adopted).
+    async fn owned(&self, provider: &mut dyn Provider) -> Option<Option<BTreeSet<String>>> {
+        let settings = self.settings;
+        let shared = settings.spec.description.clone().unwrap_or_else(|| {
+            registry::default_description(self.target.cluster.as_deref(), "*", &settings.spec.name)
+        });
+        match provider.list().await {
+            Ok(tokens) => Some(Some(
+                tokens
+                    .into_iter()
+                    .filter(|t| !t.revoked && t.description == shared)
+                    .map(|t| t.id)
+                    .collect(),
+            )),
+            Err(e) if e.kind == ErrorKind::NoLogin => {
+                crate::trace::log(
+                    1,
+                    "no login here: only the selected namespaces' shared token can be reused",
+                );
+                Some(None)
+            }
+            Err(e) => {
+                crate::trace::warning(format!(
+                    "cannot list the registry's tokens to check the cluster's shared token ({}); a new one is minted",
+                    crate::redact::one_line(&format!("{e:#}"))
+                ));
+                None
+            }
+        }
+    }
+
+    /// Whether the registry definitely accepts the credential `id` for pulling (adoption
+    /// needs a yes: a check that cannot be carried out says no).
+    async fn pulls(&self, id: &str, password: &SecretString) -> bool {
+        match v2::check(&self.http, &self.registry, self.username, password, true).await {
+            Ok(_) => true,
+            Err(v2::VerifyError::Rejected { .. }) => false,
+            Err(e) => {
+                crate::trace::warning(format!(
+                    "cannot check that the cluster's shared token {id} still works ({}); it is not reused",
+                    crate::redact::one_line(&format!("{e:#}"))
+                ));
+                false
+            }
+        }
     }
 
     /// Before minting: RBAC must allow the writes (SelfSubjectAccessReview, as `kubectl auth

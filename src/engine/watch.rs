@@ -46,7 +46,7 @@ pub async fn watch(
     let _window = cancel.window();
     let client = fleet.client();
     let name = fleet.secret_name();
-    let mut known = fleet.shared_in_cluster().await;
+    let mut known = fleet.shared_in_cluster(scope, provider).await;
     let mut config = watcher::Config::default();
     if let Some(selector) = &scope.selector {
         config = config.labels(selector);
@@ -241,9 +241,17 @@ impl Fleet<'_> {
         })
     }
 
-    /// The cluster's shared token as the managed secrets hold it, if one still works.
-    async fn shared_in_cluster(&self) -> Option<(String, SecretString)> {
-        let found = self.fetch(&[]).await.ok()?;
-        self.reusable(&found).await.map(|s| (s.id, s.token))
+    /// The cluster's shared token as the managed secrets hold it, if one this tool minted
+    /// still works (the rules of [`Fleet::reusable`], over the namespaces `scope` selects now).
+    async fn shared_in_cluster(
+        &self,
+        scope: &FleetScope,
+        provider: &mut dyn Provider,
+    ) -> Option<(String, SecretString)> {
+        let selected = namespaces::select(self.target_ref(), scope).await.ok()?;
+        let found = self.fetch(&selected).await.ok()?;
+        self.reusable(&found, &selected, provider)
+            .await
+            .map(|s| (s.id, s.token))
     }
 }

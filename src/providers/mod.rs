@@ -37,6 +37,8 @@ pub enum ErrorKind {
     Transport,
     /// The platform says the object is not there (a revoke after a lost answer).
     NotFound,
+    /// No login is available here (none stored, no API key): nothing was sent.
+    NoLogin,
     /// Anything else (refused, malformed, login needed...).
     Other,
 }

@@ -557,3 +557,50 @@ fn a_revoked_shared_token_is_never_adopted_again() {
     );
     run.leaks_none(&[&old_token]);
 }
+
+/// Issue 24, N1: a tenant's secret outside the selection that claims to hold the cluster's
+/// shared token (managed label, `token-scope: cluster`, a live token of the org, but not one
+/// this tool minted for the cluster) is not adopted: the selection gets a token of its own, and
+/// the run says what it ignored.
+#[test]
+fn a_planted_shared_token_outside_the_selection_is_not_adopted() {
+    let ctx = TestContext::logged_in();
+    namespaces(&ctx, &["ns-0500"]);
+    ctx.kubectl(&["label", "namespace", "team-a", "team=a"])
+        .ok();
+    // The tenant renders a secret of its own (its token is described for ns-0500) and marks it
+    // as the cluster's shared token.
+    let rendered = ctx
+        .run(
+            &["-n", "ns-0500", "secret", "render", "hij", "-o", "json"],
+            None,
+        )
+        .ok();
+    let mut planted: serde_json::Value = serde_json::from_str(&rendered.stdout).unwrap();
+    planted["metadata"]["annotations"]["kubectl-dedicated-registry/token-scope"] = json!("cluster");
+    let planted_id = planted["metadata"]["annotations"]["kubectl-dedicated-registry/token-id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = ctx.home.path().join("planted.json");
+    std::fs::write(&file, planted.to_string()).unwrap();
+    ctx.kubectl(&["apply", "-f", file.to_str().unwrap()]).ok();
+    ctx.sandbox.journal().clear();
+    let run = ctx
+        .run(&["secret", "create", "hij", "-l", "team=a"], None)
+        .ok();
+    let (held, _) = stored_token(&ctx, "team-a", "hij");
+    assert_ne!(held, planted_id, "the tenant's token was adopted");
+    assert_eq!(mints(&ctx), 1, "{}", journal_lines(&ctx.sandbox));
+    assert!(
+        !ctx.token_revoked(&planted_id),
+        "the tenant's token is not ours to revoke"
+    );
+    assert!(
+        run.stderr.lines().any(|l| l.starts_with("warning: ")
+            && l.contains(&planted_id)
+            && l.contains("ignored")),
+        "{}",
+        run.stderr
+    );
+}

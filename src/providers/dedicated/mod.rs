@@ -24,6 +24,13 @@ impl From<SessionError> for ProviderError {
         let kind = match error.registry() {
             Some(e) if e.is_transport() => ErrorKind::Transport,
             Some(e) if e.is_not_found() => ErrorKind::NotFound,
+            _ if matches!(
+                error,
+                SessionError::NoStoredLogin { .. } | SessionError::NoApiKey { .. }
+            ) =>
+            {
+                ErrorKind::NoLogin
+            }
             _ => ErrorKind::Other,
         };
         ProviderError {
