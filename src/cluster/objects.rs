@@ -132,7 +132,11 @@ pub async fn read_back(secrets: &Api<Secret>, name: &str) -> Option<Option<Secre
 }
 
 /// The managed secrets of the whole cluster (one LIST by the managed-by label), as
-/// `namespace/name` → token id, for counting who still holds a token before revoking it.
+/// `namespace/name` → the token id it really holds, for counting who still holds a token
+/// before revoking or replacing it. Labels and annotations are anyone's to write: a secret
+/// counts as a holder only when it is a `kubernetes.io/dockerconfigjson` secret whose
+/// credential is that token (its JWT `jti`; for credentials that are not JWTs, the annotation
+/// next to a credential is all there is). A forged holder is named in a warning and not counted.
 pub async fn managed_token_ids(
     client: &kube::Client,
 ) -> Result<Vec<(String, Option<String>)>, kube::Error> {
@@ -147,15 +151,39 @@ pub async fn managed_token_ids(
         .items
         .into_iter()
         .map(|s| {
-            let id = manifests::annotation(&s, manifests::ANNOTATION_TOKEN_ID).map(str::to_string);
             let at = format!(
                 "{}/{}",
                 s.metadata.namespace.as_deref().unwrap_or_default(),
                 s.metadata.name.as_deref().unwrap_or_default()
             );
+            let id = held_token_id(&s);
+            if id.is_none()
+                && let Some(claimed) = manifests::annotation(&s, manifests::ANNOTATION_TOKEN_ID)
+            {
+                crate::trace::warning(format!(
+                    "secret {} records token {} but does not hold it; it is not counted as a holder",
+                    crate::text::printable(&at),
+                    crate::text::printable(claimed)
+                ));
+            }
             (at, id)
         })
         .collect())
+}
+
+/// The token id `secret` records, when it also holds that token (see [`managed_token_ids`]).
+pub fn held_token_id(secret: &Secret) -> Option<String> {
+    let id = manifests::annotation(secret, manifests::ANNOTATION_TOKEN_ID)?;
+    if secret.type_.as_deref() != Some(manifests::DOCKERCONFIGJSON_TYPE) {
+        return None;
+    }
+    let held = manifests::credentials(secret).into_iter().any(|c| {
+        match crate::jwt::string_claim(&c.password, "jti") {
+            Some(jti) => jti == id,
+            None => !c.password.is_empty(),
+        }
+    });
+    held.then(|| id.to_string())
 }
 
 /// Whether a failed write may still have been stored: the answer was lost (transport), or the

@@ -650,3 +650,43 @@ fn a_failed_group_puts_back_a_write_whose_outcome_was_unknown() {
     );
     run.leaks_none(&[&old_token, &new.token]);
 }
+
+/// Issue 24, N2: a forged holder (an Opaque secret labelled as managed, recording the shared
+/// token's id but not holding it) neither vetoes `secret rotate -A` nor keeps the replaced
+/// token alive; the run names what it did not count.
+#[test]
+fn a_forged_holder_does_not_block_the_rotation_of_the_shared_token() {
+    let ctx = TestContext::logged_in();
+    let (old, old_token) = shared_cluster(&ctx);
+    let forged = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": "decoy",
+            "namespace": "fleet-3",
+            "labels": {"app.kubernetes.io/managed-by": "kubectl-dedicated-registry"},
+            "annotations": {"kubectl-dedicated-registry/token-id": old, "kubectl-dedicated-registry/token-scope": "cluster"}
+        },
+        "data": {"x": "eA=="}
+    });
+    let file = ctx.home.path().join("decoy.json");
+    std::fs::write(&file, forged.to_string()).unwrap();
+    ctx.kubectl(&["apply", "-f", file.to_str().unwrap()]).ok();
+    let run = ctx.run(&["secret", "rotate", "regcred", "-A"], None).ok();
+    let held = ids(&ctx, SELECTED);
+    assert_eq!(held.len(), 1, "one new shared token everywhere: {held:?}");
+    assert!(!held.contains(&old), "every secret was rotated");
+    assert!(
+        ctx.token_revoked(&old),
+        "the replaced token was revoked despite the decoy"
+    );
+    assert!(
+        run.stderr.lines().any(|l| l.starts_with("warning: ")
+            && l.contains("fleet-3/decoy")
+            && l.contains("not counted")),
+        "{}",
+        run.stderr
+    );
+    run.leaks_none(&[&old_token]);
+}
