@@ -598,6 +598,10 @@ pub struct TokenRevokeArgs {
     /// Token ids (as shown by `token list` and in the secret's annotation).
     #[arg(value_name = "ID", required = true)]
     pub ids: Vec<String>,
+    /// Revoke even a token that pull secrets of the current cluster hold (their pods' pulls
+    /// then fail); without it such a token is refused, naming its holders.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `secret verify`.

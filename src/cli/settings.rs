@@ -224,6 +224,8 @@ pub struct DoctorSettings {
 pub struct TokenRevokeSettings {
     /// Token ids, checked not to be tokens or paths.
     pub ids: Vec<String>,
+    /// `--force`: revoke even a token the cluster's secrets hold.
+    pub force: bool,
 }
 
 /// What the Pod holds, shared by `pod render` and `pod apply`.
@@ -695,7 +697,10 @@ fn token_revoke(args: TokenRevokeArgs) -> anyhow::Result<TokenRevokeSettings> {
             );
         }
     }
-    Ok(TokenRevokeSettings { ids: args.ids })
+    Ok(TokenRevokeSettings {
+        ids: args.ids,
+        force: args.force,
+    })
 }
 
 /// `image list`: a registry namespace is lower-case letters, digits, `-` and `_` (IBM allows

@@ -140,7 +140,7 @@ fn a_rerun_replaces_a_revoked_token() {
         "secret/regcred unchanged"
     );
     assert_eq!(ctx.tokens().len(), 1);
-    ctx.run(&["token", "revoke", &old], None).ok();
+    ctx.run(&["token", "revoke", "--force", &old], None).ok();
     let run = ctx.run(CREATE, None).ok();
     assert_eq!(run.stdout.trim(), "secret/regcred configured");
     assert!(

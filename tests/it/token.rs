@@ -87,7 +87,7 @@ fn tokens_are_listed_without_their_values_and_revoked_with_their_secret() {
 
     // Revoke by id; a token pasted by mistake is refused without being echoed.
     let id_two = after.iter().find(|t| !t.revoked).unwrap().id.clone();
-    ctx.run(&["token", "revoke", &id_two], None).ok();
+    ctx.run(&["token", "revoke", "--force", &id_two], None).ok();
     assert!(ctx.tokens().iter().all(|t| t.revoked));
     let pasted = tokens[0].token.clone();
     ctx.run(&["token", "revoke", &pasted], None)
@@ -597,4 +597,22 @@ fn token_prune_asks_on_the_terminal() {
     assert!(rest.contains("1 revoked, 0 failed"), "{rest}");
     assert!(ctx.token_revoked(&scene.stale));
     assert!(!ctx.token_revoked(&scene.in_use));
+}
+
+/// Issue 24, friction 1: `token revoke` of a token that pull secrets of the current cluster
+/// hold is refused, naming the holders, and the token stays live; `--force` revokes it.
+#[test]
+fn a_held_token_is_revoked_only_with_force() {
+    let ctx = TestContext::logged_in();
+    ctx.run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .ok();
+    let id = ctx.tokens()[0].id.clone();
+    let run = ctx
+        .run(&["token", "revoke", &id], None)
+        .fails_with("held by 1 pull secret(s) of the current cluster (team-a/regcred)");
+    assert!(run.stderr.contains("--force"), "{}", run.stderr);
+    assert!(!ctx.token_revoked(&id), "the held token still works");
+    let run = ctx.run(&["token", "revoke", "--force", &id], None).ok();
+    assert_eq!(run.stdout.trim(), format!("token/{id} revoked"));
+    assert!(ctx.token_revoked(&id));
 }

@@ -176,8 +176,18 @@ fn table(tokens: &[TokenEntry], in_use: &[String]) -> String {
 /// `token revoke`.
 pub async fn revoke(ctx: &Ctx, settings: TokenRevokeSettings) -> anyhow::Result<()> {
     let mut session = ctx.session()?;
+    let registry = session.profile().registry.clone();
+    let held = held_by(ctx, &registry, &settings).await;
     let mut failed = Vec::new();
     for id in &settings.ids {
+        if let Some(holders) = held.get(id).filter(|_| !settings.force) {
+            failed.push(format!(
+                "token/{id} is held by {} pull secret(s) of the current cluster ({}); their pods' pulls would fail: replace it with `kubectl dedicated-registry secret rotate`, or pass --force to revoke it anyway",
+                holders.len(),
+                inventory::in_use_cell(Some(holders))
+            ));
+            continue;
+        }
         match session
             .registry_idempotent(async |api| api.revoke(id).await)
             .await
@@ -190,6 +200,28 @@ pub async fn revoke(ctx: &Ctx, settings: TokenRevokeSettings) -> anyhow::Result<
         bail!("{}", failed.join("; "));
     }
     Ok(())
+}
+
+/// Which of the tokens to revoke the current cluster's pull secrets hold; empty with `--force`
+/// (nothing to check), and when the cluster cannot be read (then said in a warning: the
+/// registry's answer is all there is).
+async fn held_by(ctx: &Ctx, registry: &str, settings: &TokenRevokeSettings) -> Usage {
+    if settings.force {
+        return Usage::new();
+    }
+    match bounded_usage(ctx, registry).await {
+        Ok((_, mut usage)) => {
+            usage.retain(|id, _| settings.ids.contains(id));
+            usage
+        }
+        Err(e) => {
+            output::warning(format!(
+                "cannot check which pull secrets of the current cluster hold the token(s) ({}); revoking anyway",
+                crate::redact::one_line(&format!("{e:#}"))
+            ));
+            Usage::new()
+        }
+    }
 }
 
 #[cfg(test)]
