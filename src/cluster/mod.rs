@@ -16,6 +16,7 @@ pub mod access;
 pub mod error;
 pub mod log;
 pub mod objects;
+pub mod retry;
 
 pub use error::{ClusterError, is_conflict, is_forbidden};
 
@@ -255,11 +256,18 @@ impl Resolved {
         let layer = log::LogLayer {
             server: server.trim_end_matches('/').to_string(),
         };
-        let client = kube::client::ClientBuilder::try_from(self.config)
+        let mut config = self.config;
+        // kube's own retry honours any Retry-After; ours is bounded (see `retry`).
+        config.default_retry = false;
+        let budget = config.read_timeout;
+        let retry = tower::retry::RetryLayer::new(retry::Bounded::new(budget));
+        let client = kube::client::ClientBuilder::try_from(config)
             .map_err(|e| ClusterError::Config {
                 source_path: server.clone(),
                 detail: e.to_string(),
             })?
+            .with_layer(&tower::buffer::BufferLayer::new(1024))
+            .with_layer(&retry)
             .with_layer(&layer)
             .build();
         Ok(Target {

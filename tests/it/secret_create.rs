@@ -1173,3 +1173,55 @@ fn finding_11_a_delete_whose_answer_was_lost_is_read_back() {
     assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
     assert_eq!(live_tokens(&ctx), 1);
 }
+
+/// Issue 24, N5: a busy API server's `Retry-After` is honoured within bounds. `Retry-After:
+/// 100000` on the write does not hold the run (and its Ctrl-C window) for a day: with
+/// `--request-timeout 2s` the answer stands at once, the minted token is revoked, the run fails
+/// naming the refusal. A short `Retry-After` is still waited for and the write then lands.
+#[test]
+fn retry_after_is_honoured_within_bounds() {
+    let ctx = TestContext::logged_in();
+    ctx.sandbox.inject(Fault::new(
+        Service::Kube,
+        "POST",
+        SECRETS,
+        FaultAction::RetryAfter {
+            status: 429,
+            seconds: 100_000,
+            body: status_body(429, "TooManyRequests", "slow down, please").to_string(),
+        },
+    ));
+    let mut args = vec!["--request-timeout", "2s"];
+    args.extend_from_slice(CREATE);
+    ctx.run(&args, None).fails_with("slow down, please");
+    let posts = |ctx: &TestContext| {
+        ctx.sandbox
+            .journal()
+            .entries()
+            .iter()
+            .filter(|e| e.method == "POST" && e.path == SECRETS)
+            .count()
+    };
+    assert_eq!(posts(&ctx), 1, "{}", journal_lines(&ctx.sandbox));
+    assert!(
+        ctx.tokens().iter().all(|t| t.revoked),
+        "the minted token is revoked"
+    );
+
+    let ctx = TestContext::logged_in();
+    let mut once = Fault::new(
+        Service::Kube,
+        "POST",
+        SECRETS,
+        FaultAction::RetryAfter {
+            status: 429,
+            seconds: 1,
+            body: status_body(429, "TooManyRequests", "slow down, please").to_string(),
+        },
+    );
+    once.times = Some(1);
+    ctx.sandbox.inject(once);
+    let run = ctx.run(CREATE, None).ok();
+    assert_eq!(run.stdout.trim(), "secret/regcred created");
+    assert_eq!(posts(&ctx), 2, "{}", journal_lines(&ctx.sandbox));
+}

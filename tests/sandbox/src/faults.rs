@@ -29,6 +29,16 @@ pub enum FaultAction {
         /// Response body, sent verbatim.
         body: String,
     },
+    /// Answer with this status, a JSON body and `Retry-After: <seconds>` (a busy server: 429,
+    /// 503) instead of calling the handler.
+    RetryAfter {
+        /// HTTP status code.
+        status: u16,
+        /// The `Retry-After` value, in seconds.
+        seconds: u64,
+        /// Response body (JSON), sent verbatim.
+        body: String,
+    },
     /// Wait this long, then run the real handler. If the client hangs up meanwhile, the handler
     /// never runs (the request is cancelled with its connection).
     Delay(Duration),
@@ -63,6 +73,9 @@ impl std::fmt::Debug for FaultAction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FaultAction::Respond { status, .. } => write!(f, "Respond({status})"),
+            FaultAction::RetryAfter {
+                status, seconds, ..
+            } => write!(f, "RetryAfter({status}, {seconds}s)"),
             FaultAction::Delay(d) => write!(f, "Delay({d:?})"),
             FaultAction::Drop => write!(f, "Drop"),
             FaultAction::RunThenDrop => write!(f, "RunThenDrop"),

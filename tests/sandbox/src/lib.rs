@@ -645,6 +645,16 @@ async fn observe(
             .header("content-type", content_type)
             .body(Body::from(body))
             .expect("valid fault response"),
+        Some(FaultAction::RetryAfter {
+            status,
+            seconds,
+            body,
+        }) => Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .header("retry-after", seconds.to_string())
+            .body(Body::from(body))
+            .expect("valid fault response"),
         Some(FaultAction::Drop) => {
             let stream = futures_util_stream_error();
             Response::builder()
