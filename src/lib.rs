@@ -73,6 +73,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     // Go programs (kubectl too) run with the soft open-files limit raised to the hard one.
     limits::raise_open_files();
+    let profile = cli
+        .profile
+        .clone()
+        .filter(|p| p != store::DEFAULT_PROFILE && !p.is_empty());
     let result = cli::settings::Settings::from_cli(cli).and_then(|settings| {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -81,11 +85,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
         runtime.block_on(commands::dispatch(settings))
     });
-    exit_code(result)
+    exit_code(result, profile.as_deref())
 }
 
 /// Prints a failure once, on one line, scrubbed; a closed stdout (`... | head`) is success.
-fn exit_code(result: anyhow::Result<()>) -> ExitCode {
+fn exit_code(result: anyhow::Result<()>, profile: Option<&str>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -97,8 +101,36 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
             }
             let mut stderr = std::io::stderr().lock();
             let line = output::printable(&redact::one_line(&format!("{e:#}")));
+            let line = with_profile_flag(&line, profile);
             let _ = writeln!(stderr, "error: {line}");
             ExitCode::from(cancel::Cancel::process().exit_code().unwrap_or(1))
         }
+    }
+}
+
+/// The error's `kubectl dedicated-registry ...` hints with the user's `--profile` (any but the
+/// default), so they can be run as written (issue 24, friction 3).
+fn with_profile_flag(line: &str, profile: Option<&str>) -> String {
+    const COMMAND: &str = "`kubectl dedicated-registry ";
+    match profile {
+        Some(profile) if !line.contains("--profile") => {
+            line.replace(COMMAND, &format!("{COMMAND}--profile {profile} "))
+        }
+        _ => line.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hints_carry_the_profile_flag() {
+        let line = "the stored login has expired; run `kubectl dedicated-registry login` again";
+        assert_eq!(
+            super::with_profile_flag(line, Some("prod")),
+            "the stored login has expired; run `kubectl dedicated-registry --profile prod login` again"
+        );
+        assert_eq!(super::with_profile_flag(line, None), line);
+        let named = "run `kubectl dedicated-registry --profile x login`";
+        assert_eq!(super::with_profile_flag(named, Some("prod")), named);
     }
 }

@@ -1,13 +1,19 @@
 //! `status`: what the plugin would use, and whether the stored login still works. Never a token.
 
 use super::Ctx;
+use crate::providers::dedicated::session::SessionError;
 use crate::store::{CredentialSource, LoginMethod};
 use crate::{cluster, output};
 
 /// `status`.
 pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
     let mut session = ctx.session()?;
-    let login = match session.access_token().await {
+    let refreshed = session.access_token().await;
+    // Interrupted: the refresh finished and was stored; say only that (issue 24, N9).
+    if let Err(e @ SessionError::Interrupted(_)) = refreshed {
+        return Err(e.into());
+    }
+    let login = match &refreshed {
         Ok(_) => "valid (refreshed just now)".to_string(),
         Err(e) => format!("NOT usable: {}", crate::redact::one_line(&format!("{e:#}"))),
     };
@@ -46,11 +52,14 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
         profile.registry,
     );
     output::data(&text)?;
-    if login.starts_with("NOT") {
-        anyhow::bail!(
+    match refreshed {
+        Ok(_) => Ok(()),
+        // Nothing is stored for an API-key profile: the variable's error says what to do
+        // (issue 24, friction 13).
+        Err(e) if profile.credential == CredentialSource::Environment => Err(e.into()),
+        Err(_) => anyhow::bail!(
             "the stored login for profile `{}` cannot be refreshed; run `kubectl dedicated-registry login` again",
             ctx.profile_name()
-        );
+        ),
     }
-    Ok(())
 }

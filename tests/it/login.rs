@@ -713,9 +713,11 @@ fn status_and_logout() {
     // server echoes the dead refresh token in its error; it must not reach the output.)
     let dead = stored_refresh_token(&ctx);
     ctx.sandbox.world.uaa.revoke_refresh_tokens(seed::ALICE);
-    let broken = ctx
-        .run(&["status"], None)
-        .fails_with("cannot be refreshed; run `kubectl dedicated-registry login` again");
+    // The hint carries the profile in use (issue 24, friction 3: it used to omit it).
+    let broken = ctx.run(&["status"], None).fails_with(&format!(
+        "cannot be refreshed; run `kubectl dedicated-registry --profile {} login` again",
+        ctx.profile
+    ));
     assert!(
         broken.stdout.contains("Login:        NOT usable"),
         "{}",
@@ -1057,4 +1059,25 @@ fn an_expired_access_token_is_refreshed_once_and_the_mint_retried() {
         .count();
     assert_eq!((mints, refreshes), (2, 2), "one retry after one refresh");
     assert_eq!(live_tokens(&ctx), 1);
+}
+
+/// Issue 24, friction 13: `status` for an `--apikey-env` profile whose variable is not set says
+/// so (nothing is stored, so "the stored login cannot be refreshed" was untrue).
+#[test]
+fn status_of_an_api_key_profile_without_its_variable_names_the_variable() {
+    require_keyring();
+    let ctx = TestContext::new();
+    let mut cmd = ctx.login_command(&["--apikey-env", "--org", seed::DEV_ORG]);
+    cmd.env("IBMCLOUD_API_KEY", seed::ALICE_API_KEY);
+    ctx.run_with(cmd, None).ok();
+    let run = ctx
+        .run(&["status"], None)
+        .fails_with("authenticates with an API key from IBMCLOUD_API_KEY, which is not set");
+    assert!(!run.stderr.contains("stored login"), "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("Credential:   IBMCLOUD_API_KEY environment variable"),
+        "{}",
+        run.stdout
+    );
 }

@@ -87,6 +87,14 @@ fn finding_01_ctrl_c_during_a_refresh_keeps_the_login() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
         assert!(stderr.contains("interrupted by Ctrl-C"), "{stderr}");
+        // Truthful (issue 24, N9): kept, so no advice to log in again, and no status table
+        // calling the login unusable.
+        assert!(
+            stderr.contains("the login was refreshed and kept"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("login` again"), "{stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("NOT usable"));
         // Still logged in: the rotated refresh token was written back.
         ctx.run(&["status"], None).ok();
         ctx.sandbox.journal().clear();
