@@ -25,6 +25,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use super::converge::{Goal, Step, converge};
 use super::decide::{Decision, Wanted, decide};
+use super::grants;
 use super::holders::{abbreviate, token_id};
 use super::lifecycle::{Recorded, TokenLifecycle, Verification};
 use super::report::{Reporter, Shown};
@@ -33,8 +34,8 @@ use super::single::{
 };
 use super::spec::{CreateSpec, FleetScope, Scope};
 use crate::cancel::{Cancel, Window};
+use crate::cluster::Target;
 use crate::cluster::objects::{self, WriteFailure};
-use crate::cluster::{Target, access};
 use crate::providers::{ErrorKind, Provider};
 use crate::registry::{self, MintedToken, v2};
 use crate::{manifests, registry::Access};
@@ -390,7 +391,7 @@ impl<'r> Fleet<'r> {
         {
             return Ok(Some(reused));
         }
-        if !self.writes_allowed(found, decisions).await {
+        if !self.writes_allowed(found, selected, decisions).await {
             return Ok(None);
         }
         let settings = self.settings;
@@ -527,61 +528,26 @@ impl<'r> Fleet<'r> {
         }
     }
 
-    /// Before minting: RBAC must allow the writes (SelfSubjectAccessReview, as `kubectl auth
-    /// can-i`). One cluster-wide review; when that says no, one per namespace, and the
-    /// namespaces where the write would be refused fail now. False when none is left.
+    /// Before minting: RBAC must allow some write ([`grants::check`]); the namespaces
+    /// reviewed and refused fail now, the others are left to their writes. False when no
+    /// namespace may be written.
     async fn writes_allowed(
         &self,
         found: &Found,
+        selected: &[String],
         decisions: &mut HashMap<String, Decision>,
     ) -> bool {
-        let client = &self.target.client;
-        let mut verbs: Vec<&str> = vec![];
-        for (namespace, decision) in decisions.iter() {
-            if decision.needs_credential() {
-                let verb = write_verb(&found.secrets.get(namespace));
-                if !verbs.contains(&verb) {
-                    verbs.push(verb);
-                }
-            }
-        }
-        let mut everywhere = true;
-        for verb in &verbs {
-            everywhere &= access::allowed(client, "", verb, "secrets")
-                .await
-                .unwrap_or(true);
-        }
-        if everywhere {
-            return true;
-        }
-        let pending: Vec<(String, &'static str)> = decisions
+        let pending: Vec<(String, &'static str)> = selected
             .iter()
-            .filter(|(_, decision)| decision.needs_credential())
-            .map(|(n, _)| (n.clone(), write_verb(&found.secrets.get(n))))
+            .filter(|n| decisions.get(*n).is_some_and(Decision::needs_credential))
+            .map(|n| (n.clone(), write_verb(&found.secrets.get(n))))
             .collect();
-        let reviews: Vec<(String, &str, bool)> = stream::iter(pending)
-            .map(|(namespace, verb)| async move {
-                let ok = access::allowed(client, &namespace, verb, "secrets")
-                    .await
-                    .unwrap_or(true);
-                (namespace, verb, ok)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
-        let target = self.target;
-        for (namespace, verb, ok) in reviews {
-            if !ok {
-                decisions.insert(
-                    namespace.clone(),
-                    Decision::Forbidden(format!(
-                        "Kubernetes denied {verb} of secrets in namespace `{namespace}` to user `{}` (checked before minting)",
-                        target.user.as_deref().unwrap_or("(none)")
-                    )),
-                );
-            }
+        let everywhere = grants::Everywhere::default();
+        let grants = grants::check(self.target, everywhere, &pending).await;
+        for (namespace, reason) in grants.refused {
+            decisions.insert(namespace, Decision::Forbidden(reason));
         }
-        decisions.values().any(Decision::needs_credential)
+        grants.some
     }
 }
 

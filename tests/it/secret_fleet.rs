@@ -604,3 +604,65 @@ fn a_planted_shared_token_outside_the_selection_is_not_adopted() {
         run.stderr
     );
 }
+
+const REVIEWS: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+
+/// Issue 23: a user whose rights come from per-namespace RoleBindings (the cluster-wide review
+/// says no) waits for one batch of reviews, not one review per namespace, before the mint;
+/// the namespaces it may not write fail alone, by review or by their write's own 403.
+#[test]
+fn per_namespace_grants_mint_once_after_a_few_reviews() {
+    let granted: Vec<String> = (1..=30).map(|i| format!("grant-{i:02}")).collect();
+    let mut config = SandboxConfig::default();
+    config.namespaces.extend(granted.iter().cloned());
+    config.kube_users.push(KubeUser::namespace_writer(&granted));
+    let ctx = TestContext::logged_in_with(config);
+    ctx.sandbox.journal().clear();
+    let context = dedicated_sandbox::seed::KUBE_NS_WRITER;
+    let run = ctx
+        .run(
+            &["--context", context, "secret", "create", "regcred", "-A"],
+            None,
+        )
+        .fails_with("failed in 3 namespace(s): default, team-a, team-b");
+    assert_eq!(mints(&ctx), 1, "{}", journal_lines(&ctx.sandbox));
+    let entries = ctx.sandbox.journal().entries();
+    let reviews = entries.iter().filter(|e| e.path == REVIEWS).count();
+    assert!(
+        reviews < 10,
+        "{reviews} reviews\n{}",
+        journal_lines(&ctx.sandbox)
+    );
+    let first_write = entries
+        .iter()
+        .position(|e| e.method == "POST" && e.path.ends_with("/secrets"))
+        .expect("a write");
+    let reviews_before = entries[..first_write]
+        .iter()
+        .filter(|e| e.path == REVIEWS)
+        .count();
+    assert!(
+        reviews_before < 10,
+        "{reviews_before} reviews before the first write"
+    );
+    let names: Vec<&str> = granted.iter().map(String::as_str).collect();
+    assert_eq!(
+        ids(&ctx, &names).len(),
+        1,
+        "one shared token everywhere allowed"
+    );
+    for ns in ["default", "team-a", "team-b"] {
+        assert!(
+            run.stderr
+                .contains(&format!("namespace {ns} failed: Kubernetes denied create")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stderr
+            .contains("30 created, 0 configured, 0 unchanged, 3 failed"),
+        "{}",
+        run.stderr
+    );
+}
