@@ -9,6 +9,7 @@
 // checked by `tests/it/layout.rs`).
 pub mod env;
 pub mod jwt;
+pub mod limits;
 pub mod redact;
 pub mod text;
 pub mod trace;
@@ -70,6 +71,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // Go programs (kubectl too) run with the soft open-files limit raised to the hard one.
+    limits::raise_open_files();
     let result = cli::settings::Settings::from_cli(cli).and_then(|settings| {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -624,9 +624,26 @@ fn fleet_scope(args: &SecretCreateArgs) -> anyhow::Result<Scope> {
         selector,
         exclude: args.exclude.clone(),
         per_namespace: args.token_per_namespace,
-        concurrency: usize::from(args.concurrency),
+        concurrency: concurrency(args.concurrency),
         watch: args.watch,
     }))
+}
+
+/// `--concurrency`, lowered with a warning when that many sockets would not fit in the
+/// open-files limit (issue 24, N8).
+fn concurrency(wanted: u16) -> usize {
+    let wanted = usize::from(wanted);
+    let limit = crate::limits::open_files();
+    match crate::limits::clamp_concurrency(wanted, limit) {
+        Some(lowered) => {
+            crate::output::warning(format!(
+                "--concurrency {wanted} lowered to {lowered}: the open-files limit is {} (`ulimit -n`); raise it to run more at once",
+                limit.unwrap_or_default()
+            ));
+            lowered
+        }
+        None => wanted,
+    }
 }
 
 fn secret_rotate(args: SecretRotateArgs) -> anyhow::Result<RotateSettings> {
@@ -638,7 +655,7 @@ fn secret_rotate(args: SecretRotateArgs) -> anyhow::Result<RotateSettings> {
                 selector,
                 exclude: args.exclude,
                 per_namespace: false,
-                concurrency: usize::from(args.concurrency),
+                concurrency: concurrency(args.concurrency),
                 watch: false,
             }
         });
@@ -651,7 +668,7 @@ fn secret_rotate(args: SecretRotateArgs) -> anyhow::Result<RotateSettings> {
         name: args.name,
         fleet,
         access,
-        concurrency: usize::from(args.concurrency),
+        concurrency: concurrency(args.concurrency),
         dry_run: args.dry_run,
     })
 }

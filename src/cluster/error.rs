@@ -80,6 +80,20 @@ pub enum ClusterError {
         /// HTTP status.
         code: u16,
     },
+    /// The process ran out of file descriptors (EMFILE): the server was never asked.
+    #[error(
+        "cannot {verb} {resource} `{name}`: this process ran out of open files (limit {limit}, `ulimit -n`); lower --concurrency or raise the limit"
+    )]
+    OpenFiles {
+        /// The verb.
+        verb: String,
+        /// The resource.
+        resource: String,
+        /// The object.
+        name: String,
+        /// The soft open-files limit, as far as known.
+        limit: String,
+    },
     /// Transport failure.
     #[error(
         "cannot reach the Kubernetes API server {server} to {verb} {resource} `{name}`: {detail}{hint}"
@@ -156,6 +170,15 @@ impl Target {
             other => {
                 let detail = crate::http::root_cause(&other);
                 let lower = format!("{other:#} {detail}").to_lowercase();
+                if lower.contains("too many open files") || lower.contains("os error 24") {
+                    return ClusterError::OpenFiles {
+                        verb: verb.into(),
+                        resource: resource.into(),
+                        name: name.into(),
+                        limit: crate::limits::open_files()
+                            .map_or_else(|| "unknown".to_string(), |l| l.to_string()),
+                    };
+                }
                 let hint = if lower.contains("certificate") {
                     "; the cluster's CA is not trusted: check certificate-authority in your kubeconfig"
                 } else if lower.contains("timed out") || lower.contains("elapsed") {

@@ -169,6 +169,7 @@ async fn resolve_kubeconfig(args: &KubeSettings) -> Result<Resolved, ClusterErro
             config.connect_timeout = Some(t);
         }
     }
+    refuse_credentials_in_clear(&config, user.as_deref()).map_err(config_err)?;
     if let Some(user) = &args.as_user {
         config.auth_info.impersonate = Some(user.clone());
     }
@@ -182,6 +183,31 @@ async fn resolve_kubeconfig(args: &KubeSettings) -> Result<Resolved, ClusterErro
         cluster,
         user,
     })
+}
+
+/// A user credential for a plain `http://` API server would cross the network in clear text;
+/// kubectl 1.36 does not send it there either (issue 24, N9). Without credentials (a local
+/// `kubectl proxy`) plain HTTP is fine.
+fn refuse_credentials_in_clear(config: &kube::Config, user: Option<&str>) -> Result<(), String> {
+    if config.cluster_url.scheme_str() != Some("http") {
+        return Ok(());
+    }
+    let auth = &config.auth_info;
+    let has_credentials = auth.token.is_some()
+        || auth.token_file.is_some()
+        || auth.password.is_some()
+        || auth.exec.is_some()
+        || auth.auth_provider.is_some()
+        || auth.client_key.is_some()
+        || auth.client_key_data.is_some();
+    if !has_credentials {
+        return Ok(());
+    }
+    Err(format!(
+        "the API server `{}` is plain http://, and the credentials of kubeconfig user `{}` would be sent in clear text (kubectl does not send them either); use the server's https:// address",
+        config.cluster_url,
+        user.unwrap_or("(none named)")
+    ))
 }
 
 /// Inside a Pod with no kubeconfig at all (no `--kubeconfig`, no `KUBECONFIG`, no

@@ -19,6 +19,9 @@ use crate::output;
 
 /// How long one live lookup (cluster or registry) may take before completion gives up silently.
 const LIVE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long completion waits, after [`LIVE_TIMEOUT`], for a login refresh still storing its
+/// rotated refresh token (the HTTPS client's own timeouts bound it too).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `completion SHELL` or `completion kubectl-shim`.
 pub fn completion(args: CompletionArgs) -> anyhow::Result<()> {
@@ -125,16 +128,22 @@ impl LiveValues {
     where
         F: Future<Output = anyhow::Result<T>>,
     {
-        let runtime = self.runtime.get_or_init(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()
-        });
-        let outcome = runtime
-            .as_ref()?
+        let outcome = self
+            .runtime()?
             .block_on(async { tokio::time::timeout(LIVE_TIMEOUT, lookup).await });
         outcome.ok()?.ok()
+    }
+
+    /// The lookups' runtime, made on first use.
+    fn runtime(&self) -> Option<&tokio::runtime::Runtime> {
+        self.runtime
+            .get_or_init(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()
+            })
+            .as_ref()
     }
 
     fn kubeconfig(&self) -> Option<kube::config::Kubeconfig> {
@@ -252,17 +261,31 @@ impl LiveValues {
             .or_else(|| std::env::var(crate::env::PROFILE).ok())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| crate::store::DEFAULT_PROFILE.to_string());
-        self.live(async {
-            let path = crate::store::profiles::path()?;
-            let file = crate::store::ConfigFile::load(&path)?;
-            let profile = file.profiles.get(&name).context("no profile")?.clone();
+        let open = || {
+            let path = crate::store::profiles::path().ok()?;
+            let file = crate::store::ConfigFile::load(&path).ok()?;
+            let profile = file.profiles.get(&name)?.clone();
             let store = Arc::new(crate::store::OsKeyring);
-            let mut session = crate::providers::dedicated::session::Session::new(
+            crate::providers::dedicated::session::Session::new(
                 &name,
                 profile,
                 store,
                 crate::cancel::Cancel::new(),
-            )?;
+            )
+            .ok()
+        };
+        // The HTTPS client is built inside the runtime (its connector needs one).
+        let Some(runtime) = self.runtime() else {
+            return Vec::new();
+        };
+        let entered = runtime.enter();
+        let opened = open();
+        drop(entered);
+        let Some(mut session) = opened else {
+            return Vec::new();
+        };
+        let settled = session.settled();
+        let tokens = self.live(async {
             let tokens = session.registry(async |api| api.list().await).await?;
             Ok(tokens
                 .into_iter()
@@ -277,8 +300,18 @@ impl LiveValues {
                     (output::printable(&t.id), Some(description))
                 })
                 .collect())
-        })
-        .unwrap_or_default()
+        });
+        self.settle(&settled);
+        tokens.unwrap_or_default()
+    }
+
+    /// Waits (within [`SETTLE_TIMEOUT`]) for a login refresh that the lookup's timeout left
+    /// running, so the refresh token the UAA rotated is stored before the process exits.
+    fn settle(&self, settled: &crate::providers::dedicated::session::Settled) {
+        if let Some(runtime) = self.runtime() {
+            let _ = runtime
+                .block_on(async { tokio::time::timeout(SETTLE_TIMEOUT, settled.wait()).await });
+        }
     }
 }
 

@@ -182,6 +182,9 @@ const CACHE_LIFETIME_SECS: i64 = 60;
 
 /// The most completion waits for the registry.
 const COMPLETION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long completion waits after [`COMPLETION_TIMEOUT`] for a login refresh still storing its
+/// rotated refresh token.
+const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The completion cache: image references of one profile's registry and org, and when they
 /// were fetched. It holds no credential.
@@ -247,11 +250,15 @@ fn references(name: &str) -> Vec<String> {
     else {
         return Vec::new();
     };
+    let settled = session.settled();
     let fetched = runtime.block_on(async {
         // A refresh in flight must finish and be stored, even if the shell gives up.
         crate::cli::signals::install();
         let call = session.registry_idempotent(async |api| api.images(None).await);
-        tokio::time::timeout(COMPLETION_TIMEOUT, call).await
+        let fetched = tokio::time::timeout(COMPLETION_TIMEOUT, call).await;
+        // The timeout does not cancel a refresh storing its rotated token: wait for it.
+        let _ = tokio::time::timeout(SETTLE_TIMEOUT, settled.wait()).await;
+        fetched
     });
     let Ok(Ok(rows)) = fetched else {
         return Vec::new();

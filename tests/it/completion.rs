@@ -479,3 +479,50 @@ fn the_zsh_recipe_completes_both_invocations_in_a_clean_zsh() {
         format!("kubectl-dedicated_registry token revoke {id}")
     );
 }
+
+/// Issue 24, N4: a TAB while the UAA is slow must not log the user out. The UAA rotates the
+/// refresh token at once and answers only after completion's short timeout (3 s for token ids,
+/// 5 s for image references); the refresh and its write-back still finish, so the next command
+/// is logged in. (On the code before the fix the timeout dropped the refresh after the UAA had
+/// rotated the token: the keyring kept a dead one and the next command asked for a new login.)
+#[test]
+fn a_slow_uaa_during_tab_completion_keeps_the_login() {
+    use dedicated_sandbox::{Fault, FaultAction, Service};
+    let ctx = TestContext::logged_in();
+    let cache = ctx.sandbox.dir().join("cache");
+    let token = "/UAALoginServerWAR/oauth/token";
+    for (words, hold) in [
+        (&["__complete", "token", "revoke", ""][..], 4),
+        (&["__complete", "pod", "apply", "--image", ""][..], 6),
+    ] {
+        ctx.sandbox.inject(
+            Fault::new(
+                Service::Login,
+                "POST",
+                token,
+                FaultAction::RunThenDelay(std::time::Duration::from_secs(hold)),
+            )
+            .times(1),
+        );
+        let mut cmd = ctx.command(words);
+        cmd.env("XDG_CACHE_HOME", &cache);
+        let out = ctx.run_with(cmd, None).ok();
+        assert_eq!(out.stderr, "", "{words:?}: completion stays silent");
+        let refreshes = ctx
+            .sandbox
+            .journal()
+            .for_service(Service::Login)
+            .iter()
+            .filter(|e| e.path == token)
+            .count();
+        assert!(refreshes >= 1, "{words:?}: the UAA was asked");
+        // Still logged in: the rotated refresh token was stored.
+        let status = ctx.run(&["token", "list"], None);
+        assert_eq!(
+            status.code, 0,
+            "{words:?}: logged out by a TAB:\n{}",
+            status.stderr
+        );
+        ctx.sandbox.journal().clear();
+    }
+}

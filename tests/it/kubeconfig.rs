@@ -195,3 +195,73 @@ fn kube_and_selection_flags_work_in_both_positions_only_where_they_apply() {
     // Nothing was minted by the refused commands.
     assert_eq!(ctx.tokens().len(), 1, "one token for the cluster (-A)");
 }
+
+/// Issue 24, N9: a kubeconfig user's token for a plain `http://` API server is not sent in clear
+/// text (kubectl 1.36 sends no Authorization header there either): the run stops before
+/// connecting, and says what to do. Without credentials (a local `kubectl proxy`) plain HTTP is
+/// used. (On the code before the fix the token went to the listener.)
+#[test]
+fn credentials_are_never_sent_to_a_plain_http_api_server() {
+    use std::io::Read as _;
+    let ctx = TestContext::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let write = |name: &str, user: &str| {
+        let path = ctx.sandbox.dir().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n{user}"
+            ),
+        )
+        .unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let with_token = write("token.yaml", "    token: kube-bearer-0123456789\n");
+    let run = ctx.run(
+        &[
+            "--kubeconfig",
+            &with_token,
+            "--request-timeout",
+            "2s",
+            "secret",
+            "list",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is plain http://")
+            && run.stderr.contains("use the server's https:// address"),
+        "{}",
+        run.stderr
+    );
+    run.leaks_none(&["kube-bearer-0123456789"]);
+    assert!(
+        listener.accept().is_err(),
+        "nothing may connect to the plain-HTTP server"
+    );
+    // Positive control: without credentials the same server is asked (and answers nothing).
+    let anonymous = write("anonymous.yaml", "    {}\n");
+    let _ = ctx.run(
+        &[
+            "--kubeconfig",
+            &anonymous,
+            "--request-timeout",
+            "1s",
+            "secret",
+            "list",
+        ],
+        None,
+    );
+    let (mut conn, _) = listener.accept().expect("an anonymous request was sent");
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(1)))
+        .unwrap();
+    let mut head = [0u8; 512];
+    let n = conn.read(&mut head).unwrap_or(0);
+    let head = String::from_utf8_lossy(&head[..n]).to_lowercase();
+    assert!(head.starts_with("get "), "{head}");
+    assert!(!head.contains("authorization"), "{head}");
+}

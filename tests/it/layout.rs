@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers, lowest first. Keep in step with `src/lib.rs` and the README.
 const LAYERS: &[&[&str]] = &[
-    &["cancel", "env", "jwt", "redact", "text", "trace"],
+    &["cancel", "env", "jwt", "limits", "redact", "text", "trace"],
     &["output"],
     &["http", "manifests"],
     &["cluster", "registry", "store"],

@@ -743,3 +743,50 @@ fn the_set_up_steps_overlap_and_the_mint_waits_for_rbac() {
     );
     assert_eq!(mints(&ctx), 1);
 }
+
+/// Issue 24, N8: `--concurrency` above what the open-files limit allows is lowered, with a
+/// warning naming the limit, and every namespace is written. (On the code before the fix, 256
+/// requests at once under a limit of 160 failed with EMFILE in many namespaces, worded as an
+/// unreachable API server.) The hard limit is lowered too, so the plugin cannot raise it.
+#[test]
+fn concurrency_is_clamped_to_the_open_files_limit() {
+    let mut config = SandboxConfig {
+        latency: std::time::Duration::from_millis(60),
+        ..SandboxConfig::default()
+    };
+    config
+        .namespaces
+        .extend((1..=300).map(|i| format!("ns-{i:04}")));
+    let ctx = TestContext::logged_in_with(config);
+    let plugin = ctx.command(&["secret", "create", "regcred", "-A", "--concurrency", "256"]);
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg("--nofile=160:160")
+        .arg("--")
+        .arg(plugin.get_program());
+    cmd.args(plugin.get_args());
+    for (key, value) in plugin.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    let run = ctx.run_with(cmd, None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "warning: --concurrency 256 lowered to 96: the open-files limit is 160 (`ulimit -n`)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("cannot reach"), "{}", run.stderr);
+    let written = ctx
+        .sandbox
+        .world
+        .kube
+        .list("", "secrets")
+        .iter()
+        .filter(|s| s["metadata"]["name"] == "regcred")
+        .count();
+    assert!(written >= 300, "{written} secrets written");
+}

@@ -113,6 +113,8 @@ pub struct Session {
     access: Option<SecretString>,
     org_header: OrgHeader,
     cancel: Cancel,
+    /// Held by a refresh running in the background ([`Session::settled`]).
+    in_flight: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Session {
@@ -139,6 +141,7 @@ impl Session {
             access: None,
             org_header,
             cancel,
+            in_flight: Arc::default(),
         })
     }
 
@@ -301,8 +304,65 @@ impl Session {
 
     /// The refresh grant with the stored refresh token, under the profile lock; a rotated
     /// refresh token is written back before the lock is released.
+    ///
+    /// The exchange and its write-back run as a task of their own: a caller that stops waiting
+    /// (completion's short timeout) does not cancel them, and [`Session::settled`] waits for
+    /// them before the process exits. Otherwise the UAA would have rotated the refresh token
+    /// and the rotated one would never be stored: a logout by TAB (issue 24, N4).
     async fn refresh_stored(&self, endpoints: &Endpoints) -> Result<SecretString, SessionError> {
-        let key = CredKey::for_profile(&self.name, &self.profile.api);
+        let unit = StoredRefresh {
+            name: self.name.clone(),
+            api: self.profile.api.clone(),
+            store: self.store.clone(),
+            http: self.http.clone(),
+            endpoints: endpoints.clone(),
+            cancel: self.cancel.clone(),
+        };
+        let in_flight = self.in_flight.clone().lock_owned().await;
+        let task = tokio::spawn(async move {
+            let _in_flight = in_flight;
+            unit.run().await
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(SessionError::Interrupted(
+                "the run was shut down".to_string(),
+            )),
+        }
+    }
+
+    /// A handle that waits for a refresh of this session still running in the background
+    /// (see [`Session::refresh_stored`]); usable after the session is dropped.
+    pub fn settled(&self) -> Settled {
+        Settled(self.in_flight.clone())
+    }
+}
+
+/// Waits for a session's background refresh, if one runs: [`Settled::wait`].
+#[derive(Clone)]
+pub struct Settled(Arc<tokio::sync::Mutex<()>>);
+
+impl Settled {
+    /// Returns once no refresh of the session is in flight.
+    pub async fn wait(&self) {
+        drop(self.0.lock().await);
+    }
+}
+
+/// One refresh of a keyring login: everything it needs, owned, so it can run as a task.
+struct StoredRefresh {
+    name: String,
+    api: String,
+    store: Arc<dyn CredentialStore>,
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    cancel: Cancel,
+}
+
+impl StoredRefresh {
+    async fn run(self) -> Result<SecretString, SessionError> {
+        let key = CredKey::for_profile(&self.name, &self.api);
         let _lock = store::lock_credential(&key).await?;
         let lookup_store = self.store.clone();
         let lookup_key = key.clone();
@@ -310,15 +370,15 @@ impl Session {
             .await?
             .ok_or_else(|| SessionError::NoStoredLogin {
                 profile: self.name.clone(),
-                api: self.profile.api.clone(),
+                api: self.api.clone(),
             })?;
         // The rotation and its write-back are one unit: Ctrl-C between them would leave a
         // dead refresh token in the keyring.
         let _window = self.cancel.window();
         let tokens = cf::token(
             &self.http,
-            endpoints,
-            &self.profile.api,
+            &self.endpoints,
+            &self.api,
             &Grant::Refresh(refresh.clone()),
         )
         .await?;
