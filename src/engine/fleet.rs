@@ -1,14 +1,14 @@
 //! The fan-out (`-A|-l`, and `--reuse` in one namespace): one credential for the cluster,
 //! written into every selected namespace, `concurrency` namespaces at a time.
 //!
-//! 1. **Fetch**: the selected namespaces (one LIST, label selector on the server) and the
+//! 1. **Fetch**, at once: the selected namespaces (one LIST, label selector on the server), the
 //!    secrets of that name in the whole cluster (one LIST, field selector; per-namespace reads
-//!    when RBAC forbids the cluster-wide list).
+//!    when RBAC forbids the cluster-wide list) and the cluster-wide access reviews.
 //! 2. **Decide**: [`decide`] per namespace; each distinct credential of an up-to-date secret is
 //!    checked once against the registry (v2), and a dead one is replaced.
 //! 3. **Credential**: the cluster's shared one, reused when a managed secret already holds one
-//!    that still works (no login needed), else minted once, after RBAC said the writes may
-//!    happen.
+//!    that still works (no login needed), else minted once, after RBAC said some write may
+//!    happen ([`super::grants`], asked while the registry is asked or the login refreshed).
 //! 4. **Write**: concurrently, each namespace through the one loop ([`converge`]); a failure
 //!    stays in its namespace, a conflict re-decides that namespace on fresh state.
 //! 5. **After** ([`Fleet::finish`]): a credential the writes replaced is revoked only when no
@@ -25,6 +25,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use super::converge::{Goal, Step, converge};
 use super::decide::{Decision, Wanted, decide};
+use super::grants;
 use super::holders::{abbreviate, token_id};
 use super::lifecycle::{Recorded, TokenLifecycle, Verification};
 use super::report::{Reporter, Shown};
@@ -33,8 +34,8 @@ use super::single::{
 };
 use super::spec::{CreateSpec, FleetScope, Scope};
 use crate::cancel::{Cancel, Window};
+use crate::cluster::Target;
 use crate::cluster::objects::{self, WriteFailure};
-use crate::cluster::{Target, access};
 use crate::providers::{ErrorKind, Provider};
 use crate::registry::{self, MintedToken, v2};
 use crate::{manifests, registry::Access};
@@ -47,6 +48,8 @@ pub struct Found {
     /// By namespace: the whole cluster when listing secrets everywhere is allowed, else the
     /// selected namespaces.
     secrets: BTreeMap<String, Secret>,
+    /// The cluster-wide access reviews, when they were asked with the fetch.
+    everywhere: grants::Everywhere,
 }
 
 /// The credential written where a namespace needs the shared one.
@@ -153,11 +156,38 @@ impl<'r> Fleet<'r> {
         fleet: Option<&FleetScope>,
         provider: &mut dyn Provider,
     ) -> anyhow::Result<FleetReport> {
-        let names = match fleet {
-            Some(f) => super::select::select(self.target, f).await?,
-            None => vec![self.target.namespace.clone()],
+        let Some(fleet) = fleet else {
+            let names = vec![self.target.namespace.clone()];
+            let (done, shared) = self.pass(names, None, true, provider).await?;
+            return Ok(self.finish(done, shared, provider).await);
         };
-        let (done, shared) = self.pass(names, None, true, provider).await?;
+        // The independent set-up at once: the namespaces, the secrets of this name, and the
+        // cluster-wide access reviews (one round trip; the reviews are asked only for a write).
+        let target = self.target;
+        let reviews = async {
+            if self.dry_run {
+                grants::Everywhere::default()
+            } else {
+                grants::Everywhere::ask(target).await
+            }
+        };
+        let (names, secrets, everywhere) = futures::join!(
+            super::select::select(target, fleet),
+            super::select::list_named(target, &self.settings.spec.name),
+            reviews,
+        );
+        let names = names?;
+        let found = match secrets? {
+            Some(secrets) => Found {
+                secrets,
+                everywhere,
+            },
+            None => Found {
+                everywhere,
+                ..self.fetch_each(&names).await
+            },
+        };
+        let (done, shared) = self.pass_found(names, found, None, true, provider).await?;
         Ok(self.finish(done, shared, provider).await)
     }
 
@@ -175,6 +205,18 @@ impl<'r> Fleet<'r> {
             Some(_) if names.len() == 1 => self.fetch_each(&names).await,
             _ => self.fetch(&names).await?,
         };
+        self.pass_found(names, found, known, check, provider).await
+    }
+
+    /// [`Self::pass`] on what was already fetched.
+    async fn pass_found(
+        &self,
+        names: Vec<String>,
+        found: Found,
+        known: Option<(&str, &SecretString)>,
+        check: bool,
+        provider: &mut dyn Provider,
+    ) -> anyhow::Result<(Vec<Done>, Option<SharedToken>)> {
         let mut decisions = self.decide_all(&names, &found, check).await;
         let needed = decisions.values().any(Decision::needs_credential) && !self.dry_run;
         let shared = match known {
@@ -215,7 +257,10 @@ impl<'r> Fleet<'r> {
         let name = &self.settings.spec.name;
         let secrets =
             super::select::fetch_named(self.target, name, names, self.concurrency).await?;
-        Ok(Found { secrets })
+        Ok(Found {
+            secrets,
+            everywhere: grants::Everywhere::default(),
+        })
     }
 
     /// The secrets of this name, one GET per namespace.
@@ -223,7 +268,10 @@ impl<'r> Fleet<'r> {
         let name = &self.settings.spec.name;
         let secrets =
             super::select::fetch_each_named(self.target, name, names, self.concurrency).await;
-        Found { secrets }
+        Found {
+            secrets,
+            everywhere: grants::Everywhere::default(),
+        }
     }
 
     /// The cluster.
@@ -385,14 +433,34 @@ impl<'r> Fleet<'r> {
         decisions: &mut HashMap<String, Decision>,
         provider: &mut dyn Provider,
     ) -> anyhow::Result<Option<SharedToken>> {
-        if !self.settings.rotate
-            && let Some(reused) = self.reusable(found, selected, provider).await
-        {
+        // At once: the registry (a reusable shared token, else a fresh login for the mint)
+        // and RBAC (may some namespace be written?). The mint waits for both.
+        let pending: Vec<(String, &'static str)> = selected
+            .iter()
+            .filter(|n| decisions.get(*n).is_some_and(Decision::needs_credential))
+            .map(|n| (n.clone(), write_verb(&found.secrets.get(n))))
+            .collect();
+        let rotate = self.settings.rotate;
+        let registry = async {
+            if !rotate && let Some(reused) = self.reusable(found, selected, &mut *provider).await {
+                return Ok(Some(reused));
+            }
+            provider.login().await.map(|()| None)
+        };
+        let (registry, grants) = futures::join!(
+            registry,
+            grants::check(self.target, found.everywhere, &pending)
+        );
+        if let Ok(Some(reused)) = registry {
             return Ok(Some(reused));
         }
-        if !self.writes_allowed(found, decisions).await {
+        for (namespace, reason) in grants.refused {
+            decisions.insert(namespace, Decision::Forbidden(reason));
+        }
+        if !grants.some {
             return Ok(None);
         }
+        registry?;
         let settings = self.settings;
         let description = settings.spec.description.clone().unwrap_or_else(|| {
             registry::default_description(self.target.cluster.as_deref(), "*", &settings.spec.name)
@@ -525,63 +593,6 @@ impl<'r> Fleet<'r> {
                 false
             }
         }
-    }
-
-    /// Before minting: RBAC must allow the writes (SelfSubjectAccessReview, as `kubectl auth
-    /// can-i`). One cluster-wide review; when that says no, one per namespace, and the
-    /// namespaces where the write would be refused fail now. False when none is left.
-    async fn writes_allowed(
-        &self,
-        found: &Found,
-        decisions: &mut HashMap<String, Decision>,
-    ) -> bool {
-        let client = &self.target.client;
-        let mut verbs: Vec<&str> = vec![];
-        for (namespace, decision) in decisions.iter() {
-            if decision.needs_credential() {
-                let verb = write_verb(&found.secrets.get(namespace));
-                if !verbs.contains(&verb) {
-                    verbs.push(verb);
-                }
-            }
-        }
-        let mut everywhere = true;
-        for verb in &verbs {
-            everywhere &= access::allowed(client, "", verb, "secrets")
-                .await
-                .unwrap_or(true);
-        }
-        if everywhere {
-            return true;
-        }
-        let pending: Vec<(String, &'static str)> = decisions
-            .iter()
-            .filter(|(_, decision)| decision.needs_credential())
-            .map(|(n, _)| (n.clone(), write_verb(&found.secrets.get(n))))
-            .collect();
-        let reviews: Vec<(String, &str, bool)> = stream::iter(pending)
-            .map(|(namespace, verb)| async move {
-                let ok = access::allowed(client, &namespace, verb, "secrets")
-                    .await
-                    .unwrap_or(true);
-                (namespace, verb, ok)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
-        let target = self.target;
-        for (namespace, verb, ok) in reviews {
-            if !ok {
-                decisions.insert(
-                    namespace.clone(),
-                    Decision::Forbidden(format!(
-                        "Kubernetes denied {verb} of secrets in namespace `{namespace}` to user `{}` (checked before minting)",
-                        target.user.as_deref().unwrap_or("(none)")
-                    )),
-                );
-            }
-        }
-        decisions.values().any(Decision::needs_credential)
     }
 }
 

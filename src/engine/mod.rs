@@ -8,7 +8,8 @@
 //! - [`converge`]: the one per-namespace loop, run by [`single`], [`fleet`] (and [`watch`]),
 //!   and [`rotate`] (its writes and its undo);
 //! - [`holders`]: the shared-credential and last-holder rules; [`lifecycle`]: a credential from
-//!   mint to revocation; [`select`]: which namespaces; [`inventory`]: what the cluster holds.
+//!   mint to revocation; [`select`]: which namespaces; [`inventory`]: what the cluster holds;
+//!   [`grants`]: whether RBAC lets a fan-out write somewhere before it mints.
 
 // The goals of `converge` are used generically inside the crate, never as `dyn`, so the
 // `Send`-ness of their futures follows from the concrete types.
@@ -17,6 +18,7 @@
 pub mod converge;
 pub mod decide;
 pub mod fleet;
+pub mod grants;
 pub mod holders;
 pub mod inventory;
 pub mod lifecycle;

@@ -60,27 +60,44 @@ pub async fn fetch_named(
     names: &[String],
     concurrency: usize,
 ) -> anyhow::Result<BTreeMap<String, Secret>> {
+    match list_named(target, name).await? {
+        Some(secrets) => Ok(secrets),
+        None => Ok(fetch_each_named(target, name, names, concurrency).await),
+    }
+}
+
+/// The secrets named `name` in the whole cluster (one LIST, field selector); `None` when RBAC
+/// forbids listing secrets everywhere or the list failed on the server's side (then each
+/// namespace is read).
+pub async fn list_named(
+    target: &Target,
+    name: &str,
+) -> anyhow::Result<Option<BTreeMap<String, Secret>>> {
     let everywhere: Api<Secret> = Api::all(target.client.clone());
     let params = ListParams::default().fields(&format!("metadata.name={name}"));
     match everywhere.list(&params).await {
-        Ok(list) => {
-            return Ok(list
-                .items
+        Ok(list) => Ok(Some(
+            list.items
                 .into_iter()
                 .filter(|s| s.metadata.name.as_deref() == Some(name))
                 .filter_map(|s| Some((s.metadata.namespace.clone()?, s)))
-                .collect());
-        }
-        Err(e) if cluster::is_forbidden(&e) => crate::trace::log(
-            1,
-            "listing secrets in all namespaces is forbidden; reading each namespace",
-        ),
-        Err(e) if objects::is_uncertain(&e) => crate::trace::warning(format!(
-            "listing secrets in all namespaces failed ({e}); reading each namespace"
+                .collect(),
         )),
-        Err(e) => return Err(target.error("list", "secrets", name, e).into()),
+        Err(e) if cluster::is_forbidden(&e) => {
+            crate::trace::log(
+                1,
+                "listing secrets in all namespaces is forbidden; reading each namespace",
+            );
+            Ok(None)
+        }
+        Err(e) if objects::is_uncertain(&e) => {
+            crate::trace::warning(format!(
+                "listing secrets in all namespaces failed ({e}); reading each namespace"
+            ));
+            Ok(None)
+        }
+        Err(e) => Err(target.error("list", "secrets", name, e).into()),
     }
-    Ok(fetch_each_named(target, name, names, concurrency).await)
 }
 
 /// The secrets named `name` in `names`, one GET per namespace; a namespace that cannot be read

@@ -605,6 +605,145 @@ fn a_planted_shared_token_outside_the_selection_is_not_adopted() {
     );
 }
 
+const REVIEWS: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+
+/// Issue 23: a user whose rights come from per-namespace RoleBindings (the cluster-wide review
+/// says no) waits for one batch of reviews, not one review per namespace, before the mint;
+/// the namespaces it may not write fail alone, by review or by their write's own 403.
+#[test]
+fn per_namespace_grants_mint_once_after_a_few_reviews() {
+    let granted: Vec<String> = (1..=30).map(|i| format!("grant-{i:02}")).collect();
+    let mut config = SandboxConfig::default();
+    config.namespaces.extend(granted.iter().cloned());
+    config.kube_users.push(KubeUser::namespace_writer(&granted));
+    let ctx = TestContext::logged_in_with(config);
+    ctx.sandbox.journal().clear();
+    let context = dedicated_sandbox::seed::KUBE_NS_WRITER;
+    let run = ctx
+        .run(
+            &["--context", context, "secret", "create", "regcred", "-A"],
+            None,
+        )
+        .fails_with("failed in 3 namespace(s): default, team-a, team-b");
+    assert_eq!(mints(&ctx), 1, "{}", journal_lines(&ctx.sandbox));
+    let entries = ctx.sandbox.journal().entries();
+    let reviews = entries.iter().filter(|e| e.path == REVIEWS).count();
+    assert!(
+        reviews < 10,
+        "{reviews} reviews\n{}",
+        journal_lines(&ctx.sandbox)
+    );
+    let first_write = entries
+        .iter()
+        .position(|e| e.method == "POST" && e.path.ends_with("/secrets"))
+        .expect("a write");
+    let reviews_before = entries[..first_write]
+        .iter()
+        .filter(|e| e.path == REVIEWS)
+        .count();
+    assert!(
+        reviews_before < 10,
+        "{reviews_before} reviews before the first write"
+    );
+    let names: Vec<&str> = granted.iter().map(String::as_str).collect();
+    assert_eq!(
+        ids(&ctx, &names).len(),
+        1,
+        "one shared token everywhere allowed"
+    );
+    for ns in ["default", "team-a", "team-b"] {
+        assert!(
+            run.stderr
+                .contains(&format!("namespace {ns} failed: Kubernetes denied create")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stderr
+            .contains("30 created, 0 configured, 0 unchanged, 3 failed"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Issue 23: the set-up overlaps. The namespace LIST and the first per-namespace access review
+/// are held by the server; what does not depend on them is sent while they are in flight (the
+/// journal records, for each request, which requests were unanswered when it arrived), and
+/// the mint waits for the review.
+#[test]
+fn the_set_up_steps_overlap_and_the_mint_waits_for_rbac() {
+    let granted: Vec<String> = (1..=6).map(|i| format!("grant-{i}")).collect();
+    let mut config = SandboxConfig::default();
+    config.namespaces.extend(granted.iter().cloned());
+    config.kube_users.push(KubeUser::namespace_writer(&granted));
+    let ctx = TestContext::logged_in_with(config);
+    let hold = std::time::Duration::from_millis(1500);
+    ctx.sandbox.inject(
+        Fault::new(
+            Service::Kube,
+            "GET",
+            "/api/v1/namespaces",
+            dedicated_sandbox::FaultAction::Delay(hold),
+        )
+        .times(1),
+    );
+    // The two cluster-wide reviews pass; the first per-namespace one is held.
+    ctx.sandbox.inject(
+        Fault::new(
+            Service::Kube,
+            "POST",
+            REVIEWS,
+            dedicated_sandbox::FaultAction::Delay(hold),
+        )
+        .after(2)
+        .times(1),
+    );
+    ctx.sandbox.journal().clear();
+    let context = dedicated_sandbox::seed::KUBE_NS_WRITER;
+    ctx.run(
+        &["--context", context, "secret", "create", "regcred", "-A"],
+        None,
+    )
+    .fails_with("failed in 3 namespace(s)");
+    let entries = ctx.sandbox.journal().entries();
+    let lines = journal_lines(&ctx.sandbox);
+    let at = |pred: &dyn Fn(&dedicated_sandbox::Entry) -> bool| {
+        entries
+            .iter()
+            .position(pred)
+            .unwrap_or_else(|| panic!("{lines}"))
+    };
+    let namespace_list = at(&|e| e.method == "GET" && e.path == "/api/v1/namespaces");
+    let secret_list = at(&|e| e.method == "GET" && e.path == "/api/v1/secrets");
+    assert!(
+        entries[secret_list].in_flight.contains(&namespace_list),
+        "the secret LIST goes out with the namespace LIST\n{lines}"
+    );
+    let reviews: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].path == REVIEWS)
+        .collect();
+    assert!(reviews.len() >= 3, "{lines}");
+    for &review in &reviews[..2] {
+        assert!(
+            entries[review].in_flight.contains(&namespace_list),
+            "the cluster-wide reviews go out with the namespace LIST\n{lines}"
+        );
+    }
+    let held_review = reviews[2];
+    let refresh = at(&|e| e.form_field("grant_type") == Some("refresh_token"));
+    assert!(
+        entries[refresh].in_flight.contains(&held_review),
+        "the login is refreshed while RBAC is asked\n{lines}"
+    );
+    let mint = at(&|e| e.method == "POST" && e.path == "/api/v1/tokens");
+    assert!(
+        mint > held_review && !entries[mint].in_flight.contains(&held_review),
+        "the mint waits for the access review\n{lines}"
+    );
+    assert_eq!(mints(&ctx), 1);
+}
+
 /// Issue 24, N8: `--concurrency` above what the open-files limit allows is lowered, with a
 /// warning naming the limit, and every namespace is written. (On the code before the fix, 256
 /// requests at once under a limit of 160 failed with EMFILE in many namespaces, worded as an

@@ -66,6 +66,12 @@ pub struct Entry {
     pub form: Vec<(String, String)>,
     /// The response status, filled in after the handler ran.
     pub status: u16,
+    /// The HTTP version the request came with (`HTTP/1.1`, `HTTP/2.0`).
+    pub version: String,
+    /// The indices of the requests (to any service) received before this one and not yet
+    /// answered when it arrived: timing-free evidence of which requests a client had in
+    /// flight at once.
+    pub in_flight: Vec<usize>,
 }
 
 impl Entry {
@@ -186,6 +192,8 @@ pub(crate) fn entry_for(
         headers,
         form,
         status: 0,
+        version: format!("{:?}", parts.version),
+        in_flight: Vec::new(),
     }
 }
 
@@ -193,19 +201,25 @@ pub(crate) fn entry_for(
 #[derive(Default)]
 pub struct Journal {
     entries: Mutex<Vec<(Entry, Vec<u8>)>>,
+    /// Indices of the requests not answered yet.
+    open: Mutex<std::collections::BTreeSet<usize>>,
 }
 
 impl Journal {
     /// Records a request; returns its index so the status can be filled in later.
-    pub(crate) fn record(&self, entry: Entry, raw: Vec<u8>) -> usize {
+    pub(crate) fn record(&self, mut entry: Entry, raw: Vec<u8>) -> usize {
         let mut entries = self.entries.lock().expect("journal lock");
+        let mut open = self.open.lock().expect("journal lock");
+        entry.in_flight = open.iter().copied().collect();
         entries.push((entry, raw));
+        open.insert(entries.len() - 1);
         entries.len() - 1
     }
 
     pub(crate) fn set_status(&self, index: usize, status: u16) {
         if let Some((entry, _)) = self.entries.lock().expect("journal lock").get_mut(index) {
             entry.status = status;
+            self.open.lock().expect("journal lock").remove(&index);
         }
     }
 
@@ -238,7 +252,9 @@ impl Journal {
 
     /// Forgets everything recorded so far.
     pub fn clear(&self) {
-        self.entries.lock().expect("journal lock").clear();
+        let mut entries = self.entries.lock().expect("journal lock");
+        entries.clear();
+        self.open.lock().expect("journal lock").clear();
     }
 }
 

@@ -117,6 +117,40 @@ pub struct KubeUser {
     pub rules: Vec<KubeRule>,
 }
 
+impl KubeUser {
+    /// `sandbox-ns-writer`: rights from per-namespace RoleBindings, as many real users have.
+    /// It may get and list namespaces everywhere (a ClusterRoleBinding), and in each of
+    /// `namespaces` (one RoleBinding each) do anything with secrets and get, list and update
+    /// service accounts. It may not list secrets across namespaces, and the cluster-wide
+    /// SelfSubjectAccessReview for secrets answers no.
+    pub fn namespace_writer<S: AsRef<str>>(namespaces: impl IntoIterator<Item = S>) -> KubeUser {
+        let all = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut rules = vec![KubeRule {
+            namespace: None,
+            resources: all(&["namespaces"]),
+            verbs: all(&["get", "list"]),
+        }];
+        for ns in namespaces {
+            let ns = ns.as_ref().to_string();
+            rules.push(KubeRule {
+                namespace: Some(ns.clone()),
+                resources: all(&["secrets"]),
+                verbs: all(&["*"]),
+            });
+            rules.push(KubeRule {
+                namespace: Some(ns),
+                resources: all(&["serviceaccounts"]),
+                verbs: all(&["get", "list", "update"]),
+            });
+        }
+        KubeUser {
+            name: seed::KUBE_NS_WRITER.into(),
+            token: seed::KUBE_NS_WRITER_TOKEN.into(),
+            rules,
+        }
+    }
+}
+
 /// Sandbox settings and seed data.
 #[derive(Clone, Debug)]
 pub struct SandboxConfig {
@@ -187,6 +221,10 @@ pub mod seed {
     pub const KUBE_DEV_TOKEN: &str = "sandbox-dev-token";
     /// Kubernetes token that may only read.
     pub const KUBE_VIEWER_TOKEN: &str = "sandbox-viewer-token";
+    /// The user of [`crate::KubeUser::namespace_writer`] (per-namespace grants).
+    pub const KUBE_NS_WRITER: &str = "sandbox-ns-writer";
+    /// Its token.
+    pub const KUBE_NS_WRITER_TOKEN: &str = "sandbox-ns-writer-token";
     /// The public IBM Cloud seed (accounts, IAM users, icr.io namespaces).
     pub use crate::iam::seed::{
         DANA, DANA_API_KEY, ERIN, ERIN_API_KEY, FRANK, IBM_ACCOUNT, IBM_OTHER_ACCOUNT,

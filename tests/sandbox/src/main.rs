@@ -49,7 +49,9 @@ struct UpArgs {
     /// Delay every request to every service by this many milliseconds (a network round trip)
     #[arg(long, value_name = "MS", default_value_t = 0)]
     latency: u64,
-    /// Seed this many extra namespaces, `ns-0001`, `ns-0002`, ... (for fan-out benchmarks)
+    /// Seed this many extra namespaces, `ns-0001`, `ns-0002`, ... (for fan-out benchmarks),
+    /// and the user (and context) `sandbox-ns-writer`, whose rights on secrets come from one
+    /// RoleBinding in each of them
     #[arg(long, value_name = "N", default_value_t = 0)]
     extra_namespaces: usize,
     /// Serve the icr.io front on port 443 of this loopback address (needs root), so that the
@@ -91,9 +93,15 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     config.variants.extend(args.variants);
     config.latency = Duration::from_millis(args.latency);
     config.ibm.icr_on_port_443 = args.icr_on_port_443;
-    config
-        .namespaces
-        .extend((1..=args.extra_namespaces).map(|i| format!("ns-{i:04}")));
+    let extra: Vec<String> = (1..=args.extra_namespaces)
+        .map(|i| format!("ns-{i:04}"))
+        .collect();
+    if !extra.is_empty() {
+        config
+            .kube_users
+            .push(dedicated_sandbox::KubeUser::namespace_writer(&extra));
+    }
+    config.namespaces.extend(extra);
     // Listen for SIGTERM before printing anything: a script may send it as soon as it has
     // read the connection details.
     use tokio::signal::unix::{SignalKind, signal};
