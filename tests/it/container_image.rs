@@ -73,7 +73,13 @@ fn a_dynamically_linked_binary_is_refused() {
     let out = dir.path().join("oci");
     let output = build(
         dir.path(),
-        &["--binary", BIN, "--out", out.to_str().expect("UTF-8"), "--fast"],
+        &[
+            "--binary",
+            BIN,
+            "--out",
+            out.to_str().expect("UTF-8"),
+            "--fast",
+        ],
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "a dynamic binary was packed");
@@ -120,7 +126,10 @@ struct Pulled {
 async fn get(registry: &DockerRegistry, path: &str, accept: &str) -> (Vec<u8>, Option<String>) {
     let response = registry
         .client()
-        .get(format!("{}/v2/kubectl-dedicated-registry/{path}", registry.url()))
+        .get(format!(
+            "{}/v2/kubectl-dedicated-registry/{path}",
+            registry.url()
+        ))
         .basic_auth(registry.username(), Some(registry.password()))
         .header("Accept", accept)
         .send()
@@ -138,7 +147,10 @@ async fn get(registry: &DockerRegistry, path: &str, accept: &str) -> (Vec<u8>, O
 async fn pull(registry: &DockerRegistry, tag: &str) -> Pulled {
     let (bytes, index_digest) = get(registry, &format!("manifests/{tag}"), MANIFEST_ACCEPT).await;
     let index: Value = serde_json::from_slice(&bytes).expect("index JSON");
-    assert_eq!(index_digest.as_deref(), Some(sha256_digest(&bytes).as_str()));
+    assert_eq!(
+        index_digest.as_deref(),
+        Some(sha256_digest(&bytes).as_str())
+    );
     let amd64 = index["manifests"]
         .as_array()
         .expect("manifests")
@@ -149,7 +161,9 @@ async fn pull(registry: &DockerRegistry, tag: &str) -> Pulled {
     let (bytes, _) = get(registry, &format!("manifests/{digest}"), MANIFEST_ACCEPT).await;
     assert_eq!(sha256_digest(&bytes), digest, "manifest bytes");
     let manifest: Value = serde_json::from_slice(&bytes).expect("manifest JSON");
-    let config_digest = manifest["config"]["digest"].as_str().expect("config digest");
+    let config_digest = manifest["config"]["digest"]
+        .as_str()
+        .expect("config digest");
     let (bytes, _) = get(registry, &format!("blobs/{config_digest}"), "*/*").await;
     assert_eq!(sha256_digest(&bytes), config_digest, "config bytes");
     let config = serde_json::from_slice(&bytes).expect("config JSON");
@@ -287,15 +301,26 @@ fn the_image_is_pushed_with_skopeo_and_read_back_from_the_real_registry() {
     );
     let image = &built["images"][0];
     let pulled = runtime.block_on(pull(&registry, "ci"));
-    assert_eq!(json!(pulled.index_digest), built["index"], "index digest kept");
+    assert_eq!(
+        json!(pulled.index_digest),
+        built["index"],
+        "index digest kept"
+    );
     assert_eq!(pulled.index["manifests"].as_array().map(Vec::len), Some(1));
     assert_eq!(json!(pulled.manifest["config"]["digest"]), image["config"]);
     assert_eq!(pulled.manifest["layers"].as_array().map(Vec::len), Some(1));
-    assert_eq!(json!(pulled.manifest["layers"][0]["digest"]), image["layer"]);
+    assert_eq!(
+        json!(pulled.manifest["layers"][0]["digest"]),
+        image["layer"]
+    );
     let diff_id = image["diff_id"].as_str().expect("diff id");
     check_config(&pulled.config, diff_id);
     let (listing, packed) = layer_contents(dir.path(), &pulled.layer);
-    assert_eq!(uncompressed_digest(dir.path()), diff_id, "diff id of the layer");
+    assert_eq!(
+        uncompressed_digest(dir.path()),
+        diff_id,
+        "diff id of the layer"
+    );
     check_listing(&listing);
     let original = std::fs::read(&binary).expect("binary");
     assert!(packed == original, "the packed binary is the one given");
