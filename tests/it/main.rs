@@ -6,6 +6,7 @@
 
 mod common;
 mod completion;
+mod container_image;
 mod doctor;
 mod errors;
 mod fuzz;
