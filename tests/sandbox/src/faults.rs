@@ -16,7 +16,7 @@ pub type Meddle = Arc<dyn Fn(&World) + Send + Sync>;
 /// The actions model what real servers and networks do: a server that answers an error, one that
 /// is slow, a connection that breaks before the answer (`Drop`: nothing happened), a connection
 /// that breaks after the server acted (`RunThenDrop`: the write landed but the reply was lost), a
-/// write committed although the client gave up waiting (`CommitAfterHangup`), a concurrent writer
+/// server that acted and then answered an error (`RunThenRespond`), a write committed although the client gave up waiting (`CommitAfterHangup`), a concurrent writer
 /// (`Meanwhile`) and a redirect (`Redirect`).
 #[derive(Clone)]
 pub enum FaultAction {
@@ -48,6 +48,18 @@ pub enum FaultAction {
     /// Run the real handler (a write is stored), then send its status and abort the connection
     /// before any body byte: the write landed but the client never learns it.
     RunThenDrop,
+    /// Run the real handler (a write is stored), then answer this status, `Content-Type` and
+    /// body instead of its answer: a server that committed the write but reports a failure,
+    /// e.g. a Kubernetes API server whose storage timed out after the commit (500, or 504
+    /// `Timeout`). The journal records the status sent.
+    RunThenRespond {
+        /// HTTP status code.
+        status: u16,
+        /// Response `Content-Type`.
+        content_type: String,
+        /// Response body, sent verbatim.
+        body: String,
+    },
     /// Never answer; once the client has given up (closed the stream or connection), wait this
     /// long and then run the real handler anyway, as a server that commits a write after the
     /// client's timeout does. The journal entry gets the handler's status when it ran. The
@@ -79,6 +91,7 @@ impl std::fmt::Debug for FaultAction {
             FaultAction::Delay(d) => write!(f, "Delay({d:?})"),
             FaultAction::Drop => write!(f, "Drop"),
             FaultAction::RunThenDrop => write!(f, "RunThenDrop"),
+            FaultAction::RunThenRespond { status, .. } => write!(f, "RunThenRespond({status})"),
             FaultAction::CommitAfterHangup(d) => write!(f, "CommitAfterHangup({d:?})"),
             FaultAction::RunThenDelay(d) => write!(f, "RunThenDelay({d:?})"),
             FaultAction::Meanwhile(_) => write!(f, "Meanwhile(..)"),

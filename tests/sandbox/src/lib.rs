@@ -714,6 +714,21 @@ async fn observe(
             head.headers.remove(axum::http::header::CONTENT_LENGTH);
             Response::from_parts(head, Body::from_stream(futures_util_stream_error()))
         }
+        Some(FaultAction::RunThenRespond {
+            status,
+            content_type,
+            body,
+        }) => {
+            // The handler's answer is discarded: the client only sees the failure.
+            let _handled = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+            Response::builder()
+                .status(status)
+                .header("content-type", content_type)
+                .body(Body::from(body))
+                .expect("valid fault response")
+        }
         Some(FaultAction::CommitAfterHangup(d)) => {
             // The sender lives in this future: it is dropped when the client hangs up and the
             // server cancels the request, which starts the late commit.

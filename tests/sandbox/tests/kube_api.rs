@@ -898,3 +898,48 @@ async fn watch_streams_changes() {
     assert_eq!(events[1]["type"], "DELETED");
     assert_eq!(events[1]["object"]["kind"], "Secret");
 }
+
+/// `RunThenRespond`: the write is stored, but the client gets the fault's failure; a plain
+/// `Respond` (the control) stores nothing.
+#[tokio::test]
+async fn run_then_respond_stores_the_write_and_answers_the_failure() {
+    use dedicated_sandbox::{Fault, FaultAction, Service};
+    let api = Api::start().await;
+    let timeout = json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+        "message":"Timeout: request did not complete within the allotted timeout",
+        "reason":"Timeout","code":504})
+    .to_string();
+    let respond = |run: bool| {
+        let (status, content_type, body) = (504, "application/json".to_string(), timeout.clone());
+        let action = if run {
+            FaultAction::RunThenRespond {
+                status,
+                content_type,
+                body,
+            }
+        } else {
+            FaultAction::Respond {
+                status,
+                content_type,
+                body,
+            }
+        };
+        Fault::new(Service::Kube, "POST", SECRETS, action).times(1)
+    };
+    for (name, run) in [("landed", true), ("refused", false)] {
+        api.sandbox.inject(respond(run));
+        let (status, body) = api
+            .json(
+                Method::POST,
+                SECRETS,
+                Some(secret(name, json!({"k": b64("v")}))),
+            )
+            .await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{name}: {body}");
+        assert_eq!(body["reason"], "Timeout", "{name}: {body}");
+        let stored = api.sandbox.world.kube.get("team-a", "secrets", name);
+        assert_eq!(stored.is_some(), run, "{name}: stored {stored:?}");
+    }
+    let last = api.sandbox.journal().entries().pop().expect("journaled");
+    assert_eq!(last.status, 504, "the journal records the status sent");
+}
