@@ -257,19 +257,25 @@ fn cases() -> Vec<Case> {
                 )
             },
         ),
-        case("no keyring", false, "no OS keyring is available", |c| {
-            let args = c.login_args(&[
-                "--username",
-                seed::ALICE,
-                "--password-stdin",
-                "--org",
-                seed::DEV_ORG,
-            ]);
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            let mut cmd = c.command(&refs);
-            cmd.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
-            c.run_with(cmd, Some(seed::ALICE_PASSWORD))
-        }),
+        // Friction 4: the way out is `login --apikey-env`; the variable alone is never read.
+        case(
+            "no keyring",
+            false,
+            "non-interactive use log in with `login --apikey-env`",
+            |c| {
+                let args = c.login_args(&[
+                    "--username",
+                    seed::ALICE,
+                    "--password-stdin",
+                    "--org",
+                    seed::DEV_ORG,
+                ]);
+                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                let mut cmd = c.command(&refs);
+                cmd.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+                c.run_with(cmd, Some(seed::ALICE_PASSWORD))
+            },
+        ),
         case("corrupt settings", false, "is not valid", |c| {
             let path = c.config_file();
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
