@@ -794,3 +794,63 @@ fn concurrency_is_clamped_to_the_open_files_limit() {
         .count();
     assert!(written >= 300, "{written} secrets written");
 }
+
+/// Issue 24, friction 14: the lines of `-A` come in namespace order whatever order the
+/// namespaces finish in (the first namespace's write is held so it finishes last), and the
+/// summary counts the ServiceAccounts patched.
+#[test]
+fn fan_out_lines_are_in_namespace_order_and_the_summary_counts_service_accounts() {
+    let ctx = TestContext::logged_in();
+    ctx.sandbox.inject(
+        Fault::new(
+            Service::Kube,
+            "POST",
+            "/api/v1/namespaces/default/secrets",
+            dedicated_sandbox::FaultAction::Delay(std::time::Duration::from_millis(800)),
+        )
+        .times(1),
+    );
+    let run = ctx
+        .run(
+            &[
+                "secret",
+                "create",
+                "regcred",
+                "-A",
+                "--service-account",
+                "default",
+            ],
+            None,
+        )
+        .ok();
+    let secrets: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("secret/"))
+        .collect();
+    assert_eq!(
+        secrets,
+        [
+            "secret/regcred created (namespace default)",
+            "secret/regcred created (namespace team-a)",
+            "secret/regcred created (namespace team-b)",
+        ],
+        "{}",
+        run.stdout
+    );
+    // Each namespace's ServiceAccount line follows its secret's.
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{}", run.stdout);
+    assert_eq!(
+        lines[1], "serviceaccount/default configured (namespace default)",
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains(
+            "3 created, 0 configured, 0 unchanged, 0 failed; 3 serviceaccount(s) configured"
+        ),
+        "{}",
+        run.stderr
+    );
+}
