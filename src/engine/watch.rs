@@ -97,7 +97,7 @@ pub async fn watch(
         stream::select(stop, retries)
     ));
     crate::trace::note(format!(
-        "watching namespaces{} and secret/{name} everywhere; Ctrl-C or SIGTERM stops",
+        "watching namespaces{} and secret/{name} everywhere (idle until one changes; what is healed is printed with its time); Ctrl-C or SIGTERM stops",
         scope
             .selector
             .as_deref()

@@ -133,6 +133,27 @@ fn watch_heals_new_relabelled_and_deleted_secrets_and_stops_on_sigterm() {
         stderr.contains("interrupted by SIGTERM; stopped watching"),
         "{stderr}"
     );
+    // Friction 8: no `unchanged` line per namespace; the first pass's lines are as kubectl's,
+    // what the watch healed afterwards carries its time.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("unchanged"), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0], "secret/regcred created (namespace w-1)",
+        "{stdout}"
+    );
+    let stamp = regex::Regex::new(r" at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$").unwrap();
+    assert!(lines.len() > 3, "{stdout}");
+    for line in &lines[1..] {
+        assert!(
+            stamp.is_match(line),
+            "a healed line without its time: {line}\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("secret/regcred created (namespace w-2) at "),
+        "{stdout}"
+    );
     // Friction 9: an idle watch does not claim a credential request is in flight.
     assert!(
         stderr.contains("interrupted by SIGTERM: stopping the watch (no write is cut in half)"),
