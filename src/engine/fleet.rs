@@ -116,6 +116,7 @@ pub struct Fleet<'r> {
     reporter: &'r dyn Reporter,
     registry: String,
     username: &'static str,
+    kind: crate::providers::Kind,
     http: reqwest::Client,
     cancel: Cancel,
     concurrency: usize,
@@ -142,6 +143,7 @@ impl<'r> Fleet<'r> {
             reporter,
             registry: provider.registry().to_string(),
             username: provider.username(),
+            kind: provider.kind(),
             http: provider.http().clone(),
             cancel: provider.cancel().clone(),
             concurrency,
@@ -338,7 +340,7 @@ impl<'r> Fleet<'r> {
         let mut refused = 0;
         for namespace in names {
             if matches!(decisions.get(namespace), Some(Decision::Unchanged))
-                && let Some(id) = found.secrets.get(namespace).and_then(token_id)
+                && let Some(id) = found.secrets.get(namespace).and_then(|s| token_id(s, self.kind))
                 && dead.contains(id)
             {
                 refused += 1;
@@ -388,7 +390,7 @@ impl<'r> Fleet<'r> {
         let mut distinct: BTreeMap<String, SecretString> = BTreeMap::new();
         for secret in secrets {
             if let (Some(id), Some((_, password, _))) = (
-                token_id(secret),
+                token_id(secret, self.kind),
                 manifests::existing_credential(secret, &self.registry),
             ) {
                 distinct
@@ -502,7 +504,7 @@ impl<'r> Fleet<'r> {
         let mut holders: BTreeMap<&str, (usize, String, bool)> = BTreeMap::new();
         for (namespace, secret) in &found.secrets {
             if let Some((id, password)) =
-                shared_credential(secret, &self.registry, self.username, access)
+                shared_credential(secret, (&self.registry, self.username, self.kind), access)
             {
                 let inside = selected.contains(namespace);
                 let entry = holders.entry(id).or_insert((0, password, false));
@@ -600,8 +602,7 @@ impl<'r> Fleet<'r> {
 /// with `access`, as user `username`.
 fn shared_credential<'s>(
     secret: &'s Secret,
-    registry: &str,
-    username: &str,
+    (registry, username, kind): (&str, &str, crate::providers::Kind),
     access: Access,
 ) -> Option<(&'s str, String)> {
     if !manifests::is_managed(secret)
@@ -610,7 +611,7 @@ fn shared_credential<'s>(
     {
         return None;
     }
-    let id = token_id(secret)?;
+    let id = token_id(secret, kind)?;
     let (user, password, _) = manifests::existing_credential(secret, registry)?;
     (user == username).then_some((id, password))
 }
@@ -810,7 +811,7 @@ impl Fleet<'_> {
             written: false,
             holds_shared: existing
                 .as_ref()
-                .and_then(token_id)
+                .and_then(|s| token_id(s, self.kind))
                 .is_some_and(|id| shared.is_some_and(|s| s.id == id)),
         };
         let mut goal = Namespace {

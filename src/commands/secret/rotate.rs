@@ -16,7 +16,7 @@ pub async fn rotate(ctx: &Ctx, settings: RotateSettings) -> anyhow::Result<()> {
     manifests::validate_namespace(&resolved.namespace)?;
     super::say_target(&resolved, settings.fleet.as_ref());
     let target = resolved.connect()?;
-    let groups = plan(&target, &settings, &profile.registry).await?;
+    let groups = plan(&target, &settings, (&profile.registry, profile.provider)).await?;
     if settings.dry_run {
         output::data(&plan_table(&groups))?;
         plan_notes(&groups);
@@ -92,7 +92,7 @@ mod tests {
         let selected = vec![member("a"), member("b")];
         let (groups, _) = group(
             selected,
-            "registry.example",
+            ("registry.example", crate::store::ProviderKind::Dedicated),
             Some(&holders),
             Some(Access::ReadWrite),
         );
