@@ -1019,6 +1019,7 @@ impl FleetReport {
 mod tests {
     use super::*;
     use crate::manifests::PullSecretSpec;
+    use crate::providers::Kind;
 
     const ID: &str = "637b3d8c-a087-5af9-a636-16e7efc70967";
 
@@ -1044,14 +1045,18 @@ mod tests {
     #[test]
     fn only_a_managed_shared_secret_of_the_same_registry_and_access_offers_its_token() {
         let offered = |s: &Secret, registry: &str, access| {
-            shared_credential(s, registry, "token", access).map(|(id, p)| (id.to_string(), p))
+            shared_credential(s, (registry, "token", Kind::Dedicated), access).map(|(id, p)| (id.to_string(), p))
         };
         let shared = secret(false, true);
         let found = offered(&shared, "registry.example", Access::ReadOnly);
         assert_eq!(found, Some((ID.to_string(), "the-token".to_string())));
         // Another username is another provider's credential.
         assert_eq!(
-            shared_credential(&shared, "registry.example", "iamapikey", Access::ReadOnly),
+            shared_credential(
+                &shared,
+                ("registry.example", "iamapikey", Kind::Dedicated),
+                Access::ReadOnly
+            ),
             None
         );
         // A namespace's own token is not the cluster's.

@@ -1019,7 +1019,7 @@ mod tests {
         );
         let (groups, skipped) = group(
             vec![other, secret("b", OLD, true, true)],
-            REGISTRY,
+            (REGISTRY, Kind::Dedicated),
             None,
             None,
         );
