@@ -336,7 +336,11 @@ pub struct LoginArgs {
 
     /// icr.io (a `--registry` of `icr.io` or a regional domain such as `us.icr.io`): a
     /// registry namespace the pull secrets may read; repeat for several.
-    #[arg(long = "registry-namespace", value_name = "NS", conflicts_with = "account_wide")]
+    #[arg(
+        long = "registry-namespace",
+        value_name = "NS",
+        conflicts_with = "account_wide"
+    )]
     pub registry_namespaces: Vec<String>,
 
     /// icr.io: the pull policy covers every registry namespace of the account.

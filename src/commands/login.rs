@@ -458,8 +458,14 @@ async fn keep_credential(
 /// `login`.
 pub async fn login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
     if settings.is_icr() {
-        return icr::login(ctx, settings).await;
+        icr::login(ctx, settings).await
+    } else {
+        dedicated_login(ctx, settings).await
     }
+}
+
+/// `login` to Bluemix Dedicated.
+async fn dedicated_login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
     let profile_name = ctx.profile_name().to_string();
     let (config_path, config_file) = ctx.config()?;
     let previous = config_file.profiles.get(&profile_name).cloned();

@@ -86,7 +86,10 @@ async fn icr_status(ctx: &Ctx, profile: crate::store::Profile) -> anyhow::Result
         CredentialSource::Keyring => "OS keyring (IAM API key)".to_string(),
         CredentialSource::Environment => format!(
             "{} environment variable (IAM API key)",
-            profile.api_key_env.as_deref().unwrap_or(crate::env::API_KEY)
+            profile
+                .api_key_env
+                .as_deref()
+                .unwrap_or(crate::env::API_KEY)
         ),
     };
     let scope = if profile.account_wide {

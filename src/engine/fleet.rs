@@ -340,7 +340,10 @@ impl<'r> Fleet<'r> {
         let mut refused = 0;
         for namespace in names {
             if matches!(decisions.get(namespace), Some(Decision::Unchanged))
-                && let Some(id) = found.secrets.get(namespace).and_then(|s| token_id(s, self.kind))
+                && let Some(id) = found
+                    .secrets
+                    .get(namespace)
+                    .and_then(|s| token_id(s, self.kind))
                 && dead.contains(id)
             {
                 refused += 1;
@@ -1045,7 +1048,8 @@ mod tests {
     #[test]
     fn only_a_managed_shared_secret_of_the_same_registry_and_access_offers_its_token() {
         let offered = |s: &Secret, registry: &str, access| {
-            shared_credential(s, (registry, "token", Kind::Dedicated), access).map(|(id, p)| (id.to_string(), p))
+            shared_credential(s, (registry, "token", Kind::Dedicated), access)
+                .map(|(id, p)| (id.to_string(), p))
         };
         let shared = secret(false, true);
         let found = offered(&shared, "registry.example", Access::ReadOnly);

@@ -117,7 +117,9 @@ pub fn group(
             ));
             continue;
         }
-        let id = token_id(&member.secret, kind).unwrap_or_default().to_string();
+        let id = token_id(&member.secret, kind)
+            .unwrap_or_default()
+            .to_string();
         by_id.entry(id).or_default().push(member);
     }
     let groups = by_id

@@ -23,7 +23,10 @@ fn us(ctx: &TestContext) -> String {
 /// A plugin command with the icr.io names pinned to the sandbox.
 fn icr_command(ctx: &TestContext, args: &[&str]) -> Command {
     let mut cmd = ctx.command(args);
-    cmd.env("KUBECTL_DEDICATED_REGISTRY_RESOLVE", ctx.sandbox.icr_resolve());
+    cmd.env(
+        "KUBECTL_DEDICATED_REGISTRY_RESOLVE",
+        ctx.sandbox.icr_resolve(),
+    );
     cmd
 }
 
@@ -57,7 +60,11 @@ fn icr_login(ctx: &TestContext, key: &str, extra: &[&str]) -> Run {
 fn dana(extra: &[&str]) -> TestContext {
     require_keyring();
     let ctx = TestContext::new();
-    let mut flags = vec!["--apikey-stdin", "--registry-namespace", seed::ICR_NAMESPACE];
+    let mut flags = vec![
+        "--apikey-stdin",
+        "--registry-namespace",
+        seed::ICR_NAMESPACE,
+    ];
     flags.extend_from_slice(extra);
     icr_login(&ctx, seed::DANA_API_KEY, &flags).ok();
     ctx
@@ -152,7 +159,11 @@ fn plugin_service_ids(ctx: &TestContext) -> Vec<dedicated_sandbox::iam::state::S
         .iam
         .service_ids()
         .into_iter()
-        .filter(|s| !s.deleted && s.description.ends_with("managed by kubectl-dedicated-registry"))
+        .filter(|s| {
+            !s.deleted
+                && s.description
+                    .ends_with("managed by kubectl-dedicated-registry")
+        })
         .collect()
 }
 
@@ -166,20 +177,41 @@ fn login_create_and_rerun_make_one_service_id_policy_and_key() {
     // The key is in the keyring under the profile and IAM URL, and nowhere in the settings.
     let account = format!("{}@{}", ctx.profile, ctx.sandbox.urls().iam);
     let stored = Command::new("secret-tool")
-        .args(["lookup", "service", "kubectl-dedicated-registry", "username", &account])
+        .args([
+            "lookup",
+            "service",
+            "kubectl-dedicated-registry",
+            "username",
+            &account,
+        ])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&stored.stdout).trim(), seed::DANA_API_KEY);
+    assert_eq!(
+        String::from_utf8_lossy(&stored.stdout).trim(),
+        seed::DANA_API_KEY
+    );
     let config = std::fs::read_to_string(ctx.config_file()).unwrap();
     assert!(config.contains("provider: icr"), "{config}");
-    assert!(!holds_secret(config.as_bytes(), seed::DANA_API_KEY), "{config}");
+    assert!(
+        !holds_secret(config.as_bytes(), seed::DANA_API_KEY),
+        "{config}"
+    );
 
     let run = icr_run(&ctx, &["secret", "create", "regcred", "-A"]).ok();
-    assert!(run.stdout.contains("secret/regcred created (namespace team-a)"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("secret/regcred created (namespace team-a)"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(creates(&ctx), (1, 1, 1), "{}", run.stderr);
     let shared = key_id_of(&ctx, "team-a", "regcred");
     assert!(shared.starts_with("ApiKey-"), "{shared}");
-    assert_eq!(key_id_of(&ctx, "team-b", "regcred"), shared, "one key per cluster");
+    assert_eq!(
+        key_id_of(&ctx, "team-b", "regcred"),
+        shared,
+        "one key per cluster"
+    );
     let (bytes, reference) = bytes_and_reference(&ctx, "team-b", "regcred");
     assert_eq!(
         String::from_utf8_lossy(&bytes),
@@ -208,11 +240,26 @@ fn login_create_and_rerun_make_one_service_id_policy_and_key() {
 
     // Re-runs: nothing new.
     let again = icr_run(&ctx, &["secret", "create", "regcred", "-A"]).ok();
-    assert!(again.stderr.contains("0 created, 0 configured, 3 unchanged"), "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("0 created, 0 configured, 3 unchanged"),
+        "{}",
+        again.stderr
+    );
     // A namespace that lost its secret gets the cluster's key back (`--reuse`).
-    ctx.kubectl(&["-n", "team-a", "delete", "secret", "regcred"]).ok();
-    let reuse = icr_run(&ctx, &["-n", "team-a", "secret", "create", "regcred", "--reuse"]).ok();
-    assert!(reuse.stdout.contains("secret/regcred created"), "{}", reuse.stdout);
+    ctx.kubectl(&["-n", "team-a", "delete", "secret", "regcred"])
+        .ok();
+    let reuse = icr_run(
+        &ctx,
+        &["-n", "team-a", "secret", "create", "regcred", "--reuse"],
+    )
+    .ok();
+    assert!(
+        reuse.stdout.contains("secret/regcred created"),
+        "{}",
+        reuse.stdout
+    );
     assert_eq!(key_id_of(&ctx, "team-a", "regcred"), shared);
     assert_eq!(creates(&ctx), (1, 1, 1), "{}", again.stderr);
 
@@ -222,12 +269,24 @@ fn login_create_and_rerun_make_one_service_id_policy_and_key() {
     assert_ne!(own, shared);
     assert_eq!(creates(&ctx), (1, 1, 2));
     icr_run(&ctx, &["-n", "team-a", "secret", "create", "own"]).ok();
-    assert_eq!(creates(&ctx), (1, 1, 2), "a re-run in one namespace mints nothing");
+    assert_eq!(
+        creates(&ctx),
+        (1, 1, 2),
+        "a re-run in one namespace mints nothing"
+    );
     assert_eq!(plugin_service_ids(&ctx).len(), 1);
     // A Dedicated profile lives beside it.
     let status = icr_run(&ctx, &["status"]).ok();
-    assert!(status.stdout.contains("icr.io (IBM Cloud IAM)"), "{}", status.stdout);
-    assert!(status.stdout.contains(seed::IBM_ACCOUNT), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("icr.io (IBM Cloud IAM)"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains(seed::IBM_ACCOUNT),
+        "{}",
+        status.stdout
+    );
 }
 
 /// Issue 20, must show: a key deleted by hand (in IAM) converges to a new one on the next
@@ -241,11 +300,20 @@ fn a_key_deleted_by_hand_converges_to_a_new_one() {
     let old = key_id_of(&ctx, "team-a", "regcred");
     assert!(ctx.sandbox.world.iam.delete_api_key(&old));
     let run = icr_run(&ctx, &["secret", "create", "regcred", "-A"]).ok();
-    assert!(run.stderr.contains("0 created, 3 configured"), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("0 created, 3 configured"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
     let new = key_id_of(&ctx, "team-a", "regcred");
     assert_ne!(new, old);
     assert_eq!(key_id_of(&ctx, "team-b", "regcred"), new);
-    assert_eq!(creates(&ctx), (1, 1, 2), "same service ID and policy, one new key");
+    assert_eq!(
+        creates(&ctx),
+        (1, 1, 2),
+        "same service ID and policy, one new key"
+    );
     let again = icr_run(&ctx, &["secret", "create", "regcred", "-A"]).ok();
     assert!(again.stderr.contains("3 unchanged"), "{}", again.stderr);
 }
@@ -312,9 +380,17 @@ fn lists_of_service_ids_and_keys_are_followed_page_by_page() {
     let second = key_id_of(&ctx, "team-b", "second");
     let keys = creates(&ctx).2;
     // Reusing it needs every page of the service IDs (ours is 3rd) and of its keys (4th).
-    ctx.kubectl(&["-n", "team-a", "delete", "secret", "second"]).ok();
-    let run = paged(&["-v", "6", "-n", "team-a", "secret", "create", "second", "--reuse"]);
-    assert_eq!(key_id_of(&ctx, "team-a", "second"), second, "{}", run.stderr);
+    ctx.kubectl(&["-n", "team-a", "delete", "secret", "second"])
+        .ok();
+    let run = paged(&[
+        "-v", "6", "-n", "team-a", "secret", "create", "second", "--reuse",
+    ]);
+    assert_eq!(
+        key_id_of(&ctx, "team-a", "second"),
+        second,
+        "{}",
+        run.stderr
+    );
     assert_eq!(creates(&ctx).2, keys, "no new key");
     let followed = |what: &str| {
         run.stderr
@@ -336,7 +412,11 @@ fn both_policy_api_versions_write_one_policy_and_reuse_it() {
     assert_eq!(requests(&ctx, "POST", "/v1/policies"), vec![201]);
     assert!(requests(&ctx, "POST", "/v2/policies").is_empty());
     icr_run(&ctx, &["-n", "team-a", "secret", "create", "own"]).ok();
-    assert_eq!(requests(&ctx, "POST", "/v1/policies"), vec![201], "reused from the v1 list");
+    assert_eq!(
+        requests(&ctx, "POST", "/v1/policies"),
+        vec![201],
+        "reused from the v1 list"
+    );
 
     let ctx = dana(&[]);
     icr_run(&ctx, &["secret", "create", "regcred", "-A"]).ok();
@@ -344,7 +424,13 @@ fn both_policy_api_versions_write_one_policy_and_reuse_it() {
     icr_login(
         &ctx,
         seed::DANA_API_KEY,
-        &["--apikey-stdin", "--registry-namespace", seed::ICR_NAMESPACE, "--policy-api", "v1"],
+        &[
+            "--apikey-stdin",
+            "--registry-namespace",
+            seed::ICR_NAMESPACE,
+            "--policy-api",
+            "v1",
+        ],
     )
     .ok();
     icr_run(&ctx, &["-n", "team-a", "secret", "create", "own"]).ok();
@@ -368,14 +454,24 @@ fn iam_errors_are_one_line_with_the_ibm_code() {
     )
     .fails_with("BXNIM0415E");
     // Erin may log in, but may not create service IDs.
-    icr_login(&ctx, seed::ERIN_API_KEY, &["--apikey-stdin", "--account-wide"]).ok();
+    icr_login(
+        &ctx,
+        seed::ERIN_API_KEY,
+        &["--apikey-stdin", "--account-wide"],
+    )
+    .ok();
     let run = icr_run(&ctx, &["-n", "team-a", "secret", "create", "regcred"])
         .fails_with("HTTP 403 BXNIM0513E");
     assert!(run.stderr.contains("Service ID creator"), "{}", run.stderr);
     // Dedicated-only flags are refused for icr.io, and icr.io-only ones for Dedicated.
-    icr_login(&ctx, seed::DANA_API_KEY, &["--apikey-stdin", "--org", "dev-org"])
-        .fails_with("--org is for Bluemix Dedicated");
-    ctx.login(&["--account-wide"], None).fails_with("are for icr.io");
+    icr_login(
+        &ctx,
+        seed::DANA_API_KEY,
+        &["--apikey-stdin", "--org", "dev-org"],
+    )
+    .fails_with("--org is for Bluemix Dedicated");
+    ctx.login(&["--account-wide"], None)
+        .fails_with("are for icr.io");
 }
 
 /// Issue 20, must show: the leak searches. Dana's API key, the minted API key and every IAM
@@ -391,14 +487,29 @@ fn no_api_key_or_iam_token_in_any_output() {
     for level in ["6", "8", "9"] {
         let args = icr_login_args(
             &ctx,
-            &["-v", level, "--apikey-stdin", "--registry-namespace", seed::ICR_NAMESPACE],
+            &[
+                "-v",
+                level,
+                "--apikey-stdin",
+                "--registry-namespace",
+                seed::ICR_NAMESPACE,
+            ],
         );
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        runs.push(ctx.run_with(icr_command(&ctx, &refs), Some(seed::DANA_API_KEY)).ok());
+        runs.push(
+            ctx.run_with(icr_command(&ctx, &refs), Some(seed::DANA_API_KEY))
+                .ok(),
+        );
         let name = format!("regcred-{level}");
         runs.push(icr_run(&ctx, &["-v", level, "secret", "create", &name, "-A"]).ok());
         let own = format!("own-{level}");
-        runs.push(icr_run(&ctx, &["-v", level, "-n", "team-a", "secret", "create", &own]).ok());
+        runs.push(
+            icr_run(
+                &ctx,
+                &["-v", level, "-n", "team-a", "secret", "create", &own],
+            )
+            .ok(),
+        );
     }
     let minted: Vec<String> = ctx
         .sandbox
@@ -420,8 +531,16 @@ fn no_api_key_or_iam_token_in_any_output() {
         run.shows_no_jwt();
     }
     // -v took effect: the requests and (at 8) their masked bodies are there.
-    assert!(runs[4].stderr.contains("POST https://"), "{}", runs[4].stderr);
-    assert!(runs[4].stderr.contains("Request Body:"), "{}", runs[4].stderr);
+    assert!(
+        runs[4].stderr.contains("POST https://"),
+        "{}",
+        runs[4].stderr
+    );
+    assert!(
+        runs[4].stderr.contains("Request Body:"),
+        "{}",
+        runs[4].stderr
+    );
     let config = std::fs::read_to_string(ctx.config_file()).unwrap();
     for s in &secrets {
         assert!(!holds_secret(config.as_bytes(), s), "{config}");
@@ -434,12 +553,19 @@ fn no_api_key_or_iam_token_in_any_output() {
         &[(Service::Iam, "POST", "/identity/token")],
     );
     for token in &tokens {
-        assert_sent_only_to(&ctx.sandbox, token, |(service, _, _)| *service == Service::Iam, &[]);
+        assert_sent_only_to(
+            &ctx.sandbox,
+            token,
+            |(service, _, _)| *service == Service::Iam,
+            &[],
+        );
     }
     assert!(
-        tokens.iter().any(|t| crate::common::sent_to(&ctx.sandbox, t)
+        tokens
             .iter()
-            .any(|(s, m, p)| *s == Service::Iam && m == "POST" && p == "/v1/apikeys")),
+            .any(|t| crate::common::sent_to(&ctx.sandbox, t)
+                .iter()
+                .any(|(s, m, p)| *s == Service::Iam && m == "POST" && p == "/v1/apikeys")),
         "positive control: an IAM token is found in the API key creates"
     );
     for key in &minted {
@@ -452,7 +578,16 @@ fn no_api_key_or_iam_token_in_any_output() {
     }
     let shown = icr_run(
         &ctx,
-        &["-n", "team-a", "secret", "create", "regcred-6", "-o", "json", "--show-token"],
+        &[
+            "-n",
+            "team-a",
+            "secret",
+            "create",
+            "regcred-6",
+            "-o",
+            "json",
+            "--show-token",
+        ],
     )
     .ok();
     let own = key_value(&ctx, &key_id_of(&ctx, "team-a", "regcred-6"));

@@ -31,8 +31,7 @@ fn api_key(settings: &LoginSettings) -> anyhow::Result<(SecretString, Credential
         ));
         return Ok((api_key_from(name)?, CredentialSource::Environment));
     }
-    if let Some(key) = crate::providers::dedicated::session::api_key_from_var(crate::env::API_KEY)
-    {
+    if let Some(key) = crate::providers::dedicated::session::api_key_from_var(crate::env::API_KEY) {
         output::info(format!(
             "Using the API key in {}; it is stored in the OS keyring",
             crate::env::API_KEY
@@ -64,8 +63,7 @@ pub async fn login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
     let same = previous
         .as_ref()
         .filter(|p| p.provider == ProviderKind::Icr && p.registry == registry);
-    let (namespaces, account_wide) = match (&settings.registry_namespaces, settings.account_wide)
-    {
+    let (namespaces, account_wide) = match (&settings.registry_namespaces, settings.account_wide) {
         (_, true) => (Vec::new(), true),
         (ns, false) if !ns.is_empty() => (ns.clone(), false),
         _ => match same {

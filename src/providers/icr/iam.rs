@@ -105,7 +105,9 @@ fn hint_for(status: u16, code: &str, message: &str) -> String {
         (400 | 401, "BXNIM0415E" | "BXNIM0416E" | "BXNIM0417E") => {
             "check the API key (deleted, disabled or expired?) and run `kubectl dedicated-registry login` again"
         }
-        (401, _) => "the IAM login is no longer valid; run `kubectl dedicated-registry login` again",
+        (401, _) => {
+            "the IAM login is no longer valid; run `kubectl dedicated-registry login` again"
+        }
         (403, _) if message.to_ascii_lowercase().contains("service id creator") => {
             "ask an account administrator for the \"Service ID creator\" role on IAM Identity (iam-identity)"
         }
@@ -243,7 +245,10 @@ pub async fn api_key_grant(
     token(
         http,
         iam_url,
-        &[("grant_type", APIKEY_GRANT), ("apikey", key.expose_secret())],
+        &[
+            ("grant_type", APIKEY_GRANT),
+            ("apikey", key.expose_secret()),
+        ],
         "accept the API key",
     )
     .await
@@ -351,17 +356,15 @@ impl Call<'_> {
                     .extend_pairs(q)
                     .finish()
             );
-            let page = self
-                .json(reqwest::Method::GET, &full, None, action)
-                .await?;
-            let list = page
-                .get(key)
-                .and_then(Value::as_array)
-                .ok_or_else(|| IamError::Protocol {
-                    host: host_of(url),
-                    action: action.to_string(),
-                    detail: format!("no `{key}` list"),
-                })?;
+            let page = self.json(reqwest::Method::GET, &full, None, action).await?;
+            let list =
+                page.get(key)
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| IamError::Protocol {
+                        host: host_of(url),
+                        action: action.to_string(),
+                        detail: format!("no `{key}` list"),
+                    })?;
             items.extend(list.iter().cloned());
             token = page
                 .get("next")
@@ -401,21 +404,37 @@ mod tests {
     #[test]
     fn both_error_shapes_give_the_ibm_message_code() {
         let token = br#"{"context":{"requestId":"x"},"errorCode":"BXNIM0415E","errorMessage":"Provided API key could not be found"}"#;
-        let e = refused("https://iam.x/identity/token", "accept the API key", 400, token);
+        let e = refused(
+            "https://iam.x/identity/token",
+            "accept the API key",
+            400,
+            token,
+        );
         let line = e.to_string();
         assert!(line.contains("HTTP 400 BXNIM0415E"), "{line}");
-        assert!(line.contains("Provided API key could not be found"), "{line}");
+        assert!(
+            line.contains("Provided API key could not be found"),
+            "{line}"
+        );
         assert!(line.contains("check the API key"), "{line}");
         let api = br#"{"errors":[{"code":"forbidden","message_code":"BXNIM0513E","message":"You need the Service ID creator role","details":"x"}],"status_code":403,"trace":"t"}"#;
-        let line = refused("https://iam.x/v1/serviceids/", "create a service ID", 403, api)
-            .to_string();
+        let line = refused(
+            "https://iam.x/v1/serviceids/",
+            "create a service ID",
+            403,
+            api,
+        )
+        .to_string();
         assert!(line.contains("HTTP 403 BXNIM0513E"), "{line}");
         assert!(line.contains("Service ID creator"), "{line}");
         assert!(!line.contains('\n'));
         let policy = br#"{"errors":[{"code":"insufficent_permissions","message":"Administrator on container-registry is needed"}],"status_code":403}"#;
         let line = refused("https://iam.x/v2/policies", "create a policy", 403, policy).to_string();
         assert!(line.contains("403 insufficent_permissions"), "{line}");
-        assert!(line.contains("Administrator role on Container Registry"), "{line}");
+        assert!(
+            line.contains("Administrator role on Container Registry"),
+            "{line}"
+        );
         let html = refused("https://iam.x/v1/apikeys", "list", 502, b"<html>bad</html>");
         assert!(html.to_string().contains("<html>bad</html>"));
         assert!(html.is_transient());

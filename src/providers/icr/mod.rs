@@ -53,15 +53,13 @@ pub fn region_of(registry: &str) -> Option<&'static str> {
     }
     .to_ascii_lowercase();
     let public = host.strip_prefix("private.").unwrap_or(&host);
-    DOMAINS
-        .iter()
-        .find(|(d, _)| *d == public)
-        .map(|(_, r)| *r)
+    DOMAINS.iter().find(|(d, _)| *d == public).map(|(_, r)| *r)
 }
 
 /// Whether `id` has the shape of an IAM API key id: `ApiKey-<uuid>`.
 pub fn is_api_key_id(id: &str) -> bool {
-    id.strip_prefix("ApiKey-").is_some_and(registry::is_token_id)
+    id.strip_prefix("ApiKey-")
+        .is_some_and(registry::is_token_id)
 }
 
 /// The name of the service ID of `cluster`'s pull credentials with `access` (found again by
@@ -266,7 +264,10 @@ impl IcrSession {
             Some(refresh) => iam::refresh_grant(&self.http, self.iam_url(), &refresh)
                 .await
                 .inspect_err(|e| {
-                    crate::trace::log(1, format!("the IAM refresh failed ({e}); using the API key"));
+                    crate::trace::log(
+                        1,
+                        format!("the IAM refresh failed ({e}); using the API key"),
+                    );
                 })
                 .ok(),
             None => None,
@@ -497,9 +498,7 @@ impl Provider for IcrSession {
         Box::pin(async move {
             let access = self.access_token().await?;
             let api = self.api(&access);
-            let key = retried(|| api.api_key(id))
-                .await
-                .map_err(IcrError::from)?;
+            let key = retried(|| api.api_key(id)).await.map_err(IcrError::from)?;
             Ok(match key {
                 None => Ownership::Missing,
                 Some(k) if k.description == description => Ownership::Owned,
