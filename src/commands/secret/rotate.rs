@@ -24,10 +24,10 @@ pub async fn rotate(ctx: &Ctx, settings: RotateSettings) -> anyhow::Result<()> {
         return Ok(());
     }
     plan_notes(&groups);
-    let mut session = ctx.open(profile)?;
+    let mut provider = ctx.provider(profile)?;
     let reporter = super::create::lines();
-    Rotation::new(&settings, &target, &session, &reporter)
-        .run(groups, &mut session)
+    Rotation::new(&settings, &target, &*provider, &reporter)
+        .run(groups, &mut *provider)
         .await
 }
 
