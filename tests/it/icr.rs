@@ -593,3 +593,95 @@ fn no_api_key_or_iam_token_in_any_output() {
     let own = key_value(&ctx, &key_id_of(&ctx, "team-a", "regcred-6"));
     shown.stdout_holds(&own);
 }
+
+/// Issue 20, must show: rotation order. `secret rotate -A` creates the new key, writes every
+/// secret with it (the real kubectl reads the new one back), and only then deletes the old
+/// key; the service ID and policy are reused.
+/// Planted: the old key revoked before the writes (the order assertion failed).
+#[test]
+fn rotation_writes_the_new_key_everywhere_before_deleting_the_old() {
+    let ctx = dana(&[]);
+    icr_run(&ctx, &["secret", "create", "regcred", "-A"]).ok();
+    let old = key_id_of(&ctx, "team-a", "regcred");
+    let before = ctx.sandbox.journal().entries().len();
+    let run = icr_run(&ctx, &["secret", "rotate", "regcred", "-A"]).ok();
+    assert!(run.stderr.contains("3 secrets rewritten"), "{}", run.stderr);
+    let new = key_id_of(&ctx, "team-a", "regcred");
+    assert_ne!(new, old);
+    for ns in ["default", "team-b"] {
+        assert_eq!(key_id_of(&ctx, ns, "regcred"), new);
+    }
+    let (bytes, reference) = bytes_and_reference(&ctx, "team-b", "regcred");
+    assert_eq!(bytes, reference);
+    let delete = format!("/v1/apikeys/{old}");
+    let entries = ctx.sandbox.journal().entries();
+    let at = |f: &dyn Fn(&dedicated_sandbox::Entry) -> bool| -> Vec<usize> {
+        (before..entries.len())
+            .filter(|i| f(&entries[*i]))
+            .collect()
+    };
+    let minted =
+        at(&|e| e.service == Service::Iam && e.method == "POST" && e.path == "/v1/apikeys");
+    let writes = at(&|e| {
+        e.service == Service::Kube && e.method == "PUT" && e.path.ends_with("/secrets/regcred")
+    });
+    let deleted = at(&|e| e.service == Service::Iam && e.method == "DELETE" && e.path == delete);
+    assert_eq!(
+        (minted.len(), writes.len(), deleted.len()),
+        (1, 3, 1),
+        "{writes:?}"
+    );
+    assert!(
+        minted[0] < writes[0],
+        "the new key exists before the first write"
+    );
+    assert!(
+        writes[2] < deleted[0],
+        "every secret holds the new key before the old one goes"
+    );
+    let live = ctx
+        .sandbox
+        .world
+        .iam
+        .live_api_keys(&plugin_service_ids(&ctx)[0].iam_id);
+    assert_eq!(
+        live.iter().map(|k| k.id.clone()).collect::<Vec<_>>(),
+        vec![new]
+    );
+    assert_eq!(creates(&ctx), (1, 1, 2));
+}
+
+/// Issue 20: `token list` shows the plugin's API keys with where each is used, and `token
+/// prune` deletes the one no secret holds any more.
+#[test]
+fn token_list_and_prune_see_the_plugins_api_keys() {
+    let ctx = dana(&[]);
+    icr_run(&ctx, &["secret", "create", "regcred", "-A"]).ok();
+    icr_run(&ctx, &["-n", "team-a", "secret", "create", "own"]).ok();
+    let shared = key_id_of(&ctx, "team-b", "regcred");
+    let own = key_id_of(&ctx, "team-a", "own");
+    let list = icr_run(&ctx, &["token", "list"]).ok();
+    assert!(
+        list.stdout.contains(&shared) && list.stdout.contains(&own),
+        "{}",
+        list.stdout
+    );
+    assert!(list.stdout.contains("team-a/own"), "{}", list.stdout);
+    ctx.kubectl(&["-n", "team-a", "delete", "secret", "own"])
+        .ok();
+    let prune = icr_run(&ctx, &["token", "prune", "--yes"]).ok();
+    assert!(
+        prune.stdout.contains(&format!("token/{own} revoked")),
+        "{}",
+        prune.stdout
+    );
+    let live: Vec<String> = ctx
+        .sandbox
+        .world
+        .iam
+        .live_api_keys(&plugin_service_ids(&ctx)[0].iam_id)
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(live, vec![shared]);
+}
