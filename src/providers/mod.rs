@@ -93,6 +93,11 @@ pub trait Provider: Send {
     fn cancel(&self) -> &Cancel;
     /// Whether `id` has the shape of one of its credential ids (an annotation is untrusted).
     fn is_credential_id(&self, id: &str) -> bool;
+    /// How many more times a credential minted a moment ago may be refused by the registry
+    /// before the refusal is final (the platform propagates new credentials with a delay).
+    fn fresh_refusals(&self) -> u32 {
+        0
+    }
     /// Makes sure the login is fresh (before a Ctrl-C window opens).
     fn login(&mut self) -> BoxFuture<'_, Result<(), ProviderError>>;
     /// Mints a pull credential with `access`, described by `description`.

@@ -685,3 +685,41 @@ fn token_list_and_prune_see_the_plugins_api_keys() {
         .collect();
     assert_eq!(live, vec![shared]);
 }
+
+/// Issue 20: IAM policy propagation. A new key the registry refuses a few times is checked
+/// again with a bounded backoff and then written; one refused for longer than the bound is
+/// deleted again and the run fails with one line, nothing written.
+/// Planted: no retry (`fresh_refusals` 0): the first case failed.
+#[test]
+fn a_fresh_key_refused_while_policies_propagate_is_retried_within_a_bound() {
+    require_keyring();
+    let mut config = dedicated_sandbox::SandboxConfig::default();
+    config.ibm.new_key_refusals = 3;
+    let ctx = TestContext::with_config(config);
+    let login = [
+        "--apikey-stdin",
+        "--registry-namespace",
+        seed::ICR_NAMESPACE,
+    ];
+    icr_login(&ctx, seed::DANA_API_KEY, &login).ok();
+    let run = icr_run(&ctx, &["-v", "1", "secret", "create", "regcred", "-A"]).ok();
+    assert!(
+        run.stderr.contains("may not have reached the registry yet"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("3 created"), "{}", run.stderr);
+
+    let mut config = dedicated_sandbox::SandboxConfig::default();
+    config.ibm.new_key_refusals = 50;
+    let ctx = TestContext::with_config(config);
+    icr_login(&ctx, seed::DANA_API_KEY, &login).ok();
+    icr_run(&ctx, &["-n", "team-a", "secret", "create", "regcred"])
+        .fails_with("does not work for pulling");
+    let sid = &plugin_service_ids(&ctx)[0].iam_id;
+    assert!(
+        ctx.sandbox.world.iam.live_api_keys(sid).is_empty(),
+        "the refused key was deleted"
+    );
+    assert!(ctx.dockerconfigjson("team-a", "regcred").is_none());
+}

@@ -168,6 +168,10 @@ pub struct IcrSession {
     account: String,
 }
 
+/// How many times the verification of a new API key is repeated when the registry refuses
+/// it (policy propagation), with a backoff of 0.5, 1, 2, 2, 2, 2 s (9.5 s in all).
+const FRESH_KEY_RETRIES: u32 = 6;
+
 /// Seconds before expiry at which an access token is renewed.
 const RENEW_BEFORE: i64 = 60;
 
@@ -460,6 +464,11 @@ impl Provider for IcrSession {
 
     fn is_credential_id(&self, id: &str) -> bool {
         is_api_key_id(id)
+    }
+
+    /// IAM policies reach the registry with a delay: a new key may be refused for a while.
+    fn fresh_refusals(&self) -> u32 {
+        FRESH_KEY_RETRIES
     }
 
     fn login(&mut self) -> BoxFuture<'_, Result<(), ProviderError>> {
