@@ -77,7 +77,7 @@ impl Ctx {
     pub fn open(&self, profile: crate::store::Profile) -> anyhow::Result<Session> {
         if profile.provider == crate::store::ProviderKind::Icr {
             anyhow::bail!(
-                "profile `{}` is an icr.io profile, and this command supports only Bluemix Dedicated profiles so far; `login`, `logout`, `status`, `profile list`, `secret create`, `secret rotate`, `token list` and `token prune` support icr.io",
+                "profile `{}` is an icr.io profile, and this command supports only Bluemix Dedicated profiles so far; `login`, `logout`, `status`, `profile list`, `secret create|rotate|delete` and `token list|revoke|prune` support icr.io",
                 self.profile_name()
             );
         }

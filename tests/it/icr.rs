@@ -723,3 +723,43 @@ fn a_fresh_key_refused_while_policies_propagate_is_retried_within_a_bound() {
     );
     assert!(ctx.dockerconfigjson("team-a", "regcred").is_none());
 }
+
+/// Issue 20: `secret delete` deletes the secret's own API key once it is its last holder,
+/// and `token revoke` deletes a key by id (refusing one held by a secret without --force).
+#[test]
+fn secret_delete_and_token_revoke_delete_api_keys() {
+    let ctx = dana(&[]);
+    icr_run(&ctx, &["secret", "create", "regcred", "-A"]).ok();
+    icr_run(&ctx, &["-n", "team-a", "secret", "create", "own"]).ok();
+    let shared = key_id_of(&ctx, "team-b", "regcred");
+    let own = key_id_of(&ctx, "team-a", "own");
+    icr_run(&ctx, &["-n", "team-a", "secret", "delete", "own"]).ok();
+    let sid = plugin_service_ids(&ctx)[0].iam_id.clone();
+    let live = |ctx: &TestContext| -> Vec<String> {
+        ctx.sandbox
+            .world
+            .iam
+            .live_api_keys(&sid)
+            .into_iter()
+            .map(|k| k.id)
+            .collect()
+    };
+    assert_eq!(
+        live(&ctx),
+        vec![shared.clone()],
+        "{own} was deleted with its secret"
+    );
+    icr_run(&ctx, &["token", "revoke", &shared]).fails_with("is held by 3 pull secret(s)");
+    icr_run(
+        &ctx,
+        &["token", "revoke", "637b3d8c-a087-5af9-a636-16e7efc70967"],
+    )
+    .fails_with("HTTP 404 BXNIM0102E");
+    let run = icr_run(&ctx, &["token", "revoke", &shared, "--force"]).ok();
+    assert!(
+        run.stdout.contains(&format!("token/{shared} revoked")),
+        "{}",
+        run.stdout
+    );
+    assert!(live(&ctx).is_empty());
+}

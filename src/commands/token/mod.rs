@@ -175,8 +175,8 @@ fn table(tokens: &[TokenEntry], in_use: &[String]) -> String {
 
 /// `token revoke`.
 pub async fn revoke(ctx: &Ctx, settings: TokenRevokeSettings) -> anyhow::Result<()> {
-    let mut session = ctx.session()?;
-    let registry = session.profile().registry.clone();
+    let mut provider = ctx.provider(ctx.require_profile()?)?;
+    let registry = provider.registry().to_string();
     let held = held_by(ctx, &registry, &settings).await;
     let mut failed = Vec::new();
     for id in &settings.ids {
@@ -188,10 +188,7 @@ pub async fn revoke(ctx: &Ctx, settings: TokenRevokeSettings) -> anyhow::Result<
             ));
             continue;
         }
-        match session
-            .registry_idempotent(async |api| api.revoke(id).await)
-            .await
-        {
+        match provider.revoke(id).await {
             Ok(()) => output::data(&format!("token/{id} revoked"))?,
             Err(e) => failed.push(format!("{e:#}")),
         }
