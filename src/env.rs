@@ -9,3 +9,7 @@ pub const CONFIG: &str = "KUBECTL_DEDICATED_REGISTRY_CONFIG";
 pub const API_KEY: &str = "IBMCLOUD_API_KEY";
 /// The older Bluemix spelling of the same variable.
 pub const API_KEY_LEGACY: &str = "BLUEMIX_API_KEY";
+/// `host=ip:port,...`: connect to these addresses for these host names (TLS still checks the
+/// name), as curl's `--resolve`; for registries reachable only under a pinned address (the
+/// sandbox's icr.io domains on loopback).
+pub const RESOLVE: &str = "KUBECTL_DEDICATED_REGISTRY_RESOLVE";

@@ -383,6 +383,9 @@ pub fn client(ca_file: Option<&Path>, insecure: bool) -> Result<reqwest::Client,
         }
         builder = builder.tls_certs_merge(certs);
     }
+    for (host, address) in pinned_addresses() {
+        builder = builder.resolve(&host, address);
+    }
     if insecure {
         crate::trace::warning(
             "TLS certificate verification is disabled for this profile (--insecure-skip-tls-verify): passwords and tokens can be intercepted; use --ca-file instead",
@@ -392,6 +395,31 @@ pub fn client(ca_file: Option<&Path>, insecure: bool) -> Result<reqwest::Client,
     builder
         .build()
         .map_err(|e| ClientError::Build(root_cause(&e)))
+}
+
+/// The host names pinned to addresses by [`crate::env::RESOLVE`] (`host=ip:port,...`); an
+/// entry that does not parse is ignored with a warning.
+fn pinned_addresses() -> Vec<(String, std::net::SocketAddr)> {
+    let Ok(value) = std::env::var(crate::env::RESOLVE) else {
+        return Vec::new();
+    };
+    value
+        .split(',')
+        .filter(|entry| !entry.trim().is_empty())
+        .filter_map(|entry| {
+            let parsed = entry
+                .split_once('=')
+                .and_then(|(host, address)| Some((host.trim(), address.trim().parse().ok()?)));
+            if parsed.is_none() {
+                crate::trace::warning(format!(
+                    "{}: `{}` is not `host=ip:port`; ignored",
+                    crate::env::RESOLVE,
+                    crate::text::printable(entry)
+                ));
+            }
+            parsed.map(|(host, address)| (host.to_ascii_lowercase(), address))
+        })
+        .collect()
 }
 
 #[cfg(test)]

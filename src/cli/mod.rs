@@ -347,6 +347,32 @@ pub struct LoginArgs {
     /// IAM endpoint for API keys (remembered in the profile).
     #[arg(long, value_name = "URL")]
     pub iam_url: Option<String>,
+
+    /// icr.io (a `--registry` of `icr.io` or a regional domain such as `us.icr.io`): a
+    /// registry namespace the pull secrets may read; repeat for several.
+    #[arg(
+        long = "registry-namespace",
+        value_name = "NS",
+        conflicts_with = "account_wide"
+    )]
+    pub registry_namespaces: Vec<String>,
+
+    /// icr.io: the pull policy covers every registry namespace of the account.
+    #[arg(long)]
+    pub account_wide: bool,
+
+    /// icr.io: the IAM Policy API version to write the pull policy with.
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub policy_api: Option<PolicyApiArg>,
+}
+
+/// `--policy-api` versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyApiArg {
+    /// `/v1/policies`.
+    V1,
+    /// `/v2/policies` (the default).
+    V2,
 }
 
 /// `--auth` routes for API keys.

@@ -123,6 +123,21 @@ pub struct LoginSettings {
     pub ca_file: Option<PathBuf>,
     /// `--insecure-skip-tls-verify`.
     pub insecure_skip_tls_verify: bool,
+    /// icr.io: `--registry-namespace` (validated names).
+    pub registry_namespaces: Vec<String>,
+    /// icr.io: `--account-wide`.
+    pub account_wide: bool,
+    /// icr.io: `--policy-api`.
+    pub policy_api: Option<crate::store::PolicyApi>,
+}
+
+impl LoginSettings {
+    /// Whether this login is for icr.io (its `--registry` is an icr.io domain).
+    pub fn is_icr(&self) -> bool {
+        self.registry
+            .as_deref()
+            .is_some_and(|r| crate::providers::icr::region_of(r).is_some())
+    }
 }
 
 pub use crate::engine::spec::{
@@ -390,7 +405,9 @@ fn login(args: LoginArgs) -> anyhow::Result<LoginSettings> {
             );
         }
     }
-    Ok(LoginSettings {
+    let icr_only_flags =
+        !args.registry_namespaces.is_empty() || args.account_wide || args.policy_api.is_some();
+    let settings = LoginSettings {
         api: args.api.as_deref().map(normalize_api).transpose()?,
         registry: args
             .registry
@@ -419,7 +436,61 @@ fn login(args: LoginArgs) -> anyhow::Result<LoginSettings> {
             .transpose()?,
         ca_file: args.ca_file,
         insecure_skip_tls_verify: args.insecure_skip_tls_verify,
-    })
+        registry_namespaces: args
+            .registry_namespaces
+            .iter()
+            .map(|ns| validate_registry_namespace(ns))
+            .collect::<anyhow::Result<_>>()?,
+        account_wide: args.account_wide,
+        policy_api: args.policy_api.map(|v| match v {
+            super::PolicyApiArg::V1 => crate::store::PolicyApi::V1,
+            super::PolicyApiArg::V2 => crate::store::PolicyApi::V2,
+        }),
+    };
+    check_provider_flags(&settings, icr_only_flags)?;
+    Ok(settings)
+}
+
+/// An icr.io registry namespace: 4-30 lower-case letters, digits, `-` and `_`, starting with
+/// a letter or digit (IBM's rule for namespace names).
+fn validate_registry_namespace(ns: &str) -> anyhow::Result<String> {
+    let ok = (4..=30).contains(&ns.len())
+        && ns
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && ns.starts_with(|c: char| c.is_ascii_alphanumeric());
+    if !ok {
+        bail!(
+            "invalid --registry-namespace `{}`: expected 4-30 lower-case letters, digits, `-` or `_` (see `ibmcloud cr namespace-list`)",
+            crate::text::printable(ns)
+        );
+    }
+    Ok(ns.to_string())
+}
+
+/// The flags of one provider are refused with the other's registry.
+fn check_provider_flags(settings: &LoginSettings, icr_only: bool) -> anyhow::Result<()> {
+    if settings.is_icr() {
+        let dedicated_only = [
+            (settings.api.is_some(), "--api"),
+            (settings.org.is_some(), "--org"),
+            (settings.org_guid.is_some(), "--org-guid"),
+            (settings.username.is_some(), "--username"),
+            (settings.password_stdin, "--password-stdin"),
+            (settings.sso, "--sso"),
+        ];
+        if let Some((_, flag)) = dedicated_only.iter().find(|(given, _)| *given) {
+            bail!(
+                "{flag} is for Bluemix Dedicated; an icr.io login takes an IAM API key: `kubectl dedicated-registry login --registry {} --registry-namespace <ns> --apikey-stdin < key.txt`",
+                settings.registry.as_deref().unwrap_or("us.icr.io")
+            );
+        }
+    } else if icr_only {
+        bail!(
+            "--registry-namespace, --account-wide and --policy-api are for icr.io: pass `--registry <region>.icr.io` (e.g. us.icr.io, de.icr.io, icr.io)"
+        );
+    }
+    Ok(())
 }
 
 /// Normalizes `--api`: adds `https://`, refuses plain HTTP, drops a trailing slash. A user name,

@@ -1,4 +1,6 @@
-//! `login` and `logout`.
+//! `login` and `logout` ([`icr`]: the icr.io login).
+
+mod icr;
 
 use std::io::{BufRead as _, IsTerminal as _, Read as _};
 use std::path::PathBuf;
@@ -455,6 +457,15 @@ async fn keep_credential(
 
 /// `login`.
 pub async fn login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
+    if settings.is_icr() {
+        icr::login(ctx, settings).await
+    } else {
+        dedicated_login(ctx, settings).await
+    }
+}
+
+/// `login` to Bluemix Dedicated.
+async fn dedicated_login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
     let profile_name = ctx.profile_name().to_string();
     let (config_path, config_file) = ctx.config()?;
     let previous = config_file.profiles.get(&profile_name).cloned();
@@ -521,6 +532,9 @@ pub async fn login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
             .as_ref()
             .filter(|p| p.api == api && p.registry == env.registry)
             .and_then(|p| p.org_header_on_manage),
+        registry_namespaces: Vec::new(),
+        account_wide: false,
+        policy_api: None,
     };
     // Only this profile changes; others' concurrent logins are kept.
     ConfigFile::update(&config_path, |file| {

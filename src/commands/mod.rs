@@ -72,14 +72,39 @@ impl Ctx {
         self.open(self.require_profile()?)
     }
 
-    /// A session of `profile` (already read), under the profile name in use.
+    /// A session of `profile` (already read), under the profile name in use: a Dedicated
+    /// one (the commands not yet ported to the provider seam).
     pub fn open(&self, profile: crate::store::Profile) -> anyhow::Result<Session> {
+        if profile.provider == crate::store::ProviderKind::Icr {
+            anyhow::bail!(
+                "profile `{}` is an icr.io profile, and this command supports only Bluemix Dedicated profiles so far; `login`, `logout`, `status`, `profile list`, `secret create|rotate|delete` and `token list|revoke|prune` support icr.io",
+                self.profile_name()
+            );
+        }
         Ok(Session::new(
             self.profile_name(),
             profile,
             self.store.clone(),
             self.cancel.clone(),
         )?)
+    }
+}
+
+impl Ctx {
+    /// The provider of `profile` (already read), under the profile name in use.
+    pub fn provider(
+        &self,
+        profile: crate::store::Profile,
+    ) -> anyhow::Result<Box<dyn crate::providers::Provider>> {
+        Ok(match profile.provider {
+            crate::store::ProviderKind::Dedicated => Box::new(self.open(profile)?),
+            crate::store::ProviderKind::Icr => Box::new(crate::providers::icr::IcrSession::new(
+                self.profile_name(),
+                profile,
+                self.store.clone(),
+                self.cancel.clone(),
+            )?),
+        })
     }
 }
 

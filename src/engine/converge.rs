@@ -11,7 +11,7 @@
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 
-use super::holders::token_id;
+use super::holders::recorded_id as token_id;
 use crate::cluster::objects::{self, MAX_ATTEMPTS, WriteFailure};
 
 /// What a goal wants after looking at the secret as it is.

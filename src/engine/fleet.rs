@@ -124,6 +124,7 @@ pub struct Fleet<'r> {
     reporter: &'r dyn Reporter,
     registry: String,
     username: &'static str,
+    kind: crate::providers::Kind,
     http: reqwest::Client,
     cancel: Cancel,
     concurrency: usize,
@@ -150,6 +151,7 @@ impl<'r> Fleet<'r> {
             reporter,
             registry: provider.registry().to_string(),
             username: provider.username(),
+            kind: provider.kind(),
             http: provider.http().clone(),
             cancel: provider.cancel().clone(),
             concurrency,
@@ -359,7 +361,10 @@ impl<'r> Fleet<'r> {
         let mut refused = 0;
         for namespace in names {
             if matches!(decisions.get(namespace), Some(Decision::Unchanged))
-                && let Some(id) = found.secrets.get(namespace).and_then(token_id)
+                && let Some(id) = found
+                    .secrets
+                    .get(namespace)
+                    .and_then(|s| token_id(s, self.kind))
                 && dead.contains(id)
             {
                 refused += 1;
@@ -409,7 +414,7 @@ impl<'r> Fleet<'r> {
         let mut distinct: BTreeMap<String, SecretString> = BTreeMap::new();
         for secret in secrets {
             if let (Some(id), Some((_, password, _))) = (
-                token_id(secret),
+                token_id(secret, self.kind),
                 manifests::existing_credential(secret, &self.registry),
             ) {
                 distinct
@@ -523,7 +528,7 @@ impl<'r> Fleet<'r> {
         let mut holders: BTreeMap<&str, (usize, String, bool)> = BTreeMap::new();
         for (namespace, secret) in &found.secrets {
             if let Some((id, password)) =
-                shared_credential(secret, &self.registry, self.username, access)
+                shared_credential(secret, (&self.registry, self.username, self.kind), access)
             {
                 let inside = selected.contains(namespace);
                 let entry = holders.entry(id).or_insert((0, password, false));
@@ -621,8 +626,7 @@ impl<'r> Fleet<'r> {
 /// with `access`, as user `username`.
 fn shared_credential<'s>(
     secret: &'s Secret,
-    registry: &str,
-    username: &str,
+    (registry, username, kind): (&str, &str, crate::providers::Kind),
     access: Access,
 ) -> Option<(&'s str, String)> {
     if !manifests::is_managed(secret)
@@ -631,7 +635,7 @@ fn shared_credential<'s>(
     {
         return None;
     }
-    let id = token_id(secret)?;
+    let id = token_id(secret, kind)?;
     let (user, password, _) = manifests::existing_credential(secret, registry)?;
     (user == username).then_some((id, password))
 }
@@ -872,7 +876,7 @@ impl Fleet<'_> {
             for_good: matches!(decision, Decision::RefuseUnmanaged | Decision::Forbidden(_)),
             holds_shared: existing
                 .as_ref()
-                .and_then(token_id)
+                .and_then(|s| token_id(s, self.kind))
                 .is_some_and(|id| shared.is_some_and(|s| s.id == id)),
         };
         let mut goal = Namespace {
@@ -1085,6 +1089,7 @@ impl FleetReport {
 mod tests {
     use super::*;
     use crate::manifests::PullSecretSpec;
+    use crate::providers::Kind;
 
     const ID: &str = "637b3d8c-a087-5af9-a636-16e7efc70967";
 
@@ -1110,14 +1115,19 @@ mod tests {
     #[test]
     fn only_a_managed_shared_secret_of_the_same_registry_and_access_offers_its_token() {
         let offered = |s: &Secret, registry: &str, access| {
-            shared_credential(s, registry, "token", access).map(|(id, p)| (id.to_string(), p))
+            shared_credential(s, (registry, "token", Kind::Dedicated), access)
+                .map(|(id, p)| (id.to_string(), p))
         };
         let shared = secret(false, true);
         let found = offered(&shared, "registry.example", Access::ReadOnly);
         assert_eq!(found, Some((ID.to_string(), "the-token".to_string())));
         // Another username is another provider's credential.
         assert_eq!(
-            shared_credential(&shared, "registry.example", "iamapikey", Access::ReadOnly),
+            shared_credential(
+                &shared,
+                ("registry.example", "iamapikey", Kind::Dedicated),
+                Access::ReadOnly
+            ),
             None
         );
         // A namespace's own token is not the cluster's.

@@ -15,10 +15,15 @@ pub fn description(spec: &SecretSpec, cluster: Option<&str>, namespace: &str) ->
         .unwrap_or_else(|| crate::registry::default_description(cluster, namespace, &spec.name))
 }
 
-/// The token id a secret records, if it is one.
-pub fn token_id(secret: &Secret) -> Option<&str> {
+/// The token id a secret records, if it has the shape of a credential id of `kind`'s
+/// provider (an annotation is anyone's to write).
+pub fn token_id(secret: &Secret, kind: crate::providers::Kind) -> Option<&str> {
+    recorded_id(secret).filter(|id| kind.is_credential_id(id))
+}
+
+/// The token id annotation as written, for comparing with an id this run knows.
+pub fn recorded_id(secret: &Secret) -> Option<&str> {
     manifests::annotation(secret, manifests::ANNOTATION_TOKEN_ID)
-        .filter(|id| crate::registry::is_token_id(id))
 }
 
 /// The token `id` recorded in the secret `namespace/name` (`secret`, as it was) of `cluster`,

@@ -201,14 +201,7 @@ impl<'s> TokenLifecycle<'s> {
             return Ok(());
         }
         let registry = self.provider.registry();
-        let outcome = registry::v2::check(
-            self.provider.http(),
-            registry,
-            self.provider.username(),
-            &token.token,
-            true,
-        )
-        .await;
+        let outcome = self.check_fresh(token).await;
         match (outcome, mode) {
             (Ok(registry::v2::Verified::Accepted), _) => {
                 crate::trace::log(1, format!("Token {} accepted by {registry}/v2/", token.id));
@@ -227,6 +220,43 @@ impl<'s> TokenLifecycle<'s> {
             )),
         }
         Ok(())
+    }
+
+    /// The v2 check of a credential minted a moment ago: a refusal is tried again, with a
+    /// bounded backoff, as often as the provider says new credentials may be refused.
+    async fn check_fresh(
+        &self,
+        token: &MintedToken,
+    ) -> Result<registry::v2::Verified, registry::v2::VerifyError> {
+        let provider = &*self.provider;
+        let mut delay = std::time::Duration::from_millis(500);
+        let mut left = provider.fresh_refusals();
+        loop {
+            let outcome = registry::v2::check(
+                provider.http(),
+                provider.registry(),
+                provider.username(),
+                &token.token,
+                true,
+            )
+            .await;
+            match outcome {
+                Err(e) if e.is_definite() && left > 0 && !provider.cancel().is_cancelled() => {
+                    crate::trace::log(
+                        1,
+                        format!(
+                            "the new credential {} is refused ({e}); it may not have reached the registry yet, trying again in {} ms",
+                            token.id,
+                            delay.as_millis()
+                        ),
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(2));
+                    left -= 1;
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     /// Revokes a token minted for a write that failed, and returns the error to report.

@@ -24,7 +24,7 @@ use kube::api::Api;
 use secrecy::ExposeSecret as _;
 
 use super::converge::{Goal, Step, converge};
-use super::holders::{abbreviate, token_id};
+use super::holders::{abbreviate, recorded_id, token_id};
 use super::lifecycle::{TokenLifecycle, Verification};
 use super::report::{Reporter, Shown};
 use super::select::{fetch_named, select};
@@ -33,7 +33,7 @@ use crate::cancel::{Cancel, Window};
 use crate::cluster::objects::{self, WriteFailure};
 use crate::cluster::{Target, access};
 use crate::manifests::{self, PullSecretSpec};
-use crate::providers::Provider;
+use crate::providers::{Kind, Provider};
 use crate::registry::{self, Access, MintedToken};
 
 /// One secret of a rotation group, as read before the rotation.
@@ -70,7 +70,7 @@ pub struct Group {
 }
 
 /// Why a selected secret is not rotated, if it is not.
-fn skip_reason(secret: &Secret, registry: &str) -> Option<String> {
+fn skip_reason(secret: &Secret, registry: &str, kind: Kind) -> Option<String> {
     if !manifests::is_managed(secret) {
         return Some("is not managed by kubectl-dedicated-registry".into());
     }
@@ -84,7 +84,7 @@ fn skip_reason(secret: &Secret, registry: &str) -> Option<String> {
     if manifests::existing_credential(secret, registry).is_none() {
         return Some(format!("holds no credential for {registry}"));
     }
-    if token_id(secret).is_none() {
+    if token_id(secret, kind).is_none() {
         return Some("records no token id, so its token cannot be revoked".into());
     }
     None
@@ -103,21 +103,23 @@ fn recorded_access(secret: &Secret) -> Access {
 /// groups and a warning per skipped secret.
 pub fn group(
     selected: Vec<Member>,
-    registry: &str,
+    (registry, kind): (&str, Kind),
     holders: Option<&[(String, Option<String>)]>,
     access: Option<Access>,
 ) -> (Vec<Group>, Vec<String>) {
     let mut skipped = Vec::new();
     let mut by_id: BTreeMap<String, Vec<Member>> = BTreeMap::new();
     for member in selected {
-        if let Some(reason) = skip_reason(&member.secret, registry) {
+        if let Some(reason) = skip_reason(&member.secret, registry, kind) {
             skipped.push(format!(
                 "secret {} {reason}; skipped",
                 crate::text::printable(&member.at())
             ));
             continue;
         }
-        let id = token_id(&member.secret).unwrap_or_default().to_string();
+        let id = token_id(&member.secret, kind)
+            .unwrap_or_default()
+            .to_string();
         by_id.entry(id).or_default().push(member);
     }
     let groups = by_id
@@ -151,7 +153,7 @@ pub fn group(
 pub async fn plan(
     target: &Target,
     settings: &RotateSpec,
-    registry: &str,
+    (registry, kind): (&str, Kind),
 ) -> anyhow::Result<Vec<Group>> {
     let name = &settings.name;
     let names = match &settings.fleet {
@@ -169,7 +171,12 @@ pub async fn plan(
             None
         }
     };
-    let (groups, skipped) = group(selected, registry, holders.as_deref(), settings.access);
+    let (groups, skipped) = group(
+        selected,
+        (registry, kind),
+        holders.as_deref(),
+        settings.access,
+    );
     for warning in skipped {
         crate::trace::warning(warning);
     }
@@ -305,6 +312,7 @@ pub struct Rotation<'r> {
     target: &'r Target,
     reporter: &'r dyn Reporter,
     registry: String,
+    kind: Kind,
     cancel: Cancel,
 }
 
@@ -321,6 +329,7 @@ impl<'r> Rotation<'r> {
             target,
             reporter,
             registry: provider.registry().to_string(),
+            kind: provider.kind(),
             cancel: provider.cancel().clone(),
         }
     }
@@ -485,10 +494,10 @@ impl Rotation<'_> {
             }
             Err(e) => return Err(target.error("get", "secret", name, e).to_string()),
         };
-        if token_id(&secret) != Some(id) {
+        if recorded_id(&secret) != Some(id) {
             return Err(format!("secret {at} changed while reading it; re-run"));
         }
-        if let Some(reason) = skip_reason(&secret, &self.registry) {
+        if let Some(reason) = skip_reason(&secret, &self.registry, self.kind) {
             return Err(format!(
                 "secret {at} holds token {id} but {reason}, so the token cannot be replaced everywhere"
             ));
@@ -622,12 +631,12 @@ impl Goal for Replace<'_> {
     ) -> Result<Step<Wrote>, Wrote> {
         let name = &self.member.name;
         match existing {
-            Some(fresh) if token_id(fresh) == Some(self.old) => {
+            Some(fresh) if recorded_id(fresh) == Some(self.old) => {
                 Ok(Step::Write(Box::new(self.desired.clone())))
             }
             Some(fresh) => Err(Wrote::Failed(format!(
                 "secret/{name} was changed concurrently and now holds token {}; not written",
-                token_id(fresh).unwrap_or("(none)")
+                recorded_id(fresh).unwrap_or("(none)")
             ))),
             None => Err(Wrote::Failed(format!(
                 "secret/{name} was deleted concurrently"
@@ -825,7 +834,7 @@ impl Rotation<'_> {
         let current = match written {
             Some(w) => w,
             None => match objects::read_back(&secrets, &member.name).await {
-                Some(Some(s)) if token_id(&s) == Some(new) => s,
+                Some(Some(s)) if recorded_id(&s) == Some(new) => s,
                 Some(_) => return Ok(()),
                 None => return Err("it cannot be read".into()),
             },
@@ -908,7 +917,7 @@ impl Goal for Restore<'_> {
 
     async fn decide(&mut self, existing: Option<&Secret>, _last: bool) -> Result<Step<()>, String> {
         Ok(match existing {
-            Some(current) if token_id(current) == Some(self.new) => {
+            Some(current) if recorded_id(current) == Some(self.new) => {
                 Step::Write(Box::new(self.old.clone()))
             }
             // Deleted, or holding another credential by now: nothing of ours to undo.
@@ -921,7 +930,7 @@ impl Goal for Restore<'_> {
         crate::trace::note(format!(
             "secret/{} put back on its old token {} (namespace {})",
             member.name,
-            token_id(&member.secret).unwrap_or_default(),
+            recorded_id(&member.secret).unwrap_or_default(),
             member.namespace
         ));
         Ok(())
@@ -980,7 +989,12 @@ mod tests {
             ("c/regcred".to_string(), Some(OWN.to_string())),
             ("y/other".to_string(), None),
         ];
-        let (groups, skipped) = group(selected, REGISTRY, Some(&holders), Some(Access::ReadWrite));
+        let (groups, skipped) = group(
+            selected,
+            (REGISTRY, Kind::Dedicated),
+            Some(&holders),
+            Some(Access::ReadWrite),
+        );
         assert_eq!(skipped.len(), 1);
         assert!(
             skipped[0].contains("d/regcred is not managed"),
@@ -1007,7 +1021,7 @@ mod tests {
         );
         let (groups, skipped) = group(
             vec![other, secret("b", OLD, true, true)],
-            REGISTRY,
+            (REGISTRY, Kind::Dedicated),
             None,
             None,
         );

@@ -7,6 +7,7 @@
 //! ([`dedicated`]: UAA login, registry tokens, username `token`) is the first implementation.
 
 pub mod dedicated;
+pub mod icr;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,6 +28,18 @@ pub use crate::store::ProviderKind as Kind;
 pub fn username_for(profile: &crate::store::Profile) -> &'static str {
     match profile.provider {
         Kind::Dedicated => dedicated::USERNAME,
+        Kind::Icr => icr::USERNAME,
+    }
+}
+
+impl Kind {
+    /// Whether `id` has the shape of a credential id of this platform: a registry token id
+    /// (a UUID) for Dedicated, an IAM API key id (`ApiKey-<uuid>`) for icr.io.
+    pub fn is_credential_id(self, id: &str) -> bool {
+        match self {
+            Kind::Dedicated => crate::registry::is_token_id(id),
+            Kind::Icr => icr::is_api_key_id(id),
+        }
     }
 }
 
@@ -80,6 +93,11 @@ pub trait Provider: Send {
     fn cancel(&self) -> &Cancel;
     /// Whether `id` has the shape of one of its credential ids (an annotation is untrusted).
     fn is_credential_id(&self, id: &str) -> bool;
+    /// How many more times a credential minted a moment ago may be refused by the registry
+    /// before the refusal is final (the platform propagates new credentials with a delay).
+    fn fresh_refusals(&self) -> u32 {
+        0
+    }
     /// Makes sure the login is fresh (before a Ctrl-C window opens).
     fn login(&mut self) -> BoxFuture<'_, Result<(), ProviderError>>;
     /// Mints a pull credential with `access`, described by `description`.

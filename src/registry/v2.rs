@@ -6,7 +6,8 @@
 //! `realm` with the credential as Basic auth, then retrying with that token. A 200 at the end
 //! means a kubelet with this pull secret can authenticate.
 //!
-//! Only a 401 or 403 to the credential itself is a definite refusal ([`VerifyError::Rejected`]).
+//! Only a 401 or 403 to the credential itself is a definite refusal ([`VerifyError::Rejected`]),
+//! and icr.io's 400 to an IAM user name (`iamapikey`, ...).
 //! Everything else a real registry may do differently (no `/v2/`, an HTML page, an unknown
 //! scheme, a realm on another host, a timeout) leaves the credential unverified, not wrong
 //! ([`VerifyError::is_definite`]).
@@ -20,6 +21,9 @@
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::http::RemoteError;
+
+/// The user names of IAM credentials at icr.io, whose realm refuses a bad one with 400.
+const ICR_USERS: &[&str] = &["iamapikey", "iambearer", "iamrefresh"];
 
 /// Why a credential could not be verified.
 #[derive(Debug, thiserror::Error)]
@@ -359,6 +363,12 @@ impl<'a> Check<'a> {
         match response.status().as_u16() {
             200 => {}
             status @ (401 | 403) => return Err(self.rejected(&realm_text, status)),
+            // icr.io answers a wrong IAM user/key combination with 400 (its registry_access
+            // docs: "If you get a 400 Bad Request message, the username and password
+            // combination is not valid").
+            400 if ICR_USERS.contains(&self.username) => {
+                return Err(self.rejected(&realm_text, 400));
+            }
             status => return Err(self.protocol(format!("token realm answered HTTP {status}"))),
         }
         let answer: RealmAnswer = response

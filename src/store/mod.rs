@@ -9,5 +9,6 @@ pub mod profiles;
 pub use keyring::{CredKey, CredentialStore, OsKeyring, SecretsError};
 pub use lock::{ProfileLock, lock_credential};
 pub use profiles::{
-    ApiKeyRoute, ConfigFile, CredentialSource, DEFAULT_PROFILE, LoginMethod, Profile, ProviderKind,
+    ApiKeyRoute, ConfigFile, CredentialSource, DEFAULT_PROFILE, LoginMethod, PolicyApi, Profile,
+    ProviderKind,
 };

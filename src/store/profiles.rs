@@ -45,6 +45,20 @@ pub enum ProviderKind {
     /// IBM Cloud (Bluemix) Dedicated; profiles written before providers existed are these.
     #[default]
     Dedicated,
+    /// Today's IBM Cloud Container Registry (`icr.io` and its regional domains) with IAM:
+    /// one service ID per cluster, a Reader policy, an API key for user `iamapikey`.
+    Icr,
+}
+
+/// Which version of IAM's Policy Management API an icr.io profile writes policies with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyApi {
+    /// `/v1/policies` (`subjects`, `roles`, `resources` with `name`/`value` attributes).
+    V1,
+    /// `/v2/policies` (`subject`, `control.grant.roles`, `resource` with `key`/`operator`/`value`).
+    #[default]
+    V2,
 }
 
 /// One saved login.
@@ -92,6 +106,15 @@ pub struct Profile {
     /// (`true`/absent) or refuse it (`false`), as learnt from the registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_header_on_manage: Option<bool>,
+    /// icr.io: the registry namespaces the pull policy is scoped to (`--registry-namespace`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registry_namespaces: Vec<String>,
+    /// icr.io: the pull policy covers every namespace of the account (`--account-wide`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub account_wide: bool,
+    /// icr.io: the Policy API version (`--policy-api`; absent: v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_api: Option<PolicyApi>,
 }
 
 /// How an API key became UAA tokens.
@@ -284,7 +307,29 @@ mod tests {
             api_key_route: None,
             api_key_env: None,
             org_header_on_manage: None,
+            registry_namespaces: Vec::new(),
+            account_wide: false,
+            policy_api: None,
         }
+    }
+
+    /// Settings files of versions before icr.io profiles still load, as Dedicated profiles.
+    #[test]
+    fn old_profiles_load_and_icr_profiles_round_trip() {
+        let old = "profiles:\n  p:\n    api: https://api.x\n    authorization-endpoint: https://login.x\n    token-endpoint: https://uaa.x\n    username: alice\n    login-method: password\n    credential: keyring\n    org: dev\n    org-guid: g\n    registry: registry.x\n";
+        let file: ConfigFile = serde_saphyr::from_str(old).unwrap();
+        let p = &file.profiles["p"];
+        assert_eq!(p.provider, ProviderKind::Dedicated);
+        assert!(p.registry_namespaces.is_empty() && !p.account_wide && p.policy_api.is_none());
+        let mut icr = profile();
+        icr.provider = ProviderKind::Icr;
+        icr.registry_namespaces = vec!["team-ns".into()];
+        icr.policy_api = Some(PolicyApi::V1);
+        let mut cfg = ConfigFile::default();
+        cfg.profiles.insert("icr".into(), icr);
+        let text = serde_saphyr::to_string(&cfg).unwrap();
+        assert!(text.contains("provider: icr"), "{text}");
+        assert_eq!(serde_saphyr::from_str::<ConfigFile>(&text).unwrap(), cfg);
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod container_image;
 mod doctor;
 mod errors;
 mod fuzz;
+mod icr;
 mod image;
 mod krew;
 mod kubeconfig;

@@ -37,7 +37,8 @@ pub async fn create(ctx: &Ctx, settings: CreateSettings) -> anyhow::Result<()> {
         return client_dry_run(&settings, &reporter, &profile, &resolved.namespace);
     }
     let target = resolved.connect()?;
-    let mut session = ctx.open(profile)?;
+    let mut provider = ctx.provider(profile)?;
+    let session = &mut *provider;
     match &create.scope {
         Scope::Fleet(fleet) if !fleet.per_namespace => {
             let first = Watching {
@@ -45,8 +46,8 @@ pub async fn create(ctx: &Ctx, settings: CreateSettings) -> anyhow::Result<()> {
                 watch: fleet.watch,
                 stamped: false,
             };
-            let result = Fleet::new(create, &target, &session, &first)
-                .run(Some(fleet), &mut session)
+            let result = Fleet::new(create, &target, &*session, &first)
+                .run(Some(fleet), &mut *session)
                 .await
                 .and_then(|report| report.summary(true));
             if !fleet.watch || ctx.cancel.is_cancelled() {
@@ -65,19 +66,19 @@ pub async fn create(ctx: &Ctx, settings: CreateSettings) -> anyhow::Result<()> {
                 watch: true,
                 stamped: true,
             };
-            let run = Fleet::new(&steady, &target, &session, &healing);
-            crate::engine::watch::watch(&run, fleet, &mut session).await
+            let run = Fleet::new(&steady, &target, &*session, &healing);
+            crate::engine::watch::watch(&run, fleet, &mut *session).await
         }
-        Scope::One if create.reuse => Fleet::new(create, &target, &session, &reporter)
-            .run(None, &mut session)
+        Scope::One if create.reuse => Fleet::new(create, &target, &*session, &reporter)
+            .run(None, &mut *session)
             .await
             .and_then(|report| report.summary(true)),
         Scope::Fleet(fleet) => {
-            Single::new(create, &mut session, &reporter)
+            Single::new(create, &mut *session, &reporter)
                 .create_everywhere(&target, fleet)
                 .await
         }
-        Scope::One => Single::new(create, &mut session, &reporter)
+        Scope::One => Single::new(create, &mut *session, &reporter)
             .create_in(&target)
             .await
             .map(drop),

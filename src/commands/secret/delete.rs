@@ -13,7 +13,7 @@ use crate::cli::settings::DeleteSettings;
 use crate::cluster::objects;
 use crate::commands::Ctx;
 use crate::engine::lifecycle::TokenLifecycle;
-use crate::providers::dedicated::session::Session;
+use crate::providers::Provider;
 use crate::{cluster, manifests, output};
 
 /// `secret delete`.
@@ -21,7 +21,7 @@ pub async fn delete(ctx: &Ctx, settings: DeleteSettings) -> anyhow::Result<()> {
     let mut session = if settings.keep_token {
         None
     } else {
-        Some(ctx.session()?)
+        Some(ctx.provider(ctx.require_profile()?)?)
     };
     let resolved = cluster::resolve(&ctx.global.kube).await?;
     output::info(format!(
@@ -55,7 +55,7 @@ pub async fn delete(ctx: &Ctx, settings: DeleteSettings) -> anyhow::Result<()> {
     }
     // Decided before the delete: which token to revoke, if any.
     let revoke = match session.as_mut() {
-        Some(session) => token_to_revoke(session, &secret, &target, name).await?,
+        Some(session) => token_to_revoke(&mut **session, &secret, &target, name).await?,
         None => None,
     };
     let delete = DeleteParams {
@@ -77,7 +77,7 @@ pub async fn delete(ctx: &Ctx, settings: DeleteSettings) -> anyhow::Result<()> {
     let (Some(session), Some(id)) = (session.as_mut(), revoke) else {
         return Ok(());
     };
-    TokenLifecycle::new(session)
+    TokenLifecycle::new(&mut **session)
         .revoke(&id)
         .await
         .with_context(|| {
@@ -137,7 +137,7 @@ async fn detach(target: &cluster::Target, name: &str) -> anyhow::Result<()> {
 /// profile's registry and checked to be the secret's own token. The login is refreshed here,
 /// so a broken login fails before anything is deleted.
 async fn token_to_revoke(
-    session: &mut Session,
+    session: &mut dyn Provider,
     secret: &Secret,
     target: &cluster::Target,
     name: &str,
@@ -145,7 +145,7 @@ async fn token_to_revoke(
     let Some(id) = manifests::annotation(secret, manifests::ANNOTATION_TOKEN_ID) else {
         return Ok(None);
     };
-    let profile_registry = session.profile().registry.clone();
+    let profile_registry = session.registry().to_string();
     let registry =
         manifests::annotation(secret, manifests::ANNOTATION_REGISTRY).unwrap_or_default();
     if registry != profile_registry {

@@ -16,7 +16,7 @@ pub async fn rotate(ctx: &Ctx, settings: RotateSettings) -> anyhow::Result<()> {
     manifests::validate_namespace(&resolved.namespace)?;
     super::say_target(&resolved, settings.fleet.as_ref());
     let target = resolved.connect()?;
-    let groups = plan(&target, &settings, &profile.registry).await?;
+    let groups = plan(&target, &settings, (&profile.registry, profile.provider)).await?;
     if settings.dry_run {
         output::data(&plan_table(&groups))?;
         plan_notes(&groups);
@@ -24,10 +24,10 @@ pub async fn rotate(ctx: &Ctx, settings: RotateSettings) -> anyhow::Result<()> {
         return Ok(());
     }
     plan_notes(&groups);
-    let mut session = ctx.open(profile)?;
+    let mut provider = ctx.provider(profile)?;
     let reporter = super::create::lines();
-    Rotation::new(&settings, &target, &session, &reporter)
-        .run(groups, &mut session)
+    Rotation::new(&settings, &target, &*provider, &reporter)
+        .run(groups, &mut *provider)
         .await
 }
 
@@ -92,7 +92,7 @@ mod tests {
         let selected = vec![member("a"), member("b")];
         let (groups, _) = group(
             selected,
-            "registry.example",
+            ("registry.example", crate::store::ProviderKind::Dedicated),
             Some(&holders),
             Some(Access::ReadWrite),
         );

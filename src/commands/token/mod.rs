@@ -61,13 +61,14 @@ struct Listed<'a> {
 
 /// `token list`.
 pub async fn list(ctx: &Ctx, settings: TokenListSettings) -> anyhow::Result<()> {
-    let mut session = ctx.session()?;
-    let registry = session.profile().registry.clone();
+    let profile = ctx.require_profile()?;
+    let registry = profile.registry.clone();
+    let mut provider = ctx.provider(profile.clone())?;
     // The registry and the cluster are asked at the same time; IN-USE is extra information, so
     // an unreachable cluster costs at most USAGE_TIMEOUT unless --request-timeout says otherwise.
     // A registry failure ends the command at once, without waiting for the cluster.
     let (mut tokens, usage) = futures::try_join!(
-        session.registry_idempotent(async |api| api.list().await),
+        async { Ok::<_, anyhow::Error>(provider.list().await?) },
         async { Ok(bounded_usage(ctx, &registry).await) },
     )?;
     if !settings.all {
@@ -108,7 +109,6 @@ pub async fn list(ctx: &Ctx, settings: TokenListSettings) -> anyhow::Result<()> 
         return Ok(output::data(&output::render(&listed, format)?)?);
     }
     if tokens.is_empty() {
-        let profile = session.profile();
         output::info(format!(
             "No {}tokens{} in org {} at {}",
             if settings.unused { "unused " } else { "" },
@@ -175,8 +175,8 @@ fn table(tokens: &[TokenEntry], in_use: &[String]) -> String {
 
 /// `token revoke`.
 pub async fn revoke(ctx: &Ctx, settings: TokenRevokeSettings) -> anyhow::Result<()> {
-    let mut session = ctx.session()?;
-    let registry = session.profile().registry.clone();
+    let mut provider = ctx.provider(ctx.require_profile()?)?;
+    let registry = provider.registry().to_string();
     let held = held_by(ctx, &registry, &settings).await;
     let mut failed = Vec::new();
     for id in &settings.ids {
@@ -188,10 +188,7 @@ pub async fn revoke(ctx: &Ctx, settings: TokenRevokeSettings) -> anyhow::Result<
             ));
             continue;
         }
-        match session
-            .registry_idempotent(async |api| api.revoke(id).await)
-            .await
-        {
+        match provider.revoke(id).await {
             Ok(()) => output::data(&format!("token/{id} revoked"))?,
             Err(e) => failed.push(format!("{e:#}")),
         }

@@ -117,8 +117,9 @@ async fn read_cluster(target: &Target, registry: &str) -> anyhow::Result<Cluster
 
 /// `token prune`.
 pub async fn prune(ctx: &Ctx, settings: TokenPruneSettings) -> anyhow::Result<()> {
-    let mut session = ctx.session()?;
-    let registry = session.profile().registry.clone();
+    let profile = ctx.require_profile()?;
+    let registry = profile.registry.clone();
+    let mut provider = ctx.provider(profile)?;
     let target = cluster::resolve(&ctx.global.kube).await?.connect()?;
     let Some(cluster) = target.cluster.clone() else {
         bail!(
@@ -130,9 +131,7 @@ pub async fn prune(ctx: &Ctx, settings: TokenPruneSettings) -> anyhow::Result<()
             "cluster name `{cluster}` is a common default: tokens minted for another cluster of the same name look like this one's; check the plan"
         ));
     }
-    let tokens = session
-        .registry_idempotent(async |api| api.list().await)
-        .await?;
+    let tokens = provider.list().await?;
     let incomplete = || {
         format!(
             "nothing was revoked: without every pull secret of cluster `{cluster}`, tokens still in use would look unused"
@@ -170,12 +169,12 @@ pub async fn prune(ctx: &Ctx, settings: TokenPruneSettings) -> anyhow::Result<()
     let now = read_cluster(&target, &registry)
         .await
         .with_context(incomplete)?;
-    revoke_all(&mut session, &plan, &now).await
+    revoke_all(&mut *provider, &plan, &now).await
 }
 
 /// Revokes the planned tokens still unused in `now`; one summary line, exit 1 if any failed.
 async fn revoke_all(
-    session: &mut crate::providers::dedicated::session::Session,
+    session: &mut dyn crate::providers::Provider,
     plan: &Plan<'_>,
     now: &ClusterView,
 ) -> anyhow::Result<()> {
