@@ -217,6 +217,14 @@ async fn credential(
     }
     let username = match (&settings.username, saved_username) {
         (Some(u), _) => u.clone(),
+        // Re-login without a terminal (the password piped): the saved name.
+        (None, Some(saved)) if !std::io::stdin().is_terminal() => {
+            output::info(format!(
+                "Using the saved user name `{}` (pass --username for another)",
+                output::printable(saved)
+            ));
+            saved.to_string()
+        }
         // Re-login: Enter keeps the saved name.
         (None, Some(saved)) => visible_prompt_or(
             &format!("Username [{}]: ", output::printable(saved)),
@@ -494,14 +502,44 @@ async fn dedicated_login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<(
         LoginMethod::ApiKey => "apikey".to_string(),
         _ => "unknown".to_string(),
     });
-    let org = OrgLookup {
+    let lookup = OrgLookup {
         client: &client,
         api: &api,
         access: &tokens.access_token,
         username: &username,
-    }
-    .choose(&settings)
-    .await?;
+    };
+    // Re-login of the same environment without --org/--org-guid keeps the saved org (issue 24,
+    // friction 2), if the user can still see it; otherwise it is chosen as on a first login.
+    let saved_org = previous
+        .as_ref()
+        .filter(|p| p.api == api && settings.org.is_none() && settings.org_guid.is_none())
+        .filter(|p| !p.org_guid.is_empty())
+        .map(|p| (p.org.clone(), p.org_guid.clone()));
+    let org = match saved_org {
+        Some((name, guid)) => {
+            match cf::org_by_guid(&client, &api, &tokens.access_token, &guid).await {
+                Ok(Some(org)) => {
+                    output::info(format!(
+                        "Keeping the saved org `{}` (pass --org to choose another)",
+                        output::printable(&org.name)
+                    ));
+                    org
+                }
+                found => {
+                    let why = match found {
+                        Err(e) => format!("cannot look it up ({e})"),
+                        _ => format!("user `{username}` is no longer a member"),
+                    };
+                    output::warning(format!(
+                        "the saved org `{}` was not kept: {why}; choosing the org again",
+                        output::printable(&name)
+                    ));
+                    lookup.choose(&settings).await?
+                }
+            }
+        }
+        None => lookup.choose(&settings).await?,
+    };
 
     let _lock = keep_credential(
         ctx,

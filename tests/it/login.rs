@@ -867,6 +867,62 @@ fn profile_list_shows_every_saved_login_and_marks_the_current_one() {
     );
 }
 
+/// Issue 24, friction 2: logging in again to the same environment, password piped, without
+/// --username or --org, keeps the saved user name and org (alice is in two orgs, so choosing
+/// again would fail without a terminal); --org still switches.
+#[test]
+fn a_re_login_keeps_the_saved_user_and_org() {
+    let ctx = TestContext::new();
+    require_keyring();
+    ctx.login_password(seed::ALICE, seed::ALICE_PASSWORD, seed::OPS_ORG)
+        .ok();
+    let again = ctx
+        .login(
+            &["--password-stdin"],
+            Some(&format!("{}\n", seed::ALICE_PASSWORD)),
+        )
+        .ok();
+    assert!(
+        again
+            .stderr
+            .contains("Using the saved user name `alice@example.com`"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again.stderr.contains("Keeping the saved org `ops-org`"),
+        "{}",
+        again.stderr
+    );
+    let settings = std::fs::read_to_string(ctx.config_file()).unwrap();
+    assert!(settings.contains(seed::OPS_ORG_GUID), "{settings}");
+    assert!(!settings.contains(seed::DEV_ORG_GUID), "{settings}");
+    // The saved org cannot be looked up: chosen again, here refused for want of a terminal,
+    // with the reason.
+    ctx.sandbox.inject(
+        Fault::json(
+            Service::CloudController,
+            "GET",
+            &format!("/v2/organizations/{}", seed::OPS_ORG_GUID),
+            500,
+            json!({"code": 10001, "description": "internal error", "error_code": "CF-Unknown"}),
+        )
+        .times(1),
+    );
+    let out = ctx
+        .login(
+            &["--password-stdin"],
+            Some(&format!("{}\n", seed::ALICE_PASSWORD)),
+        )
+        .fails_with("choose one with --org");
+    assert!(
+        out.stderr.contains("the saved org `ops-org` was not kept"),
+        "{}",
+        out.stderr
+    );
+    out.leaks_none(&[seed::ALICE_PASSWORD]);
+}
+
 /// Issue 24, friction 6: `profile use NAME` makes a saved profile the one commands use without
 /// `--profile` (the CURRENT column of `profile list` follows); `--profile` and its variable still
 /// win; an unknown name is refused with the close one, and nothing changes.

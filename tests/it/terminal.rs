@@ -121,11 +121,13 @@ fn relogin_offers_the_saved_user_name_as_the_default() {
     session.send_line("").unwrap();
     session.exp_string("Password: ").unwrap();
     session.send_line(seed::ALICE_PASSWORD).unwrap();
-    session
-        .exp_string("Select an org (number or name): ")
-        .unwrap();
-    session.send_line("1").unwrap();
+    // The saved org is kept too, not asked again (issue 24, friction 2).
     let rest = session.exp_eof().unwrap();
+    assert!(
+        rest.contains("Keeping the saved org `dev-org` (pass --org to choose another)"),
+        "{rest}"
+    );
+    assert!(!rest.contains("Select an org"), "{rest}");
     assert!(rest.contains("Logged in to"), "{rest}");
     let config = std::fs::read_to_string(ctx.config_file()).unwrap();
     assert!(config.contains(seed::ALICE), "{config}");
