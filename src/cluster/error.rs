@@ -40,6 +40,20 @@ pub enum ClusterError {
         /// The server's message (names the user).
         message: String,
     },
+    /// NamespaceLifecycle refused a create: the namespace is being terminated.
+    #[error(
+        "cannot {verb} {resource} `{name}` in namespace `{namespace}`: the namespace is being terminated (phase Terminating), so nothing new can be created in it; wait until it is gone and create it again, or choose another namespace"
+    )]
+    Terminating {
+        /// The verb.
+        verb: String,
+        /// The resource.
+        resource: String,
+        /// The object.
+        name: String,
+        /// The namespace.
+        namespace: String,
+    },
     /// The credentials in the kubeconfig were rejected.
     #[error(
         "the Kubernetes API server {server} rejected the credentials of the current context ({message}); refresh your kubeconfig credentials"
@@ -121,7 +135,14 @@ impl Target {
         match e {
             kube::Error::Api(status) => {
                 let message = crate::redact::scrub(&status.message);
-                if status.is_forbidden() {
+                if terminating(&status) {
+                    ClusterError::Terminating {
+                        verb: verb.into(),
+                        resource: resource.into(),
+                        name: name.into(),
+                        namespace: self.namespace.clone(),
+                    }
+                } else if status.is_forbidden() {
                     ClusterError::Forbidden {
                         verb: verb.into(),
                         resource: resource.into(),
@@ -202,6 +223,21 @@ impl Target {
 /// Whether an error is an optimistic-concurrency failure worth retrying.
 pub fn is_conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.is_conflict() || s.is_already_exists())
+}
+
+/// Whether the API server refused a create because its namespace is being terminated: 403
+/// Forbidden with the StatusCause `NamespaceTerminating` that the NamespaceLifecycle admission
+/// plugin adds (the check core controllers make with `errors.HasStatusCause`).
+pub fn is_namespace_terminating(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(status) if terminating(status))
+}
+
+fn terminating(status: &kube::core::Status) -> bool {
+    status.is_forbidden()
+        && status
+            .details
+            .as_ref()
+            .is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
 }
 
 /// Whether the API server refused the request for lack of permission (403).

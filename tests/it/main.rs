@@ -29,5 +29,6 @@ mod secret_watch;
 mod signals;
 mod soak;
 mod terminal;
+mod terminating;
 mod token;
 mod version;
