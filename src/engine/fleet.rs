@@ -338,6 +338,7 @@ impl<'r> Fleet<'r> {
             .map(|n| (n.clone(), self.decision(found.secrets.get(n))))
             .collect();
         self.announce_access_changes(names, found);
+        self.announce_unusable(names, found);
         if !check || self.dry_run || self.settings.verify == Verification::Skip {
             return decisions;
         }
@@ -370,6 +371,24 @@ impl<'r> Fleet<'r> {
             ));
         }
         decisions
+    }
+
+    /// Names each managed secret of the selection that the kubelet cannot use as it is (another
+    /// tool edited it): it is replaced with a working one.
+    fn announce_unusable(&self, names: &[String], found: &Found) {
+        for namespace in names {
+            if let Some(secret) = found
+                .secrets
+                .get(namespace)
+                .filter(|s| manifests::is_managed(s))
+                && let Some(problem) = super::kubelet::problem(secret, &self.registry)
+            {
+                crate::trace::note(format!(
+                    "secret/{} in namespace {namespace}: {problem}; it is replaced with a working one",
+                    self.settings.spec.name
+                ));
+            }
+        }
     }
 
     /// Says at the default level how many secrets change access (a push credential
@@ -618,6 +637,7 @@ fn shared_credential<'s>(
 ) -> Option<(&'s str, String)> {
     if !manifests::is_managed(secret)
         || !manifests::is_shared(secret)
+        || super::kubelet::problem(secret, registry).is_some()
         || manifests::annotation(secret, manifests::ANNOTATION_ACCESS) != Some(access.as_str())
     {
         return None;
@@ -779,6 +799,10 @@ impl Goal for Namespace<'_, '_> {
                 id: old,
             });
         Ok((written, outcome, replaced))
+    }
+
+    async fn unwritable(&mut self, why: String) -> Self::Error {
+        (Outcome::Failed, why)
     }
 
     async fn failed(

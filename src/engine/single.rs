@@ -434,6 +434,15 @@ impl Create<'_, '_, '_> {
             overwrite: settings.overwrite,
         };
         let mut decision = decide(existing, &wanted);
+        if decision.needs_credential()
+            && let Some(current) = existing.filter(|s| manifests::is_managed(s))
+            && let Some(problem) = super::kubelet::problem(current, &registry)
+        {
+            crate::trace::note(format!(
+                "secret/{}: {problem}; it is replaced with a working one",
+                settings.spec.name
+            ));
+        }
         if let (Decision::Unchanged, Some(current)) = (&decision, existing)
             && !settings.dry_run
             && settings.verify != Verification::Skip
@@ -540,10 +549,17 @@ impl Goal for Create<'_, '_, '_> {
         let settings = self.run.settings;
         let namespace = &self.target.namespace;
         match self.decision(existing).await? {
-            Decision::RefuseUnmanaged => bail!(
-                "secret `{namespace}/{}` already exists and is not managed by kubectl-dedicated-registry; pass --overwrite to replace it, or choose another name",
-                self.name()
-            ),
+            Decision::RefuseUnmanaged => {
+                let registry = self.run.registry();
+                let broken = existing
+                    .and_then(|s| super::kubelet::problem(s, &registry))
+                    .map(|p| format!(" ({p})"))
+                    .unwrap_or_default();
+                bail!(
+                    "secret `{namespace}/{}` already exists and is not managed by kubectl-dedicated-registry{broken}; pass --overwrite to replace it, or choose another name",
+                    self.name()
+                )
+            }
             Decision::Forbidden(reason) => bail!("{reason}"),
             Decision::Unchanged => Ok(Step::Done((
                 existing.cloned().expect("an unchanged secret exists"),
@@ -621,6 +637,14 @@ impl Goal for Create<'_, '_, '_> {
     async fn conflicted(&mut self) {
         if let Some(current) = self.current.take() {
             self.run.pending = Some((current.token, current.window));
+        }
+    }
+
+    async fn unwritable(&mut self, why: String) -> anyhow::Error {
+        let error = anyhow::anyhow!(why);
+        match self.current.take() {
+            Some(current) => self.run.lifecycle.undo(&current.token, error).await,
+            None => error,
         }
     }
 

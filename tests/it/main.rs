@@ -13,6 +13,7 @@ mod fuzz;
 mod image;
 mod krew;
 mod kubeconfig;
+mod kubelet_parsing;
 mod layout;
 mod leaks;
 mod login;
