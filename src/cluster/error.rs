@@ -129,54 +129,63 @@ pub enum ClusterError {
 }
 
 impl Target {
+    /// [`Target::error`] for an answer of the API server.
+    fn api_error(
+        &self,
+        verb: &str,
+        resource: &str,
+        name: &str,
+        status: &kube::core::Status,
+    ) -> ClusterError {
+        let message = crate::redact::scrub(&status.message);
+        if terminating(status) {
+            ClusterError::Terminating {
+                verb: verb.into(),
+                resource: resource.into(),
+                name: name.into(),
+                namespace: self.namespace.clone(),
+            }
+        } else if status.is_forbidden() {
+            ClusterError::Forbidden {
+                verb: verb.into(),
+                resource: resource.into(),
+                name: name.into(),
+                namespace: self.namespace.clone(),
+                message,
+            }
+        } else if status.code == 401 {
+            ClusterError::Unauthorized {
+                server: self.server.clone(),
+                message,
+            }
+        } else if status.is_not_found()
+            && status
+                .details
+                .as_ref()
+                .is_some_and(|d| d.kind == "namespaces")
+        {
+            ClusterError::NoNamespace {
+                namespace: self.namespace.clone(),
+                server: self.server.clone(),
+            }
+        } else {
+            ClusterError::Api {
+                verb: verb.into(),
+                resource: resource.into(),
+                name: name.into(),
+                namespace: self.namespace.clone(),
+                message,
+                reason: status.reason.clone(),
+                code: status.code,
+            }
+        }
+    }
+
     /// Turns a kube error into an actionable one. `verb` is e.g. `create`, `resource` e.g.
     /// `secret`.
     pub fn error(&self, verb: &str, resource: &str, name: &str, e: kube::Error) -> ClusterError {
         match e {
-            kube::Error::Api(status) => {
-                let message = crate::redact::scrub(&status.message);
-                if terminating(&status) {
-                    ClusterError::Terminating {
-                        verb: verb.into(),
-                        resource: resource.into(),
-                        name: name.into(),
-                        namespace: self.namespace.clone(),
-                    }
-                } else if status.is_forbidden() {
-                    ClusterError::Forbidden {
-                        verb: verb.into(),
-                        resource: resource.into(),
-                        name: name.into(),
-                        namespace: self.namespace.clone(),
-                        message,
-                    }
-                } else if status.code == 401 {
-                    ClusterError::Unauthorized {
-                        server: self.server.clone(),
-                        message,
-                    }
-                } else if status.is_not_found()
-                    && status
-                        .details
-                        .as_ref()
-                        .is_some_and(|d| d.kind == "namespaces")
-                {
-                    ClusterError::NoNamespace {
-                        namespace: self.namespace.clone(),
-                        server: self.server.clone(),
-                    }
-                } else {
-                    ClusterError::Api {
-                        verb: verb.into(),
-                        resource: resource.into(),
-                        name: name.into(),
-                        namespace: self.namespace.clone(),
-                        message,
-                        reason: status.reason.clone(),
-                        code: status.code,
-                    }
-                }
-            }
+            kube::Error::Api(status) => self.api_error(verb, resource, name, &status),
             kube::Error::Auth(_) => ClusterError::Transport {
                 // The auth error embeds the exec plugin's command line and output, which can
                 // hold credentials: say only what failed.
