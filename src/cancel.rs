@@ -24,8 +24,9 @@ pub const SIGHUP: i32 = 1;
 
 #[derive(Default)]
 struct State {
-    /// Open windows; the lock also serializes [`Cancel::request`].
-    windows: Mutex<usize>,
+    /// What each open window is finishing, innermost last; the lock also serializes
+    /// [`Cancel::request`].
+    windows: Mutex<Vec<&'static str>>,
     /// The signal received inside a window (0: none).
     signal: AtomicI32,
     /// Wakes [`Cancel::cancelled`] waiters.
@@ -41,8 +42,9 @@ pub struct Cancel(Arc<State>);
 pub enum Request {
     /// No window is open: stop now.
     StopNow,
-    /// Deferred: the operation in flight finishes first, then the work stops.
-    Deferred,
+    /// Deferred: the operation in flight (what the innermost window finishes) ends first,
+    /// then the work stops.
+    Deferred(&'static str),
     /// A second request while the first is honoured: the caller insists.
     Again,
 }
@@ -62,9 +64,9 @@ impl Cancel {
     /// Asks to stop because of `signal` (a signal number, for messages and the exit code).
     pub fn request(&self, signal: i32) -> Request {
         let windows = self.0.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if *windows == 0 {
+        let Some(&finishing) = windows.last() else {
             return Request::StopNow;
-        }
+        };
         if self
             .0
             .signal
@@ -74,7 +76,7 @@ impl Cancel {
             return Request::Again;
         }
         self.0.notify.notify_waiters();
-        Request::Deferred
+        Request::Deferred(finishing)
     }
 
     /// Whether a stop was requested (and deferred by a window).
@@ -111,10 +113,21 @@ impl Cancel {
         }
     }
 
-    /// Opens a window: a stop requested while it is alive is deferred.
+    /// Opens a window for a registry credential: a stop requested while it is alive is
+    /// deferred until the request in flight has finished.
     pub fn window(&self) -> Window {
-        *self.0.windows.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        Window(self.0.clone())
+        self.window_for(CREDENTIAL)
+    }
+
+    /// Opens a window that finishes `what` (said when a stop is deferred: "interrupted by
+    /// Ctrl-C: {what}").
+    pub fn window_for(&self, what: &'static str) -> Window {
+        self.0
+            .windows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(what);
+        Window(self.0.clone(), what)
     }
 }
 
@@ -127,8 +140,11 @@ pub fn signal_name(signal: i32) -> &'static str {
     }
 }
 
+/// What a credential window finishes.
+pub const CREDENTIAL: &str = "finishing the credential request in flight so it can be cleaned up";
+
 /// A critical window of a [`Cancel`] token; a stop is deferred while one is alive.
-pub struct Window(Arc<State>);
+pub struct Window(Arc<State>, &'static str);
 
 impl std::fmt::Debug for Window {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -138,7 +154,10 @@ impl std::fmt::Debug for Window {
 
 impl Drop for Window {
     fn drop(&mut self) {
-        *self.0.windows.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        let mut windows = self.0.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = windows.iter().rposition(|w| *w == self.1) {
+            windows.remove(at);
+        }
     }
 }
 
@@ -152,7 +171,7 @@ mod tests {
         assert_eq!(cancel.request(SIGTERM), Request::StopNow);
         assert!(!cancel.is_cancelled());
         let window = cancel.window();
-        assert_eq!(cancel.request(SIGTERM), Request::Deferred);
+        assert_eq!(cancel.request(SIGTERM), Request::Deferred(CREDENTIAL));
         assert!(cancel.is_cancelled());
         assert_eq!(cancel.message(), "interrupted by SIGTERM");
         assert_eq!(cancel.exit_code(), Some(143));
@@ -160,6 +179,23 @@ mod tests {
         drop(window);
         // Tokens are independent: another one is not cancelled.
         assert!(!Cancel::new().is_cancelled());
+    }
+
+    /// Issue 24, friction 9: an idle watch holds only its own window, so a stop names that, not
+    /// a credential request; a credential window opened inside it is named while it is open.
+    #[test]
+    fn a_deferred_stop_names_what_the_innermost_window_finishes() {
+        const WATCH: &str = "stopping the watch";
+        let cancel = Cancel::new();
+        let watch = cancel.window_for(WATCH);
+        let mint = cancel.window();
+        let innermost = |c: &Cancel| c.0.windows.lock().unwrap().last().copied();
+        assert_eq!(innermost(&cancel), Some(CREDENTIAL));
+        drop(mint);
+        assert_eq!(innermost(&cancel), Some(WATCH));
+        assert_eq!(cancel.request(SIGINT), Request::Deferred(WATCH));
+        drop(watch);
+        assert!(cancel.0.windows.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -171,7 +207,7 @@ mod tests {
             async move { cancel.cancelled().await }
         });
         tokio::task::yield_now().await;
-        assert_eq!(cancel.request(SIGINT), Request::Deferred);
+        assert_eq!(cancel.request(SIGINT), Request::Deferred(CREDENTIAL));
         waiter.await.expect("the waiter wakes");
         assert_eq!(cancel.exit_code(), None);
     }

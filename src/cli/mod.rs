@@ -232,6 +232,20 @@ pub enum ProfileCommand {
         after_help = "Examples:\n  kubectl dedicated-registry profile list\n  kubectl dedicated-registry profile list -o json"
     )]
     List(ProfileListArgs),
+    /// Make a saved profile the one every command uses when --profile is not given (as
+    /// `kubectl config use-context` does for contexts).
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry profile use prod\n  kubectl dedicated-registry profile use default"
+    )]
+    Use(ProfileUseArgs),
+}
+
+/// `profile use`.
+#[derive(Debug, Args)]
+pub struct ProfileUseArgs {
+    /// The profile's name (see `profile list`).
+    #[arg(value_name = "NAME")]
+    pub name: String,
 }
 
 /// `profile list`.

@@ -21,7 +21,6 @@ use crate::engine::lifecycle::Verification;
 use crate::manifests;
 use crate::output::Format;
 use crate::registry::Access;
-use crate::store::DEFAULT_PROFILE;
 
 /// Everything a run needs to know from its command line.
 #[derive(Debug)]
@@ -80,6 +79,8 @@ pub enum CommandSettings {
     Doctor(DoctorSettings),
     /// `profile list`.
     ProfileList(Option<super::ListFormat>),
+    /// `profile use NAME`.
+    ProfileUse(String),
     /// `version`.
     Version {
         /// `--client`.
@@ -277,7 +278,7 @@ impl Settings {
     pub fn from_cli(cli: Cli) -> anyhow::Result<Settings> {
         let profile = match cli.profile {
             Some(profile) => validate_profile(profile)?,
-            None => DEFAULT_PROFILE.to_string(),
+            None => crate::store::profiles::current_name(),
         };
         let global = Global {
             kube: kube_settings(cli.command.kube_args().cloned().unwrap_or_default())?,
@@ -326,6 +327,9 @@ impl Settings {
             }
             Command::Profile(super::ProfileCommand::List(args)) => {
                 CommandSettings::ProfileList(args.output)
+            }
+            Command::Profile(super::ProfileCommand::Use(args)) => {
+                CommandSettings::ProfileUse(validate_profile(args.name)?)
             }
             Command::Version(args) => CommandSettings::Version {
                 client_only: args.client,

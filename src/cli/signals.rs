@@ -20,9 +20,9 @@ fn on_signal(token: &Cancel, signal: i32) {
             ));
             std::process::exit(128 + signal);
         }
-        Request::Deferred => crate::output::info(format!(
-            "interrupted by {name}: finishing the credential request in flight so it can be cleaned up"
-        )),
+        Request::Deferred(finishing) => {
+            crate::output::info(format!("interrupted by {name}: {finishing}"))
+        }
     }
 }
 

@@ -26,17 +26,15 @@ pub enum ClusterError {
     Timeout(String),
     /// The API server denied the request (RBAC).
     #[error(
-        "Kubernetes denied {verb} of {resource} `{name}` in namespace `{namespace}`: {message}; ask a cluster admin for this permission or use another --context"
+        "Kubernetes denied {verb} of {object} {place}: {message}; ask a cluster admin for this permission or use another --context"
     )]
     Forbidden {
         /// The verb.
         verb: String,
-        /// The resource.
-        resource: String,
-        /// The object.
-        name: String,
-        /// The namespace.
-        namespace: String,
+        /// The resource and its name (`secret `regcred``), or the resource alone for a list.
+        object: String,
+        /// Where: `in namespace `x``, `in all namespaces` or `cluster-wide`.
+        place: String,
         /// The server's message (names the user).
         message: String,
     },
@@ -75,18 +73,14 @@ pub enum ClusterError {
         server: String,
     },
     /// Any other API error.
-    #[error(
-        "Kubernetes could not {verb} {resource} `{name}` in namespace `{namespace}`: {message} ({reason}, HTTP {code})"
-    )]
+    #[error("Kubernetes could not {verb} {object} {place}: {message} ({reason}, HTTP {code})")]
     Api {
         /// The verb.
         verb: String,
-        /// The resource.
-        resource: String,
-        /// The object.
-        name: String,
-        /// The namespace.
-        namespace: String,
+        /// The resource and its name, or the resource alone for a list.
+        object: String,
+        /// Where (as in [`ClusterError::Forbidden`]).
+        place: String,
         /// The server's message.
         message: String,
         /// The reason.
@@ -128,7 +122,37 @@ pub enum ClusterError {
     },
 }
 
+/// `secret `regcred``; a list (`*`) or a nameless request names the resource alone.
+fn object(resource: &str, name: &str) -> String {
+    match name {
+        "" | "*" => resource.to_string(),
+        name => format!("{resource} `{name}`"),
+    }
+}
+
+/// Resources that live outside namespaces (the ones this plugin asks for).
+const CLUSTER_SCOPED: &[&str] = &[
+    "namespaces",
+    "namespace",
+    "selfsubjectaccessreview",
+    "selfsubjectaccessreviews",
+    "version",
+];
+
 impl Target {
+    /// Where a request went, for an error: a cluster-scoped resource is `cluster-wide`, a
+    /// list across namespaces (`*`) `in all namespaces` (issue 24, friction 10: both said
+    /// `in namespace `team-a``, the context's default).
+    fn place(&self, resource: &str) -> String {
+        if CLUSTER_SCOPED.contains(&resource) {
+            "cluster-wide".to_string()
+        } else if self.namespace == "*" {
+            "in all namespaces".to_string()
+        } else {
+            format!("in namespace `{}`", self.namespace)
+        }
+    }
+
     /// [`Target::error`] for an answer of the API server.
     fn api_error(
         &self,
@@ -148,9 +172,8 @@ impl Target {
         } else if status.is_forbidden() {
             ClusterError::Forbidden {
                 verb: verb.into(),
-                resource: resource.into(),
-                name: name.into(),
-                namespace: self.namespace.clone(),
+                object: object(resource, name),
+                place: self.place(resource),
                 message,
             }
         } else if status.code == 401 {
@@ -171,9 +194,8 @@ impl Target {
         } else {
             ClusterError::Api {
                 verb: verb.into(),
-                resource: resource.into(),
-                name: name.into(),
-                namespace: self.namespace.clone(),
+                object: object(resource, name),
+                place: self.place(resource),
                 message,
                 reason: status.reason.clone(),
                 code: status.code,

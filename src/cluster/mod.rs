@@ -114,7 +114,7 @@ async fn resolve_kubeconfig(args: &KubeSettings) -> Result<Resolved, ClusterErro
         Some(path) => Kubeconfig::read_from(path),
         None => Kubeconfig::read(),
     }
-    .map_err(|e| config_err(e.to_string()))?;
+    .map_err(|e| config_err(kubeconfig_error(&e)))?;
     let options = KubeConfigOptions {
         context: args.context.clone(),
         cluster: args.cluster.clone(),
@@ -183,6 +183,17 @@ async fn resolve_kubeconfig(args: &KubeSettings) -> Result<Resolved, ClusterErro
         cluster,
         user,
     })
+}
+
+/// kube words an unreadable file `failed to read kubeconfig from '"/path"'` (the path's Debug
+/// form inside quotes); say it as kubectl would, with the path once (issue 24, friction 11).
+fn kubeconfig_error(error: &kube::config::KubeconfigError) -> String {
+    match error {
+        kube::config::KubeconfigError::ReadConfig(io, path) => {
+            format!("cannot read {}: {io}", path.display())
+        }
+        other => other.to_string(),
+    }
 }
 
 /// A user credential for a plain `http://` API server would cross the network in clear text;

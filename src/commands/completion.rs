@@ -260,7 +260,7 @@ impl LiveValues {
             .clone()
             .or_else(|| std::env::var(crate::env::PROFILE).ok())
             .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| crate::store::DEFAULT_PROFILE.to_string());
+            .unwrap_or_else(crate::store::profiles::current_name);
         let open = || {
             let path = crate::store::profiles::path().ok()?;
             let file = crate::store::ConfigFile::load(&path).ok()?;
@@ -367,7 +367,7 @@ impl LiveValues {
                     && p.chars()
                         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
             })
-            .unwrap_or_else(|| crate::store::DEFAULT_PROFILE.to_string())
+            .unwrap_or_else(crate::store::profiles::current_name)
     }
 }
 

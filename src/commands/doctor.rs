@@ -64,27 +64,21 @@ impl Report {
             Verdict::Fail => "FAIL",
             Verdict::Skip => "skip",
         };
-        let width = |f: &dyn Fn(&Row) -> usize, title: &str| {
-            self.0.iter().map(f).max().unwrap_or(0).max(title.len())
-        };
-        let check_w = width(&|r| r.check.len(), "CHECK");
-        let observed_w = width(&|r| r.observed.chars().count(), "OBSERVED");
-        let mut text = format!(
-            "{:<check_w$}   {:<6} {:<observed_w$}   HINT\n",
-            "CHECK", "RESULT", "OBSERVED"
-        );
-        for r in &self.0 {
-            let line = format!(
-                "{:<check_w$}   {:<6} {:<observed_w$}   {}",
-                r.check,
-                name(r.result),
-                r.observed,
-                r.hint
-            );
-            text.push_str(line.trim_end());
-            text.push('\n');
-        }
-        text
+        // The shared kubectl-style table: three spaces between every column (issue 24,
+        // friction 12: RESULT and OBSERVED had one).
+        let rows: Vec<Vec<String>> = self
+            .0
+            .iter()
+            .map(|r| {
+                vec![
+                    r.check.clone(),
+                    name(r.result).to_string(),
+                    r.observed.clone(),
+                    r.hint.clone(),
+                ]
+            })
+            .collect();
+        crate::output::table(&["CHECK", "RESULT", "OBSERVED", "HINT"], &rows)
     }
 }
 

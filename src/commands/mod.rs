@@ -117,6 +117,7 @@ pub async fn dispatch(settings: Settings) -> anyhow::Result<()> {
         CommandSettings::PodApply(s, apply) => pod::apply(&ctx, s, apply).await,
         CommandSettings::Doctor(s) => doctor::doctor(&ctx, s).await,
         CommandSettings::ProfileList(format) => profile::list(&ctx, format),
+        CommandSettings::ProfileUse(name) => profile::use_profile(&name),
         CommandSettings::Version {
             client_only,
             format,

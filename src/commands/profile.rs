@@ -96,6 +96,35 @@ pub fn list(ctx: &Ctx, format: Option<ListFormat>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `profile use NAME`: records NAME as the current profile, if it exists.
+pub fn use_profile(name: &str) -> anyhow::Result<()> {
+    let path = crate::store::profiles::path()?;
+    let outcome = crate::store::ConfigFile::update(&path, |file| {
+        // `default` is always there to go back to, saved or not.
+        if name != crate::store::DEFAULT_PROFILE && !file.profiles.contains_key(name) {
+            let names: Vec<&str> = file.profiles.keys().map(String::as_str).collect();
+            return Err(names
+                .is_empty()
+                .then(|| "there are no profiles yet".to_string())
+                .or_else(|| {
+                    crate::text::did_you_mean(name, &names)
+                        .map(|close| format!("did you mean `{close}`?"))
+                })
+                .unwrap_or_else(|| format!("profiles: {}", names.join(", "))));
+        }
+        file.current_profile = (name != crate::store::DEFAULT_PROFILE).then(|| name.to_string());
+        Ok(())
+    })?;
+    if let Err(hint) = outcome {
+        anyhow::bail!(
+            "no profile `{name}` in `{}`: {hint}; see `kubectl dedicated-registry profile list`, or create it with `kubectl dedicated-registry --profile {name} login`",
+            path.display()
+        );
+    }
+    output::data(&format!("Switched to profile \"{name}\"."))?;
+    Ok(())
+}
+
 /// What `version` reports.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

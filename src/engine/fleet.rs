@@ -28,7 +28,7 @@ use super::decide::{Decision, Wanted, decide};
 use super::grants;
 use super::holders::{abbreviate, token_id};
 use super::lifecycle::{Recorded, TokenLifecycle, Verification};
-use super::report::{Reporter, Shown};
+use super::report::{Lines, Reporter, Shown};
 use super::single::{
     placeholder_secret, pull_secret, report_account_change, with_dry_run, write_verb,
 };
@@ -94,6 +94,10 @@ pub struct Done {
     pub holds_shared: bool,
     /// Whether its secret was written (even if a `--service-account` failed afterwards).
     written: bool,
+    /// Its lines (the secret's, its ServiceAccounts'), printed in namespace order.
+    lines: Vec<(Shown, String, String)>,
+    /// How many of its `--service-account`s were patched to reference the secret.
+    accounts_configured: usize,
 }
 
 /// A credential a write replaced, with what is needed to check it before revoking it.
@@ -244,8 +248,12 @@ impl<'r> Fleet<'r> {
             _ => None,
         };
         let progress = self.reporter.progress(names.len(), "namespaces");
-        let done: Vec<Done> = stream::iter(names)
-            .map(|namespace| {
+        // Namespaces finish in any order; their lines are printed in the order of `names`
+        // (sorted), each as soon as every namespace before it has finished.
+        let mut waiting: BTreeMap<usize, Vec<(Shown, String, String)>> = BTreeMap::new();
+        let mut next = 0;
+        let done: Vec<Done> = stream::iter(names.into_iter().enumerate())
+            .map(|(index, namespace)| {
                 let decision = decisions.remove(&namespace).unwrap_or(Decision::Unchanged);
                 let existing = found.secrets.get(&namespace).cloned();
                 let progress = &progress;
@@ -253,10 +261,18 @@ impl<'r> Fleet<'r> {
                 async move {
                     let done = self.converge(namespace, decision, existing, shared).await;
                     progress.done(matches!(done.outcome, Outcome::Failed | Outcome::Unknown));
-                    done
+                    (index, done)
                 }
             })
             .buffer_unordered(self.concurrency)
+            .map(|(index, mut done)| {
+                waiting.insert(index, std::mem::take(&mut done.lines));
+                while let Some(lines) = waiting.remove(&next) {
+                    self.print(lines);
+                    next += 1;
+                }
+                done
+            })
             .collect()
             .await;
         drop(progress);
@@ -834,14 +850,52 @@ impl Goal for Namespace<'_, '_> {
 }
 
 impl Fleet<'_> {
+    /// The lines of one namespace, to the front end.
+    fn print(&self, lines: Vec<(Shown, String, String)>) {
+        for (shown, kind_name, verb) in lines {
+            if let Err(e) = self.reporter.object(shown, &kind_name, &verb, None) {
+                crate::trace::log(1, format!("cannot write to stdout: {e}"));
+            }
+        }
+    }
+
     /// Brings one namespace to the wanted state through the one loop, then attaches the
-    /// `--service-account`s. Never fails the run by itself.
+    /// `--service-account`s; its lines are kept in the result. Never fails the run by itself.
     async fn converge(
         &self,
         namespace: String,
         decision: Decision,
         existing: Option<Secret>,
         shared: Option<&SharedToken>,
+    ) -> Done {
+        let lines = Lines::default();
+        let mut done = self
+            .converge_to(namespace.clone(), decision, existing, shared, &lines)
+            .await;
+        done.lines = lines.take();
+        if self.multi {
+            // A ServiceAccount line says its namespace, as the secret's does.
+            for (shown, _, verb) in &mut done.lines {
+                if *shown == Shown::Account && !verb.contains("(namespace ") {
+                    verb.push_str(&format!(" (namespace {namespace})"));
+                }
+            }
+        }
+        done.accounts_configured = done
+            .lines
+            .iter()
+            .filter(|(shown, _, verb)| *shown == Shown::Account && verb.starts_with("configured"))
+            .count();
+        done
+    }
+
+    async fn converge_to(
+        &self,
+        namespace: String,
+        decision: Decision,
+        existing: Option<Secret>,
+        shared: Option<&SharedToken>,
+        lines: &Lines,
     ) -> Done {
         let target = self.target.in_namespace(&namespace);
         let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &namespace);
@@ -851,6 +905,8 @@ impl Fleet<'_> {
             reason: None,
             replaced: None,
             written: false,
+            lines: Vec::new(),
+            accounts_configured: 0,
             holds_shared: existing
                 .as_ref()
                 .and_then(token_id)
@@ -872,7 +928,7 @@ impl Fleet<'_> {
                     done.holds_shared = true;
                     done.replaced = replaced;
                 }
-                self.report(&written, outcome);
+                self.report(lines, &written, outcome);
             }
             Err((outcome, reason)) => {
                 done.outcome = outcome;
@@ -880,14 +936,14 @@ impl Fleet<'_> {
                 return done;
             }
         }
-        if let Err(e) = self.attach(&goal.target).await {
+        if let Err(e) = self.attach(lines, &goal.target).await {
             return done.fail(format!("{e:#}"));
         }
         done
     }
 
     /// The kubectl-style line for one namespace.
-    fn report(&self, written: &Secret, outcome: Outcome) {
+    fn report(&self, lines: &Lines, written: &Secret, outcome: Outcome) {
         let verb = match outcome {
             Outcome::Created => with_dry_run("created", self.dry_run),
             Outcome::Configured => with_dry_run("configured", self.dry_run),
@@ -902,13 +958,12 @@ impl Fleet<'_> {
             verb.to_string()
         };
         let kind_name = format!("secret/{}", self.settings.spec.name);
-        if let Err(e) = self.reporter.object(Shown::Line, &kind_name, &verb, None) {
-            crate::trace::log(1, format!("cannot write to stdout: {e}"));
-        }
+        // (Kept in memory: cannot fail.)
+        let _ = lines.object(Shown::Line, &kind_name, &verb, None);
     }
 
     /// Appends the secret to each `--service-account`'s `imagePullSecrets` in one namespace.
-    async fn attach(&self, target: &Target) -> anyhow::Result<()> {
+    async fn attach(&self, lines: &Lines, target: &Target) -> anyhow::Result<()> {
         let settings = self.settings;
         if settings.service_accounts.is_empty() {
             return Ok(());
@@ -919,7 +974,7 @@ impl Fleet<'_> {
             let change =
                 objects::append_pull_secret(&accounts, account, &settings.spec.name, self.dry_run)
                     .await;
-            report_account_change(self.reporter, settings, target, account, change)?;
+            report_account_change(lines, settings, target, account, change)?;
         }
         Ok(())
     }
@@ -940,6 +995,8 @@ impl Done {
             replaced: None,
             holds_shared: false,
             written: false,
+            lines: Vec::new(),
+            accounts_configured: 0,
         }
     }
 
@@ -1074,8 +1131,14 @@ impl FleetReport {
                 0 => String::new(),
                 n => format!("{n} skipped, "),
             };
+            // ServiceAccount patches are counted too (friction 14), when there were any.
+            let accounts: usize = done.iter().map(|d| d.accounts_configured).sum();
+            let accounts = match accounts {
+                0 => String::new(),
+                n => format!("; {n} serviceaccount(s) configured"),
+            };
             crate::trace::note(format!(
-                "{} created, {} configured, {} unchanged, {skipped}{} failed",
+                "{} created, {} configured, {} unchanged, {skipped}{} failed{accounts}",
                 count(Outcome::Created),
                 count(Outcome::Configured),
                 count(Outcome::Unchanged),

@@ -455,7 +455,10 @@ mod tests {
         let mut fake = Fake::default();
         let cancel = fake.cancel.clone();
         let _outer = cancel.window();
-        assert_eq!(cancel.request(SIGTERM), crate::cancel::Request::Deferred);
+        assert_eq!(
+            cancel.request(SIGTERM),
+            crate::cancel::Request::Deferred(crate::cancel::CREDENTIAL)
+        );
         let error = TokenLifecycle::new(&mut fake)
             .mint_in_window(Access::ReadOnly, "d")
             .await

@@ -55,3 +55,36 @@ impl Reporter for Silent {
         Box::new(NoProgress)
     }
 }
+
+/// A reporter that keeps one namespace's lines (objects without a body) so a fan-out can print
+/// them in namespace order whatever order the namespaces finish in (issue 24, friction 14).
+#[derive(Default)]
+pub struct Lines(std::sync::Mutex<Vec<(Shown, String, String)>>);
+
+impl Lines {
+    /// The lines kept, in the order they were reported.
+    pub fn take(&self) -> Vec<(Shown, String, String)> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl Reporter for Lines {
+    fn object(
+        &self,
+        shown: Shown,
+        kind_name: &str,
+        verb: &str,
+        _: Option<&Secret>,
+    ) -> anyhow::Result<()> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push((
+            shown,
+            kind_name.to_string(),
+            verb.to_string(),
+        ));
+        Ok(())
+    }
+
+    fn progress(&self, _total: usize, _kind: &str) -> Box<dyn Progress> {
+        Box::new(NoProgress)
+    }
+}

@@ -96,7 +96,10 @@ pub async fn list_named(
             ));
             Ok(None)
         }
-        Err(e) => Err(target.error("list", "secrets", name, e).into()),
+        Err(e) => Err(target
+            .in_namespace("*")
+            .error("list", "secrets", name, e)
+            .into()),
     }
 }
 

@@ -37,13 +37,16 @@ enum Change {
 }
 
 /// Watches until a signal; `fleet` has run its first pass.
+/// What a stop of an idle watch says (a write or mint in flight says its own).
+pub const STOPPING: &str = "stopping the watch (no write is cut in half)";
+
 pub async fn watch(
     fleet: &Fleet<'_>,
     scope: &FleetScope,
     provider: &mut dyn Provider,
 ) -> anyhow::Result<()> {
     let cancel = fleet.cancel().clone();
-    let _window = cancel.window();
+    let _window = cancel.window_for(STOPPING);
     let client = fleet.client();
     let name = fleet.secret_name();
     let mut known = fleet.shared_in_cluster(scope, provider).await;

@@ -33,7 +33,8 @@ pub enum SecretsError {
     #[error(
         "no OS keyring is available ({detail}); start a Secret Service such as gnome-keyring \
          (headless: `dbus-run-session -- sh -c 'echo <pw> | gnome-keyring-daemon --unlock; ...'`), \
-         or for non-interactive use set {key_var} instead of storing a login",
+         or for non-interactive use log in with `login --apikey-env` (the API key is then read from \
+         {key_var} on every run and nothing is stored)",
         key_var = env::API_KEY
     )]
     Unavailable {

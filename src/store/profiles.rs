@@ -108,9 +108,24 @@ pub enum ApiKeyRoute {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ConfigFile {
+    /// The profile used when neither `--profile` nor its variable names one (`profile use`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_profile: Option<String>,
     /// Profiles by name.
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
+}
+
+/// The profile a command uses when neither `--profile` nor its variable names one: the one
+/// `profile use` chose, else `default`. An unreadable settings file counts as no choice (the
+/// command that loads it reports why).
+pub fn current_name() -> String {
+    path()
+        .ok()
+        .and_then(|path| ConfigFile::load(&path).ok())
+        .and_then(|file| file.current_profile)
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| DEFAULT_PROFILE.to_string())
 }
 
 /// Errors reading or writing the settings file.

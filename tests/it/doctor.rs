@@ -46,6 +46,17 @@ fn doctor_against_the_sandbox() {
         "{}",
         table.stdout
     );
+    // kubectl's spacing: three spaces after every column, RESULT included (friction 12).
+    assert!(lines[0].contains("RESULT   OBSERVED"), "{}", table.stdout);
+    let observed_at = lines[0].find("OBSERVED").unwrap();
+    for line in &lines[1..] {
+        assert_eq!(
+            &line[observed_at - 3..observed_at],
+            "   ",
+            "OBSERVED is its own column:\n{}",
+            table.stdout
+        );
+    }
     for check in [
         "profile",
         "discovery",

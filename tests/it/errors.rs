@@ -257,19 +257,25 @@ fn cases() -> Vec<Case> {
                 )
             },
         ),
-        case("no keyring", false, "no OS keyring is available", |c| {
-            let args = c.login_args(&[
-                "--username",
-                seed::ALICE,
-                "--password-stdin",
-                "--org",
-                seed::DEV_ORG,
-            ]);
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            let mut cmd = c.command(&refs);
-            cmd.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
-            c.run_with(cmd, Some(seed::ALICE_PASSWORD))
-        }),
+        // Friction 4: the way out is `login --apikey-env`; the variable alone is never read.
+        case(
+            "no keyring",
+            false,
+            "non-interactive use log in with `login --apikey-env`",
+            |c| {
+                let args = c.login_args(&[
+                    "--username",
+                    seed::ALICE,
+                    "--password-stdin",
+                    "--org",
+                    seed::DEV_ORG,
+                ]);
+                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                let mut cmd = c.command(&refs);
+                cmd.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+                c.run_with(cmd, Some(seed::ALICE_PASSWORD))
+            },
+        ),
         case("corrupt settings", false, "is not valid", |c| {
             let path = c.config_file();
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -388,7 +394,9 @@ fn cases() -> Vec<Case> {
         case(
             "kubeconfig missing",
             true,
-            "cannot load the Kubernetes configuration",
+            // The path once, unquoted (issue 24, friction 11: kube wrote `'"/nonexistent/…"'`).
+            "cannot load the Kubernetes configuration (--kubeconfig /nonexistent/kubeconfig): \
+             cannot read /nonexistent/kubeconfig: No such file or directory (os error 2); check",
             |c| {
                 c.run(
                     &[
@@ -798,4 +806,39 @@ fn verbose_6_logs_requests_that_got_no_answer() {
         )
         .fails_with("cannot reach the Kubernetes API server");
     assert!(failed(&create.stderr, r"/\S*"), "{}", create.stderr);
+}
+
+/// Issue 24, friction 10: a cluster-scoped request that RBAC refuses is not placed "in namespace
+/// `team-a`" (the context's default namespace); a single secret still is.
+#[test]
+fn a_denied_cluster_scoped_list_is_not_placed_in_a_namespace() {
+    let ctx = TestContext::logged_in();
+    let out = ctx
+        .run(
+            &[
+                "--context",
+                "sandbox-dev",
+                "secret",
+                "create",
+                "regcred",
+                "-A",
+            ],
+            None,
+        )
+        .fails_with("Kubernetes denied list of namespaces cluster-wide:");
+    assert!(!out.stderr.contains("in namespace"), "{}", out.stderr);
+    assert!(ctx.tokens().is_empty(), "a token was minted");
+    ctx.run(
+        &[
+            "--context",
+            "sandbox-viewer",
+            "-n",
+            "team-b",
+            "secret",
+            "create",
+            "regcred",
+        ],
+        None,
+    )
+    .fails_with("Kubernetes denied create of secret `regcred` in namespace `team-b`");
 }

@@ -867,6 +867,54 @@ fn profile_list_shows_every_saved_login_and_marks_the_current_one() {
     );
 }
 
+/// Issue 24, friction 6: `profile use NAME` makes a saved profile the one commands use without
+/// `--profile` (the CURRENT column of `profile list` follows); `--profile` and its variable still
+/// win; an unknown name is refused with the close one, and nothing changes.
+#[test]
+fn profile_use_switches_the_current_profile() {
+    let ctx = TestContext::logged_in();
+    let without_profile = |args: &[&str]| {
+        let mut cmd = ctx.command(args);
+        cmd.env_remove("KUBECTL_DEDICATED_REGISTRY_PROFILE");
+        ctx.run_with(cmd, None)
+    };
+    // Before: no profile `default` here, so a command without --profile has no login.
+    without_profile(&["status"]).fails_with("kubectl dedicated-registry login");
+    let switched = without_profile(&["profile", "use", &ctx.profile]).ok();
+    assert_eq!(
+        switched.stdout.trim_end(),
+        format!("Switched to profile \"{}\".", ctx.profile)
+    );
+    let status = without_profile(&["status"]).ok();
+    assert!(status.stdout.contains(seed::ALICE), "{}", status.stdout);
+    let list = without_profile(&["profile", "list", "-o", "json"]).ok();
+    let rows: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(rows[0]["name"], ctx.profile.as_str());
+    assert_eq!(rows[0]["current"], true, "{}", list.stdout);
+    // --profile still wins over the choice.
+    let mut other = ctx.command(&["--profile", "other", "status"]);
+    other.env_remove("KUBECTL_DEDICATED_REGISTRY_PROFILE");
+    ctx.run_with(other, None)
+        .fails_with("--profile other login");
+    // A typo: refused with the close name, and the choice stays.
+    let typo = format!("{}x", ctx.profile);
+    without_profile(&["profile", "use", &typo])
+        .fails_with(&format!("no profile `{typo}`"))
+        .stderr
+        .contains(&format!("did you mean `{}`?", ctx.profile))
+        .then_some(())
+        .expect("the close name is suggested");
+    assert!(
+        without_profile(&["status"])
+            .ok()
+            .stdout
+            .contains(seed::ALICE)
+    );
+    // Back to `default`, which needs no saved profile.
+    without_profile(&["profile", "use", "default"]).ok();
+    without_profile(&["status"]).fails_with("kubectl dedicated-registry login");
+}
+
 /// "Settings ... `$XDG_CONFIG_HOME/...` (mode 0600, or `KUBECTL_DEDICATED_REGISTRY_CONFIG`)".
 #[test]
 fn the_settings_file_can_be_moved_by_environment_variable() {

@@ -191,9 +191,10 @@ fn pod_apply_resolves_the_image_with_the_secrets_credential_before_any_pod_exist
     let missing = apply(&ctx, "demo/hello:v1", "nosuch", &[])
         .fails_with("secret/nosuch does not exist in namespace `team-a`");
     assert!(
-        missing
-            .stderr
-            .contains("kubectl dedicated-registry -n team-a secret create nosuch"),
+        missing.stderr.contains(&format!(
+            "kubectl dedicated-registry --profile {} -n team-a secret create nosuch",
+            ctx.profile
+        )),
         "{}",
         missing.stderr
     );
@@ -334,9 +335,10 @@ fn pod_apply_resolves_the_image_with_the_secrets_credential_before_any_pod_exist
     let refused = apply(&ctx, "demo/hello:v1", "regcred", &["--name", "refused"])
         .fails_with("pull secret team-a/regcred would not work");
     assert!(
-        refused
-            .stderr
-            .contains("kubectl dedicated-registry -n team-a secret create regcred --rotate"),
+        refused.stderr.contains(&format!(
+            "kubectl dedicated-registry --profile {} -n team-a secret create regcred --rotate",
+            ctx.profile
+        )),
         "{}",
         refused.stderr
     );

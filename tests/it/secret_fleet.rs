@@ -716,8 +716,12 @@ fn the_set_up_steps_overlap_and_the_mint_waits_for_rbac() {
     };
     let namespace_list = at(&|e| e.method == "GET" && e.path == "/api/v1/namespaces");
     let secret_list = at(&|e| e.method == "GET" && e.path == "/api/v1/secrets");
+    // `request` did not wait for `held`'s answer: it reached the server first (the two are sent
+    // together and either may arrive first), or while `held` was still unanswered.
+    let without_waiting_for =
+        |request: usize, held: usize| request < held || entries[request].in_flight.contains(&held);
     assert!(
-        entries[secret_list].in_flight.contains(&namespace_list),
+        without_waiting_for(secret_list, namespace_list),
         "the secret LIST goes out with the namespace LIST\n{lines}"
     );
     let reviews: Vec<usize> = (0..entries.len())
@@ -726,14 +730,14 @@ fn the_set_up_steps_overlap_and_the_mint_waits_for_rbac() {
     assert!(reviews.len() >= 3, "{lines}");
     for &review in &reviews[..2] {
         assert!(
-            entries[review].in_flight.contains(&namespace_list),
+            without_waiting_for(review, namespace_list),
             "the cluster-wide reviews go out with the namespace LIST\n{lines}"
         );
     }
     let held_review = reviews[2];
     let refresh = at(&|e| e.form_field("grant_type") == Some("refresh_token"));
     assert!(
-        entries[refresh].in_flight.contains(&held_review),
+        without_waiting_for(refresh, held_review),
         "the login is refreshed while RBAC is asked\n{lines}"
     );
     let mint = at(&|e| e.method == "POST" && e.path == "/api/v1/tokens");
@@ -789,4 +793,64 @@ fn concurrency_is_clamped_to_the_open_files_limit() {
         .filter(|s| s["metadata"]["name"] == "regcred")
         .count();
     assert!(written >= 300, "{written} secrets written");
+}
+
+/// Issue 24, friction 14: the lines of `-A` come in namespace order whatever order the
+/// namespaces finish in (the first namespace's write is held so it finishes last), and the
+/// summary counts the ServiceAccounts patched.
+#[test]
+fn fan_out_lines_are_in_namespace_order_and_the_summary_counts_service_accounts() {
+    let ctx = TestContext::logged_in();
+    ctx.sandbox.inject(
+        Fault::new(
+            Service::Kube,
+            "POST",
+            "/api/v1/namespaces/default/secrets",
+            dedicated_sandbox::FaultAction::Delay(std::time::Duration::from_millis(800)),
+        )
+        .times(1),
+    );
+    let run = ctx
+        .run(
+            &[
+                "secret",
+                "create",
+                "regcred",
+                "-A",
+                "--service-account",
+                "default",
+            ],
+            None,
+        )
+        .ok();
+    let secrets: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("secret/"))
+        .collect();
+    assert_eq!(
+        secrets,
+        [
+            "secret/regcred created (namespace default)",
+            "secret/regcred created (namespace team-a)",
+            "secret/regcred created (namespace team-b)",
+        ],
+        "{}",
+        run.stdout
+    );
+    // Each namespace's ServiceAccount line follows its secret's.
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{}", run.stdout);
+    assert_eq!(
+        lines[1], "serviceaccount/default configured (namespace default)",
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains(
+            "3 created, 0 configured, 0 unchanged, 0 failed; 3 serviceaccount(s) configured"
+        ),
+        "{}",
+        run.stderr
+    );
 }

@@ -133,4 +133,10 @@ fn watch_heals_new_relabelled_and_deleted_secrets_and_stops_on_sigterm() {
         stderr.contains("interrupted by SIGTERM; stopped watching"),
         "{stderr}"
     );
+    // Friction 9: an idle watch does not claim a credential request is in flight.
+    assert!(
+        stderr.contains("interrupted by SIGTERM: stopping the watch (no write is cut in half)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("credential request in flight"), "{stderr}");
 }

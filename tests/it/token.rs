@@ -519,8 +519,8 @@ fn token_prune_revokes_nothing_without_a_complete_view_and_reports_failures() {
     ));
     ctx.run(&["token", "prune", "--yes"], None)
         .fails_with(&format!(
-            "0 revoked, 1 failed: retry with `kubectl dedicated-registry token revoke {}`",
-            scene.stale
+            "0 revoked, 1 failed: retry with `kubectl dedicated-registry --profile {} token revoke {}`",
+            ctx.profile, scene.stale
         ));
     assert!(!ctx.token_revoked(&scene.stale));
     assert!(!ctx.token_revoked(&scene.in_use));

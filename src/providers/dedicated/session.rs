@@ -374,7 +374,9 @@ impl StoredRefresh {
             })?;
         // The rotation and its write-back are one unit: Ctrl-C between them would leave a
         // dead refresh token in the keyring.
-        let _window = self.cancel.window();
+        let _window = self
+            .cancel
+            .window_for("finishing the login refresh so the new refresh token is stored");
         let tokens = cf::token(
             &self.http,
             &self.endpoints,
