@@ -10,8 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ -z "${DEMO_INSIDE_KEYRING:-}" ]; then
+    echo "demo: installing kubectl 1.36, docker-registry and a Secret Service if missing (.ci/install-deps)" >&2
     .ci/install-deps
-    cargo build --quiet --locked --bins --workspace
+    # The first build on a fresh machine takes about 6 minutes on 2 cores: say so (friction 7).
+    if [ ! -x target/debug/kubectl-dedicated_registry ] || [ ! -x target/debug/dedicated-sandbox ]; then
+        echo "demo: building the plugin and the sandbox (first time: about 6 minutes on 2 cores)..." >&2
+    fi
+    cargo build --locked --bins --workspace
     export DEMO_INSIDE_KEYRING=1
     unset HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
     exec dbus-run-session -- .ci/with-keyring bash "$0" "$@" </dev/null

@@ -98,6 +98,10 @@ pub struct Done {
     lines: Vec<(Shown, String, String)>,
     /// How many of its `--service-account`s were patched to reference the secret.
     accounts_configured: usize,
+    /// It failed by a decision that stands until something in the namespace changes (a secret
+    /// of that name this tool does not manage; RBAC refused its read): `--watch` does not
+    /// retry it on a timer (issue 24, N7).
+    pub for_good: bool,
 }
 
 /// A credential a write replaced, with what is needed to check it before revoking it.
@@ -217,8 +221,9 @@ impl<'r> Fleet<'r> {
         provider: &mut dyn Provider,
     ) -> anyhow::Result<(Vec<Done>, Option<SharedToken>)> {
         let found = match known {
-            // The watch's single-namespace passes: one GET, not a cluster-wide list.
-            Some(_) if names.len() == 1 => self.fetch_each(&names).await,
+            // The watch's passes over a few namespaces (an event, a retry): one GET each, not
+            // a cluster-wide list (issue 24, N7).
+            Some(_) if names.len() <= 8 => self.fetch_each(&names).await,
             _ => self.fetch(&names).await?,
         };
         self.pass_found(names, found, known, check, provider).await
@@ -907,6 +912,7 @@ impl Fleet<'_> {
             written: false,
             lines: Vec::new(),
             accounts_configured: 0,
+            for_good: matches!(decision, Decision::RefuseUnmanaged | Decision::Forbidden(_)),
             holds_shared: existing
                 .as_ref()
                 .and_then(token_id)
@@ -997,6 +1003,7 @@ impl Done {
             written: false,
             lines: Vec::new(),
             accounts_configured: 0,
+            for_good: false,
         }
     }
 

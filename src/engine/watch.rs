@@ -24,8 +24,31 @@ use super::spec::FleetScope;
 use crate::manifests;
 use crate::providers::Provider;
 
-/// How long a namespace that failed waits before it is tried again.
+/// How often the namespaces that failed are looked at; a namespace that failed waits this
+/// long before its first retry, then twice as long after each failure, up to [`RETRY_MAX`].
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+/// The longest wait between two retries of a namespace that keeps failing.
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// When a failed namespace is tried again.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    failures: u32,
+    due: tokio::time::Instant,
+}
+
+impl Backoff {
+    /// After the `failures`-th failure in a row: 5 s, 10 s, 20 s ... 5 min.
+    fn after(failures: u32, now: tokio::time::Instant) -> Backoff {
+        let wait = RETRY_AFTER
+            .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+            .min(RETRY_MAX);
+        Backoff {
+            failures,
+            due: now + wait,
+        }
+    }
+}
 
 /// Something the watch saw.
 enum Change {
@@ -74,7 +97,7 @@ pub async fn watch(
         stream::select(stop, retries)
     ));
     crate::trace::note(format!(
-        "watching namespaces{} and secret/{name} everywhere; Ctrl-C or SIGTERM stops",
+        "watching namespaces{} and secret/{name} everywhere (idle until one changes; what is healed is printed with its time); Ctrl-C or SIGTERM stops",
         scope
             .selector
             .as_deref()
@@ -85,10 +108,7 @@ pub async fn watch(
     while let Some(change) = changes.next().await {
         let batch = match change {
             Change::Stop => break,
-            Change::Retry => std::mem::take(&mut state.retry)
-                .into_iter()
-                .filter(|n| state.selected.contains(n))
-                .collect(),
+            Change::Retry => state.due(tokio::time::Instant::now()),
             Change::Namespace(Ok(event)) => state.namespace(event),
             Change::Secret(Ok(event)) => {
                 // Another shared token in the cluster (a rotation elsewhere): find it again.
@@ -132,18 +152,18 @@ async fn heal(
             {
                 *known = Some((s.id.clone(), s.token.clone()));
             }
-            state.retry.extend(
-                done.iter()
-                    .filter(|d| d.failed())
-                    .map(|d| d.namespace.clone()),
-            );
+            for d in &done {
+                state.ended(&d.namespace, d.failed(), d.for_good);
+            }
             if let Err(e) = fleet.finish(done, shared, provider).await.summary(false) {
                 crate::trace::note(format!("error: {e:#}"));
             }
         }
         Err(e) => {
             crate::trace::note(format!("error: {e:#}"));
-            state.retry.extend(batch);
+            for namespace in &batch {
+                state.ended(namespace, true, false);
+            }
         }
     }
 }
@@ -153,8 +173,11 @@ struct State<'s> {
     scope: &'s FleetScope,
     selected: BTreeSet<String>,
     listing: Vec<String>,
-    /// Namespaces whose last pass failed.
-    retry: BTreeSet<String>,
+    /// Namespaces whose last pass failed, and when each is tried again.
+    retry: std::collections::BTreeMap<String, Backoff>,
+    /// Namespaces refused for good: tried again only when their secret or the namespace
+    /// changes (an event), never on the timer.
+    parked: BTreeSet<String>,
 }
 
 impl<'s> State<'s> {
@@ -163,8 +186,49 @@ impl<'s> State<'s> {
             scope,
             selected: BTreeSet::new(),
             listing: Vec::new(),
-            retry: BTreeSet::new(),
+            retry: std::collections::BTreeMap::new(),
+            parked: BTreeSet::new(),
         }
+    }
+
+    /// Records how a namespace's pass ended.
+    fn ended(&mut self, namespace: &str, failed: bool, for_good: bool) {
+        self.ended_at(namespace, failed, for_good, tokio::time::Instant::now());
+    }
+
+    fn ended_at(
+        &mut self,
+        namespace: &str,
+        failed: bool,
+        for_good: bool,
+        now: tokio::time::Instant,
+    ) {
+        if !failed {
+            self.retry.remove(namespace);
+            self.parked.remove(namespace);
+        } else if for_good {
+            self.retry.remove(namespace);
+            if self.parked.insert(namespace.to_string()) {
+                crate::trace::note(format!(
+                    "namespace {namespace}: not retried until its secret or the namespace changes"
+                ));
+            }
+        } else {
+            let failures = self.retry.get(namespace).map_or(0, |b| b.failures) + 1;
+            self.retry
+                .insert(namespace.to_string(), Backoff::after(failures, now));
+        }
+    }
+
+    /// The failed namespaces whose wait is over (still selected); parked ones are not.
+    fn due(&mut self, now: tokio::time::Instant) -> Vec<String> {
+        self.retry
+            .retain(|namespace, _| self.selected.contains(namespace));
+        self.retry
+            .iter()
+            .filter(|(_, backoff)| backoff.due <= now)
+            .map(|(namespace, _)| namespace.clone())
+            .collect()
     }
 
     /// Whether `--exclude` and the `kube-*` rule let `namespace` in.
@@ -258,5 +322,50 @@ impl Fleet<'_> {
         self.reusable(&found, &selected, provider)
             .await
             .map(|s| (s.id, s.token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn failed_namespaces_back_off_and_refused_ones_are_parked() {
+        let start = tokio::time::Instant::now();
+        let waits: Vec<u64> = [1, 2, 3, 4, 7, 40]
+            .into_iter()
+            .map(|n| (Backoff::after(n, start).due - start).as_secs())
+            .collect();
+        assert_eq!(waits, [5, 10, 20, 40, 300, 300]);
+
+        let scope = FleetScope {
+            selector: None,
+            exclude: vec![],
+            per_namespace: false,
+            concurrency: 1,
+            watch: true,
+        };
+        let mut state = State::new(&scope);
+        state.selected = ["a", "b", "c"].into_iter().map(String::from).collect();
+        state.ended_at("a", true, false, start);
+        state.ended_at("b", true, true, start);
+        state.ended_at("c", false, false, start);
+        let at = |secs| start + Duration::from_secs(secs);
+        assert!(state.due(at(4)).is_empty(), "nothing is due before 5 s");
+        assert_eq!(
+            state.due(at(5)),
+            ["a"],
+            "the refused namespace is not retried"
+        );
+        state.ended_at("a", true, false, at(5));
+        assert!(state.due(at(14)).is_empty(), "the second wait is 10 s");
+        assert_eq!(state.due(at(15)), ["a"]);
+        // Success clears both; a namespace no longer selected is dropped.
+        state.ended_at("b", false, false, at(15));
+        assert!(state.parked.is_empty());
+        state.selected.remove("a");
+        assert!(state.due(at(1000)).is_empty());
+        assert!(state.retry.is_empty());
     }
 }

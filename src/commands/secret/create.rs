@@ -40,7 +40,12 @@ pub async fn create(ctx: &Ctx, settings: CreateSettings) -> anyhow::Result<()> {
     let mut session = ctx.open(profile)?;
     match &create.scope {
         Scope::Fleet(fleet) if !fleet.per_namespace => {
-            let result = Fleet::new(create, &target, &session, &reporter)
+            let first = Watching {
+                inner: &reporter,
+                watch: fleet.watch,
+                stamped: false,
+            };
+            let result = Fleet::new(create, &target, &session, &first)
                 .run(Some(fleet), &mut session)
                 .await
                 .and_then(|report| report.summary(true));
@@ -55,7 +60,12 @@ pub async fn create(ctx: &Ctx, settings: CreateSettings) -> anyhow::Result<()> {
                 rotate: false,
                 ..create.clone()
             };
-            let run = Fleet::new(&steady, &target, &session, &reporter);
+            let healing = Watching {
+                inner: &reporter,
+                watch: true,
+                stamped: true,
+            };
+            let run = Fleet::new(&steady, &target, &session, &healing);
             crate::engine::watch::watch(&run, fleet, &mut session).await
         }
         Scope::One if create.reuse => Fleet::new(create, &target, &session, &reporter)
@@ -97,6 +107,42 @@ fn client_dry_run(
         reporter.object(Shown::Account, &kind_name, "configured (dry run)", None)?;
     }
     Ok(())
+}
+
+/// The reporter of `--watch` (issue 24, friction 8): `unchanged` lines are left out (the
+/// summary line counts them), and what the watch heals after its first pass carries the time it
+/// was done (`... at 2026-12-07T18:01:02Z`). Without `--watch` it passes everything through.
+struct Watching<'r> {
+    inner: &'r CliReporter,
+    watch: bool,
+    stamped: bool,
+}
+
+impl Reporter for Watching<'_> {
+    fn object(
+        &self,
+        shown: Shown,
+        kind_name: &str,
+        verb: &str,
+        object: Option<&Secret>,
+    ) -> anyhow::Result<()> {
+        if !self.watch {
+            return self.inner.object(shown, kind_name, verb, object);
+        }
+        if verb.starts_with("unchanged") {
+            return Ok(());
+        }
+        if !self.stamped {
+            return self.inner.object(shown, kind_name, verb, object);
+        }
+        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+        self.inner
+            .object(shown, kind_name, &format!("{verb} at {now}"), object)
+    }
+
+    fn progress(&self, total: usize, kind: &str) -> Box<dyn report::Progress> {
+        self.inner.progress(total, kind)
+    }
 }
 
 /// Prints what the engine reports as kubectl does: `kind/name verb` lines on stdout (only
