@@ -38,6 +38,20 @@ pub enum ClusterError {
         /// The server's message (names the user).
         message: String,
     },
+    /// NamespaceLifecycle refused a create: the namespace is being terminated.
+    #[error(
+        "cannot {verb} {resource} `{name}` in namespace `{namespace}`: the namespace is being terminated (phase Terminating), so nothing new can be created in it; wait until it is gone and create it again, or choose another namespace"
+    )]
+    Terminating {
+        /// The verb.
+        verb: String,
+        /// The resource.
+        resource: String,
+        /// The object.
+        name: String,
+        /// The namespace.
+        namespace: String,
+    },
     /// The credentials in the kubeconfig were rejected.
     #[error(
         "the Kubernetes API server {server} rejected the credentials of the current context ({message}); refresh your kubeconfig credentials"
@@ -139,45 +153,61 @@ impl Target {
         }
     }
 
+    /// [`Target::error`] for an answer of the API server.
+    fn api_error(
+        &self,
+        verb: &str,
+        resource: &str,
+        name: &str,
+        status: &kube::core::Status,
+    ) -> ClusterError {
+        let message = crate::redact::scrub(&status.message);
+        if terminating(status) {
+            ClusterError::Terminating {
+                verb: verb.into(),
+                resource: resource.into(),
+                name: name.into(),
+                namespace: self.namespace.clone(),
+            }
+        } else if status.is_forbidden() {
+            ClusterError::Forbidden {
+                verb: verb.into(),
+                object: object(resource, name),
+                place: self.place(resource),
+                message,
+            }
+        } else if status.code == 401 {
+            ClusterError::Unauthorized {
+                server: self.server.clone(),
+                message,
+            }
+        } else if status.is_not_found()
+            && status
+                .details
+                .as_ref()
+                .is_some_and(|d| d.kind == "namespaces")
+        {
+            ClusterError::NoNamespace {
+                namespace: self.namespace.clone(),
+                server: self.server.clone(),
+            }
+        } else {
+            ClusterError::Api {
+                verb: verb.into(),
+                object: object(resource, name),
+                place: self.place(resource),
+                message,
+                reason: status.reason.clone(),
+                code: status.code,
+            }
+        }
+    }
+
     /// Turns a kube error into an actionable one. `verb` is e.g. `create`, `resource` e.g.
     /// `secret`.
     pub fn error(&self, verb: &str, resource: &str, name: &str, e: kube::Error) -> ClusterError {
         match e {
-            kube::Error::Api(status) => {
-                let message = crate::redact::scrub(&status.message);
-                if status.is_forbidden() {
-                    ClusterError::Forbidden {
-                        verb: verb.into(),
-                        object: object(resource, name),
-                        place: self.place(resource),
-                        message,
-                    }
-                } else if status.code == 401 {
-                    ClusterError::Unauthorized {
-                        server: self.server.clone(),
-                        message,
-                    }
-                } else if status.is_not_found()
-                    && status
-                        .details
-                        .as_ref()
-                        .is_some_and(|d| d.kind == "namespaces")
-                {
-                    ClusterError::NoNamespace {
-                        namespace: self.namespace.clone(),
-                        server: self.server.clone(),
-                    }
-                } else {
-                    ClusterError::Api {
-                        verb: verb.into(),
-                        object: object(resource, name),
-                        place: self.place(resource),
-                        message,
-                        reason: status.reason.clone(),
-                        code: status.code,
-                    }
-                }
-            }
+            kube::Error::Api(status) => self.api_error(verb, resource, name, &status),
             kube::Error::Auth(_) => ClusterError::Transport {
                 // The auth error embeds the exec plugin's command line and output, which can
                 // hold credentials: say only what failed.
@@ -224,6 +254,21 @@ impl Target {
 /// Whether an error is an optimistic-concurrency failure worth retrying.
 pub fn is_conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.is_conflict() || s.is_already_exists())
+}
+
+/// Whether the API server refused a create because its namespace is being terminated: 403
+/// Forbidden with the StatusCause `NamespaceTerminating` that the NamespaceLifecycle admission
+/// plugin adds (the check core controllers make with `errors.HasStatusCause`).
+pub fn is_namespace_terminating(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(status) if terminating(status))
+}
+
+fn terminating(status: &kube::core::Status) -> bool {
+    status.is_forbidden()
+        && status
+            .details
+            .as_ref()
+            .is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
 }
 
 /// Whether the API server refused the request for lack of permission (403).

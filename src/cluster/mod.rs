@@ -18,7 +18,7 @@ pub mod log;
 pub mod objects;
 pub mod retry;
 
-pub use error::{ClusterError, is_conflict, is_forbidden};
+pub use error::{ClusterError, is_conflict, is_forbidden, is_namespace_terminating};
 
 /// The kubectl connection flags, validated (kubectl passes none of its own flags to a plugin).
 #[derive(Debug, Clone, Default)]

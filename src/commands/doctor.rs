@@ -216,7 +216,11 @@ async fn uaa_and_org(report: &mut Report, session: &mut Session) -> bool {
         }
     };
     let profile = session.profile();
-    match cf::org_by_guid(session.http(), &profile.api, &access, &profile.org_guid).await {
+    // The lookup login makes (the user's orgs, `/v2/organizations`, v3 when v2 is absent),
+    // not `/v2/organizations/<guid>`, a route some Cloud Controllers do not serve.
+    let orgs = cf::orgs(session.http(), &profile.api, &access, None).await;
+    let found = orgs.map(|all| all.into_iter().find(|o| o.guid == profile.org_guid));
+    match found {
         Ok(Some(org)) => report.add(
             "org lookup",
             Verdict::Ok,

@@ -56,6 +56,15 @@ pub trait Goal {
         recovered: bool,
     ) -> Result<Self::Output, Self::Error>;
 
+    /// Whether what this goal writes is checked the way the kubelet reads it first (a
+    /// restore puts back whatever was there, and is not).
+    fn checks_kubelet(&self) -> bool {
+        true
+    }
+
+    /// The secret to write is one the kubelet could not use (`why`): nothing was written.
+    async fn unwritable(&mut self, why: String) -> Self::Error;
+
     /// A concurrent writer got in first; the secret is read and decided again.
     async fn conflicted(&mut self) {}
 
@@ -89,6 +98,11 @@ pub async fn converge<G: Goal>(
             Step::Done(output) => return Ok(output),
             Step::Write(desired) => *desired,
         };
+        if goal.checks_kubelet()
+            && let Some(why) = super::kubelet::unwritable(&desired)
+        {
+            return Err(goal.unwritable(why).await);
+        }
         let dry_run = goal.dry_run();
         let failure =
             match objects::write_secret(secrets, existing.as_ref(), &desired, dry_run).await {

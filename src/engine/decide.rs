@@ -87,7 +87,9 @@ pub fn decide(existing: Option<&Secret>, wanted: &Wanted<'_>) -> Decision {
     let keep = same_registry
         && annotation(existing, manifests::ANNOTATION_ACCESS) == Some(wanted.access.as_str())
         && existing.type_.as_deref() == Some(manifests::DOCKERCONFIGJSON_TYPE)
-        && !wanted.rotate;
+        && !wanted.rotate
+        // What the kubelet reads (`auth` wins), not just what the fields say.
+        && super::kubelet::problem(existing, wanted.registry).is_none();
     let credential = manifests::existing_credential(existing, wanted.registry);
     if keep
         && let (Some((user, token, email)), Some(token_id)) = (credential, &old_id)

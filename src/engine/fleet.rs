@@ -73,6 +73,9 @@ pub enum Outcome {
     Unchanged,
     /// It could not be written.
     Failed,
+    /// The namespace is being terminated: nothing can be created in it, so nothing was
+    /// written and nothing is retried (not a failure).
+    Skipped,
     /// The write's answer was lost and the secret could not be read back.
     Unknown,
 }
@@ -181,12 +184,15 @@ impl<'r> Fleet<'r> {
                 grants::Everywhere::ask(target).await
             }
         };
-        let (names, secrets, everywhere) = futures::join!(
-            super::select::select(target, fleet),
+        let (selection, secrets, everywhere) = futures::join!(
+            super::select::selection(target, fleet),
             super::select::list_named(target, &self.settings.spec.name),
             reviews,
         );
-        let names = names?;
+        let super::select::Selection {
+            live: names,
+            terminating,
+        } = selection?;
         let found = match secrets? {
             Some(secrets) => Found {
                 secrets,
@@ -197,7 +203,13 @@ impl<'r> Fleet<'r> {
                 ..self.fetch_each(&names).await
             },
         };
-        let (done, shared) = self.pass_found(names, found, None, true, provider).await?;
+        let (mut done, shared) = self.pass_found(names, found, None, true, provider).await?;
+        done.extend(terminating.into_iter().map(|namespace| {
+            Done::skipped(
+                namespace,
+                "it is being terminated (phase Terminating)".into(),
+            )
+        }));
         Ok(self.finish(done, shared, provider).await)
     }
 
@@ -349,6 +361,7 @@ impl<'r> Fleet<'r> {
             .map(|n| (n.clone(), self.decision(found.secrets.get(n))))
             .collect();
         self.announce_access_changes(names, found);
+        self.announce_unusable(names, found);
         if !check || self.dry_run || self.settings.verify == Verification::Skip {
             return decisions;
         }
@@ -384,6 +397,24 @@ impl<'r> Fleet<'r> {
             ));
         }
         decisions
+    }
+
+    /// Names each managed secret of the selection that the kubelet cannot use as it is (another
+    /// tool edited it): it is replaced with a working one.
+    fn announce_unusable(&self, names: &[String], found: &Found) {
+        for namespace in names {
+            if let Some(secret) = found
+                .secrets
+                .get(namespace)
+                .filter(|s| manifests::is_managed(s))
+                && let Some(problem) = super::kubelet::problem(secret, &self.registry)
+            {
+                crate::trace::note(format!(
+                    "secret/{} in namespace {namespace}: {problem}; it is replaced with a working one",
+                    self.settings.spec.name
+                ));
+            }
+        }
     }
 
     /// Says at the default level how many secrets change access (a push credential
@@ -631,6 +662,7 @@ fn shared_credential<'s>(
 ) -> Option<(&'s str, String)> {
     if !manifests::is_managed(secret)
         || !manifests::is_shared(secret)
+        || super::kubelet::problem(secret, registry).is_some()
         || manifests::annotation(secret, manifests::ANNOTATION_ACCESS) != Some(access.as_str())
     {
         return None;
@@ -794,6 +826,10 @@ impl Goal for Namespace<'_, '_> {
         Ok((written, outcome, replaced))
     }
 
+    async fn unwritable(&mut self, why: String) -> Self::Error {
+        (Outcome::Failed, why)
+    }
+
     async fn failed(
         &mut self,
         failure: WriteFailure,
@@ -801,6 +837,13 @@ impl Goal for Namespace<'_, '_> {
         known: bool,
     ) -> Self::Error {
         let verb = write_verb(&existing);
+        if crate::cluster::is_namespace_terminating(&failure.error) {
+            // It turned Terminating after the selection was listed: a skip, not a failure,
+            // and never retried (every create there would be refused the same way).
+            let reason =
+                "it is being terminated (the API server refused the create: NamespaceTerminating)";
+            return (Outcome::Skipped, reason.to_string());
+        }
         let error = self
             .target
             .error(verb, "secret", self.name(), failure.error);
@@ -953,6 +996,21 @@ impl Done {
         matches!(self.outcome, Outcome::Failed | Outcome::Unknown)
     }
 
+    /// A namespace that was not written because it is being terminated.
+    fn skipped(namespace: String, reason: String) -> Done {
+        Done {
+            namespace,
+            outcome: Outcome::Skipped,
+            reason: Some(reason),
+            replaced: None,
+            holds_shared: false,
+            written: false,
+            lines: Vec::new(),
+            accounts_configured: 0,
+            for_good: false,
+        }
+    }
+
     fn fail(mut self, reason: String) -> Done {
         self.outcome = Outcome::Failed;
         self.reason = Some(reason);
@@ -1044,11 +1102,31 @@ impl FleetReport {
         let count = |o: Outcome| done.iter().filter(|d| d.outcome == o).count();
         let failed: Vec<&Done> = done.iter().filter(|d| d.failed()).collect();
         let name = &self.name;
+        let mut skipped: Vec<&Done> = done
+            .iter()
+            .filter(|d| d.outcome == Outcome::Skipped)
+            .collect();
+        skipped.sort_by(|a, b| a.namespace.cmp(&b.namespace));
         if !self.multi {
             if let Some(f) = failed.first() {
                 bail!("{}", f.reason.as_deref().unwrap_or("failed"));
             }
+            // One namespace named on purpose: not writing it is this run's failure.
+            if let Some(s) = skipped.first() {
+                bail!(
+                    "secret/{name} was not written in namespace `{}`: {}; wait until it is gone and create it again, or choose another namespace",
+                    s.namespace,
+                    s.reason.as_deref().unwrap_or("skipped")
+                );
+            }
             return Ok(());
+        }
+        for d in &skipped {
+            crate::trace::note(format!(
+                "namespace {} skipped: {}; nothing was written there",
+                d.namespace,
+                d.reason.as_deref().unwrap_or("unknown")
+            ));
         }
         let mut failed_names: Vec<&str> = failed.iter().map(|d| d.namespace.as_str()).collect();
         failed_names.sort();
@@ -1060,6 +1138,10 @@ impl FleetReport {
             ));
         }
         if counts {
+            let skipped = match skipped.len() {
+                0 => String::new(),
+                n => format!("{n} skipped, "),
+            };
             // ServiceAccount patches are counted too (friction 14), when there were any.
             let accounts: usize = done.iter().map(|d| d.accounts_configured).sum();
             let accounts = match accounts {
@@ -1067,7 +1149,7 @@ impl FleetReport {
                 n => format!("; {n} serviceaccount(s) configured"),
             };
             crate::trace::note(format!(
-                "{} created, {} configured, {} unchanged, {} failed{accounts}",
+                "{} created, {} configured, {} unchanged, {skipped}{} failed{accounts}",
                 count(Outcome::Created),
                 count(Outcome::Configured),
                 count(Outcome::Unchanged),

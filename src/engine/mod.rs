@@ -9,7 +9,8 @@
 //!   and [`rotate`] (its writes and its undo);
 //! - [`holders`]: the shared-credential and last-holder rules; [`lifecycle`]: a credential from
 //!   mint to revocation; [`select`]: which namespaces; [`inventory`]: what the cluster holds;
-//!   [`grants`]: whether RBAC lets a fan-out write somewhere before it mints.
+//!   [`grants`]: whether RBAC lets a fan-out write somewhere before it mints; [`kubelet`]: pull
+//!   secrets checked the way the kubelet reads them, before a write and when one is read.
 
 // The goals of `converge` are used generically inside the crate, never as `dyn`, so the
 // `Send`-ness of their futures follows from the concrete types.
@@ -21,6 +22,7 @@ pub mod fleet;
 pub mod grants;
 pub mod holders;
 pub mod inventory;
+pub mod kubelet;
 pub mod lifecycle;
 pub mod report;
 pub mod rotate;

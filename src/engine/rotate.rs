@@ -659,6 +659,10 @@ impl Goal for Replace<'_> {
         Ok(Wrote::Written(Box::new(written)))
     }
 
+    async fn unwritable(&mut self, why: String) -> Wrote {
+        Wrote::Failed(why)
+    }
+
     async fn failed(&mut self, failure: WriteFailure, _: Option<&Secret>, known: bool) -> Wrote {
         let error = self
             .target
@@ -934,6 +938,15 @@ impl Goal for Restore<'_> {
             member.namespace
         ));
         Ok(())
+    }
+
+    fn checks_kubelet(&self) -> bool {
+        // It puts back what was there, as it was.
+        false
+    }
+
+    async fn unwritable(&mut self, why: String) -> String {
+        why
     }
 
     async fn failed(&mut self, failure: WriteFailure, _: Option<&Secret>, _known: bool) -> String {

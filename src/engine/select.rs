@@ -2,7 +2,7 @@
 //! `--exclude` patterns, `*` matching anything; or those of a label selector), and the secrets
 //! of one name in them. The rules are pure and unit-tested.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::bail;
 use futures::{StreamExt as _, stream};
@@ -129,8 +129,37 @@ pub async fn fetch_each_named(
 }
 
 /// The namespaces `-A`/`-l` select, sorted: one LIST (label selector on the server), less
-/// `kube-*` (unless the selector names it) and `--exclude`.
+/// `kube-*` (unless the selector names it) and `--exclude`. Terminating namespaces included.
 pub async fn select(target: &Target, fleet: &FleetScope) -> anyhow::Result<Vec<String>> {
+    let selection = selection(target, fleet).await?;
+    let mut names = selection.live;
+    names.extend(selection.terminating);
+    names.sort();
+    Ok(names)
+}
+
+/// The namespaces a selection holds, apart by whether anything can be created in them.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Those to write, sorted.
+    pub live: Vec<String>,
+    /// Those being terminated (phase `Terminating` or a `deletionTimestamp`), sorted: the API
+    /// server refuses every create there, so they are skipped, not written.
+    pub terminating: Vec<String>,
+}
+
+/// Whether `namespace` is being terminated.
+pub fn is_terminating(namespace: &Namespace) -> bool {
+    namespace.metadata.deletion_timestamp.is_some()
+        || namespace
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .is_some_and(|p| p == "Terminating")
+}
+
+/// [`select`], with the namespaces being terminated apart.
+pub async fn selection(target: &Target, fleet: &FleetScope) -> anyhow::Result<Selection> {
     let all: Api<Namespace> = Api::all(target.client.clone());
     let mut params = ListParams::default();
     if let Some(selector) = &fleet.selector {
@@ -143,6 +172,12 @@ pub async fn select(target: &Target, fleet: &FleetScope) -> anyhow::Result<Vec<S
             .map_or("*".to_string(), |s| format!("-l {s}"));
         target.error("list", "namespaces", &what, e)
     })?;
+    let terminating: BTreeSet<String> = list
+        .items
+        .iter()
+        .filter(|n| is_terminating(n))
+        .filter_map(|n| n.metadata.name.clone())
+        .collect();
     // `kube-*` is skipped unless the selector names it.
     let skip_kube = skips_kube(fleet.selector.as_deref());
     let (names, patterns) = select_with(
@@ -163,7 +198,8 @@ pub async fn select(target: &Target, fleet: &FleetScope) -> anyhow::Result<Vec<S
             None => bail!("no namespace left after excluding {}", patterns.join(", ")),
         }
     }
-    Ok(names)
+    let (terminating, live) = names.into_iter().partition(|n| terminating.contains(n));
+    Ok(Selection { live, terminating })
 }
 
 #[cfg(test)]

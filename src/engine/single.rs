@@ -119,22 +119,36 @@ impl<'r, 's> Single<'r, 's> {
         target: &Target,
         fleet: &FleetScope,
     ) -> anyhow::Result<()> {
-        let names = super::select::select(target, fleet).await?;
+        let selection = super::select::selection(target, fleet).await?;
         self.multi = true;
         let mut failures = Vec::new();
         let (mut created, mut unchanged) = (0, 0);
-        for namespace in names {
+        let mut skipped = selection.terminating;
+        for namespace in selection.live {
             match self.create_in(&target.in_namespace(&namespace)).await {
                 Ok(true) => created += 1,
                 Ok(false) => unchanged += 1,
+                // It turned Terminating after the list: skipped, not failed (any new token
+                // was revoked with the refused write).
+                Err(e) if is_terminating(&e) => skipped.push(namespace),
                 Err(e) => {
                     crate::trace::note(format!("namespace {namespace} failed: {e:#}"));
                     failures.push(namespace);
                 }
             }
         }
+        skipped.sort();
+        for namespace in &skipped {
+            crate::trace::note(format!(
+                "namespace {namespace} skipped: it is being terminated (phase Terminating); nothing was written there"
+            ));
+        }
+        let skipped = match skipped.len() {
+            0 => String::new(),
+            n => format!("{n} skipped, "),
+        };
         crate::trace::note(format!(
-            "{created} created or configured, {unchanged} unchanged, {} failed",
+            "{created} created or configured, {unchanged} unchanged, {skipped}{} failed",
             failures.len()
         ));
         if !failures.is_empty() {
@@ -256,14 +270,24 @@ impl<'r, 's> Single<'r, 's> {
     async fn preflight(&self, target: &Target, existing: Option<&Secret>) -> anyhow::Result<()> {
         let namespace = &target.namespace;
         let namespaces: Api<Namespace> = Api::all(target.client.clone());
-        if let Ok(None) = namespaces.get_metadata_opt(namespace).await {
-            bail!(
+        let name = &self.settings.spec.name;
+        match namespaces.get_metadata_opt(namespace).await {
+            Ok(None) => bail!(
                 "namespace `{namespace}` does not exist on {}; {}check -n/--namespace and --context (nothing was minted)",
                 target.server,
                 target.close_namespace_hint().await
-            );
+            ),
+            Ok(Some(ns)) if ns.metadata.deletion_timestamp.is_some() => {
+                return Err(cluster::ClusterError::Terminating {
+                    verb: write_verb(&existing).into(),
+                    resource: "secret".into(),
+                    name: name.clone(),
+                    namespace: namespace.clone(),
+                }
+                .into());
+            }
+            _ => {}
         }
-        let name = &self.settings.spec.name;
         let mut needed = vec![(write_verb(&existing), "secrets", "secret", name.clone())];
         for account in &self.settings.service_accounts {
             needed.push((
@@ -315,6 +339,17 @@ impl<'r, 's> Single<'r, 's> {
         }
         Ok((token, window))
     }
+}
+
+/// Whether `error` says the namespace is being terminated (found before minting, or the API
+/// server refused the create).
+fn is_terminating(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<cluster::ClusterError>(),
+            Some(cluster::ClusterError::Terminating { .. })
+        )
+    })
 }
 
 /// Reports what happened to one `--service-account`, or returns the error for its failure.
@@ -399,6 +434,15 @@ impl Create<'_, '_, '_> {
             overwrite: settings.overwrite,
         };
         let mut decision = decide(existing, &wanted);
+        if decision.needs_credential()
+            && let Some(current) = existing.filter(|s| manifests::is_managed(s))
+            && let Some(problem) = super::kubelet::problem(current, &registry)
+        {
+            crate::trace::note(format!(
+                "secret/{}: {problem}; it is replaced with a working one",
+                settings.spec.name
+            ));
+        }
         if let (Decision::Unchanged, Some(current)) = (&decision, existing)
             && !settings.dry_run
             && settings.verify != Verification::Skip
@@ -505,10 +549,17 @@ impl Goal for Create<'_, '_, '_> {
         let settings = self.run.settings;
         let namespace = &self.target.namespace;
         match self.decision(existing).await? {
-            Decision::RefuseUnmanaged => bail!(
-                "secret `{namespace}/{}` already exists and is not managed by kubectl-dedicated-registry; pass --overwrite to replace it, or choose another name",
-                self.name()
-            ),
+            Decision::RefuseUnmanaged => {
+                let registry = self.run.registry();
+                let broken = existing
+                    .and_then(|s| super::kubelet::problem(s, &registry))
+                    .map(|p| format!(" ({p})"))
+                    .unwrap_or_default();
+                bail!(
+                    "secret `{namespace}/{}` already exists and is not managed by kubectl-dedicated-registry{broken}; pass --overwrite to replace it, or choose another name",
+                    self.name()
+                )
+            }
             Decision::Forbidden(reason) => bail!("{reason}"),
             Decision::Unchanged => Ok(Step::Done((
                 existing.cloned().expect("an unchanged secret exists"),
@@ -586,6 +637,14 @@ impl Goal for Create<'_, '_, '_> {
     async fn conflicted(&mut self) {
         if let Some(current) = self.current.take() {
             self.run.pending = Some((current.token, current.window));
+        }
+    }
+
+    async fn unwritable(&mut self, why: String) -> anyhow::Error {
+        let error = anyhow::anyhow!(why);
+        match self.current.take() {
+            Some(current) => self.run.lifecycle.undo(&current.token, error).await,
+            None => error,
         }
     }
 

@@ -247,7 +247,9 @@ impl<'s> State<'s> {
                 vec![]
             }
             Event::InitApply(ns) => {
-                if let Some(n) = ns.metadata.name.filter(|n| self.admits(n)) {
+                // A namespace being terminated takes no new secret: not selected.
+                let live = !namespaces::is_terminating(&ns);
+                if let Some(n) = ns.metadata.name.filter(|n| live && self.admits(n)) {
                     self.listing.push(n);
                 }
                 vec![]
@@ -258,7 +260,7 @@ impl<'s> State<'s> {
                 self.selected.iter().cloned().collect()
             }
             Event::Apply(ns) => match ns.metadata.name {
-                Some(n) if self.admits(&n) && ns.metadata.deletion_timestamp.is_none() => {
+                Some(n) if self.admits(&n) && !namespaces::is_terminating(&ns) => {
                     self.selected.insert(n.clone());
                     vec![n]
                 }

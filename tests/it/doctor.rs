@@ -132,3 +132,34 @@ fn doctor_against_variants_warns_and_fails_only_when_the_job_cannot_work() {
     ctx.run(&["logout"], None).ok();
     ctx.run(&["doctor"], None).fails_with("profile");
 }
+
+/// doctor finds the org the way login does (the user's orgs), so a Cloud Controller that does
+/// not serve `/v2/organizations/<guid>` ("Unknown request") is not reported as missing the org.
+// See: issue 22.
+#[test]
+fn the_org_check_uses_the_lookup_of_login() {
+    let ctx = logged_in(&[Variant::NoOrgByGuid]);
+    ctx.sandbox.journal().clear();
+    let json = ctx
+        .run(&["-n", "team-a", "doctor", "-o", "json"], None)
+        .ok();
+    let rows: Vec<Value> = serde_json::from_str(&json.stdout).expect("doctor -o json");
+    let org = rows
+        .iter()
+        .find(|r| r["check"] == "org lookup")
+        .expect("an org lookup row");
+    assert_eq!(org["result"], "ok", "{}", json.stdout);
+    assert!(
+        org.to_string().contains(seed::DEV_ORG),
+        "names the org: {org}"
+    );
+    let by_guid: Vec<String> = ctx
+        .sandbox
+        .journal()
+        .entries()
+        .into_iter()
+        .filter(|e| e.path.starts_with("/v2/organizations/"))
+        .map(|e| e.path)
+        .collect();
+    assert!(by_guid.is_empty(), "{by_guid:?}");
+}

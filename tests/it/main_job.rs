@@ -270,6 +270,7 @@ const MATRIX: &[Row] = &[
     row(&[LoginHtml], Sso, false),
     row(&[OrgCase], Password, false),
     row(&[NoV3], Password, false),
+    row(&[NoOrgByGuid], Password, false),
     row(&[NoRoot], Password, false),
     row(&[RefreshNotRotated], Password, false),
     row(&[OtherStatusCodes], Password, false),

@@ -51,6 +51,9 @@ pub enum Variant {
     OrgCase,
     /// No `/v3` on the Cloud Controller (a 2018 Dedicated CC).
     NoV3,
+    /// `GET /v2/organizations/<guid>` answers 404 `CF-NotFound` "Unknown request", as a route
+    /// the Cloud Controller does not serve (the org list `/v2/organizations` works).
+    NoOrgByGuid,
     /// No root document `GET /` on the Cloud Controller.
     NoRoot,
     /// The UAA does not rotate refresh tokens: a refresh returns the same one, still valid
@@ -143,6 +146,15 @@ async fn cloud_controller(world: &World, mut request: Request, next: Next) -> Re
         return html(StatusCode::NOT_FOUND, "404 Not Found");
     }
     if config.has(Variant::NoV3) && path.starts_with("/v3") {
+        let body =
+            json!({"code": 10000, "description": "Unknown request", "error_code": "CF-NotFound"});
+        return (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
+    }
+    if config.has(Variant::NoOrgByGuid)
+        && path
+            .strip_prefix("/v2/organizations/")
+            .is_some_and(|guid| !guid.is_empty())
+    {
         let body =
             json!({"code": 10000, "description": "Unknown request", "error_code": "CF-NotFound"});
         return (StatusCode::NOT_FOUND, axum::Json(body)).into_response();

@@ -943,3 +943,71 @@ async fn run_then_respond_stores_the_write_and_answers_the_failure() {
     let last = api.sandbox.journal().entries().pop().expect("journaled");
     assert_eq!(last.status, 504, "the journal records the status sent");
 }
+
+#[tokio::test]
+async fn a_terminating_namespace_refuses_creates_but_not_updates() {
+    let api = Api::start().await;
+    let (status, created) = api
+        .json(
+            Method::POST,
+            SECRETS,
+            Some(secret("before", json!({"k": b64("v")}))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(api.sandbox.world.kube.terminate_namespace("team-a"));
+    assert!(!api.sandbox.world.kube.terminate_namespace("no-such"));
+    let (_, ns) = api
+        .json(Method::GET, "/api/v1/namespaces/team-a", None)
+        .await;
+    assert_eq!(ns["status"]["phase"], "Terminating", "{ns}");
+    assert!(ns["metadata"]["deletionTimestamp"].is_string(), "{ns}");
+
+    // The body of NamespaceLifecycle's refusal, field for field.
+    let (status, body) = api
+        .json(
+            Method::POST,
+            SECRETS,
+            Some(secret("after", json!({"k": b64("v")}))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        body,
+        json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+            "message":"secrets \"after\" is forbidden: unable to create new content in namespace team-a because it is being terminated",
+            "reason":"Forbidden",
+            "details":{"name":"after","kind":"secrets","causes":[{"reason":"NamespaceTerminating",
+                "message":"namespace team-a is being terminated","field":"metadata.namespace"}]},
+            "code":403})
+    );
+    // Server-side apply that would create is a create too.
+    let (status, body) = api
+        .patch(
+            &format!("{SECRETS}/applied?fieldManager=t"),
+            "application/apply-patch+yaml",
+            &secret("applied", json!({"k": b64("v")})).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        body["details"]["causes"][0]["reason"],
+        "NamespaceTerminating"
+    );
+    // An update of what exists still works.
+    let mut update = created.clone();
+    update["data"] = json!({"k": b64("w")});
+    let (status, body) = api
+        .json(Method::PUT, &format!("{SECRETS}/before"), Some(update))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Other namespaces are not affected.
+    let (status, body) = api
+        .json(
+            Method::POST,
+            "/api/v1/namespaces/team-b/secrets",
+            Some(secret("after", json!({"k": b64("v")}))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}

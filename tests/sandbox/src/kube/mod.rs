@@ -87,8 +87,10 @@
 //! # Test hooks
 //! [`KubeState::get`], [`KubeState::list`], [`KubeState::secret_data`],
 //! [`KubeState::put_raw`] (seed an object), [`KubeState::bump_resource_version`] (simulate a
-//! concurrent writer: the next update with the old `resourceVersion` gets 409 Conflict) and
-//! [`KubeState::resource_version`].
+//! concurrent writer: the next update with the old `resourceVersion` gets 409 Conflict),
+//! [`KubeState::resource_version`] and [`KubeState::terminate_namespace`] (phase
+//! `Terminating`: NamespaceLifecycle then refuses creates in it with 403 Forbidden and cause
+//! `NamespaceTerminating`, as the real admission plugin does; updates and patches still work).
 
 pub mod discovery;
 pub mod objects;
@@ -315,6 +317,24 @@ impl KubeState {
     /// The current global resourceVersion (bumped by every write).
     pub fn resource_version(&self) -> u64 {
         self.lock().revision
+    }
+
+    /// Puts namespace `name` into phase `Terminating` with a `deletionTimestamp`, as a
+    /// `kubectl delete namespace` leaves it while its content is being removed: from then on
+    /// NamespaceLifecycle refuses every create in it (403 with cause `NamespaceTerminating`),
+    /// while reads, updates and patches still work. Watchers see it `MODIFIED`. Returns
+    /// `false` when there is no such namespace.
+    pub fn terminate_namespace(&self, name: &str) -> bool {
+        let mut store = self.lock();
+        let k = key(ns_kind(), "", name);
+        let Some(mut obj) = store.objects.get(&k).cloned() else {
+            return false;
+        };
+        obj["metadata"]["deletionTimestamp"] = json!(now_text());
+        obj["status"] = json!({"phase": "Terminating"});
+        obj["metadata"]["resourceVersion"] = json!(store.bump());
+        store.put(k, obj);
+        true
     }
 }
 
@@ -744,6 +764,16 @@ fn namespace_exists(ctx: &Ctx, ns: &str) -> bool {
         .contains_key(&key(ns_kind(), "", ns))
 }
 
+/// Whether namespace `ns` is in phase `Terminating` (NamespaceLifecycle admission).
+fn namespace_terminating(ctx: &Ctx, ns: &str) -> bool {
+    ctx.world
+        .kube
+        .lock()
+        .objects
+        .get(&key(ns_kind(), "", ns))
+        .is_some_and(|n| n.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating"))
+}
+
 /// `GET`/`POST` on a collection. `ns` is `None` for cluster-scoped kinds or all namespaces.
 fn collection(
     ctx: &Ctx,
@@ -971,6 +1001,12 @@ fn do_create(
 ) -> Result<Value, ApiError> {
     if kind.namespaced && !namespace_exists(ctx, ns) {
         return Err(status::not_found("namespaces", ns));
+    }
+    if kind.namespaced && namespace_terminating(ctx, ns) {
+        // Admission runs before the name is generated: a generateName create has no name yet.
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str);
+        let name = name.unwrap_or_default();
+        return Err(status::namespace_terminating(kind.resource, name, ns));
     }
     let mut name = obj
         .pointer("/metadata/name")

@@ -61,6 +61,33 @@ pub fn not_found(resource: &str, name: &str) -> ApiError {
     }
 }
 
+/// 403 from the NamespaceLifecycle admission plugin: a create in a namespace in phase
+/// `Terminating`. Same message, details and cause as
+/// `staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go`
+/// (`admission.NewForbidden` plus a `StatusCause` of type `NamespaceTerminating`, serialised as
+/// `reason`). `name` is empty for a `generateName` create.
+pub fn namespace_terminating(resource: &str, name: &str, namespace: &str) -> ApiError {
+    let subject = if name.is_empty() {
+        format!("{resource} is forbidden")
+    } else {
+        format!("{resource} \"{name}\" is forbidden")
+    };
+    let mut details = details(name, resource);
+    details["causes"] = json!([{
+        "reason": "NamespaceTerminating",
+        "message": format!("namespace {namespace} is being terminated"),
+        "field": "metadata.namespace",
+    }]);
+    ApiError {
+        code: 403,
+        reason: "Forbidden",
+        message: format!(
+            "{subject}: unable to create new content in namespace {namespace} because it is being terminated"
+        ),
+        details: Some(details),
+    }
+}
+
 /// 404 for a path the server does not serve.
 pub fn no_such_path() -> ApiError {
     ApiError {
