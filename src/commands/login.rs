@@ -508,38 +508,7 @@ async fn dedicated_login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<(
         access: &tokens.access_token,
         username: &username,
     };
-    // Re-login of the same environment without --org/--org-guid keeps the saved org (issue 24,
-    // friction 2), if the user can still see it; otherwise it is chosen as on a first login.
-    let saved_org = previous
-        .as_ref()
-        .filter(|p| p.api == api && settings.org.is_none() && settings.org_guid.is_none())
-        .filter(|p| !p.org_guid.is_empty())
-        .map(|p| (p.org.clone(), p.org_guid.clone()));
-    let org = match saved_org {
-        Some((name, guid)) => {
-            match cf::org_by_guid(&client, &api, &tokens.access_token, &guid).await {
-                Ok(Some(org)) => {
-                    output::info(format!(
-                        "Keeping the saved org `{}` (pass --org to choose another)",
-                        output::printable(&org.name)
-                    ));
-                    org
-                }
-                found => {
-                    let why = match found {
-                        Err(e) => format!("cannot look it up ({e})"),
-                        _ => format!("user `{username}` is no longer a member"),
-                    };
-                    output::warning(format!(
-                        "the saved org `{}` was not kept: {why}; choosing the org again",
-                        output::printable(&name)
-                    ));
-                    lookup.choose(&settings).await?
-                }
-            }
-        }
-        None => lookup.choose(&settings).await?,
-    };
+    let org = keep_or_choose_org(&lookup, &settings, previous.as_ref()).await?;
 
     let _lock = keep_credential(
         ctx,
@@ -583,6 +552,38 @@ async fn dedicated_login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<(
         org.name, org.guid, env.registry
     ));
     Ok(())
+}
+
+/// Re-login of the same environment without --org/--org-guid keeps the saved org (issue 24,
+/// friction 2), if the user can still see it; otherwise it is chosen as on a first login.
+async fn keep_or_choose_org(
+    lookup: &OrgLookup<'_>,
+    settings: &LoginSettings,
+    previous: Option<&Profile>,
+) -> anyhow::Result<cf::Org> {
+    let saved = previous
+        .filter(|p| p.api == lookup.api && settings.org.is_none() && settings.org_guid.is_none())
+        .filter(|p| !p.org_guid.is_empty());
+    let Some(saved) = saved else {
+        return lookup.choose(settings).await;
+    };
+    let why = match cf::org_by_guid(lookup.client, lookup.api, lookup.access, &saved.org_guid).await
+    {
+        Ok(Some(org)) => {
+            output::info(format!(
+                "Keeping the saved org `{}` (pass --org to choose another)",
+                output::printable(&org.name)
+            ));
+            return Ok(org);
+        }
+        Ok(None) => format!("user `{}` is no longer a member", lookup.username),
+        Err(e) => format!("cannot look it up ({e})"),
+    };
+    output::warning(format!(
+        "the saved org `{}` was not kept: {why}; choosing the org again",
+        output::printable(&saved.org)
+    ));
+    lookup.choose(settings).await
 }
 
 /// Whether this `login` only changes the org of a keyring profile of the same environment:
