@@ -52,6 +52,17 @@ pub enum RemoteError {
     },
 }
 
+impl RemoteError {
+    /// Whether the request certainly never reached the server: the connection was refused or
+    /// could not be made, or TLS failed before anything was sent (a mint cannot have happened).
+    pub fn never_sent(&self) -> bool {
+        matches!(
+            self,
+            RemoteError::Unreachable { .. } | RemoteError::Tls { .. }
+        )
+    }
+}
+
 /// The most a single answer may hold: every answer the plugin reads is small JSON; token and
 /// org lists are the largest (a few hundred entries).
 pub const BODY_LIMIT: usize = 1 << 20;

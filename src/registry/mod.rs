@@ -127,6 +127,12 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    /// Whether the request certainly never reached the registry (see
+    /// [`crate::http::RemoteError::never_sent`]).
+    pub fn never_sent(&self) -> bool {
+        matches!(self, RegistryError::Remote(remote) if remote.never_sent())
+    }
+
     /// Whether the registry refused the access token itself (worth one login refresh).
     pub fn is_unauthorized(&self) -> bool {
         matches!(self, RegistryError::Refused { status: 401, .. })

@@ -842,3 +842,32 @@ fn a_denied_cluster_scoped_list_is_not_placed_in_a_namespace() {
     )
     .fails_with("Kubernetes denied create of secret `regcred` in namespace `team-b`");
 }
+
+/// Issue 24, friction 5: a registry that refuses the connection never got the mint request, so
+/// the error says it cannot be reached and does not claim a token may exist; a request that
+/// reached the registry and lost its answer still says so (the "drops connection" case above).
+#[test]
+fn a_refused_connection_to_the_registry_claims_no_token_may_exist() {
+    let ctx = TestContext::logged_in();
+    let (port, _in_use) = closed_port();
+    let path = ctx.config_file();
+    let settings = std::fs::read_to_string(&path).unwrap();
+    let registry = ctx.sandbox.urls().registry_host.clone();
+    assert!(settings.contains(&registry), "{settings}");
+    std::fs::write(
+        &path,
+        settings.replace(&registry, &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let out = ctx
+        .run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .fails_with(&format!(
+            "cannot reach https://127.0.0.1:{port}/api/v1/tokens"
+        ));
+    assert!(
+        !out.stderr.contains("may have been created anyway"),
+        "{}",
+        out.stderr
+    );
+    assert!(ctx.tokens().is_empty());
+}

@@ -22,7 +22,8 @@ pub const USERNAME: &str = "token";
 impl From<SessionError> for ProviderError {
     fn from(error: SessionError) -> Self {
         let kind = match error.registry() {
-            Some(e) if e.is_transport() => ErrorKind::Transport,
+            // Refused before anything was sent: certainly nothing was minted (friction 5).
+            Some(e) if e.is_transport() && !e.never_sent() => ErrorKind::Transport,
             Some(e) if e.is_not_found() => ErrorKind::NotFound,
             _ if matches!(
                 error,

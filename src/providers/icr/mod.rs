@@ -145,7 +145,7 @@ pub enum IcrError {
 impl From<IcrError> for ProviderError {
     fn from(error: IcrError) -> Self {
         let kind = match &error {
-            IcrError::Iam(IamError::Remote(_)) => ErrorKind::Transport,
+            IcrError::Iam(IamError::Remote(remote)) if !remote.never_sent() => ErrorKind::Transport,
             IcrError::Iam(e) if e.status() == Some(404) => ErrorKind::NotFound,
             IcrError::NoApiKey { .. } | IcrError::NoStoredLogin { .. } => ErrorKind::NoLogin,
             _ => ErrorKind::Other,
