@@ -14,8 +14,10 @@ cd "$(dirname "$0")/.."
 BUILD=${CARGO_TARGET_DIR:-target}/debug
 
 if [ -z "${DEMO_INSIDE_KEYRING:-}" ]; then
+    echo "demo-icr: installing kubectl 1.36, docker-registry and a Secret Service if missing (.ci/install-deps)" >&2
     .ci/install-deps
-    cargo build --quiet --locked --bins --workspace
+    echo "demo-icr: building the plugin and the sandbox (first time: about 6 minutes on 2 cores)..." >&2
+    cargo build --locked --bins --workspace
     export DEMO_INSIDE_KEYRING=1
     unset HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
     exec dbus-run-session -- .ci/with-keyring bash "$0" "$@" </dev/null

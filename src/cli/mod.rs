@@ -15,6 +15,25 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::env;
 
+/// kubectl's layout of `--help`: the description, then the Examples, then usage and the flags
+/// (issue 24, friction 15: the Examples came last, after 140 lines of flags).
+const EXAMPLES_FIRST: &str = "{about}{after-help}\n\n{usage-heading} {usage}\n\n{all-args}";
+
+/// The command line as users get it: [`Cli`] with every command that has Examples laid out
+/// as kubectl's are.
+pub fn command() -> clap::Command {
+    fn examples_first(command: clap::Command) -> clap::Command {
+        let command = command.mut_subcommands(examples_first);
+        if command.get_after_help().is_some() || command.get_after_long_help().is_some() {
+            command.help_template(EXAMPLES_FIRST)
+        } else {
+            command
+        }
+    }
+    use clap::CommandFactory as _;
+    examples_first(Cli::command())
+}
+
 /// Log in to an IBM Cloud Dedicated environment and create image pull secrets for its private
 /// registry.
 ///
@@ -976,9 +995,39 @@ mod tests {
                 walk(sub, &sub_path);
             }
         }
-        let mut command = Cli::command().term_width(100);
+        let mut command = super::command().term_width(100);
         command.build();
         walk(&mut command, "");
+    }
+
+    /// Issue 24, friction 15: as in kubectl, the Examples come right after the description,
+    /// before usage and the (long) list of flags, in `--help` and `-h`.
+    #[test]
+    fn examples_come_before_the_flags() {
+        fn walk(command: &mut clap::Command, path: &str, seen: &mut usize) {
+            for long in [true, false] {
+                let help = if long {
+                    command.render_long_help()
+                } else {
+                    command.render_help()
+                }
+                .to_string();
+                if let Some(examples) = help.find("Examples:") {
+                    *seen += 1;
+                    let usage = help.find("Usage:").expect("usage");
+                    assert!(examples < usage, "{path}: Examples after Usage\n{help}");
+                }
+            }
+            for sub in command.get_subcommands_mut() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                walk(sub, &sub_path, seen);
+            }
+        }
+        let mut command = super::command();
+        command.build();
+        let mut seen = 0;
+        walk(&mut command, "kubectl dedicated-registry", &mut seen);
+        assert!(seen > 30, "only {seen} helps have Examples");
     }
 
     /// Every command users run has an "Examples:" section, as kubectl's commands do, and the

@@ -763,3 +763,36 @@ fn secret_delete_and_token_revoke_delete_api_keys() {
     );
     assert!(live(&ctx).is_empty());
 }
+
+/// Issue 20, "Must show": `bash tests/demo-icr.sh` runs the icr.io job end to end on the sandbox
+/// (login with an API key, `secret create -A`, a re-run, token list, rotate, prune, read back with
+/// the real kubectl), as the README says.
+#[test]
+fn the_icr_demo_script_runs_end_to_end() {
+    crate::common::require_keyring();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("bash")
+        .arg(root.join("tests/demo-icr.sh"))
+        .current_dir(root)
+        .env("DEMO_INSIDE_KEYRING", "1")
+        .env("KUBECTL_DIR", crate::main_job::kubectl_dir())
+        .env_remove("KUBECTL_DEDICATED_REGISTRY_PROFILE")
+        .env_remove("KUBECTL_DEDICATED_REGISTRY_CONFIG")
+        .env_remove("IBMCLOUD_API_KEY")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed\n{stdout}\n{stderr}");
+    assert!(stdout.contains("demo-icr: OK"), "{stdout}");
+    assert!(
+        stdout.contains("secret/regcred created (namespace team-b)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("secret/regcred unchanged (namespace team-b)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("'iamapikey'"), "{stdout}");
+}

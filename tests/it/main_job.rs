@@ -484,7 +484,7 @@ fn the_demo_script_runs_end_to_end() {
 }
 
 /// The directory of the kubectl the suite uses (the script links `$KUBECTL_DIR/kubectl`).
-fn kubectl_dir() -> std::path::PathBuf {
+pub(crate) fn kubectl_dir() -> std::path::PathBuf {
     let kubectl = crate::common::kubectl();
     let resolved = if kubectl.is_absolute() {
         kubectl
