@@ -4,6 +4,7 @@
 // Tests are tables and scenarios; the function-length rule (clippy.toml) is for src/.
 #![allow(clippy::too_many_lines)]
 
+mod benches;
 mod common;
 mod completion;
 mod container_image;
