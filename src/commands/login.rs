@@ -567,8 +567,12 @@ async fn keep_or_choose_org(
     let Some(saved) = saved else {
         return lookup.choose(settings).await;
     };
-    let why = match cf::org_by_guid(lookup.client, lookup.api, lookup.access, &saved.org_guid).await
-    {
+    // The user's org list, as a first login reads it (some Cloud Controllers answer the
+    // by-GUID route with "Unknown request").
+    let found = cf::orgs(lookup.client, lookup.api, lookup.access, None)
+        .await
+        .map(|orgs| orgs.into_iter().find(|o| o.guid == saved.org_guid));
+    let why = match found {
         Ok(Some(org)) => {
             output::info(format!(
                 "Keeping the saved org `{}` (pass --org to choose another)",
