@@ -29,6 +29,8 @@ pub mod providers;
 
 pub mod engine;
 
+pub mod controller;
+
 pub mod cli;
 
 pub mod commands;

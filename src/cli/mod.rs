@@ -168,6 +168,7 @@ impl Command {
             Command::Pod(PodCommand::Apply(a)) => Some(&a.common.kube),
             Command::Doctor(a) => Some(&a.kube),
             Command::Version(a) => Some(&a.kube),
+            Command::Controller(a) => Some(&a.kube),
             Command::Login(_)
             | Command::Logout
             | Command::Token(TokenCommand::Revoke(_))
@@ -218,6 +219,12 @@ pub enum Command {
     /// The saved logins (profiles).
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Run in the cluster as a controller: keep the secret in every selected namespace, with
+    /// leader election, /healthz, /readyz, /metrics and Events (see deploy/).
+    #[command(
+        after_help = "Examples:\n  kubectl-dedicated_registry controller dedicated-registry -A --exclude 'sandbox-*' --config /etc/kubectl-dedicated-registry/config.yaml\n  kubectl dedicated-registry controller regcred -l team=payments --listen 127.0.0.1:8080 --lease-namespace ops"
+    )]
+    Controller(ControllerArgs),
     /// Print the plugin, Kubernetes client and target server versions.
     #[command(
         after_help = "Examples:\n  kubectl dedicated-registry version\n  kubectl dedicated-registry version --client -o json"
@@ -777,6 +784,72 @@ pub struct SecretCreateArgs {
     /// Needs no login once the cluster holds the shared token. Stops on Ctrl-C or SIGTERM.
     #[arg(long, conflicts_with_all = ["token_per_namespace", "dry_run", "output"])]
     pub watch: bool,
+}
+
+/// `controller`.
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    /// Kubernetes connection flags (in a Pod: its ServiceAccount).
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
+    /// Name of the Secret to keep in every selected namespace.
+    #[arg(value_name = "NAME", default_value = crate::manifests::DEFAULT_SECRET_NAME)]
+    pub name: String,
+
+    /// Every namespace (except `kube-*` and `--exclude`).
+    #[arg(short = 'A', long, help_heading = SELECTION_FLAGS)]
+    pub all_namespaces: bool,
+
+    /// The namespaces whose labels match this selector (kubectl syntax).
+    #[arg(short = 'l', long, value_name = "SELECTOR", help_heading = SELECTION_FLAGS)]
+    pub selector: Option<String>,
+
+    /// Skip namespaces matching this pattern (`*` matches anything; repeatable).
+    #[arg(long, value_name = "PATTERN", help_heading = SELECTION_FLAGS)]
+    pub exclude: Vec<String>,
+
+    /// Also add the secret to this ServiceAccount's imagePullSecrets in each namespace
+    /// (repeatable; needs deploy/overlays/service-accounts).
+    #[arg(long = "service-account", value_name = "NAME")]
+    pub service_accounts: Vec<String>,
+
+    /// Credentials that can push as well as pull (default: pull only).
+    #[arg(long)]
+    pub readwrite: bool,
+
+    /// The settings file with the profile (the plugin's own format, written by `login`; in a
+    /// Pod, a mounted ConfigMap). Default: the user's settings file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
+    /// Where /healthz, /readyz and /metrics are served (plain HTTP).
+    #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+
+    /// The Lease that elects the replica that writes.
+    #[arg(long, value_name = "NAME", default_value = "kubectl-dedicated-registry-controller")]
+    pub lease_name: String,
+
+    /// The Lease's namespace (default: `$POD_NAMESPACE`, else the target namespace).
+    #[arg(long, value_name = "NAMESPACE", env = "POD_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// This replica's name in the Lease (default: `$POD_NAME`, else host name and process id).
+    #[arg(long, value_name = "NAME", env = "POD_NAME")]
+    pub identity: Option<String>,
+
+    /// Seconds the Lease is held without renewal; a standby takes over after that.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..=300))]
+    pub lease_duration: u64,
+
+    /// How often every selected namespace is looked at again, events or not (e.g. `10m`).
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub resync: String,
+
+    /// Namespaces written at once.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
 }
 
 /// `--concurrency`'s default: measured on the sandbox with 40 ms per request (`tests/bench.sh`).

@@ -81,6 +81,8 @@ pub enum CommandSettings {
     ProfileList(Option<super::ListFormat>),
     /// `profile use NAME`.
     ProfileUse(String),
+    /// `controller`.
+    Controller(ControllerSettings),
     /// `version`.
     Version {
         /// `--client`.
@@ -291,6 +293,7 @@ impl OutputFormat {
 impl Settings {
     /// Validates the parsed command line.
     pub fn from_cli(cli: Cli) -> anyhow::Result<Settings> {
+        let profile_given = cli.profile.is_some();
         let profile = match cli.profile {
             Some(profile) => validate_profile(profile)?,
             None => crate::store::profiles::current_name(),
@@ -331,6 +334,9 @@ impl Settings {
                 pod(common, !no_check)?,
                 PodApplySettings { dry_run, output },
             ),
+            Command::Controller(args) => {
+                CommandSettings::Controller(controller(args, profile_given)?)
+            }
             Command::Doctor(args) => {
                 if let Some(name) = &args.secret {
                     manifests::validate_object_name("secret", name)?;
@@ -372,6 +378,88 @@ fn validate_profile(profile: String) -> anyhow::Result<String> {
         );
     }
     Ok(profile)
+}
+
+/// `controller`.
+#[derive(Debug)]
+pub struct ControllerSettings {
+    /// What the engine keeps true.
+    pub spec: crate::controller::ControllerSpec,
+    /// `--config`: the settings file holding the profile.
+    pub config: Option<std::path::PathBuf>,
+    /// Whether `--profile` (or its variable) named the profile.
+    pub profile_given: bool,
+}
+
+fn controller(args: super::ControllerArgs, profile_given: bool) -> anyhow::Result<ControllerSettings> {
+    manifests::validate_object_name("secret", &args.name)?;
+    for account in &args.service_accounts {
+        manifests::validate_object_name("serviceaccount", account)?;
+    }
+    let Some(selector) = selection(args.all_namespaces, args.selector.as_deref(), &[])? else {
+        bail!(
+            "controller needs a selection: add -A (every namespace) or -l SELECTOR"
+        );
+    };
+    if let Some(namespace) = &args.lease_namespace {
+        manifests::validate_namespace(namespace)?;
+    }
+    manifests::validate_object_name("lease", &args.lease_name)?;
+    let resync = humantime::parse_duration(&args.resync).map_err(|e| {
+        anyhow::anyhow!("invalid --resync `{}` ({e}); use a duration such as `10m`", args.resync)
+    })?;
+    if resync < std::time::Duration::from_secs(10) {
+        bail!("--resync {} is too short; use at least 10s", args.resync);
+    }
+    let identity = args.identity.unwrap_or_else(|| {
+        let host = hostname_or("controller");
+        format!("{host}-{}", std::process::id())
+    });
+    let spec = CreateSpec {
+        spec: crate::engine::spec::SecretSpec {
+            name: args.name,
+            docker_email: None,
+            description: None,
+            access: Access::from_readwrite(args.readwrite),
+        },
+        service_accounts: args.service_accounts,
+        overwrite: false,
+        rotate: false,
+        dry_run: false,
+        verify: Verification::Auto,
+        scope: Scope::Fleet(FleetScope {
+            selector,
+            exclude: args.exclude,
+            per_namespace: false,
+            concurrency: concurrency(args.concurrency),
+            watch: true,
+        }),
+        reuse: false,
+    };
+    Ok(ControllerSettings {
+        spec: crate::controller::ControllerSpec {
+            create: spec,
+            listen: args.listen,
+            lease: crate::controller::LeaseSpec {
+                name: args.lease_name,
+                namespace: args.lease_namespace,
+                identity,
+                duration_seconds: args.lease_duration,
+            },
+            resync,
+        },
+        config: args.config,
+        profile_given,
+    })
+}
+
+/// The host name, or `fallback`.
+fn hostname_or(fallback: &str) -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| fallback.to_string())
 }
 
 /// The kubectl flags, with `-n` and `--request-timeout` checked.

@@ -2,6 +2,7 @@
 //! lower layers (fetch, decide with pure functions, act, report); [`dispatch`] routes to them.
 
 mod completion;
+mod controller;
 mod doctor;
 mod image;
 mod login;
@@ -141,6 +142,7 @@ pub async fn dispatch(settings: Settings) -> anyhow::Result<()> {
         CommandSettings::PodRender(s, format) => pod::render(&ctx, s, format).await,
         CommandSettings::PodApply(s, apply) => pod::apply(&ctx, s, apply).await,
         CommandSettings::Doctor(s) => doctor::doctor(&ctx, s).await,
+        CommandSettings::Controller(s) => controller::controller(&ctx, s).await,
         CommandSettings::ProfileList(format) => profile::list(&ctx, format),
         CommandSettings::ProfileUse(name) => profile::use_profile(&name),
         CommandSettings::Version {

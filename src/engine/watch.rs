@@ -301,7 +301,7 @@ impl<'s> State<'s> {
 
 impl Fleet<'_> {
     /// Whether `secret` is a managed secret holding a shared token other than `known`.
-    fn holds_another_shared_token(&self, secret: &Secret, known: Option<&str>) -> bool {
+    pub fn holds_another_shared_token(&self, secret: &Secret, known: Option<&str>) -> bool {
         known.is_some_and(|known| {
             self.is_wanted(secret)
                 && manifests::is_shared(secret)
@@ -312,7 +312,7 @@ impl Fleet<'_> {
 
     /// The cluster's shared token as the managed secrets hold it, if one this tool minted
     /// still works (the rules of [`Fleet::reusable`], over the namespaces `scope` selects now).
-    async fn shared_in_cluster(
+    pub async fn shared_in_cluster(
         &self,
         scope: &FleetScope,
         provider: &mut dyn Provider,

@@ -119,6 +119,25 @@ impl CredentialStore for OsKeyring {
     }
 }
 
+/// No store at all: the in-cluster controller keeps nothing (a Pod has no keyring). A login
+/// there comes from the profile's API key variable, read on every run; a credential the
+/// platform rotates during the run lives in memory only.
+pub struct NoKeyring;
+
+impl CredentialStore for NoKeyring {
+    fn get(&self, _key: &CredKey) -> Result<Option<SecretString>, SecretsError> {
+        Ok(None)
+    }
+
+    fn set(&self, _key: &CredKey, _secret: &SecretString) -> Result<(), SecretsError> {
+        Ok(())
+    }
+
+    fn delete(&self, _key: &CredKey) -> Result<bool, SecretsError> {
+        Ok(false)
+    }
+}
+
 /// An in-memory store for unit tests.
 #[cfg(test)]
 #[derive(Default)]

@@ -6,7 +6,7 @@ pub mod keyring;
 pub mod lock;
 pub mod profiles;
 
-pub use keyring::{CredKey, CredentialStore, OsKeyring, SecretsError};
+pub use keyring::{CredKey, CredentialStore, NoKeyring, OsKeyring, SecretsError};
 pub use lock::{ProfileLock, lock_credential};
 pub use profiles::{
     ApiKeyRoute, ConfigFile, CredentialSource, DEFAULT_PROFILE, LoginMethod, PolicyApi, Profile,

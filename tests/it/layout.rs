@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["cluster", "registry", "store"],
     &["providers"],
     &["engine"],
+    &["controller"],
     &["cli"],
     &["commands"],
 ];

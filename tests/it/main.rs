@@ -7,6 +7,7 @@
 mod benches;
 mod common;
 mod completion;
+mod controller;
 mod container_image;
 mod doctor;
 mod errors;

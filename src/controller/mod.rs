@@ -1,0 +1,138 @@
+//! The in-cluster controller (`kubectl-dedicated_registry controller`, issue 21): the second
+//! front end on the engine, for platform teams who keep many namespaces supplied.
+//!
+//! - **Leader election** ([`leader`]): a `coordination.k8s.io/v1` Lease through
+//!   `kube-lease-manager`; only the holder writes, a standby waits to take over.
+//! - **Reconcile** ([`reconcile`]): `kube::runtime::Controller` with the Namespace as the
+//!   primary object and the managed Secret of that name watched and mapped back to its
+//!   namespace; each reconcile is the engine's fan-out pass ([`crate::engine::fleet::Fleet`])
+//!   for that namespace, batched with the others that are due, with the cluster's shared
+//!   credential; a periodic resync re-reads everything as a safety net against a deaf watch.
+//! - **Health and metrics** ([`health`], [`metrics`]): `/healthz`, `/readyz`, `/metrics`.
+//! - **Events** on the Secrets written (`Created`, `Updated`, `WriteFailed`).
+//!
+//! No clap, no stdout: the CLI builds a [`ControllerSpec`] and renders the diagnostics.
+
+pub mod health;
+pub mod leader;
+pub mod metrics;
+mod reconcile;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cluster::Target;
+use crate::engine::spec::{CreateSpec, FleetScope, Scope};
+use crate::providers::Provider;
+
+/// The Event reporter and Lease field manager name.
+pub const CONTROLLER_NAME: &str = "kubectl-dedicated-registry";
+
+/// What the controller is asked to keep true.
+#[derive(Debug, Clone)]
+pub struct ControllerSpec {
+    /// The secret, its ServiceAccounts, how credentials are checked; `scope` is the selection.
+    pub create: CreateSpec,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    pub listen: SocketAddr,
+    /// The Lease.
+    pub lease: LeaseSpec,
+    /// How often every selected namespace is looked at again, events or not.
+    pub resync: Duration,
+}
+
+/// The Lease that elects the replica that writes.
+#[derive(Debug, Clone)]
+pub struct LeaseSpec {
+    /// Its name.
+    pub name: String,
+    /// Its namespace (`None`: the target namespace, in a Pod its own).
+    pub namespace: Option<String>,
+    /// This replica's identity (the Pod's name).
+    pub identity: String,
+    /// Seconds a holder keeps it without renewing.
+    pub duration_seconds: u64,
+}
+
+impl ControllerSpec {
+    /// The selection.
+    pub fn scope(&self) -> &FleetScope {
+        match &self.create.scope {
+            Scope::Fleet(scope) => scope,
+            Scope::One => unreachable!("the CLI builds a controller spec with a selection"),
+        }
+    }
+}
+
+/// Runs until a signal: serves the probes, takes part in the election, and while leading keeps
+/// the selection supplied. A lost Lease stops the writes after those in flight and waits to
+/// lead again; SIGTERM releases the Lease before the exit.
+pub async fn run(
+    spec: &ControllerSpec,
+    target: &Target,
+    provider: &mut dyn Provider,
+) -> anyhow::Result<()> {
+    let cancel = provider.cancel().clone();
+    let metrics = Arc::new(metrics::Metrics::new());
+    let health = Arc::new(health::Health::default());
+    let stopping = {
+        let cancel = cancel.clone();
+        async move { cancel.cancelled().await }
+    };
+    let (bound, server) =
+        health::serve(spec.listen, health.clone(), metrics.clone(), stopping).await?;
+    crate::trace::note(format!(
+        "serving /healthz, /readyz and /metrics on http://{bound}"
+    ));
+    let namespace = spec
+        .lease
+        .namespace
+        .clone()
+        .unwrap_or_else(|| target.namespace.clone());
+    let mut election = leader::Election::start(target, &spec.lease, &namespace).await?;
+    health.observed();
+    let result = lead_while_elected(spec, target, provider, &metrics, &health, &mut election).await;
+    election.release().await;
+    let _ = server.await;
+    crate::trace::note(format!("{}; stopped", cancel.message()));
+    result
+}
+
+/// Leads each time the Lease is won, until a signal.
+async fn lead_while_elected(
+    spec: &ControllerSpec,
+    target: &Target,
+    provider: &mut dyn Provider,
+    metrics: &Arc<metrics::Metrics>,
+    health: &Arc<health::Health>,
+    election: &mut leader::Election,
+) -> anyhow::Result<()> {
+    let cancel = provider.cancel().clone();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            won = election.won() => won?,
+        }
+        metrics.leader.set(1);
+        health.leading(true);
+        crate::trace::note(format!(
+            "leading (Lease {}/{} held by {})",
+            election.namespace(),
+            spec.lease.name,
+            spec.lease.identity
+        ));
+        let lost = election.lost();
+        let result =
+            reconcile::lead(spec, target, &mut *provider, metrics.clone(), health, lost).await;
+        metrics.leader.set(0);
+        health.leading(false);
+        if cancel.is_cancelled() {
+            return result;
+        }
+        if let Err(e) = result {
+            crate::trace::warning(format!("{e:#}"));
+        }
+        crate::trace::warning("the Lease was lost; writes stopped, standing by to lead again");
+    }
+}

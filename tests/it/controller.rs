@@ -1,0 +1,371 @@
+//! `controller`: the in-cluster front end (issue 21), run as a process against the sandbox as
+//! it would run in a Pod: a profile whose API key comes from a variable (no keyring), a Lease,
+//! probes and metrics on a local port, Events on the Secrets it writes.
+// See: issue 21.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dedicated_sandbox::{Service, seed};
+use serde_json::Value;
+
+use crate::common::{TestContext, ids, mints, namespaces};
+
+const LEASE: &str = "kubectl-dedicated-registry-controller";
+
+/// Polls `check` for up to 30 s (a loaded CI machine); the time it took is printed, not
+/// asserted.
+fn eventually(what: &str, check: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < Duration::from_secs(30), "never: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("after {} ms: {what}", start.elapsed().as_millis());
+}
+
+/// A logged-in context whose profile reads its API key from `IBMCLOUD_API_KEY` on every run
+/// (as a Pod gets it from a Secret): the controller needs no keyring.
+fn api_key_context() -> TestContext {
+    crate::common::require_keyring();
+    let ctx = TestContext::new();
+    let args = ctx.login_args(&["--org", seed::DEV_ORG, "--apikey-env"]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = ctx.command(&refs);
+    cmd.env("IBMCLOUD_API_KEY", seed::ALICE_API_KEY);
+    ctx.run_with(cmd, None).ok();
+    ctx
+}
+
+/// A controller process and what it printed on stderr so far.
+struct Running {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
+}
+
+fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = text.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut text = sink.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    text
+}
+
+impl Running {
+    fn start(ctx: &TestContext, identity: &str, extra: &[&str]) -> Running {
+        let mut args = vec![
+            "controller",
+            "regcred",
+            "-A",
+            "--listen",
+            "127.0.0.1:0",
+            "--lease-namespace",
+            "default",
+            "--identity",
+            identity,
+            "--lease-duration",
+            "3",
+        ];
+        args.extend_from_slice(extra);
+        let mut cmd = ctx.command(&args);
+        cmd.env("IBMCLOUD_API_KEY", seed::ALICE_API_KEY)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("controller starts");
+        let stderr = collect(child.stderr.take().unwrap());
+        let stdout = collect(child.stdout.take().unwrap());
+        Running {
+            child,
+            stderr,
+            stdout,
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The address it serves on (from its first line).
+    fn address(&self) -> String {
+        eventually("the controller says where it serves", || {
+            self.stderr().contains("on http://")
+        });
+        let text = self.stderr();
+        let line = text.lines().find(|l| l.contains("on http://")).unwrap();
+        line.rsplit("http://").next().unwrap().trim().to_string()
+    }
+
+    /// `GET path`: the status code and the body.
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut stream = std::net::TcpStream::connect(self.address()).expect("connects");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// The value of the metric line starting with `name` (with its labels), if present.
+    fn metric(&self, name: &str) -> Option<f64> {
+        let (_, body) = self.get("/metrics");
+        body.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait(mut self) -> (std::process::ExitStatus, String, String) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                let out = self.stdout.lock().unwrap().clone();
+                return (status, self.stderr(), out);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the controller did not stop: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Lease as the real kubectl reads it.
+fn lease(ctx: &TestContext) -> Value {
+    let run = ctx.kubectl(&["-n", "default", "get", "lease", LEASE, "-o", "json"]);
+    serde_json::from_str(&run.stdout).unwrap_or(Value::Null)
+}
+
+fn holder(ctx: &TestContext) -> Option<String> {
+    lease(ctx)["spec"]["holderIdentity"]
+        .as_str()
+        .map(String::from)
+}
+
+fn secret_uid(ctx: &TestContext, namespace: &str) -> Option<String> {
+    ctx.sandbox
+        .world
+        .kube
+        .get(namespace, "secrets", "regcred")
+        .map(|s| s["metadata"]["uid"].as_str().unwrap_or_default().to_string())
+}
+
+/// The Events in `namespace` as the real kubectl reads them (events.k8s.io/v1).
+fn events(ctx: &TestContext, namespace: &str) -> Vec<Value> {
+    let run = ctx.kubectl(&[
+        "-n",
+        namespace,
+        "get",
+        "events.v1.events.k8s.io",
+        "-o",
+        "json",
+    ]);
+    let list: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// Secret creations (POST) the API server answered with 201 in `namespace`.
+fn creates_in(ctx: &TestContext, namespace: &str) -> usize {
+    let path = format!("/api/v1/namespaces/{namespace}/secrets");
+    ctx.sandbox
+        .journal()
+        .for_service(Service::Kube)
+        .iter()
+        .filter(|e| e.method == "POST" && e.path == path && e.status == 201)
+        .count()
+}
+
+#[test]
+fn the_controller_supplies_repairs_skips_and_reports() {
+    let ctx = api_key_context();
+    namespaces(&ctx, &["c-1", "c-doomed"]);
+    assert!(ctx.sandbox.world.kube.terminate_namespace("c-doomed"));
+    let controller = Running::start(&ctx, "one", &[]);
+    eventually("the first pass", || {
+        controller.get("/readyz").0 == 200 && secret_uid(&ctx, "c-1").is_some()
+    });
+    assert_eq!(holder(&ctx).as_deref(), Some("one"), "it holds the Lease");
+    assert_eq!(controller.get("/healthz").0, 200);
+    let shared = ids(&ctx, &["team-a", "team-b", "c-1"]);
+    assert_eq!(shared.len(), 1, "one credential for the cluster");
+    assert_eq!(mints(&ctx), 1);
+
+    // A new namespace, a deleted secret, an edited one.
+    ctx.kubectl(&["create", "namespace", "c-new"]).ok();
+    eventually("a new namespace is supplied", || {
+        secret_uid(&ctx, "c-new").is_some()
+    });
+    let before = secret_uid(&ctx, "c-1").unwrap();
+    ctx.kubectl(&["-n", "c-1", "delete", "secret", "regcred"]).ok();
+    eventually("a deleted secret is written again", || {
+        secret_uid(&ctx, "c-1").is_some_and(|uid| uid != before)
+    });
+    ctx.kubectl(&[
+        "-n",
+        "team-a",
+        "annotate",
+        "--overwrite",
+        "secret",
+        "regcred",
+        "kubectl-dedicated-registry/token-access=read-write",
+    ])
+    .ok();
+    eventually("an edited secret is repaired", || {
+        ctx.sandbox
+            .world
+            .kube
+            .get("team-a", "secrets", "regcred")
+            .is_some_and(|s| {
+                s["metadata"]["annotations"]["kubectl-dedicated-registry/token-access"]
+                    == "read-only"
+            })
+    });
+    assert_eq!(ids(&ctx, &["team-a", "c-1", "c-new"]), shared);
+    assert_eq!(mints(&ctx), 1, "healing copies the shared credential");
+
+    // The Terminating namespace: skipped, never written, counted.
+    assert!(ctx.sandbox.world.kube.get("c-doomed", "secrets", "regcred").is_none());
+    assert_eq!(creates_in(&ctx, "c-doomed"), 0, "no write was even tried");
+    assert!(
+        controller
+            .metric("kubectl_dedicated_registry_skipped_total{reason=\"namespace_terminating\"}")
+            .is_some_and(|n| n >= 1.0),
+        "{}",
+        controller.get("/metrics").1
+    );
+    // Metrics after the known sequence.
+    let metric = |name: &str| controller.metric(name).unwrap_or(0.0);
+    assert_eq!(metric("kubectl_dedicated_registry_credentials_minted_total"), 1.0);
+    assert_eq!(metric("kubectl_dedicated_registry_leader"), 1.0);
+    assert!(
+        metric("kubectl_dedicated_registry_reconciles_total{outcome=\"created\"}") >= 4.0,
+        "team-a, team-b, c-1, c-new at least: {}",
+        controller.get("/metrics").1
+    );
+    assert!(metric("kubectl_dedicated_registry_reconciles_total{outcome=\"configured\"}") >= 1.0);
+
+    // Events on the Secrets, as kubectl shows them.
+    let created = events(&ctx, "c-new");
+    assert!(
+        created.iter().any(|e| e["reason"] == "Created"
+            && e["type"] == "Normal"
+            && e["regarding"]["kind"] == "Secret"
+            && e["regarding"]["name"] == "regcred"
+            && e["reportingController"] == "kubectl-dedicated-registry"
+            && e["reportingInstance"] == "one"),
+        "{created:?}"
+    );
+    assert!(
+        events(&ctx, "team-a").iter().any(|e| e["reason"] == "Updated"),
+        "the repair"
+    );
+
+    // SIGTERM: exit 0, the Lease released at once (no wait for its expiry).
+    controller.signal("-TERM");
+    let (status, stderr, stdout) = controller.wait();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(holder(&ctx), None, "released: {:?}", lease(&ctx));
+    // Nothing secret in what it printed; the positive control: the credential is in the secret.
+    let token = crate::common::token_of(&ctx, "c-1", "regcred");
+    assert!(!token.is_empty());
+    for text in [&stderr, &stdout] {
+        assert!(!text.contains(&token), "{text}");
+        assert!(!text.contains(seed::ALICE_API_KEY), "{text}");
+        assert!(!text.contains("eyJ"), "{text}");
+    }
+    // The API key went only to the login server (its token request).
+    crate::common::assert_sent_only_to_login(&ctx.sandbox, seed::ALICE_API_KEY);
+}
+
+#[test]
+fn a_standby_takes_over_when_the_leader_is_killed_and_mints_nothing() {
+    let ctx = api_key_context();
+    let first = Running::start(&ctx, "first", &[]);
+    eventually("the first leads and is ready", || {
+        holder(&ctx).as_deref() == Some("first") && first.get("/readyz").0 == 200
+    });
+    let second = Running::start(&ctx, "second", &[]);
+    eventually("the standby is ready (it read the Lease)", || {
+        second.get("/readyz").0 == 200
+    });
+    assert_eq!(second.metric("kubectl_dedicated_registry_leader"), Some(0.0));
+    ctx.kubectl(&["create", "namespace", "t-before"]).ok();
+    eventually("the leader supplies a new namespace", || {
+        secret_uid(&ctx, "t-before").is_some()
+    });
+    assert_eq!(holder(&ctx).as_deref(), Some("first"), "the standby never took it");
+
+    // Killed, no release: the standby takes over once the 3 s Lease expires.
+    first.signal("-KILL");
+    drop(first);
+    ctx.kubectl(&["create", "namespace", "t-after"]).ok();
+    let killed = Instant::now();
+    eventually("the standby leads and supplies the namespace", || {
+        secret_uid(&ctx, "t-after").is_some()
+    });
+    eprintln!("taken over in {} ms", killed.elapsed().as_millis());
+    assert_eq!(holder(&ctx).as_deref(), Some("second"));
+    assert_eq!(second.metric("kubectl_dedicated_registry_leader"), Some(1.0));
+    assert_eq!(mints(&ctx), 1, "the new leader reuses the cluster's credential");
+    for namespace in ["team-a", "team-b", "t-before", "t-after"] {
+        assert_eq!(creates_in(&ctx, namespace), 1, "{namespace} written once");
+    }
+    assert_eq!(ids(&ctx, &["team-a", "t-before", "t-after"]).len(), 1);
+}
+
+#[test]
+fn a_controller_without_a_selection_or_profile_says_what_to_do() {
+    let ctx = TestContext::new();
+    ctx.run(&["controller", "regcred"], None)
+        .fails_with("controller needs a selection: add -A (every namespace) or -l SELECTOR");
+    let missing = ctx.home.path().join("nope.yaml");
+    ctx.run(
+        &[
+            "controller",
+            "regcred",
+            "-A",
+            "--config",
+            missing.to_str().unwrap(),
+        ],
+        None,
+    )
+    .fails_with("does not exist; point --config at the file `login` wrote");
+}
