@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::objects::{self, KINDS, Kind, VERBS};
+use super::objects::{self, GROUP_KINDS, KINDS, Kind, VERBS};
 
 /// `GET /version`.
 pub fn version() -> Value {
@@ -50,12 +50,64 @@ pub fn api_versions(server_addr: &str) -> Value {
 /// The one API group served besides the core group, for `kubectl auth can-i`.
 pub const AUTHZ_GROUP: &str = "authorization.k8s.io";
 
-/// Legacy `GET /apis`: `authorization.k8s.io` (SelfSubjectAccessReview only).
+/// Legacy `GET /apis`: `authorization.k8s.io` (SelfSubjectAccessReview only), then the groups
+/// of [`GROUP_KINDS`] (`coordination.k8s.io`, `events.k8s.io`).
 pub fn api_group_list() -> Value {
     let version = json!({"groupVersion": "authorization.k8s.io/v1", "version": "v1"});
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-        {"name": AUTHZ_GROUP, "versions": [version], "preferredVersion": version}
-    ]})
+    let mut groups =
+        vec![json!({"name": AUTHZ_GROUP, "versions": [version], "preferredVersion": version})];
+    groups.extend(served_groups().map(|g| {
+        let mut group = api_group(g);
+        if let Some(m) = group.as_object_mut() {
+            m.remove("kind");
+            m.remove("apiVersion");
+        }
+        group
+    }));
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// The named groups of [`GROUP_KINDS`], each once, in order.
+fn served_groups() -> impl Iterator<Item = &'static str> {
+    GROUP_KINDS
+        .iter()
+        .enumerate()
+        .filter(|(i, k)| !GROUP_KINDS[..*i].iter().any(|p| p.group == k.group))
+        .map(|(_, k)| k.group)
+}
+
+/// Whether `group` is one of [`GROUP_KINDS`]'s groups (not `authorization.k8s.io`).
+pub fn serves_group(group: &str) -> bool {
+    GROUP_KINDS.iter().any(|k| k.group == group)
+}
+
+/// Legacy `GET /apis/<group>` for a group of [`GROUP_KINDS`] (only `v1`).
+pub fn api_group(group: &str) -> Value {
+    let version = json!({"groupVersion": format!("{group}/v1"), "version": "v1"});
+    json!({"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": [version], "preferredVersion": version})
+}
+
+/// Legacy `GET /apis/<group>/v1` for a group of [`GROUP_KINDS`].
+pub fn group_resource_list(group: &str) -> Value {
+    let resources: Vec<Value> = GROUP_KINDS
+        .iter()
+        .filter(|k| k.group == group)
+        .map(|k| {
+            let mut r = json!({
+                "name": k.resource,
+                "singularName": k.singular,
+                "namespaced": k.namespaced,
+                "kind": k.kind,
+                "verbs": VERBS,
+                "storageVersionHash": storage_hash(k),
+            });
+            if !k.short_names.is_empty() {
+                r["shortNames"] = json!(k.short_names);
+            }
+            r
+        })
+        .collect();
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("{group}/v1"), "resources": resources})
 }
 
 /// Legacy `GET /apis/authorization.k8s.io/v1`.
@@ -99,11 +151,12 @@ pub fn api_resource_list() -> Value {
 
 fn storage_hash(k: &Kind) -> String {
     use sha2::{Digest, Sha256};
-    let d = Sha256::digest(format!("v1/{}", k.kind));
+    let d = Sha256::digest(format!("{}/{}", k.api_version(), k.kind));
     base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &d[..8])
 }
 
-/// Aggregated discovery for `/api` (the core group) or `/apis` (`authorization.k8s.io`).
+/// Aggregated discovery for `/api` (the core group) or `/apis` (`authorization.k8s.io`, then
+/// the groups of [`GROUP_KINDS`]).
 pub fn aggregated(core: bool) -> Value {
     let items = if core {
         let resources: Vec<Value> = KINDS
@@ -130,7 +183,7 @@ pub fn aggregated(core: bool) -> Value {
             "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}]
         })]
     } else {
-        vec![json!({
+        let mut items = vec![json!({
             "metadata": {"name": AUTHZ_GROUP, "creationTimestamp": null},
             "versions": [{"version": "v1", "resources": [{
                 "resource": "selfsubjectaccessreviews",
@@ -139,7 +192,31 @@ pub fn aggregated(core: bool) -> Value {
                 "singularResource": "selfsubjectaccessreview",
                 "verbs": ["create"]
             }], "freshness": "Current"}]
-        })]
+        })];
+        for group in served_groups() {
+            let resources: Vec<Value> = GROUP_KINDS
+                .iter()
+                .filter(|k| k.group == group)
+                .map(|k| {
+                    let mut r = json!({
+                        "resource": k.resource,
+                        "responseKind": {"group": group, "version": "v1", "kind": k.kind},
+                        "scope": if k.namespaced { "Namespaced" } else { "Cluster" },
+                        "singularResource": k.singular,
+                        "verbs": VERBS,
+                    });
+                    if !k.short_names.is_empty() {
+                        r["shortNames"] = json!(k.short_names);
+                    }
+                    r
+                })
+                .collect();
+            items.push(json!({
+                "metadata": {"name": group, "creationTimestamp": null},
+                "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}]
+            }));
+        }
+        items
     };
     json!({
         "kind": "APIGroupDiscoveryList",
@@ -388,6 +465,18 @@ pub fn table(
             column("Data", "string", "", "Data contains the secret data.", 0),
             age_col,
         ],
+        "Lease" => vec![
+            name_col,
+            column(
+                "Holder",
+                "string",
+                "",
+                "holderIdentity contains the identity of the holder of a current lease.",
+                0,
+            ),
+            age_col,
+        ],
+        "Event" => event_columns(),
         "ServiceAccount" => vec![
             name_col,
             column(
@@ -465,6 +554,12 @@ pub fn table(
                     json!(o.get("data").and_then(Value::as_object).map_or(0, |d| d.len())),
                     json!(age),
                 ],
+                "Lease" => vec![
+                    name,
+                    json!(o.pointer("/spec/holderIdentity").and_then(Value::as_str).unwrap_or("")),
+                    json!(age),
+                ],
+                "Event" => event_cells(o, now),
                 "ServiceAccount" => vec![
                     name,
                     json!(o.get("secrets").and_then(Value::as_array).map_or(0, |s| s.len())),
@@ -507,6 +602,149 @@ pub fn table(
         "columnDefinitions": columns,
         "rows": rows
     })
+}
+
+/// The Event columns of the real printer (`printEvent`), which serves both `v1` and
+/// `events.k8s.io/v1` Events (one storage).
+fn event_columns() -> Vec<Value> {
+    vec![
+        column(
+            "Last Seen",
+            "string",
+            "",
+            "Time when this Event was last observed",
+            0,
+        ),
+        column(
+            "Type",
+            "string",
+            "",
+            "Type of this event (Normal, Warning), new types could be added in the future.",
+            0,
+        ),
+        column(
+            "Reason",
+            "string",
+            "",
+            "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
+            0,
+        ),
+        column(
+            "Object",
+            "string",
+            "",
+            "The object that this event is about.",
+            0,
+        ),
+        column(
+            "Subobject",
+            "string",
+            "",
+            "The subobject that this event is about.",
+            1,
+        ),
+        column(
+            "Source",
+            "string",
+            "",
+            "The component reporting this event. Should be a short machine understandable string.",
+            1,
+        ),
+        column(
+            "Message",
+            "string",
+            "",
+            "A human-readable description of the status of this operation.",
+            0,
+        ),
+        column(
+            "First Seen",
+            "string",
+            "",
+            "Time when this Event was first observed",
+            1,
+        ),
+        column(
+            "Count",
+            "string",
+            "",
+            "The number of times this event has occurred.",
+            1,
+        ),
+        column(
+            "Name",
+            "string",
+            "name",
+            "Name must be unique within a namespace.",
+            1,
+        ),
+    ]
+}
+
+/// One Event row, from `events.k8s.io/v1` fields (`regarding`, `note`, `series`) or their `v1`
+/// names (`involvedObject`, `message`, `count`).
+fn event_cells(o: &Value, now: u64) -> Vec<Value> {
+    let text = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let since = |t: &str| {
+        objects::parse_rfc3339(t)
+            .map(|t| objects::human_duration(now.saturating_sub(t)))
+            .unwrap_or_else(|| "<unknown>".into())
+    };
+    let first = [
+        text("/eventTime"),
+        text("/deprecatedFirstTimestamp"),
+        text("/firstTimestamp"),
+    ]
+    .into_iter()
+    .find(|t| !t.is_empty())
+    .unwrap_or("");
+    let last = [
+        text("/series/lastObservedTime"),
+        text("/deprecatedLastTimestamp"),
+        text("/lastTimestamp"),
+    ]
+    .into_iter()
+    .find(|t| !t.is_empty())
+    .unwrap_or(first);
+    let object = o.get("regarding").or_else(|| o.get("involvedObject"));
+    let field = |k: &str| {
+        object
+            .and_then(|r| r.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    let source = [text("/reportingController"), text("/reportingInstance")]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let count = o
+        .pointer("/series/count")
+        .or_else(|| o.get("deprecatedCount"))
+        .or_else(|| o.get("count"))
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let note = if o.get("note").is_some() {
+        text("/note")
+    } else {
+        text("/message")
+    };
+    vec![
+        json!(since(last)),
+        json!(text("/type")),
+        json!(text("/reason")),
+        json!(format!(
+            "{}/{}",
+            field("kind").to_lowercase(),
+            field("name")
+        )),
+        json!(field("fieldPath")),
+        json!(source),
+        json!(note),
+        json!(since(first)),
+        json!(count.to_string()),
+        o.pointer("/metadata/name").cloned().unwrap_or(json!("")),
+    ]
 }
 
 /// Whether `accept` asks for a `meta.k8s.io` Table.
