@@ -759,3 +759,36 @@ async fn get_leases_and_events_of_the_named_groups() {
         "leases.coordination.k8s.io is forbidden: User \"sandbox-dev\" cannot list resource \"leases\" in API group \"coordination.k8s.io\" in the namespace \"team-a\"",
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_and_apply_leases_without_disabling_validation() {
+    let (sandbox, kubectl) = start().await;
+    let lease = |holder: &str| {
+        format!(
+            "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: demo\n  namespace: team-a\nspec:\n  holderIdentity: {holder}\n  leaseDurationSeconds: 10\n  renewTime: \"2026-12-07T20:45:27.123456Z\"\n"
+        )
+    };
+    let mine = write(sandbox.dir(), "lease.yaml", &lease("me"));
+    let out = kubectl.ok(&apply_server_side_args(&mine)).await;
+    assert_contains(&out, "lease.coordination.k8s.io/demo serverside-applied");
+    let view = sandbox.world.kube.lease("team-a", "demo").expect("lease");
+    assert_eq!(view.holder.as_deref(), Some("me"));
+    assert_eq!(view.managers, ["kubectl"]);
+    let theirs = write(sandbox.dir(), "other.yaml", &lease("other"));
+    let mut args = apply_server_side_args(&theirs).to_vec();
+    args.push("--field-manager=other");
+    let err = kubectl.fails(&args).await;
+    assert_contains(
+        &err,
+        "Apply failed with 1 conflict: conflict with \"kubectl\": .spec.holderIdentity",
+    );
+    args.push("--force-conflicts");
+    kubectl.ok(&args).await;
+    let view = sandbox.world.kube.lease("team-a", "demo").unwrap();
+    assert_eq!(view.holder.as_deref(), Some("other"));
+    kubectl
+        .ok(&["delete", "lease", "demo", "-n", "team-a"])
+        .await;
+    let out = kubectl.ok(&["create", "-f", &mine]).await;
+    assert_contains(&out, "lease.coordination.k8s.io/demo created");
+}

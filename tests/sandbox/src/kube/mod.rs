@@ -10,7 +10,7 @@
 //!   aggregated discovery v2 (`Accept: application/json;g=apidiscovery.k8s.io;v=v2;
 //!   as=APIGroupDiscoveryList`, answered with that content type; kubectl 1.36 asks for it first).
 //! - OpenAPI v3: `/openapi/v3` (index) and `/openapi/v3/api/v1` with schemas for Secret,
-//!   ServiceAccount, Pod and Namespace. Its PATCH operations declare the `fieldValidation`
+//!   ServiceAccount, Pod and Namespace; `/openapi/v3/apis/<group>/v1` for Lease and Event. Its PATCH operations declare the `fieldValidation`
 //!   parameter, so kubectl leaves validation to the server and sends `fieldValidation=Strict`:
 //!   unknown top-level and `metadata` fields are then rejected with 400 (`Warn`, the default,
 //!   returns a `Warning` header; `Ignore` accepts them).
@@ -753,6 +753,10 @@ fn route(ctx: &Ctx, method: &Method, path: &str) -> Result<Response, ApiError> {
         },
         ["openapi", "v3"] => get_only(discovery::openapi_index(), "application/json"),
         ["openapi", "v3", "api", "v1"] => get_only(discovery::openapi_v1(), "application/json"),
+        ["openapi", "v3", "apis", group, "v1"] => match discovery::openapi_group(group) {
+            Some(doc) => get_only(doc, "application/json"),
+            None => Err(status::no_such_path()),
+        },
         ["api", "v1", "namespaces", name] => item(ctx, method, ns_kind(), "", name),
         ["api", "v1", "namespaces", ns, resource] => match objects::kind_by_resource(resource) {
             Some(kind) if kind.namespaced => collection(ctx, method, kind, Some(ns)),
