@@ -100,7 +100,10 @@ pub struct SeedOrg {
 pub struct KubeRule {
     /// Namespace the rule applies to; `None` for every namespace and cluster-scoped resources.
     pub namespace: Option<String>,
-    /// Resource names (plural, e.g. `secrets`) or `"*"`.
+    /// Resource names (plural, e.g. `secrets`) or `"*"` (every resource of every group). A
+    /// resource of a named API group is written group-qualified, as `kubectl create role
+    /// --resource` takes it: `leases.coordination.k8s.io`, `events.events.k8s.io` (an RBAC rule
+    /// with that resource in `apiGroups: [<group>]`); a bare `leases` is the core group only.
     pub resources: Vec<String>,
     /// Verbs (`get`, `list`, `create`, `update`, `patch`, `delete`) or `"*"`.
     pub verbs: Vec<String>,
@@ -117,7 +120,44 @@ pub struct KubeUser {
     pub rules: Vec<KubeRule>,
 }
 
+impl KubeRule {
+    /// `verbs` on `resources` in namespace `namespace` only (a Role and its RoleBinding).
+    pub fn namespaced(namespace: &str, resources: &[&str], verbs: &[&str]) -> KubeRule {
+        KubeRule {
+            namespace: Some(namespace.into()),
+            resources: resources.iter().map(|s| s.to_string()).collect(),
+            verbs: verbs.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// `verbs` on `resources` everywhere (a ClusterRole and its ClusterRoleBinding).
+    pub fn cluster(resources: &[&str], verbs: &[&str]) -> KubeRule {
+        KubeRule {
+            namespace: None,
+            resources: resources.iter().map(|s| s.to_string()).collect(),
+            verbs: verbs.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
 impl KubeUser {
+    /// ServiceAccount `name` of `namespace` as the API server authenticates its token: user
+    /// `system:serviceaccount:<namespace>:<name>` (the name in `Forbidden` messages), with
+    /// bearer token `token` and `rules`. Add it to [`SandboxConfig::kube_users`]; the kubeconfig
+    /// then has a context of that user name.
+    pub fn service_account(
+        namespace: &str,
+        name: &str,
+        token: &str,
+        rules: Vec<KubeRule>,
+    ) -> KubeUser {
+        KubeUser {
+            name: format!("system:serviceaccount:{namespace}:{name}"),
+            token: token.into(),
+            rules,
+        }
+    }
+
     /// `sandbox-ns-writer`: rights from per-namespace RoleBindings, as many real users have.
     /// It may get and list namespaces everywhere (a ClusterRoleBinding), and in each of
     /// `namespaces` (one RoleBinding each) do anything with secrets and get, list and update

@@ -669,3 +669,126 @@ async fn client_side_apply_patch_and_strict_validation() {
     );
     assert!(kube.get("team-a", "secrets", "bad").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_leases_and_events_of_the_named_groups() {
+    let (sandbox, kubectl) = start().await;
+    sandbox.world.kube.put_raw(serde_json::json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "controller-leader", "namespace": "team-a"},
+        "spec": {"holderIdentity": "pod-a", "leaseDurationSeconds": 15,
+            "renewTime": "2026-12-07T20:45:27.123456Z", "leaseTransitions": 1}
+    }));
+    sandbox.world.kube.put_raw(serde_json::json!({
+        "apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": "pull.187f", "namespace": "team-b"},
+        "eventTime": "2026-12-07T20:45:27.123456Z", "reportingController": "dedicated-registry",
+        "reportingInstance": "pod-a", "action": "Mint", "reason": "MintFailed", "type": "Warning",
+        "note": "the registry refused", "regarding": {"kind": "Secret", "namespace": "team-b", "name": "pull"}
+    }));
+    let table = kubectl.ok(&["get", "leases", "-n", "team-a"]).await;
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "HOLDER", "AGE"], "{table}");
+    assert_eq!(
+        first_row(&table)[..2],
+        ["controller-leader", "pod-a"],
+        "{table}"
+    );
+    let lease: Value = serde_json::from_str(
+        &kubectl
+            .ok(&[
+                "get",
+                "lease",
+                "controller-leader",
+                "-n",
+                "team-a",
+                "-o",
+                "json",
+            ])
+            .await,
+    )
+    .expect("JSON");
+    assert_eq!(lease["apiVersion"], "coordination.k8s.io/v1");
+    assert_eq!(lease["spec"]["renewTime"], "2026-12-07T20:45:27.123456Z");
+    let events = kubectl.ok(&["get", "events.events.k8s.io", "-A"]).await;
+    let header: Vec<&str> = events.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAMESPACE",
+            "LAST",
+            "SEEN",
+            "TYPE",
+            "REASON",
+            "OBJECT",
+            "MESSAGE"
+        ],
+        "{events}"
+    );
+    let row = first_row(&events);
+    assert_eq!(row[0], "team-b", "{events}");
+    assert_eq!(
+        row[2..5],
+        ["Warning", "MintFailed", "secret/pull"],
+        "{events}"
+    );
+    assert!(events.contains("the registry refused"), "{events}");
+    // RBAC per group: the dev user's rules name core resources only.
+    let no = kubectl
+        .run(&in_context(
+            "sandbox-dev",
+            &[
+                "auth",
+                "can-i",
+                "get",
+                "leases.coordination.k8s.io",
+                "-n",
+                "team-a",
+            ],
+        ))
+        .await;
+    assert_eq!(String::from_utf8_lossy(&no.stdout).trim(), "no");
+    let denied = kubectl
+        .fails(&in_context(
+            "sandbox-dev",
+            &["get", "leases", "-n", "team-a"],
+        ))
+        .await;
+    assert_contains(
+        &denied,
+        "leases.coordination.k8s.io is forbidden: User \"sandbox-dev\" cannot list resource \"leases\" in API group \"coordination.k8s.io\" in the namespace \"team-a\"",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_and_apply_leases_without_disabling_validation() {
+    let (sandbox, kubectl) = start().await;
+    let lease = |holder: &str| {
+        format!(
+            "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: demo\n  namespace: team-a\nspec:\n  holderIdentity: {holder}\n  leaseDurationSeconds: 10\n  renewTime: \"2026-12-07T20:45:27.123456Z\"\n"
+        )
+    };
+    let mine = write(sandbox.dir(), "lease.yaml", &lease("me"));
+    let out = kubectl.ok(&apply_server_side_args(&mine)).await;
+    assert_contains(&out, "lease.coordination.k8s.io/demo serverside-applied");
+    let view = sandbox.world.kube.lease("team-a", "demo").expect("lease");
+    assert_eq!(view.holder.as_deref(), Some("me"));
+    assert_eq!(view.managers, ["kubectl"]);
+    let theirs = write(sandbox.dir(), "other.yaml", &lease("other"));
+    let mut args = apply_server_side_args(&theirs).to_vec();
+    args.push("--field-manager=other");
+    let err = kubectl.fails(&args).await;
+    assert_contains(
+        &err,
+        "Apply failed with 1 conflict: conflict with \"kubectl\": .spec.holderIdentity",
+    );
+    args.push("--force-conflicts");
+    kubectl.ok(&args).await;
+    let view = sandbox.world.kube.lease("team-a", "demo").unwrap();
+    assert_eq!(view.holder.as_deref(), Some("other"));
+    kubectl
+        .ok(&["delete", "lease", "demo", "-n", "team-a"])
+        .await;
+    let out = kubectl.ok(&["create", "-f", &mine]).await;
+    assert_contains(&out, "lease.coordination.k8s.io/demo created");
+}

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::objects::{self, KINDS, Kind, VERBS};
+use super::objects::{self, GROUP_KINDS, KINDS, Kind, VERBS};
 
 /// `GET /version`.
 pub fn version() -> Value {
@@ -50,12 +50,64 @@ pub fn api_versions(server_addr: &str) -> Value {
 /// The one API group served besides the core group, for `kubectl auth can-i`.
 pub const AUTHZ_GROUP: &str = "authorization.k8s.io";
 
-/// Legacy `GET /apis`: `authorization.k8s.io` (SelfSubjectAccessReview only).
+/// Legacy `GET /apis`: `authorization.k8s.io` (SelfSubjectAccessReview only), then the groups
+/// of [`GROUP_KINDS`] (`coordination.k8s.io`, `events.k8s.io`).
 pub fn api_group_list() -> Value {
     let version = json!({"groupVersion": "authorization.k8s.io/v1", "version": "v1"});
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-        {"name": AUTHZ_GROUP, "versions": [version], "preferredVersion": version}
-    ]})
+    let mut groups =
+        vec![json!({"name": AUTHZ_GROUP, "versions": [version], "preferredVersion": version})];
+    groups.extend(served_groups().map(|g| {
+        let mut group = api_group(g);
+        if let Some(m) = group.as_object_mut() {
+            m.remove("kind");
+            m.remove("apiVersion");
+        }
+        group
+    }));
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// The named groups of [`GROUP_KINDS`], each once, in order.
+fn served_groups() -> impl Iterator<Item = &'static str> {
+    GROUP_KINDS
+        .iter()
+        .enumerate()
+        .filter(|(i, k)| !GROUP_KINDS[..*i].iter().any(|p| p.group == k.group))
+        .map(|(_, k)| k.group)
+}
+
+/// Whether `group` is one of [`GROUP_KINDS`]'s groups (not `authorization.k8s.io`).
+pub fn serves_group(group: &str) -> bool {
+    GROUP_KINDS.iter().any(|k| k.group == group)
+}
+
+/// Legacy `GET /apis/<group>` for a group of [`GROUP_KINDS`] (only `v1`).
+pub fn api_group(group: &str) -> Value {
+    let version = json!({"groupVersion": format!("{group}/v1"), "version": "v1"});
+    json!({"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": [version], "preferredVersion": version})
+}
+
+/// Legacy `GET /apis/<group>/v1` for a group of [`GROUP_KINDS`].
+pub fn group_resource_list(group: &str) -> Value {
+    let resources: Vec<Value> = GROUP_KINDS
+        .iter()
+        .filter(|k| k.group == group)
+        .map(|k| {
+            let mut r = json!({
+                "name": k.resource,
+                "singularName": k.singular,
+                "namespaced": k.namespaced,
+                "kind": k.kind,
+                "verbs": VERBS,
+                "storageVersionHash": storage_hash(k),
+            });
+            if !k.short_names.is_empty() {
+                r["shortNames"] = json!(k.short_names);
+            }
+            r
+        })
+        .collect();
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("{group}/v1"), "resources": resources})
 }
 
 /// Legacy `GET /apis/authorization.k8s.io/v1`.
@@ -99,11 +151,12 @@ pub fn api_resource_list() -> Value {
 
 fn storage_hash(k: &Kind) -> String {
     use sha2::{Digest, Sha256};
-    let d = Sha256::digest(format!("v1/{}", k.kind));
+    let d = Sha256::digest(format!("{}/{}", k.api_version(), k.kind));
     base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &d[..8])
 }
 
-/// Aggregated discovery for `/api` (the core group) or `/apis` (`authorization.k8s.io`).
+/// Aggregated discovery for `/api` (the core group) or `/apis` (`authorization.k8s.io`, then
+/// the groups of [`GROUP_KINDS`]).
 pub fn aggregated(core: bool) -> Value {
     let items = if core {
         let resources: Vec<Value> = KINDS
@@ -130,7 +183,7 @@ pub fn aggregated(core: bool) -> Value {
             "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}]
         })]
     } else {
-        vec![json!({
+        let mut items = vec![json!({
             "metadata": {"name": AUTHZ_GROUP, "creationTimestamp": null},
             "versions": [{"version": "v1", "resources": [{
                 "resource": "selfsubjectaccessreviews",
@@ -139,7 +192,31 @@ pub fn aggregated(core: bool) -> Value {
                 "singularResource": "selfsubjectaccessreview",
                 "verbs": ["create"]
             }], "freshness": "Current"}]
-        })]
+        })];
+        for group in served_groups() {
+            let resources: Vec<Value> = GROUP_KINDS
+                .iter()
+                .filter(|k| k.group == group)
+                .map(|k| {
+                    let mut r = json!({
+                        "resource": k.resource,
+                        "responseKind": {"group": group, "version": "v1", "kind": k.kind},
+                        "scope": if k.namespaced { "Namespaced" } else { "Cluster" },
+                        "singularResource": k.singular,
+                        "verbs": VERBS,
+                    });
+                    if !k.short_names.is_empty() {
+                        r["shortNames"] = json!(k.short_names);
+                    }
+                    r
+                })
+                .collect();
+            items.push(json!({
+                "metadata": {"name": group, "creationTimestamp": null},
+                "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}]
+            }));
+        }
+        items
     };
     json!({
         "kind": "APIGroupDiscoveryList",
@@ -151,20 +228,137 @@ pub fn aggregated(core: bool) -> Value {
 
 /// The hash in the OpenAPI index's `serverRelativeURL`: a digest of the document.
 pub fn openapi_hash() -> String {
+    doc_hash(&openapi_v1())
+}
+
+fn doc_hash(doc: &Value) -> String {
     use sha2::{Digest, Sha256};
-    let d = Sha256::digest(openapi_v1().to_string());
+    let d = Sha256::digest(doc.to_string());
     d.iter().take(32).map(|b| format!("{b:02X}")).collect()
 }
 
-/// `GET /openapi/v3`.
+/// `GET /openapi/v3`: `api/v1` and `apis/<group>/v1` for the groups of [`GROUP_KINDS`] (kubectl
+/// needs a group's document to create or apply its objects without `--validate=false`).
 pub fn openapi_index() -> Value {
-    json!({"paths": {
-        "api/v1": {"serverRelativeURL": format!("/openapi/v3/api/v1?hash={}", openapi_hash())}
-    }})
+    let mut paths = serde_json::Map::new();
+    paths.insert(
+        "api/v1".into(),
+        json!({"serverRelativeURL": format!("/openapi/v3/api/v1?hash={}", openapi_hash())}),
+    );
+    for group in served_groups() {
+        let hash = openapi_group(group)
+            .map(|d| doc_hash(&d))
+            .unwrap_or_default();
+        paths.insert(
+            format!("apis/{group}/v1"),
+            json!({"serverRelativeURL": format!("/openapi/v3/apis/{group}/v1?hash={hash}")}),
+        );
+    }
+    json!({"paths": paths})
+}
+
+/// `GET /openapi/v3/apis/<group>/v1` for a group of [`GROUP_KINDS`]: paths as for `api/v1`,
+/// schemas for Lease (and LeaseSpec) or the `events.k8s.io` Event (and EventSeries).
+pub fn openapi_group(group: &str) -> Option<Value> {
+    let kinds: Vec<Kind> = GROUP_KINDS
+        .iter()
+        .filter(|k| k.group == group)
+        .copied()
+        .collect();
+    let (package, tag, op) = match group {
+        objects::COORDINATION => (
+            "io.k8s.api.coordination.v1",
+            "coordination_v1",
+            "CoordinationV1Namespaced",
+        ),
+        objects::EVENTS => ("io.k8s.api.events.v1", "events_v1", "EventsV1Namespaced"),
+        _ => return None,
+    };
+    Some(openapi_doc(&kinds, package, tag, op, group_schemas(group)))
+}
+
+fn group_schemas(group: &str) -> Value {
+    let string = json!({"type": "string"});
+    let int32 = json!({"type": "integer", "format": "int32"});
+    let micro = schema_ref("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime");
+    let time = schema_ref("io.k8s.apimachinery.pkg.apis.meta.v1.Time");
+    let meta = schema_ref("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta");
+    let typed = |kind: &str, props: Value, required: &[&str]| {
+        let mut p = json!({
+            "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+            "metadata": {"allOf": [meta.clone()], "default": {}},
+        });
+        for (k, v) in props.as_object().cloned().unwrap_or_default() {
+            p[k] = v;
+        }
+        let mut s = json!({"type": "object", "properties": p, "x-kubernetes-group-version-kind": gvk_in(group, kind)});
+        if !required.is_empty() {
+            s["required"] = json!(required);
+        }
+        s
+    };
+    let list = |kind: &str, item: &str| {
+        json!({"type": "object", "required": ["items"], "properties": {
+            "apiVersion": string, "kind": string,
+            "items": {"type": "array", "items": {"allOf": [schema_ref(item)], "default": {}}},
+            "metadata": {"allOf": [schema_ref("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta")], "default": {}}
+        }, "x-kubernetes-group-version-kind": gvk_in(group, kind)})
+    };
+    let mut all = schemas()
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| {
+            k.starts_with("io.k8s.apimachinery.") || k == "io.k8s.api.core.v1.ObjectReference"
+        })
+        .collect::<serde_json::Map<String, Value>>();
+    all.insert(
+        "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime".into(),
+        json!({"type": "string", "format": "date-time"}),
+    );
+    all.insert(
+        "io.k8s.apimachinery.pkg.apis.meta.v1.Time".into(),
+        json!({"type": "string", "format": "date-time"}),
+    );
+    let own = if group == objects::COORDINATION {
+        json!({
+            "io.k8s.api.coordination.v1.LeaseSpec": {"type": "object", "properties": {
+                "acquireTime": {"allOf": [micro]}, "renewTime": {"allOf": [micro]},
+                "holderIdentity": string, "leaseDurationSeconds": int32, "leaseTransitions": int32,
+                "preferredHolder": string, "strategy": string
+            }},
+            "io.k8s.api.coordination.v1.Lease": typed("Lease", json!({"spec": {"allOf": [schema_ref("io.k8s.api.coordination.v1.LeaseSpec")], "default": {}}}), &[]),
+            "io.k8s.api.coordination.v1.LeaseList": list("LeaseList", "io.k8s.api.coordination.v1.Lease"),
+        })
+    } else {
+        let reference = json!({"allOf": [schema_ref("io.k8s.api.core.v1.ObjectReference")]});
+        json!({
+            "io.k8s.api.events.v1.EventSeries": {"type": "object", "required": ["count", "lastObservedTime"], "properties": {
+                "count": int32, "lastObservedTime": {"allOf": [micro]}
+            }},
+            "io.k8s.api.events.v1.Event": typed("Event", json!({
+                "action": string, "deprecatedCount": int32,
+                "deprecatedFirstTimestamp": {"allOf": [time]}, "deprecatedLastTimestamp": {"allOf": [time]},
+                "deprecatedSource": {"type": "object", "properties": {"component": string, "host": string}},
+                "eventTime": {"allOf": [micro]}, "note": string, "reason": string,
+                "regarding": reference, "related": reference,
+                "reportingController": string, "reportingInstance": string,
+                "series": {"allOf": [schema_ref("io.k8s.api.events.v1.EventSeries")]}, "type": string
+            }), &["eventTime"]),
+            "io.k8s.api.events.v1.EventList": list("EventList", "io.k8s.api.events.v1.Event"),
+        })
+    };
+    all.extend(own.as_object().cloned().unwrap_or_default());
+    Value::Object(all)
 }
 
 fn gvk(kind: &str) -> Value {
-    json!([{"group": "", "version": "v1", "kind": kind}])
+    gvk_in("", kind)
+}
+
+fn gvk_in(group: &str, kind: &str) -> Value {
+    json!([{"group": group, "version": "v1", "kind": kind}])
 }
 
 fn schema_ref(name: &str) -> Value {
@@ -175,6 +369,12 @@ fn schema_ref(name: &str) -> Value {
 /// the `fieldValidation` parameter, so kubectl delegates validation to the server) and schemas
 /// for Secret, ServiceAccount, Pod and Namespace.
 pub fn openapi_v1() -> Value {
+    openapi_doc(KINDS, "io.k8s.api.core.v1", "core_v1", "Core", schemas())
+}
+
+/// An OpenAPI v3 document for `kinds` (all of one group version), their schemas named
+/// `<package>.<Kind>`, operations tagged `tag` and named `<verb><op><Kind>`.
+fn openapi_doc(kinds: &[Kind], package: &str, tag: &str, op_name: &str, schemas: Value) -> Value {
     let query = |name: &str, ty: &str| json!({"name": name, "in": "query", "schema": {"type": ty, "uniqueItems": true}});
     let write_params = json!([
         query("dryRun", "string"),
@@ -185,9 +385,9 @@ pub fn openapi_v1() -> Value {
     let mut patch_params = write_params.as_array().cloned().unwrap_or_default();
     patch_params.push(query("force", "boolean"));
     let mut paths = serde_json::Map::new();
-    for k in KINDS {
-        let schema = format!("io.k8s.api.core.v1.{}", k.kind);
-        let list_schema = format!("io.k8s.api.core.v1.{}List", k.kind);
+    for k in kinds {
+        let schema = format!("{package}.{}", k.kind);
+        let list_schema = format!("{package}.{}List", k.kind);
         let body = json!({"content": {
             "application/json": {"schema": schema_ref(&schema)},
             "application/yaml": {"schema": schema_ref(&schema)},
@@ -196,11 +396,11 @@ pub fn openapi_v1() -> Value {
         let ok = |s: &str| json!({"200": {"description": "OK", "content": {"application/json": {"schema": schema_ref(s)}}}});
         let op = |action: &str, id: &str, resp: Value, params: &Value, body: Option<&Value>| {
             let mut o = json!({
-                "tags": ["core_v1"],
+                "tags": [tag],
                 "operationId": id,
                 "responses": resp,
                 "x-kubernetes-action": action,
-                "x-kubernetes-group-version-kind": gvk(k.kind)[0],
+                "x-kubernetes-group-version-kind": gvk_in(k.group, k.kind)[0],
                 "parameters": params,
             });
             if let Some(b) = body {
@@ -208,15 +408,20 @@ pub fn openapi_v1() -> Value {
             }
             o
         };
+        let prefix = if k.group.is_empty() {
+            "/api/v1".to_string()
+        } else {
+            format!("/apis/{}/v1", k.group)
+        };
         let (collection, item) = if k.namespaced {
             (
-                format!("/api/v1/namespaces/{{namespace}}/{}", k.resource),
-                format!("/api/v1/namespaces/{{namespace}}/{}/{{name}}", k.resource),
+                format!("{prefix}/namespaces/{{namespace}}/{}", k.resource),
+                format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", k.resource),
             )
         } else {
             (
-                format!("/api/v1/{}", k.resource),
-                format!("/api/v1/{}/{{name}}", k.resource),
+                format!("{prefix}/{}", k.resource),
+                format!("{prefix}/{}/{{name}}", k.resource),
             )
         };
         let patch_body = json!({"content": {
@@ -228,17 +433,17 @@ pub fn openapi_v1() -> Value {
         paths.insert(
             collection,
             json!({
-                "get": op("list", &format!("listCore{}", k.kind), ok(&list_schema), &json!([query("labelSelector", "string"), query("fieldSelector", "string")]), None),
-                "post": op("post", &format!("createCore{}", k.kind), ok(&schema), &write_params, Some(&body)),
+                "get": op("list", &format!("list{op_name}{}", k.kind), ok(&list_schema), &json!([query("labelSelector", "string"), query("fieldSelector", "string")]), None),
+                "post": op("post", &format!("create{op_name}{}", k.kind), ok(&schema), &write_params, Some(&body)),
             }),
         );
         paths.insert(
             item,
             json!({
-                "get": op("get", &format!("readCore{}", k.kind), ok(&schema), &json!([]), None),
-                "put": op("put", &format!("replaceCore{}", k.kind), ok(&schema), &write_params, Some(&body)),
-                "patch": op("patch", &format!("patchCore{}", k.kind), ok(&schema), &Value::Array(patch_params.clone()), Some(&patch_body)),
-                "delete": op("delete", &format!("deleteCore{}", k.kind), ok("io.k8s.apimachinery.pkg.apis.meta.v1.Status"), &json!([query("dryRun", "string")]), None),
+                "get": op("get", &format!("read{op_name}{}", k.kind), ok(&schema), &json!([]), None),
+                "put": op("put", &format!("replace{op_name}{}", k.kind), ok(&schema), &write_params, Some(&body)),
+                "patch": op("patch", &format!("patch{op_name}{}", k.kind), ok(&schema), &Value::Array(patch_params.clone()), Some(&patch_body)),
+                "delete": op("delete", &format!("delete{op_name}{}", k.kind), ok("io.k8s.apimachinery.pkg.apis.meta.v1.Status"), &json!([query("dryRun", "string")]), None),
             }),
         );
     }
@@ -246,7 +451,7 @@ pub fn openapi_v1() -> Value {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.36.3"},
         "paths": paths,
-        "components": {"schemas": schemas()}
+        "components": {"schemas": schemas}
     })
 }
 
@@ -388,6 +593,18 @@ pub fn table(
             column("Data", "string", "", "Data contains the secret data.", 0),
             age_col,
         ],
+        "Lease" => vec![
+            name_col,
+            column(
+                "Holder",
+                "string",
+                "",
+                "holderIdentity contains the identity of the holder of a current lease.",
+                0,
+            ),
+            age_col,
+        ],
+        "Event" => event_columns(),
         "ServiceAccount" => vec![
             name_col,
             column(
@@ -465,6 +682,12 @@ pub fn table(
                     json!(o.get("data").and_then(Value::as_object).map_or(0, |d| d.len())),
                     json!(age),
                 ],
+                "Lease" => vec![
+                    name,
+                    json!(o.pointer("/spec/holderIdentity").and_then(Value::as_str).unwrap_or("")),
+                    json!(age),
+                ],
+                "Event" => event_cells(o, now),
                 "ServiceAccount" => vec![
                     name,
                     json!(o.get("secrets").and_then(Value::as_array).map_or(0, |s| s.len())),
@@ -507,6 +730,149 @@ pub fn table(
         "columnDefinitions": columns,
         "rows": rows
     })
+}
+
+/// The Event columns of the real printer (`printEvent`), which serves both `v1` and
+/// `events.k8s.io/v1` Events (one storage).
+fn event_columns() -> Vec<Value> {
+    vec![
+        column(
+            "Last Seen",
+            "string",
+            "",
+            "Time when this Event was last observed",
+            0,
+        ),
+        column(
+            "Type",
+            "string",
+            "",
+            "Type of this event (Normal, Warning), new types could be added in the future.",
+            0,
+        ),
+        column(
+            "Reason",
+            "string",
+            "",
+            "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
+            0,
+        ),
+        column(
+            "Object",
+            "string",
+            "",
+            "The object that this event is about.",
+            0,
+        ),
+        column(
+            "Subobject",
+            "string",
+            "",
+            "The subobject that this event is about.",
+            1,
+        ),
+        column(
+            "Source",
+            "string",
+            "",
+            "The component reporting this event. Should be a short machine understandable string.",
+            1,
+        ),
+        column(
+            "Message",
+            "string",
+            "",
+            "A human-readable description of the status of this operation.",
+            0,
+        ),
+        column(
+            "First Seen",
+            "string",
+            "",
+            "Time when this Event was first observed",
+            1,
+        ),
+        column(
+            "Count",
+            "string",
+            "",
+            "The number of times this event has occurred.",
+            1,
+        ),
+        column(
+            "Name",
+            "string",
+            "name",
+            "Name must be unique within a namespace.",
+            1,
+        ),
+    ]
+}
+
+/// One Event row, from `events.k8s.io/v1` fields (`regarding`, `note`, `series`) or their `v1`
+/// names (`involvedObject`, `message`, `count`).
+fn event_cells(o: &Value, now: u64) -> Vec<Value> {
+    let text = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let since = |t: &str| {
+        objects::parse_rfc3339(t)
+            .map(|t| objects::human_duration(now.saturating_sub(t)))
+            .unwrap_or_else(|| "<unknown>".into())
+    };
+    let first = [
+        text("/eventTime"),
+        text("/deprecatedFirstTimestamp"),
+        text("/firstTimestamp"),
+    ]
+    .into_iter()
+    .find(|t| !t.is_empty())
+    .unwrap_or("");
+    let last = [
+        text("/series/lastObservedTime"),
+        text("/deprecatedLastTimestamp"),
+        text("/lastTimestamp"),
+    ]
+    .into_iter()
+    .find(|t| !t.is_empty())
+    .unwrap_or(first);
+    let object = o.get("regarding").or_else(|| o.get("involvedObject"));
+    let field = |k: &str| {
+        object
+            .and_then(|r| r.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    let source = [text("/reportingController"), text("/reportingInstance")]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let count = o
+        .pointer("/series/count")
+        .or_else(|| o.get("deprecatedCount"))
+        .or_else(|| o.get("count"))
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let note = if o.get("note").is_some() {
+        text("/note")
+    } else {
+        text("/message")
+    };
+    vec![
+        json!(since(last)),
+        json!(text("/type")),
+        json!(text("/reason")),
+        json!(format!(
+            "{}/{}",
+            field("kind").to_lowercase(),
+            field("name")
+        )),
+        json!(field("fieldPath")),
+        json!(source),
+        json!(note),
+        json!(since(first)),
+        json!(count.to_string()),
+        o.pointer("/metadata/name").cloned().unwrap_or(json!("")),
+    ]
 }
 
 /// Whether `accept` asks for a `meta.k8s.io` Table.

@@ -1,4 +1,5 @@
-//! A Kubernetes API server emulator: discovery, namespaces, secrets, service accounts, pods.
+//! A Kubernetes API server emulator: discovery, namespaces, secrets, service accounts, pods,
+//! `coordination.k8s.io/v1` Leases and `events.k8s.io/v1` Events.
 //!
 //! It follows the Kubernetes API conventions closely enough for kube-rs and the real kubectl
 //! 1.36 (proved by `tests/kube_kubectl.rs`; `tests/kube_api.rs` drives it over HTTPS directly).
@@ -9,7 +10,7 @@
 //!   aggregated discovery v2 (`Accept: application/json;g=apidiscovery.k8s.io;v=v2;
 //!   as=APIGroupDiscoveryList`, answered with that content type; kubectl 1.36 asks for it first).
 //! - OpenAPI v3: `/openapi/v3` (index) and `/openapi/v3/api/v1` with schemas for Secret,
-//!   ServiceAccount, Pod and Namespace. Its PATCH operations declare the `fieldValidation`
+//!   ServiceAccount, Pod and Namespace; `/openapi/v3/apis/<group>/v1` for Lease and Event. Its PATCH operations declare the `fieldValidation`
 //!   parameter, so kubectl leaves validation to the server and sends `fieldValidation=Strict`:
 //!   unknown top-level and `metadata` fields are then rejected with 400 (`Warn`, the default,
 //!   returns a `Warning` header; `Ignore` accepts them).
@@ -19,6 +20,19 @@
 //!   delete; also list across namespaces (`/api/v1/secrets`). `Accept: ...;as=Table` gets a
 //!   server-side `meta.k8s.io/v1` Table (the columns of the real server), which `kubectl get` prints.
 //! - `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews` (`kubectl auth can-i`).
+//! - Named groups ([`objects::GROUP_KINDS`]), with the verbs and options of the core resources
+//!   (patch types, server-side apply and its conflicts, `dryRun`, selectors, watch, Tables):
+//!   `/apis/coordination.k8s.io/v1/namespaces/<ns>/leases[/<name>]` and
+//!   `/apis/events.k8s.io/v1/namespaces/<ns>/events[/<name>]` (and `/apis/<group>/v1/<resource>`
+//!   across namespaces), with `/apis/<group>` and `/apis/<group>/v1` discovery and their entries
+//!   in `/apis` (legacy and aggregated). Leases: `spec` is always there (`{}`), MicroTimes
+//!   (`acquireTime`, `renewTime`) are stored as the server writes them (UTC, six fractional
+//!   digits), `leaseDurationSeconds` > 0 and `leaseTransitions` >= 0 (422), a value that does
+//!   not decode is 400. Events: `eventTime`, `reportingController`, `reportingInstance`,
+//!   `action`, `reason` and `regarding` required, `type` `Normal` or `Warning`, `regarding` in
+//!   the Event's namespace, `series.count` >= 2; on update those fields are immutable (422). Messages name the
+//!   group-qualified resource (`leases.coordination.k8s.io "x" not found`) and Status details
+//!   carry `group`, as the real server's do.
 //! - Bodies: JSON, YAML, and protobuf (`application/vnd.kubernetes.protobuf`, the `k8s\0` +
 //!   `runtime.Unknown` envelope kubectl's typed `create secret|namespace|serviceaccount` send)
 //!   for Secret, ServiceAccount, Namespace, Pod and SelfSubjectAccessReview. Responses are
@@ -48,7 +62,10 @@
 //! 403 Forbidden with the RBAC message, 405, 415.
 //!
 //! # Authorization
-//! A [`crate::KubeRule`] grants verbs on resources in one namespace or everywhere. RBAC sees a
+//! A [`crate::KubeRule`] grants verbs on resources in one namespace or everywhere; a resource of
+//! a named group is written group-qualified (`leases.coordination.k8s.io`), a bare name is the
+//! core group, `*` is every resource of every group. The access review builds the same
+//! qualified name from `group` and `resource`. RBAC sees a
 //! Namespace object as living in itself (so a namespaced rule can `get` its own namespace).
 //! For a create the URL holds no name, so the message is `secrets is forbidden: ...`, exactly as
 //! the real server says it. Impersonation (`Impersonate-User`, `Impersonate-Group`) needs the
@@ -81,12 +98,14 @@
 //! - Deletion is immediate: no graceful period, no finalizers; pods and namespaces return the
 //!   object with `deletionTimestamp` (namespaces with `phase: Terminating`) and are gone at once,
 //!   deleting a namespace deletes everything in it; other kinds return a `Success` Status.
-//! - Only `v1` of the core group is served; there are no events, so `kubectl describe` shows
+//! - Only `v1` of each group is served; there are no core `v1` events (the `events.k8s.io`
+//!   ones are not mirrored there, as one storage would), so `kubectl describe` shows
 //!   `Events: <none>`; `kubectl auth can-i --list` (SelfSubjectRulesReview) is not served.
 //!
 //! # Test hooks
 //! [`KubeState::get`], [`KubeState::list`], [`KubeState::secret_data`],
-//! [`KubeState::put_raw`] (seed an object), [`KubeState::bump_resource_version`] (simulate a
+//! [`KubeState::put_raw`] (seed an object, by `apiVersion` and `kind`), [`KubeState::lease`]
+//! and [`KubeState::events`] (typed views, [`views`]), [`KubeState::bump_resource_version`] (simulate a
 //! concurrent writer: the next update with the old `resourceVersion` gets 409 Conflict),
 //! [`KubeState::resource_version`] and [`KubeState::terminate_namespace`] (phase
 //! `Terminating`: NamespaceLifecycle then refuses creates in it with 403 Forbidden and cause
@@ -96,6 +115,7 @@ pub mod discovery;
 pub mod objects;
 pub mod proto;
 pub mod status;
+pub mod views;
 mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -175,7 +195,7 @@ pub struct KubeState {
 
 fn key(kind: Kind, namespace: &str, name: &str) -> Key {
     let ns = if kind.namespaced { namespace } else { "" };
-    (kind.resource.to_string(), ns.to_string(), name.to_string())
+    (kind.qualified(), ns.to_string(), name.to_string())
 }
 
 fn now_text() -> String {
@@ -204,7 +224,7 @@ impl KubeState {
     /// The stored object `name` of `resource` (plural, e.g. `secrets`) in `namespace` (ignored
     /// for namespaces), as the API would return it.
     pub fn get(&self, namespace: &str, resource: &str, name: &str) -> Option<Value> {
-        let kind = objects::kind_by_resource(resource)?;
+        let kind = objects::kind_by_qualified(resource)?;
         self.lock()
             .objects
             .get(&key(kind, namespace, name))
@@ -213,14 +233,15 @@ impl KubeState {
 
     /// Every stored object of `resource` in `namespace` (`""`: all namespaces), by name.
     pub fn list(&self, namespace: &str, resource: &str) -> Vec<Value> {
-        let Some(kind) = objects::kind_by_resource(resource) else {
+        let Some(kind) = objects::kind_by_qualified(resource) else {
             return Vec::new();
         };
         self.lock()
             .objects
             .iter()
             .filter(|((r, ns, _), _)| {
-                r == kind.resource && (namespace.is_empty() || !kind.namespaced || ns == namespace)
+                *r == kind.qualified()
+                    && (namespace.is_empty() || !kind.namespaced || ns == namespace)
             })
             .map(|(_, v)| v.clone())
             .collect()
@@ -237,9 +258,13 @@ impl KubeState {
             .get("kind")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let kind = objects::kind_by_kind(kind_name)
-            .unwrap_or_else(|| panic!("put_raw: unsupported kind {kind_name:?}"));
-        object["apiVersion"] = json!("v1");
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("v1");
+        let kind = objects::kind_by_type(api_version, kind_name)
+            .unwrap_or_else(|| panic!("put_raw: unsupported kind {api_version} {kind_name:?}"));
+        object["apiVersion"] = json!(kind.api_version());
         let name = object
             .pointer("/metadata/name")
             .and_then(Value::as_str)
@@ -283,7 +308,7 @@ impl KubeState {
         resource: &str,
         name: &str,
     ) -> Option<String> {
-        let kind = objects::kind_by_resource(resource)?;
+        let kind = objects::kind_by_qualified(resource)?;
         let mut store = self.lock();
         let k = key(kind, namespace, name);
         store.objects.get(&k)?;
@@ -567,6 +592,22 @@ fn unknown_fields(kind: Kind, obj: &Value) -> Vec<String> {
             "imagePullSecrets",
             "automountServiceAccountToken",
         ],
+        "Event" if kind.group == objects::EVENTS => &[
+            "eventTime",
+            "series",
+            "reportingController",
+            "reportingInstance",
+            "action",
+            "reason",
+            "regarding",
+            "related",
+            "note",
+            "type",
+            "deprecatedSource",
+            "deprecatedFirstTimestamp",
+            "deprecatedLastTimestamp",
+            "deprecatedCount",
+        ],
         _ => &["spec", "status"],
     };
     let meta_fields = [
@@ -687,8 +728,35 @@ fn route(ctx: &Ctx, method: &Method, path: &str) -> Result<Response, ApiError> {
             }
             access_review(ctx)
         }
+        ["apis", group] if discovery::serves_group(group) => {
+            get_only(discovery::api_group(group), "application/json")
+        }
+        ["apis", group, "v1"] if discovery::serves_group(group) => {
+            get_only(discovery::group_resource_list(group), "application/json")
+        }
+        ["apis", group, "v1", "namespaces", ns, resource] => {
+            match objects::kind_in_group(group, resource) {
+                Some(kind) if kind.namespaced => collection(ctx, method, kind, Some(ns)),
+                _ => Err(status::no_such_path()),
+            }
+        }
+        ["apis", group, "v1", "namespaces", ns, resource, name] => {
+            match objects::kind_in_group(group, resource) {
+                Some(kind) if kind.namespaced => item(ctx, method, kind, ns, name),
+                _ => Err(status::no_such_path()),
+            }
+        }
+        ["apis", group, "v1", resource] => match objects::kind_in_group(group, resource) {
+            Some(kind) if method == Method::GET => collection(ctx, method, kind, None),
+            Some(_) => Err(status::method_not_allowed()),
+            None => Err(status::no_such_path()),
+        },
         ["openapi", "v3"] => get_only(discovery::openapi_index(), "application/json"),
         ["openapi", "v3", "api", "v1"] => get_only(discovery::openapi_v1(), "application/json"),
+        ["openapi", "v3", "apis", group, "v1"] => match discovery::openapi_group(group) {
+            Some(doc) => get_only(doc, "application/json"),
+            None => Err(status::no_such_path()),
+        },
         ["api", "v1", "namespaces", name] => item(ctx, method, ns_kind(), "", name),
         ["api", "v1", "namespaces", ns, resource] => match objects::kind_by_resource(resource) {
             Some(kind) if kind.namespaced => collection(ctx, method, kind, Some(ns)),
@@ -735,7 +803,11 @@ fn access_review(ctx: &Ctx) -> Result<Response, ApiError> {
             } else {
                 None
             };
-            (group.is_empty() || group == "*") && ctx.user.allows(text("verb"), resource, scope)
+            let qualified = match group {
+                "" | "*" => resource.to_string(),
+                g => format!("{resource}.{g}"),
+            };
+            ctx.user.allows(text("verb"), &qualified, scope)
         }
     };
     review["apiVersion"] = json!("authorization.k8s.io/v1");
@@ -810,7 +882,7 @@ fn item(
         Method::DELETE => "delete",
         _ => return Err(status::method_not_allowed()),
     };
-    ctx.user.authorize(verb, kind.resource, name, scope)?;
+    ctx.user.authorize(verb, &kind.qualified(), name, scope)?;
     match *method {
         Method::GET => {
             let obj = ctx
@@ -820,7 +892,7 @@ fn item(
                 .objects
                 .get(&key(kind, ns, name))
                 .cloned()
-                .ok_or_else(|| status::not_found(kind.resource, name))?;
+                .ok_or_else(|| status::not_found(&kind.qualified(), name))?;
             if discovery::wants_table(&ctx.accept) {
                 let rv = obj
                     .pointer("/metadata/resourceVersion")
@@ -843,8 +915,12 @@ fn item(
 
 fn list(ctx: &Ctx, kind: Kind, ns: Option<&str>) -> Result<Response, ApiError> {
     let watch = matches!(ctx.param("watch"), Some("true") | Some("1"));
-    ctx.user
-        .authorize(if watch { "watch" } else { "list" }, kind.resource, "", ns)?;
+    ctx.user.authorize(
+        if watch { "watch" } else { "list" },
+        &kind.qualified(),
+        "",
+        ns,
+    )?;
     let labels = objects::Selector::parse(ctx.param("labelSelector").unwrap_or(""))
         .map_err(status::bad_request)?;
     let fields = objects::Selector::parse(ctx.param("fieldSelector").unwrap_or(""))
@@ -857,7 +933,7 @@ fn list(ctx: &Ctx, kind: Kind, ns: Option<&str>) -> Result<Response, ApiError> {
         let items: Vec<Value> = store
             .objects
             .iter()
-            .filter(|((r, n, _), _)| r == kind.resource && ns.is_none_or(|ns| n == ns))
+            .filter(|((r, n, _), _)| *r == kind.qualified() && ns.is_none_or(|ns| n == ns))
             .map(|(_, v)| v)
             .filter(|o| selected(o, &labels, &fields))
             .cloned()
@@ -885,7 +961,7 @@ fn list(ctx: &Ctx, kind: Kind, ns: Option<&str>) -> Result<Response, ApiError> {
         StatusCode::OK,
         &json!({
             "kind": format!("{}List", kind.kind),
-            "apiVersion": "v1",
+            "apiVersion": kind.api_version(),
             "metadata": {"resourceVersion": rv},
             "items": items
         }),
@@ -921,17 +997,18 @@ fn check_body(kind: Kind, obj: &mut Value, ns: &str) -> Result<(), ApiError> {
             k = kind.kind
         )));
     }
+    let expected = kind.api_version();
     let api_version = obj
         .get("apiVersion")
         .and_then(Value::as_str)
-        .unwrap_or("v1");
-    if api_version != "v1" {
+        .unwrap_or(&expected);
+    if api_version != expected {
         return Err(status::bad_request(format!(
-            "the API version in the data ({api_version}) does not match the expected API version (v1)"
+            "the API version in the data ({api_version}) does not match the expected API version ({expected})"
         )));
     }
     obj["kind"] = json!(kind.kind);
-    obj["apiVersion"] = json!("v1");
+    obj["apiVersion"] = json!(expected);
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
     }
@@ -976,7 +1053,7 @@ fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
 
 fn create(ctx: &Ctx, kind: Kind, ns: &str) -> Result<Response, ApiError> {
     let scope = if kind.namespaced { Some(ns) } else { None };
-    ctx.user.authorize("create", kind.resource, "", scope)?;
+    ctx.user.authorize("create", &kind.qualified(), "", scope)?;
     let dry_run = ctx.dry_run("CreateOptions")?;
     let manager = ctx.manager("CreateOptions")?;
     let mut obj = ctx.body_json()?;
@@ -1006,7 +1083,7 @@ fn do_create(
         // Admission runs before the name is generated: a generateName create has no name yet.
         let name = obj.pointer("/metadata/name").and_then(Value::as_str);
         let name = name.unwrap_or_default();
-        return Err(status::namespace_terminating(kind.resource, name, ns));
+        return Err(status::namespace_terminating(&kind.qualified(), name, ns));
     }
     let mut name = obj
         .pointer("/metadata/name")
@@ -1038,6 +1115,7 @@ fn do_create(
         name = format!("{prefix}{suffix}");
         obj["metadata"]["name"] = json!(name);
     }
+    objects::decode_typed(kind, &mut obj)?;
     let mut errors = objects::name_errors(kind, &name);
     if let Err(mut e) = objects::prepare(kind, &mut obj, None) {
         errors.append(&mut e);
@@ -1080,7 +1158,7 @@ fn do_create(
     let mut store = ctx.world.kube.lock();
     let k = key(kind, ns, &name);
     if store.objects.contains_key(&k) {
-        return Err(status::already_exists(kind.resource, &name));
+        return Err(status::already_exists(&kind.qualified(), &name));
     }
     if dry_run {
         return Ok(reorder(obj));
@@ -1125,7 +1203,7 @@ fn stored(ctx: &Ctx, kind: Kind, ns: &str, name: &str) -> Result<Value, ApiError
         .objects
         .get(&key(kind, ns, name))
         .cloned()
-        .ok_or_else(|| status::not_found(kind.resource, name))
+        .ok_or_else(|| status::not_found(&kind.qualified(), name))
 }
 
 fn replace(ctx: &Ctx, kind: Kind, ns: &str, name: &str) -> Result<Response, ApiError> {
@@ -1169,7 +1247,7 @@ fn do_update(
         .and_then(Value::as_str)
         .unwrap_or("");
     if !new_rv.is_empty() && new_rv != old_rv {
-        return Err(status::conflict(kind.resource, &name));
+        return Err(status::conflict(&kind.qualified(), &name));
     }
     if !new.get("metadata").is_some_and(Value::is_object) {
         new["metadata"] = json!({});
@@ -1196,7 +1274,8 @@ fn do_update(
     }
     new["metadata"]["resourceVersion"] = json!(old_rv);
     new["kind"] = json!(kind.kind);
-    new["apiVersion"] = json!("v1");
+    new["apiVersion"] = json!(kind.api_version());
+    objects::decode_typed(kind, &mut new)?;
     objects::prepare(kind, &mut new, Some(old)).map_err(|e| objects::invalid(kind, &name, &e))?;
     let now = now_text();
     if let Some(manager) = manager {
@@ -1227,8 +1306,8 @@ fn do_update(
         Some(current)
             if current.pointer("/metadata/resourceVersion")
                 == old.pointer("/metadata/resourceVersion") => {}
-        Some(_) => return Err(status::conflict(kind.resource, &name)),
-        None => return Err(status::not_found(kind.resource, &name)),
+        Some(_) => return Err(status::conflict(&kind.qualified(), &name)),
+        None => return Err(status::not_found(&kind.qualified(), &name)),
     }
     if dry_run {
         return Ok(new);
@@ -1349,10 +1428,11 @@ fn apply(ctx: &Ctx, kind: Kind, ns: &str, name: &str, dry_run: bool) -> Result<R
     let unknown = unknown_fields(kind, &applied);
     if let Some(field) = unknown.first() {
         return Err(status::bad_request(format!(
-            "failed to create typed patch object (/v1, Kind={}): .{field}: field not declared in schema",
-            kind.kind
+            "failed to create typed patch object ({}/v1, Kind={}): .{field}: field not declared in schema",
+            kind.group, kind.kind
         )));
     }
+    objects::decode_typed(kind, &mut applied)?;
     // stringData is write-only: apply it as the data it becomes.
     if kind.kind == "Secret"
         && let Some(Value::Object(sd)) =
@@ -1387,7 +1467,7 @@ fn apply(ctx: &Ctx, kind: Kind, ns: &str, name: &str, dry_run: bool) -> Result<R
         .and_then(Value::as_str)
         .unwrap_or("");
     if !applied_rv.is_empty() && applied_rv != old_rv {
-        return Err(status::conflict(kind.resource, name));
+        return Err(status::conflict(&kind.qualified(), name));
     }
     let mut mgrs = objects::managers(&old);
     let is_me = |m: &Manager| m.manager == manager && m.operation == "Apply";
@@ -1398,14 +1478,14 @@ fn apply(ctx: &Ctx, kind: Kind, ns: &str, name: &str, dry_run: bool) -> Result<R
                 let who = if m.operation == "Apply" {
                     format!("{:?}", m.manager)
                 } else {
-                    format!("{:?} using v1", m.manager)
+                    format!("{:?} using {}", m.manager, kind.api_version())
                 };
                 conflicts.push((who, objects::path_text(p)));
             }
         }
     }
     if !conflicts.is_empty() && !force {
-        return Err(status::apply_conflict(kind.resource, name, &conflicts));
+        return Err(status::apply_conflict(&kind.qualified(), name, &conflicts));
     }
     let conflicting: BTreeSet<objects::FieldPath> = mgrs
         .iter()
@@ -1512,7 +1592,7 @@ fn delete_inner(
         .objects
         .get(&k)
         .cloned()
-        .ok_or_else(|| status::not_found(kind.resource, name))?;
+        .ok_or_else(|| status::not_found(&kind.qualified(), name))?;
     let rv = obj
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
@@ -1531,9 +1611,9 @@ fn delete_inner(
             reason: "Conflict",
             message: format!(
                 "Operation cannot be fulfilled on {} \"{name}\": the ResourceVersion in the precondition ({want}) does not match the ResourceVersion in record ({rv}). The object might have been modified",
-                kind.resource
+                kind.qualified()
             ),
-            details: Some(json!({"name": name, "kind": kind.resource})),
+            details: Some(status::details(name, &kind.qualified())),
         });
     }
     if let Some(want) = options
@@ -1546,9 +1626,9 @@ fn delete_inner(
             reason: "Conflict",
             message: format!(
                 "Operation cannot be fulfilled on {} \"{name}\": the UID in the precondition ({want}) does not match the UID in record ({uid}). The object might have been recreated",
-                kind.resource
+                kind.qualified()
             ),
-            details: Some(json!({"name": name, "kind": kind.resource})),
+            details: Some(status::details(name, &kind.qualified())),
         });
     }
     let mut response = obj.clone();
@@ -1581,15 +1661,19 @@ fn delete_inner(
             response["status"] = json!({"phase": "Terminating"});
             Ok(json_response(StatusCode::OK, &response))
         }
-        _ => Ok(json_response(
-            StatusCode::OK,
-            &json!({
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Success",
-                "details": {"name": name, "kind": kind.resource, "uid": uid}
-            }),
-        )),
+        _ => {
+            let mut details = status::details(name, &kind.qualified());
+            details["uid"] = json!(uid);
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "details": details
+                }),
+            ))
+        }
     }
 }

@@ -20,6 +20,29 @@ pub struct Kind {
     pub namespaced: bool,
     /// `kubectl` short names.
     pub short_names: &'static [&'static str],
+    /// API group: `""` for the core group (`/api/v1`), else served at `/apis/<group>/v1`.
+    pub group: &'static str,
+}
+
+impl Kind {
+    /// `apiVersion` of its objects (`v1`, `coordination.k8s.io/v1`).
+    pub fn api_version(self) -> String {
+        if self.group.is_empty() {
+            "v1".into()
+        } else {
+            format!("{}/v1", self.group)
+        }
+    }
+
+    /// The group-qualified resource of messages, RBAC rules and the store (`secrets`,
+    /// `leases.coordination.k8s.io`).
+    pub fn qualified(self) -> String {
+        if self.group.is_empty() {
+            self.resource.into()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        }
+    }
 }
 
 /// Every resource the emulator serves, in `/api/v1` order.
@@ -30,6 +53,7 @@ pub const KINDS: &[Kind] = &[
         kind: "Namespace",
         namespaced: false,
         short_names: &["ns"],
+        group: "",
     },
     Kind {
         resource: "pods",
@@ -37,6 +61,7 @@ pub const KINDS: &[Kind] = &[
         kind: "Pod",
         namespaced: true,
         short_names: &["po"],
+        group: "",
     },
     Kind {
         resource: "secrets",
@@ -44,6 +69,7 @@ pub const KINDS: &[Kind] = &[
         kind: "Secret",
         namespaced: true,
         short_names: &[],
+        group: "",
     },
     Kind {
         resource: "serviceaccounts",
@@ -51,6 +77,32 @@ pub const KINDS: &[Kind] = &[
         kind: "ServiceAccount",
         namespaced: true,
         short_names: &["sa"],
+        group: "",
+    },
+];
+
+/// The coordination group (Leases, for leader election).
+pub const COORDINATION: &str = "coordination.k8s.io";
+/// The events group (`events.k8s.io/v1` Events, what kube-runtime's `Recorder` writes).
+pub const EVENTS: &str = "events.k8s.io";
+
+/// Every resource served in a named group (`/apis/<group>/v1`), by group.
+pub const GROUP_KINDS: &[Kind] = &[
+    Kind {
+        resource: "leases",
+        singular: "lease",
+        kind: "Lease",
+        namespaced: true,
+        short_names: &[],
+        group: COORDINATION,
+    },
+    Kind {
+        resource: "events",
+        singular: "event",
+        kind: "Event",
+        namespaced: true,
+        short_names: &["ev"],
+        group: EVENTS,
     },
 ];
 
@@ -64,9 +116,36 @@ pub fn kind_by_resource(resource: &str) -> Option<Kind> {
     KINDS.iter().copied().find(|k| k.resource == resource)
 }
 
-/// The kind named `kind` (`Secret`).
+/// The kind named `kind` (`Secret`) in the core group.
 pub fn kind_by_kind(kind: &str) -> Option<Kind> {
     KINDS.iter().copied().find(|k| k.kind == kind)
+}
+
+/// The kind served under `resource` in `group` (`""`: the core group).
+pub fn kind_in_group(group: &str, resource: &str) -> Option<Kind> {
+    KINDS
+        .iter()
+        .chain(GROUP_KINDS)
+        .copied()
+        .find(|k| k.group == group && k.resource == resource)
+}
+
+/// The kind of an object with `apiVersion` and `kind` (`coordination.k8s.io/v1`, `Lease`).
+pub fn kind_by_type(api_version: &str, kind: &str) -> Option<Kind> {
+    KINDS
+        .iter()
+        .chain(GROUP_KINDS)
+        .copied()
+        .find(|k| k.api_version() == api_version && k.kind == kind)
+}
+
+/// The kind under a group-qualified resource (`leases.coordination.k8s.io`, `secrets`).
+pub fn kind_by_qualified(qualified: &str) -> Option<Kind> {
+    KINDS
+        .iter()
+        .chain(GROUP_KINDS)
+        .copied()
+        .find(|k| k.qualified() == qualified)
 }
 
 const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
@@ -164,6 +243,17 @@ pub fn prepare(kind: Kind, obj: &mut Value, old: Option<&Value>) -> Result<(), V
         return Err(vec![FieldError::invalid("", "", "not an object")]);
     };
     map.remove("status");
+    if !kind.group.is_empty() {
+        match kind.kind {
+            "Lease" => prepare_lease(map, &mut errors),
+            _ => prepare_event(map, old, &mut errors),
+        }
+        return if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        };
+    }
     match kind.kind {
         "Secret" => {
             let mut data = match map.remove("data") {
@@ -403,7 +493,196 @@ pub fn prepare(kind: Kind, obj: &mut Value, old: Option<&Value>) -> Result<(), V
 
 /// 422 for `errors` on object `name` of `kind`.
 pub fn invalid(kind: Kind, name: &str, errors: &[FieldError]) -> ApiError {
-    status::invalid(kind.kind, name, None, errors)
+    let group = Some(kind.group).filter(|g| !g.is_empty());
+    status::invalid(kind.kind, name, group, errors)
+}
+
+fn invalid_number(field: &str, n: i64, detail: &str) -> FieldError {
+    FieldError {
+        reason: "FieldValueInvalid",
+        field: field.into(),
+        message: format!("Invalid value: {n}: {detail}"),
+    }
+}
+
+/// Lease validation (`coordination/validation`): `leaseDurationSeconds` > 0,
+/// `leaseTransitions` >= 0. `spec` is a struct, so it is always there (`{}` at least).
+fn prepare_lease(map: &mut Map<String, Value>, errors: &mut Vec<FieldError>) {
+    let spec = map.entry("spec").or_insert_with(|| json!({}));
+    if spec.is_null() {
+        *spec = json!({});
+    }
+    let int = |k: &str| spec.get(k).and_then(Value::as_i64);
+    if let Some(n) = int("leaseDurationSeconds").filter(|n| *n <= 0) {
+        errors.push(invalid_number(
+            "spec.leaseDurationSeconds",
+            n,
+            "must be greater than 0",
+        ));
+    }
+    if let Some(n) = int("leaseTransitions").filter(|n| *n < 0) {
+        errors.push(invalid_number(
+            "spec.leaseTransitions",
+            n,
+            "must be greater than or equal to 0",
+        ));
+    }
+}
+
+/// The fields of an `events.k8s.io/v1` Event that cannot change once it is created.
+const EVENT_IMMUTABLE: &[&str] = &[
+    "regarding",
+    "related",
+    "reason",
+    "note",
+    "type",
+    "action",
+    "reportingController",
+    "reportingInstance",
+    "eventTime",
+];
+
+/// `events.k8s.io/v1` Event validation, as `ValidateEventCreate`/`ValidateEventUpdate` do it
+/// for a v1 request: `eventTime`, `reportingController`, `reportingInstance`, `action` and
+/// `reason` required, `type` `Normal` or `Warning`, `regarding` present and in the Event's
+/// namespace (or the Event in `default` for a cluster-scoped object), `series.count` >= 2 with
+/// a `lastObservedTime`, `note` at most 1 kB; on update the fields above are immutable.
+fn prepare_event(map: &mut Map<String, Value>, old: Option<&Value>, errors: &mut Vec<FieldError>) {
+    let text = |k: &str| map.get(k).and_then(Value::as_str).unwrap_or("");
+    if map.get("eventTime").is_none_or(Value::is_null) {
+        errors.push(FieldError::required("eventTime", ""));
+    }
+    for k in [
+        "reportingController",
+        "reportingInstance",
+        "action",
+        "reason",
+    ] {
+        if text(k).is_empty() {
+            errors.push(FieldError::required(k, ""));
+        } else if text(k).len() > 128 && k != "reportingController" {
+            errors.push(FieldError {
+                reason: "FieldValueTooLong",
+                field: k.into(),
+                message: "Too long: may not be more than 128 bytes".into(),
+            });
+        }
+    }
+    let ty = text("type");
+    if ty != "Normal" && ty != "Warning" {
+        errors.push(FieldError::unsupported("type", ty, &["Normal", "Warning"]));
+    }
+    if text("note").len() > 1024 {
+        errors.push(FieldError {
+            reason: "FieldValueTooLong",
+            field: "note".into(),
+            message: "Too long: may not be more than 1024 bytes".into(),
+        });
+    }
+    let event_ns = map
+        .get("metadata")
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    match map.get("regarding") {
+        Some(Value::Object(r)) => {
+            let ns = r.get("namespace").and_then(Value::as_str).unwrap_or("");
+            let ok = if ns.is_empty() {
+                event_ns.is_empty() || event_ns == "default"
+            } else {
+                ns == event_ns
+            };
+            if !ok {
+                errors.push(FieldError::invalid(
+                    "regarding.namespace",
+                    ns,
+                    "does not match event.namespace",
+                ));
+            }
+        }
+        _ => errors.push(FieldError::required("regarding", "")),
+    }
+    if let Some(series) = map.get("series").filter(|s| !s.is_null()) {
+        let count = series.get("count").and_then(Value::as_i64).unwrap_or(0);
+        if count < 2 {
+            errors.push(invalid_number(
+                "series.count",
+                count,
+                "should be at least 2",
+            ));
+        }
+        if series.get("lastObservedTime").is_none_or(Value::is_null) {
+            errors.push(FieldError::required("series.lastObservedTime", ""));
+        }
+    }
+    if let Some(old) = old {
+        for k in EVENT_IMMUTABLE {
+            if old.get(*k) != map.get(*k) {
+                errors.push(FieldError::invalid(
+                    *k,
+                    &map.get(*k).map(value_text).unwrap_or_default(),
+                    "field is immutable",
+                ));
+            }
+        }
+    }
+}
+
+/// `metav1.MicroTime` as the API server writes it: RFC 3339 in UTC with exactly six
+/// fractional digits (`2026-12-07T20:45:27.123456Z`); `None` if `text` is not RFC 3339.
+pub fn micro_time(text: &str) -> Option<String> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()?
+        .to_offset(time::UtcOffset::UTC);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    t.format(&format).ok()
+}
+
+/// Decodes the typed fields of a grouped kind as the API server's decoder does before any
+/// validation: MicroTime fields are re-encoded (`micro_time`) and integers checked; a value
+/// that does not decode is a 400 (`Lease in version "v1" cannot be handled as a Lease: ...`).
+pub fn decode_typed(kind: Kind, obj: &mut Value) -> Result<(), ApiError> {
+    let (times, ints): (&[&str], &[&str]) = match (kind.group, kind.kind) {
+        (COORDINATION, "Lease") => (
+            &["/spec/acquireTime", "/spec/renewTime"],
+            &["/spec/leaseDurationSeconds", "/spec/leaseTransitions"],
+        ),
+        (EVENTS, "Event") => (
+            &["/eventTime", "/series/lastObservedTime"],
+            &["/series/count", "/deprecatedCount"],
+        ),
+        _ => return Ok(()),
+    };
+    let fail = |detail: String| {
+        status::bad_request(format!(
+            "{k} in version \"v1\" cannot be handled as a {k}: {detail}",
+            k = kind.kind
+        ))
+    };
+    for pointer in times {
+        let Some(v) = obj.pointer_mut(pointer).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let text = value_text(v);
+        *v = json!(micro_time(&text).ok_or_else(|| fail(format!(
+            "parsing time \"{text}\" as \"2006-01-02T15:04:05.000000Z07:00\": cannot parse \"{text}\" as \"2006\""
+        )))?);
+    }
+    for pointer in ints {
+        let Some(v) = obj.pointer(pointer).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        if v.as_i64().is_none_or(|n| i32::try_from(n).is_err()) {
+            let field = pointer.rsplit('/').next().unwrap_or_default();
+            return Err(fail(format!(
+                "json: cannot unmarshal {} into Go struct field of type int32 ({field})",
+                value_text(v)
+            )));
+        }
+    }
+    Ok(())
 }
 
 // ----- field ownership -----
@@ -585,6 +864,11 @@ pub fn managers(obj: &Value) -> Vec<Manager> {
 
 /// Writes `list` as `metadata.managedFields` (entries with no fields are dropped).
 pub fn set_managers(obj: &mut Value, list: &[Manager]) {
+    let api_version = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("v1")
+        .to_string();
     let entries: Vec<Value> = list
         .iter()
         .filter(|m| !m.fields.is_empty())
@@ -592,7 +876,7 @@ pub fn set_managers(obj: &mut Value, list: &[Manager]) {
             json!({
                 "manager": m.manager,
                 "operation": m.operation,
-                "apiVersion": "v1",
+                "apiVersion": api_version,
                 "time": m.time,
                 "fieldsType": "FieldsV1",
                 "fieldsV1": to_fields_v1(&m.fields),

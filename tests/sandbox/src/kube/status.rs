@@ -43,12 +43,24 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn details(name: &str, resource: &str) -> Value {
-    if name.is_empty() {
-        json!({ "kind": resource })
+/// `details` of a Status about `name` of a group-qualified `resource`
+/// (`leases.coordination.k8s.io` → `kind: leases`, `group: coordination.k8s.io`).
+pub fn details(name: &str, resource: &str) -> Value {
+    let (plural, group) = split_resource(resource);
+    let mut d = if name.is_empty() {
+        json!({ "kind": plural })
     } else {
-        json!({ "name": name, "kind": resource })
+        json!({ "name": name, "kind": plural })
+    };
+    if !group.is_empty() {
+        d["group"] = json!(group);
     }
+    d
+}
+
+/// `leases.coordination.k8s.io` → (`leases`, `coordination.k8s.io`); `secrets` → (`secrets`, ``).
+fn split_resource(resource: &str) -> (&str, &str) {
+    resource.split_once('.').unwrap_or((resource, ""))
 }
 
 /// 404 `secrets "x" not found`.
@@ -281,6 +293,7 @@ pub fn forbidden(
     } else {
         format!("{resource} \"{name}\"")
     };
+    let (plural, group) = split_resource(resource);
     let scope = match namespace {
         Some(ns) => format!("in the namespace \"{ns}\""),
         None => "at the cluster scope".to_string(),
@@ -289,7 +302,7 @@ pub fn forbidden(
         code: 403,
         reason: "Forbidden",
         message: format!(
-            "{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"\" {scope}"
+            "{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{plural}\" in API group \"{group}\" {scope}"
         ),
         details: Some(details(name, resource)),
     }

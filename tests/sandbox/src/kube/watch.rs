@@ -21,7 +21,7 @@ use super::{Ctx, selected};
 /// A change to a stored object.
 #[derive(Clone, Debug)]
 pub struct Event {
-    /// Plural resource name.
+    /// Group-qualified plural resource name (`secrets`, `leases.coordination.k8s.io`).
     pub resource: String,
     /// Namespace, `""` for cluster-scoped objects.
     pub namespace: String,
@@ -67,7 +67,9 @@ pub(super) fn start(
             store
                 .objects
                 .iter()
-                .filter(|((r, n, _), _)| r == kind.resource && ns.as_ref().is_none_or(|ns| n == ns))
+                .filter(|((r, n, _), _)| {
+                    *r == kind.qualified() && ns.as_ref().is_none_or(|ns| n == ns)
+                })
                 .map(|(_, v)| v.clone())
                 .filter(|o| selected(o, &labels, &fields))
                 .collect()
@@ -102,8 +104,9 @@ pub(super) fn start(
         }
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
-    let resource = kind.resource.to_string();
+    let resource = kind.qualified();
     let kind_name = kind.kind.to_string();
+    let api_version = kind.api_version();
     tokio::spawn(async move {
         let mut first = true;
         for o in &initial {
@@ -113,7 +116,7 @@ pub(super) fn start(
             first = false;
         }
         if send_initial {
-            let bookmark = json!({"kind": kind_name, "apiVersion": "v1", "metadata": {
+            let bookmark = json!({"kind": kind_name, "apiVersion": api_version, "metadata": {
                 "resourceVersion": revision.to_string(),
                 "annotations": {"k8s.io/initial-events-end": "true"}}});
             if tx.send(line("BOOKMARK", &bookmark)).await.is_err() {
