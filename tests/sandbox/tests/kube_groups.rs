@@ -456,8 +456,8 @@ async fn kube_lease_manager_elects_exactly_one_leader_and_hands_over() {
         LeaseManagerBuilder::new(client.clone(), "controller-leader")
             .with_namespace("team-a")
             .with_identity(identity)
-            .with_duration(3)
-            .with_grace(1)
+            .with_duration(4)
+            .with_grace(2)
             .build()
     };
     let a = manager("pod-a").await.expect("manager a");
@@ -472,14 +472,25 @@ async fn kube_lease_manager_elects_exactly_one_leader_and_hands_over() {
     })
     .await
     .expect("a leader within 10 s");
-    // Both contend for the orphaned lease; renewals keep it for one of them only.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let first = api
+        .sandbox
+        .world
+        .kube
+        .lease("team-a", "controller-leader")
+        .expect("lease");
+    // Both contend for the orphaned lease; renewals (strategic merge patches of renewTime,
+    // every ~2 s) keep it for one of them only.
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let view = api
         .sandbox
         .world
         .kube
         .lease("team-a", "controller-leader")
         .expect("lease");
+    assert!(
+        view.renew_time > first.renew_time,
+        "renewed: {first:?} then {view:?}"
+    );
     assert_eq!(view.holder.as_deref(), Some(leader), "{view:?}");
     assert_eq!(view.transitions, 1, "one acquisition: {view:?}");
     assert!(

@@ -221,8 +221,9 @@ impl KubeState {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The stored object `name` of `resource` (plural, e.g. `secrets`) in `namespace` (ignored
-    /// for namespaces), as the API would return it.
+    /// The stored object `name` of `resource` (plural, e.g. `secrets`; group-qualified for a
+    /// named group, e.g. `leases.coordination.k8s.io`) in `namespace` (ignored for
+    /// cluster-scoped kinds), as the API would return it.
     pub fn get(&self, namespace: &str, resource: &str, name: &str) -> Option<Value> {
         let kind = objects::kind_by_qualified(resource)?;
         self.lock()
@@ -231,7 +232,8 @@ impl KubeState {
             .cloned()
     }
 
-    /// Every stored object of `resource` in `namespace` (`""`: all namespaces), by name.
+    /// Every stored object of `resource` (as for [`KubeState::get`]) in `namespace` (`""`: all
+    /// namespaces), by namespace and name.
     pub fn list(&self, namespace: &str, resource: &str) -> Vec<Value> {
         let Some(kind) = objects::kind_by_qualified(resource) else {
             return Vec::new();
@@ -301,7 +303,8 @@ impl KubeState {
 
     /// Bumps the `resourceVersion` of a stored object without changing it, as a concurrent
     /// writer would: the next update carrying the old `resourceVersion` gets 409 Conflict.
-    /// Returns the new `resourceVersion`, or `None` if there is no such object.
+    /// `resource` as for [`KubeState::get`]. Returns the new `resourceVersion`, or `None` if
+    /// there is no such object.
     pub fn bump_resource_version(
         &self,
         namespace: &str,
