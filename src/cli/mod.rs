@@ -828,7 +828,11 @@ pub struct ControllerArgs {
     pub listen: std::net::SocketAddr,
 
     /// The Lease that elects the replica that writes.
-    #[arg(long, value_name = "NAME", default_value = "kubectl-dedicated-registry-controller")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "kubectl-dedicated-registry-controller"
+    )]
     pub lease_name: String,
 
     /// The Lease's namespace (default: `$POD_NAMESPACE`, else the target namespace).

@@ -391,22 +391,26 @@ pub struct ControllerSettings {
     pub profile_given: bool,
 }
 
-fn controller(args: super::ControllerArgs, profile_given: bool) -> anyhow::Result<ControllerSettings> {
+fn controller(
+    args: super::ControllerArgs,
+    profile_given: bool,
+) -> anyhow::Result<ControllerSettings> {
     manifests::validate_object_name("secret", &args.name)?;
     for account in &args.service_accounts {
         manifests::validate_object_name("serviceaccount", account)?;
     }
     let Some(selector) = selection(args.all_namespaces, args.selector.as_deref(), &[])? else {
-        bail!(
-            "controller needs a selection: add -A (every namespace) or -l SELECTOR"
-        );
+        bail!("controller needs a selection: add -A (every namespace) or -l SELECTOR");
     };
     if let Some(namespace) = &args.lease_namespace {
         manifests::validate_namespace(namespace)?;
     }
     manifests::validate_object_name("lease", &args.lease_name)?;
     let resync = humantime::parse_duration(&args.resync).map_err(|e| {
-        anyhow::anyhow!("invalid --resync `{}` ({e}); use a duration such as `10m`", args.resync)
+        anyhow::anyhow!(
+            "invalid --resync `{}` ({e}); use a duration such as `10m`",
+            args.resync
+        )
     })?;
     if resync < std::time::Duration::from_secs(10) {
         bail!("--resync {} is too short; use at least 10s", args.resync);

@@ -51,7 +51,11 @@ fn profile(ctx: &Ctx, settings: &ControllerSettings) -> anyhow::Result<(String, 
             anyhow::bail!(
                 "no profile `{name}` in {} (saved: {}); name one with --profile, or write the file with `login` first",
                 path.display(),
-                if saved.is_empty() { "none".to_string() } else { saved.join(", ") }
+                if saved.is_empty() {
+                    "none".to_string()
+                } else {
+                    saved.join(", ")
+                }
             )
         }
     }

@@ -74,7 +74,10 @@ pub async fn serve(
         .route("/metrics", get(metrics_text))
         .with_state(Shared { health, metrics });
     let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             crate::trace::warning(format!("the health and metrics endpoint stopped: {e}"));
         }
     });

@@ -11,13 +11,19 @@ use crate::cluster::Target;
 /// This replica's part in the election.
 pub struct Election {
     leading: Option<watch::Receiver<bool>>,
-    task: Option<tokio::task::JoinHandle<Result<kube_lease_manager::LeaseManager, LeaseManagerError>>>,
+    task: Option<
+        tokio::task::JoinHandle<Result<kube_lease_manager::LeaseManager, LeaseManagerError>>,
+    >,
     namespace: String,
 }
 
 impl Election {
     /// Reads (or creates) the Lease and starts renewing or contending for it.
-    pub async fn start(target: &Target, lease: &LeaseSpec, namespace: &str) -> anyhow::Result<Election> {
+    pub async fn start(
+        target: &Target,
+        lease: &LeaseSpec,
+        namespace: &str,
+    ) -> anyhow::Result<Election> {
         // The holder renews a few seconds before it would expire.
         let grace = (lease.duration_seconds / 3).clamp(1, 10);
         let manager = LeaseManagerBuilder::new(target.client.clone(), &lease.name)
@@ -56,7 +62,9 @@ impl Election {
             .wait_for(|leading| *leading)
             .await
             .map(drop)
-            .map_err(|_| anyhow::anyhow!("the leader election stopped; restarting the Pod starts it again"))
+            .map_err(|_| {
+                anyhow::anyhow!("the leader election stopped; restarting the Pod starts it again")
+            })
     }
 
     /// A future that resolves when the Lease is lost (or the election stops).

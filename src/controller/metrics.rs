@@ -23,6 +23,8 @@ pub struct Metrics {
     pub skipped: Family<Labels, Counter>,
     /// Pull credentials minted (a new shared credential for the cluster).
     pub minted: Counter,
+    /// Pull credentials revoked (replaced ones no secret holds any more, unused new ones).
+    pub revoked: Counter,
     /// 1 while this replica holds the Lease.
     pub leader: Gauge,
     /// Seconds one batch of namespaces took (read, decide, write, revoke).
@@ -39,6 +41,7 @@ impl Metrics {
             reconciles: Family::default(),
             skipped: Family::default(),
             minted: Counter::default(),
+            revoked: Counter::default(),
             leader: Gauge::default(),
             batch_seconds: Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             events_failed: Counter::default(),
@@ -58,6 +61,11 @@ impl Metrics {
             "credentials_minted",
             "Pull credentials minted",
             metrics.minted.clone(),
+        );
+        registry.register(
+            "credentials_revoked",
+            "Pull credentials revoked",
+            metrics.revoked.clone(),
         );
         registry.register(
             "leader",
@@ -82,7 +90,9 @@ impl Metrics {
 
     /// One namespace ended with `outcome`.
     pub fn reconciled(&self, outcome: &'static str) {
-        self.reconciles.get_or_create(&vec![("outcome", outcome)]).inc();
+        self.reconciles
+            .get_or_create(&vec![("outcome", outcome)])
+            .inc();
     }
 
     /// One namespace was left alone for `reason`.
@@ -127,7 +137,10 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("kubectl_dedicated_registry_leader 1"), "{text}");
+        assert!(
+            text.contains("kubectl_dedicated_registry_leader 1"),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

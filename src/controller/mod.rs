@@ -15,6 +15,7 @@
 
 pub mod health;
 pub mod leader;
+mod metered;
 pub mod metrics;
 mod reconcile;
 
@@ -28,6 +29,10 @@ use crate::providers::Provider;
 
 /// The Event reporter and Lease field manager name.
 pub const CONTROLLER_NAME: &str = "kubectl-dedicated-registry";
+
+/// What a stop says while the controller waits.
+pub const STOPPING: &str =
+    "stopping the controller (no write is cut in half; the Lease is released)";
 
 /// What the controller is asked to keep true.
 #[derive(Debug, Clone)]
@@ -74,6 +79,9 @@ pub async fn run(
     provider: &mut dyn Provider,
 ) -> anyhow::Result<()> {
     let cancel = provider.cancel().clone();
+    // The whole run is one window: a signal stops it between two writes, and the Lease is
+    // released before the exit.
+    let _window = cancel.window_for(STOPPING);
     let metrics = Arc::new(metrics::Metrics::new());
     let health = Arc::new(health::Health::default());
     let stopping = {
@@ -123,8 +131,12 @@ async fn lead_while_elected(
             spec.lease.identity
         ));
         let lost = election.lost();
+        let mut metered = metered::Metered {
+            inner: &mut *provider,
+            metrics,
+        };
         let result =
-            reconcile::lead(spec, target, &mut *provider, metrics.clone(), health, lost).await;
+            reconcile::lead(spec, target, &mut metered, metrics.clone(), health, lost).await;
         metrics.leader.set(0);
         health.leading(false);
         if cancel.is_cancelled() {

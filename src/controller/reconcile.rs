@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Secret};
+use kube::ResourceExt as _;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter as EventReporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use kube::ResourceExt as _;
 use secrecy::SecretString;
 use tokio::sync::{mpsc, oneshot};
 
@@ -183,8 +183,8 @@ async fn controller(
     if let Some(selector) = &scope.selector {
         namespaces = namespaces.labels(selector);
     }
-    let secrets = watcher::Config::default()
-        .fields(&format!("metadata.name={}", spec.create.spec.name));
+    let secrets =
+        watcher::Config::default().fields(&format!("metadata.name={}", spec.create.spec.name));
     Controller::new(Api::<Namespace>::all(target.client.clone()), namespaces)
         .watches(
             Api::<Secret>::all(target.client.clone()),
@@ -316,14 +316,12 @@ impl Batcher<'_, '_> {
         let known = self.known.as_ref().map(|(id, token)| (id.as_str(), token));
         let verdicts = match self.fleet.pass(names, known, false, provider).await {
             Ok((done, shared)) => {
-                if let Some(s) = &shared {
-                    if s.was_minted() {
-                        self.events.metrics.minted.inc();
-                    }
-                    if done.iter().any(|d| d.holds_shared) {
-                        self.known = Some((s.id.clone(), s.token.clone()));
-                        self.publish_known();
-                    }
+                if let Some(s) = shared
+                    .as_ref()
+                    .filter(|_| done.iter().any(|d| d.holds_shared))
+                {
+                    self.known = Some((s.id.clone(), s.token.clone()));
+                    self.publish_known();
                 }
                 let report = self.fleet.finish(done, shared, provider).await;
                 self.events.publish(&report.done).await;
@@ -376,7 +374,10 @@ impl Batcher<'_, '_> {
             .iter()
             .any(|s| self.fleet.holds_another_shared_token(s, known))
         {
-            crate::trace::log(1, "another shared credential appeared; looking for the cluster's again");
+            crate::trace::log(
+                1,
+                "another shared credential appeared; looking for the cluster's again",
+            );
             self.stale = true;
         }
     }
@@ -428,15 +429,21 @@ impl Events<'_> {
 
     fn event(&self, done: &Done) -> Option<(Event, ObjectReference)> {
         let (type_, reason, note) = match done.outcome {
-            Outcome::Created => (EventType::Normal, "Created", "created the image pull secret"),
+            Outcome::Created => (
+                EventType::Normal,
+                "Created",
+                "created the image pull secret",
+            ),
             Outcome::Configured => (
                 EventType::Normal,
                 "Updated",
                 "wrote the image pull secret back to the wanted state",
             ),
-            Outcome::Failed | Outcome::Unknown => {
-                (EventType::Warning, "WriteFailed", "could not write the image pull secret")
-            }
+            Outcome::Failed | Outcome::Unknown => (
+                EventType::Warning,
+                "WriteFailed",
+                "could not write the image pull secret",
+            ),
             Outcome::Unchanged | Outcome::Skipped => return None,
         };
         let note = match &done.reason {

@@ -62,13 +62,6 @@ pub struct SharedToken {
     minted: Option<(MintedToken, Window)>,
 }
 
-impl SharedToken {
-    /// Whether this run minted it (rather than reusing one the cluster holds).
-    pub fn was_minted(&self) -> bool {
-        self.minted.is_some()
-    }
-}
-
 /// How one namespace ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

@@ -185,7 +185,12 @@ fn secret_uid(ctx: &TestContext, namespace: &str) -> Option<String> {
         .world
         .kube
         .get(namespace, "secrets", "regcred")
-        .map(|s| s["metadata"]["uid"].as_str().unwrap_or_default().to_string())
+        .map(|s| {
+            s["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
 }
 
 /// The Events in `namespace` as the real kubectl reads them (events.k8s.io/v1).
@@ -202,15 +207,21 @@ fn events(ctx: &TestContext, namespace: &str) -> Vec<Value> {
     list["items"].as_array().cloned().unwrap_or_default()
 }
 
-/// Secret creations (POST) the API server answered with 201 in `namespace`.
-fn creates_in(ctx: &TestContext, namespace: &str) -> usize {
+/// Secret creations (POST) the API server answered with `status` (any when `None`) in
+/// `namespace`.
+fn posts_in(ctx: &TestContext, namespace: &str, status: Option<u16>) -> usize {
     let path = format!("/api/v1/namespaces/{namespace}/secrets");
     ctx.sandbox
         .journal()
         .for_service(Service::Kube)
         .iter()
-        .filter(|e| e.method == "POST" && e.path == path && e.status == 201)
+        .filter(|e| e.method == "POST" && e.path == path)
+        .filter(|e| status.is_none_or(|s| e.status == s))
         .count()
+}
+
+fn creates_in(ctx: &TestContext, namespace: &str) -> usize {
+    posts_in(ctx, namespace, Some(201))
 }
 
 #[test]
@@ -234,7 +245,8 @@ fn the_controller_supplies_repairs_skips_and_reports() {
         secret_uid(&ctx, "c-new").is_some()
     });
     let before = secret_uid(&ctx, "c-1").unwrap();
-    ctx.kubectl(&["-n", "c-1", "delete", "secret", "regcred"]).ok();
+    ctx.kubectl(&["-n", "c-1", "delete", "secret", "regcred"])
+        .ok();
     eventually("a deleted secret is written again", || {
         secret_uid(&ctx, "c-1").is_some_and(|uid| uid != before)
     });
@@ -262,8 +274,18 @@ fn the_controller_supplies_repairs_skips_and_reports() {
     assert_eq!(mints(&ctx), 1, "healing copies the shared credential");
 
     // The Terminating namespace: skipped, never written, counted.
-    assert!(ctx.sandbox.world.kube.get("c-doomed", "secrets", "regcred").is_none());
-    assert_eq!(creates_in(&ctx, "c-doomed"), 0, "no write was even tried");
+    assert!(
+        ctx.sandbox
+            .world
+            .kube
+            .get("c-doomed", "secrets", "regcred")
+            .is_none()
+    );
+    assert_eq!(
+        posts_in(&ctx, "c-doomed", None),
+        0,
+        "no write was even tried"
+    );
     assert!(
         controller
             .metric("kubectl_dedicated_registry_skipped_total{reason=\"namespace_terminating\"}")
@@ -273,7 +295,10 @@ fn the_controller_supplies_repairs_skips_and_reports() {
     );
     // Metrics after the known sequence.
     let metric = |name: &str| controller.metric(name).unwrap_or(0.0);
-    assert_eq!(metric("kubectl_dedicated_registry_credentials_minted_total"), 1.0);
+    assert_eq!(
+        metric("kubectl_dedicated_registry_credentials_minted_total"),
+        1.0
+    );
     assert_eq!(metric("kubectl_dedicated_registry_leader"), 1.0);
     assert!(
         metric("kubectl_dedicated_registry_reconciles_total{outcome=\"created\"}") >= 4.0,
@@ -294,7 +319,9 @@ fn the_controller_supplies_repairs_skips_and_reports() {
         "{created:?}"
     );
     assert!(
-        events(&ctx, "team-a").iter().any(|e| e["reason"] == "Updated"),
+        events(&ctx, "team-a")
+            .iter()
+            .any(|e| e["reason"] == "Updated"),
         "the repair"
     );
 
@@ -304,7 +331,7 @@ fn the_controller_supplies_repairs_skips_and_reports() {
     assert!(status.success(), "{stderr}");
     assert_eq!(holder(&ctx), None, "released: {:?}", lease(&ctx));
     // Nothing secret in what it printed; the positive control: the credential is in the secret.
-    let token = crate::common::token_of(&ctx, "c-1", "regcred");
+    let token = crate::common::stored_token(&ctx, "c-1", "regcred").1;
     assert!(!token.is_empty());
     for text in [&stderr, &stdout] {
         assert!(!text.contains(&token), "{text}");
@@ -326,12 +353,19 @@ fn a_standby_takes_over_when_the_leader_is_killed_and_mints_nothing() {
     eventually("the standby is ready (it read the Lease)", || {
         second.get("/readyz").0 == 200
     });
-    assert_eq!(second.metric("kubectl_dedicated_registry_leader"), Some(0.0));
+    assert_eq!(
+        second.metric("kubectl_dedicated_registry_leader"),
+        Some(0.0)
+    );
     ctx.kubectl(&["create", "namespace", "t-before"]).ok();
     eventually("the leader supplies a new namespace", || {
         secret_uid(&ctx, "t-before").is_some()
     });
-    assert_eq!(holder(&ctx).as_deref(), Some("first"), "the standby never took it");
+    assert_eq!(
+        holder(&ctx).as_deref(),
+        Some("first"),
+        "the standby never took it"
+    );
 
     // Killed, no release: the standby takes over once the 3 s Lease expires.
     first.signal("-KILL");
@@ -343,10 +377,24 @@ fn a_standby_takes_over_when_the_leader_is_killed_and_mints_nothing() {
     });
     eprintln!("taken over in {} ms", killed.elapsed().as_millis());
     assert_eq!(holder(&ctx).as_deref(), Some("second"));
-    assert_eq!(second.metric("kubectl_dedicated_registry_leader"), Some(1.0));
-    assert_eq!(mints(&ctx), 1, "the new leader reuses the cluster's credential");
+    assert_eq!(
+        second.metric("kubectl_dedicated_registry_leader"),
+        Some(1.0)
+    );
+    assert_eq!(
+        mints(&ctx),
+        1,
+        "the new leader reuses the cluster's credential"
+    );
     for namespace in ["team-a", "team-b", "t-before", "t-after"] {
         assert_eq!(creates_in(&ctx, namespace), 1, "{namespace} written once");
+    }
+    for namespace in ["t-before", "t-after"] {
+        assert_eq!(
+            posts_in(&ctx, namespace, None),
+            1,
+            "{namespace}: one writer only (a second would have been refused as AlreadyExists)"
+        );
     }
     assert_eq!(ids(&ctx, &["team-a", "t-before", "t-after"]).len(), 1);
 }

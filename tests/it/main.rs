@@ -7,8 +7,8 @@
 mod benches;
 mod common;
 mod completion;
-mod controller;
 mod container_image;
+mod controller;
 mod doctor;
 mod errors;
 mod fuzz;
