@@ -417,3 +417,50 @@ fn a_controller_without_a_selection_or_profile_says_what_to_do() {
     )
     .fails_with("does not exist; point --config at the file `login` wrote");
 }
+
+/// The shipped Deployment's args and the shipped settings file are what the `controller`
+/// command takes: it gets past both and stops only at the (here missing) cluster.
+#[test]
+fn the_shipped_deployment_args_and_config_are_accepted() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("deploy/base/deployment.yaml")).unwrap();
+    let deployment: Value = serde_saphyr::from_str(&text).unwrap();
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let mut args: Vec<String> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    // The image's configuration path is this checkout's copy.
+    for arg in &mut args {
+        if let Some(path) = arg.strip_prefix("--config=") {
+            assert_eq!(path, "/etc/kubectl-dedicated-registry/config.yaml");
+            *arg = format!("--config={}", root.join("deploy/base/config.yaml").display());
+        }
+    }
+    let env: Vec<&str> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(env, ["POD_NAMESPACE", "POD_NAME", "IBMCLOUD_API_KEY"]);
+    let ctx = TestContext::new();
+    let mut all = vec!["controller".to_string()];
+    all.extend(args);
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    let mut cmd = ctx.command(&refs);
+    let missing = ctx.home.path().join("no-kubeconfig");
+    cmd.env("KUBECONFIG", &missing)
+        .env_remove("KUBECTL_DEDICATED_REGISTRY_PROFILE")
+        .env("POD_NAMESPACE", "kubectl-dedicated-registry")
+        .env("POD_NAME", "controller-0");
+    let run = ctx.run_with(cmd, None);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("no-kubeconfig"),
+        "it got as far as the cluster: {}",
+        run.stderr
+    );
+}
