@@ -851,6 +851,11 @@ pub struct ControllerArgs {
     #[arg(long, value_name = "DURATION", default_value = "10m")]
     pub resync: String,
 
+    /// Rotate the cluster's shared credential this often (e.g. `720h`): a new one is written
+    /// into every holder before the old one is revoked. Needs the API key. Default: never.
+    #[arg(long, value_name = "DURATION")]
+    pub rotate_every: Option<String>,
+
     /// Namespaces written at once.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,

@@ -415,6 +415,20 @@ fn controller(
     if resync < std::time::Duration::from_secs(10) {
         bail!("--resync {} is too short; use at least 10s", args.resync);
     }
+    let rotate_every = match &args.rotate_every {
+        None => None,
+        Some(text) => {
+            let every = humantime::parse_duration(text).map_err(|e| {
+                anyhow::anyhow!(
+                    "invalid --rotate-every `{text}` ({e}); use a duration such as `720h`"
+                )
+            })?;
+            if every < std::time::Duration::from_secs(1) {
+                bail!("--rotate-every {text} is too short; use at least 1s");
+            }
+            Some(every)
+        }
+    };
     let identity = args.identity.unwrap_or_else(|| {
         let host = hostname_or("controller");
         format!("{host}-{}", std::process::id())
@@ -451,6 +465,7 @@ fn controller(
                 duration_seconds: args.lease_duration,
             },
             resync,
+            rotate_every,
         },
         config: args.config,
         profile_given,

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub minted: Counter,
     /// Pull credentials revoked (replaced ones no secret holds any more, unused new ones).
     pub revoked: Counter,
+    /// Scheduled rotations, by result (`rotated`, `failed`).
+    pub rotations: Family<Labels, Counter>,
     /// 1 while this replica holds the Lease.
     pub leader: Gauge,
     /// Seconds one batch of namespaces took (read, decide, write, revoke).
@@ -42,6 +44,7 @@ impl Metrics {
             skipped: Family::default(),
             minted: Counter::default(),
             revoked: Counter::default(),
+            rotations: Family::default(),
             leader: Gauge::default(),
             batch_seconds: Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             events_failed: Counter::default(),
@@ -66,6 +69,11 @@ impl Metrics {
             "credentials_revoked",
             "Pull credentials revoked",
             metrics.revoked.clone(),
+        );
+        registry.register(
+            "rotations",
+            "Scheduled rotations, by result",
+            metrics.rotations.clone(),
         );
         registry.register(
             "leader",

@@ -18,6 +18,7 @@ pub mod leader;
 mod metered;
 pub mod metrics;
 mod reconcile;
+mod rotation;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct ControllerSpec {
     pub lease: LeaseSpec,
     /// How often every selected namespace is looked at again, events or not.
     pub resync: Duration,
+    /// Rotate the cluster's shared credential this often (`None`: never on a schedule).
+    pub rotate_every: Option<Duration>,
 }
 
 /// The Lease that elects the replica that writes.
@@ -122,8 +125,9 @@ async fn lead_while_elected(
             () = cancel.cancelled() => return Ok(()),
             won = election.won() => won?,
         }
-        metrics.leader.set(1);
+        // The probe's state first: a scraper that sees `leader 1` then sees the true readiness.
         health.leading(true);
+        metrics.leader.set(1);
         crate::trace::note(format!(
             "leading (Lease {}/{} held by {})",
             election.namespace(),
@@ -135,8 +139,18 @@ async fn lead_while_elected(
             inner: &mut *provider,
             metrics,
         };
-        let result =
-            reconcile::lead(spec, target, &mut metered, metrics.clone(), health, lost).await;
+        let schedule = spec.rotate_every.map(|every| {
+            rotation::Schedule::new(target, election.namespace(), &spec.lease.name, every)
+        });
+        let result = reconcile::lead(
+            spec,
+            target,
+            &mut metered,
+            (metrics.clone(), health),
+            schedule,
+            lost,
+        )
+        .await;
         metrics.leader.set(0);
         health.leading(false);
         if cancel.is_cancelled() {

@@ -26,11 +26,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::health::Health;
 use super::metrics::Metrics;
+use super::rotation::Schedule;
 use super::{CONTROLLER_NAME, ControllerSpec};
 use crate::cluster::Target;
 use crate::engine::fleet::{Done, Fleet, Outcome};
 use crate::engine::report::{self, Reporter, Shown};
+use crate::engine::rotate;
 use crate::engine::select;
+use crate::engine::spec::RotateSpec;
 use crate::manifests;
 use crate::providers::Provider;
 
@@ -107,8 +110,8 @@ pub async fn lead(
     spec: &ControllerSpec,
     target: &Target,
     provider: &mut dyn Provider,
-    metrics: Arc<Metrics>,
-    health: &Health,
+    (metrics, health): (Arc<Metrics>, &Health),
+    schedule: Option<Schedule>,
     lost: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let cancel = provider.cancel().clone();
@@ -161,6 +164,7 @@ pub async fn lead(
         known: None,
         stale: true,
         scope,
+        schedule,
     };
     tokio::select! {
         ((), ()) = futures::future::join(controller, batcher.run(queue, provider)) => {}
@@ -283,11 +287,31 @@ struct Batcher<'f, 'r> {
     /// elsewhere).
     stale: bool,
     scope: &'f crate::engine::spec::FleetScope,
+    /// `--rotate-every`.
+    schedule: Option<Schedule>,
 }
 
 impl Batcher<'_, '_> {
     async fn run(mut self, mut queue: mpsc::Receiver<Job>, provider: &mut dyn Provider) {
-        while let Some(first) = queue.recv().await {
+        let mut due = match &self.schedule {
+            Some(schedule) => Some(schedule.due().await),
+            None => None,
+        };
+        loop {
+            let wait = due.map(|due| {
+                due.duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default()
+            });
+            let first = tokio::select! {
+                job = queue.recv() => match job {
+                    Some(job) => job,
+                    None => return,
+                },
+                () = sleep_or_never(wait) => {
+                    due = self.rotate(provider).await;
+                    continue;
+                }
+            };
             let mut jobs = vec![first];
             tokio::time::sleep(GATHER).await;
             while jobs.len() < BATCH_MAX {
@@ -359,6 +383,56 @@ impl Batcher<'_, '_> {
         }
     }
 
+    /// The scheduled rotation of the cluster's shared credential (the engine's, with its
+    /// undo); the next due time.
+    async fn rotate(&mut self, provider: &mut dyn Provider) -> Option<std::time::SystemTime> {
+        let schedule = self.schedule.as_ref()?;
+        let spec = RotateSpec {
+            name: self.fleet.secret_name().to_string(),
+            fleet: Some(self.scope.clone()),
+            access: None,
+            concurrency: self.scope.concurrency,
+            dry_run: false,
+        };
+        let target = self.fleet.target_ref();
+        crate::trace::note("rotating the cluster's shared credential (scheduled)");
+        let result = match rotate::plan(target, &spec, (provider.registry(), provider.kind())).await
+        {
+            Ok(groups) => {
+                let lines = Logged;
+                rotate::Rotation::new(&spec, target, &*provider, &lines)
+                    .run(groups, provider)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        // Whatever happened, the cluster's credential is looked for again.
+        self.stale = true;
+        let now = std::time::SystemTime::now();
+        match result {
+            Ok(()) => {
+                self.events
+                    .metrics
+                    .rotations
+                    .get_or_create(&vec![("result", "rotated")])
+                    .inc();
+                schedule.mark(now).await;
+                Some(schedule.due().await)
+            }
+            Err(e) => {
+                self.events
+                    .metrics
+                    .rotations
+                    .get_or_create(&vec![("result", "failed")])
+                    .inc();
+                crate::trace::warning(format!(
+                    "the scheduled rotation failed ({e:#}); every secret keeps a working credential; tried again in 5m"
+                ));
+                Some(now + RETRY_MAX)
+            }
+        }
+    }
+
     /// A managed secret now holds another shared credential than the known one (rotated
     /// elsewhere): the known one is dropped and the cluster's found again.
     fn check_sightings(&mut self) {
@@ -388,6 +462,14 @@ impl Batcher<'_, '_> {
             .known
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = self.known.as_ref().map(|(id, _)| id.clone());
+    }
+}
+
+/// Sleeps `wait`, or forever when there is nothing scheduled.
+async fn sleep_or_never(wait: Option<Duration>) {
+    match wait {
+        Some(wait) => tokio::time::sleep(wait).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -436,7 +436,10 @@ fn the_shipped_deployment_args_and_config_are_accepted() {
     for arg in &mut args {
         if let Some(path) = arg.strip_prefix("--config=") {
             assert_eq!(path, "/etc/kubectl-dedicated-registry/config.yaml");
-            *arg = format!("--config={}", root.join("deploy/base/config.yaml").display());
+            *arg = format!(
+                "--config={}",
+                root.join("deploy/base/config.yaml").display()
+            );
         }
     }
     let env: Vec<&str> = container["env"]
@@ -463,4 +466,68 @@ fn the_shipped_deployment_args_and_config_are_accepted() {
         "it got as far as the cluster: {}",
         run.stderr
     );
+}
+
+#[test]
+fn a_scheduled_rotation_writes_every_holder_before_it_revokes_the_old_credential() {
+    let ctx = api_key_context();
+    let controller = Running::start(&ctx, "rotor", &["--rotate-every", "3s"]);
+    eventually("the first pass", || {
+        controller.metric("kubectl_dedicated_registry_leader") == Some(1.0)
+            && controller.get("/readyz").0 == 200
+    });
+    let kube = &ctx.sandbox.world.kube;
+    let holders: Vec<String> = kube
+        .list("", "namespaces")
+        .iter()
+        .filter_map(|n| n["metadata"]["name"].as_str().map(String::from))
+        .filter(|n| kube.get(n, "secrets", "regcred").is_some())
+        .collect();
+    assert!(holders.len() >= 2, "{holders:?}");
+    let names: Vec<&str> = holders.iter().map(String::as_str).collect();
+    let first = ids(&ctx, &names);
+    assert_eq!(first.len(), 1);
+    let old = first.into_iter().next().unwrap();
+    eventually("the old credential is rotated out and revoked", || {
+        ctx.token_revoked(&old)
+    });
+    // No dead window: every holder was rewritten before the old credential was revoked.
+    let entries = ctx.sandbox.journal().entries();
+    let revoked = entries
+        .iter()
+        .position(|e| e.method == "DELETE" && e.path == format!("/api/v1/tokens/{old}"))
+        .expect("the revocation");
+    for namespace in &holders {
+        let path = format!("/api/v1/namespaces/{namespace}/secrets/regcred");
+        assert!(
+            entries[..revoked]
+                .iter()
+                .any(|e| e.method == "PUT" && e.path == path && e.status == 200),
+            "{namespace} rewritten before the old credential was revoked"
+        );
+    }
+    // The schedule is kept on the Lease, and counted.
+    let annotations = &lease(&ctx)["metadata"]["annotations"];
+    assert!(
+        annotations["kubectl-dedicated-registry/rotated-at"].is_string(),
+        "{annotations}"
+    );
+    assert!(
+        controller
+            .metric("kubectl_dedicated_registry_rotations_total{result=\"rotated\"}")
+            .is_some_and(|n| n >= 1.0)
+    );
+    // A namespace created after a rotation gets the cluster's current, live credential.
+    ctx.kubectl(&["create", "namespace", "r-new"]).ok();
+    let mut all = names.clone();
+    all.push("r-new");
+    eventually("one live credential everywhere", || {
+        secret_uid(&ctx, "r-new").is_some() && {
+            let now = ids(&ctx, &all);
+            now.len() == 1 && !ctx.token_revoked(now.iter().next().unwrap())
+        }
+    });
+    controller.signal("-TERM");
+    let (status, stderr, _) = controller.wait();
+    assert!(status.success(), "{stderr}");
 }
