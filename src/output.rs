@@ -107,26 +107,50 @@ impl Drop for Progress {
     }
 }
 
+/// Whether stderr lines are JSON objects (`controller --log-format json`).
+static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on every status, warning and log line is written as one JSON object
+/// (`{"ts":…,"level":…,"msg":…}`), scrubbed as the text lines are.
+pub fn json_logs() {
+    JSON_LOGS.store(true, Ordering::Relaxed);
+}
+
 /// Writes a progress or status line to stderr, scrubbed of secrets and of terminal controls.
 pub fn info(message: impl AsRef<str>) {
-    if QUIET.load(Ordering::Relaxed) {
-        return;
-    }
-    let line = printable(&crate::redact::scrub(message.as_ref()));
-    above_bar(|| eprintln!("{line}"));
+    emit("info", message.as_ref());
 }
 
 /// Writes `warning: <message>` to stderr, scrubbed of secrets.
 pub fn warning(message: impl AsRef<str>) {
-    info(format!("warning: {}", message.as_ref()));
+    if JSON_LOGS.load(Ordering::Relaxed) {
+        emit("warning", message.as_ref());
+    } else {
+        info(format!("warning: {}", message.as_ref()));
+    }
 }
 
 /// Logs to stderr at `level` (`-v`) and above. Never pass secrets (they would be scrubbed,
 /// but the typed paths must not rely on that).
 pub fn log(level: u8, message: impl AsRef<str>) {
     if enabled(level) {
-        info(message);
+        emit("debug", message.as_ref());
     }
+}
+
+/// One stderr line: text (controls made printable) or a JSON object (controls escaped).
+fn emit(level: &str, message: &str) {
+    if QUIET.load(Ordering::Relaxed) {
+        return;
+    }
+    let scrubbed = crate::redact::scrub(message);
+    let line = if JSON_LOGS.load(Ordering::Relaxed) {
+        let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        serde_json::json!({"ts": ts, "level": level, "msg": scrubbed}).to_string()
+    } else {
+        printable(&scrubbed)
+    };
+    above_bar(|| eprintln!("{line}"));
 }
 
 /// Prints the plugin's [`crate::trace`] events the kubectl way: notes as status lines,

@@ -859,6 +859,20 @@ pub struct ControllerArgs {
     /// Namespaces written at once.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+
+    /// How log lines are written to stderr: `json` (one object a line: `ts`, `level`, `msg`;
+    /// what log collectors parse) or `text` (as the other commands write them).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// `controller --log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Lines as the other commands write them.
+    Text,
+    /// One JSON object a line.
+    Json,
 }
 
 /// `--concurrency`'s default: measured on the sandbox with 40 ms per request (`tests/bench.sh`).

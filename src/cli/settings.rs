@@ -389,6 +389,8 @@ pub struct ControllerSettings {
     pub config: Option<std::path::PathBuf>,
     /// Whether `--profile` (or its variable) named the profile.
     pub profile_given: bool,
+    /// `--log-format json`.
+    pub json_logs: bool,
 }
 
 fn controller(
@@ -469,6 +471,7 @@ fn controller(
         },
         config: args.config,
         profile_given,
+        json_logs: args.log_format == super::LogFormat::Json,
     })
 }
 

@@ -49,27 +49,55 @@ where
     }
 
     fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
-        if !crate::trace::enabled(6) {
+        let observer = OBSERVER.get();
+        let log = crate::trace::enabled(6).then(|| {
+            let url = match request.uri().host() {
+                Some(_) => request.uri().to_string(),
+                None => format!(
+                    "{}{}",
+                    self.server,
+                    request.uri().path_and_query().map_or("/", |p| p.as_str())
+                ),
+            };
+            let log = RequestLog::start(request.method().as_str(), &url);
+            log.request(request.headers(), None);
+            log
+        });
+        if log.is_none() && observer.is_none() {
             return Box::pin(self.inner.call(request));
         }
-        let url = match request.uri().host() {
-            Some(_) => request.uri().to_string(),
-            None => format!(
-                "{}{}",
-                self.server,
-                request.uri().path_and_query().map_or("/", |p| p.as_str())
-            ),
-        };
-        let log = RequestLog::start(request.method().as_str(), &url);
-        log.request(request.headers(), None);
         let response = self.inner.call(request);
         Box::pin(async move {
             let outcome = response.await;
             match &outcome {
-                Ok(response) => log.answered(response.status(), response.headers()),
-                Err(e) => log.failed(e),
+                Ok(response) => {
+                    if let Some(log) = &log {
+                        log.answered(response.status(), response.headers());
+                    }
+                    if let Some(observe) = observer {
+                        observe(response.status().as_u16());
+                    }
+                }
+                Err(e) => {
+                    if let Some(log) = &log {
+                        log.failed(e);
+                    }
+                    if let Some(observe) = observer {
+                        observe(0);
+                    }
+                }
             }
             outcome
         })
     }
+}
+
+/// What is told the status of every answer of the API server (0: none came), for the
+/// controller's metrics; set once per process.
+static OBSERVER: std::sync::OnceLock<Box<dyn Fn(u16) + Send + Sync>> = std::sync::OnceLock::new();
+
+/// Has `observe` told the status of every answer of the API server from now on (0 when none
+/// came). Only the first call of a process counts.
+pub fn observe_answers(observe: impl Fn(u16) + Send + Sync + 'static) {
+    let _ = OBSERVER.set(Box::new(observe));
 }

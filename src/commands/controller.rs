@@ -11,6 +11,9 @@ use crate::store::{self, ConfigFile, NoKeyring, Profile};
 
 /// `controller`.
 pub async fn controller(ctx: &Ctx, settings: ControllerSettings) -> anyhow::Result<()> {
+    if settings.json_logs {
+        crate::output::json_logs();
+    }
     let (name, profile) = profile(ctx, &settings)?;
     let resolved = cluster::resolve(&ctx.global.kube).await?;
     let target = resolved.connect()?;

@@ -33,6 +33,14 @@ pub struct Metrics {
     pub batch_seconds: Histogram,
     /// Events the API server did not take.
     pub events_failed: Counter,
+    /// Seconds from a namespace's creation to its secret, for namespaces created while this
+    /// replica leads.
+    pub supply_seconds: Histogram,
+    /// Answers of the API server that were errors, by HTTP status (`0`: no answer came).
+    pub api_errors: Family<Labels, Counter>,
+    /// When the cluster's shared credential was last rotated on schedule (Unix seconds; its
+    /// age is `time() - this`).
+    pub last_rotation: Gauge,
 }
 
 impl Metrics {
@@ -48,6 +56,11 @@ impl Metrics {
             leader: Gauge::default(),
             batch_seconds: Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             events_failed: Counter::default(),
+            supply_seconds: Histogram::new([
+                0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ]),
+            api_errors: Family::default(),
+            last_rotation: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -90,6 +103,21 @@ impl Metrics {
             "Events the API server did not take",
             metrics.events_failed.clone(),
         );
+        registry.register(
+            "supply_seconds",
+            "Seconds from a namespace's creation to its secret (namespaces created while leading)",
+            metrics.supply_seconds.clone(),
+        );
+        registry.register(
+            "api_errors",
+            "Error answers of the API server, by HTTP status (0: no answer)",
+            metrics.api_errors.clone(),
+        );
+        registry.register(
+            "last_rotation_timestamp_seconds",
+            "When the shared credential was last rotated on schedule (Unix seconds)",
+            metrics.last_rotation.clone(),
+        );
         Metrics {
             registry,
             ..metrics
@@ -106,6 +134,30 @@ impl Metrics {
     /// One namespace was left alone for `reason`.
     pub fn skip(&self, reason: &'static str) {
         self.skipped.get_or_create(&vec![("reason", reason)]).inc();
+    }
+
+    /// The API server answered `status` (0: no answer came); errors are counted by status.
+    pub fn answered(&self, status: u16) {
+        if status == 0 || status >= 400 {
+            let code: &'static str = match status {
+                0 => "0",
+                400 => "400",
+                401 => "401",
+                403 => "403",
+                404 => "404",
+                409 => "409",
+                410 => "410",
+                422 => "422",
+                429 => "429",
+                500 => "500",
+                502 => "502",
+                503 => "503",
+                504 => "504",
+                other if other < 500 => "4xx",
+                _ => "5xx",
+            };
+            self.api_errors.get_or_create(&vec![("code", code)]).inc();
+        }
     }
 
     /// The OpenMetrics text.
@@ -134,7 +186,24 @@ mod tests {
         metrics.reconciled("created");
         metrics.skip("namespace_terminating");
         metrics.leader.set(1);
+        metrics.answered(200);
+        metrics.answered(409);
+        metrics.answered(418);
+        metrics.answered(0);
         let text = metrics.text();
+        assert!(
+            text.contains("kubectl_dedicated_registry_api_errors_total{code=\"409\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kubectl_dedicated_registry_api_errors_total{code=\"4xx\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kubectl_dedicated_registry_api_errors_total{code=\"0\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("code=\"200\""), "{text}");
         assert!(
             text.contains("kubectl_dedicated_registry_reconciles_total{outcome=\"created\"} 2"),
             "{text}"

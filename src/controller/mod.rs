@@ -86,6 +86,10 @@ pub async fn run(
     // released before the exit.
     let _window = cancel.window_for(STOPPING);
     let metrics = Arc::new(metrics::Metrics::new());
+    crate::cluster::log::observe_answers({
+        let metrics = metrics.clone();
+        move |status| metrics.answered(status)
+    });
     let health = Arc::new(health::Health::default());
     let stopping = {
         let cancel = cancel.clone();

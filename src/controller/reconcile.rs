@@ -60,6 +60,8 @@ enum Verdict {
 /// A namespace handed to the batcher.
 struct Job {
     namespace: String,
+    /// When the namespace was created (Unix seconds), for the time it waited for its secret.
+    created: Option<i64>,
     reply: oneshot::Sender<Verdict>,
 }
 
@@ -115,6 +117,7 @@ pub async fn lead(
     lost: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let cancel = provider.cancel().clone();
+    let leading_since = unix_seconds(std::time::SystemTime::now()) as i64;
     let recorder = Recorder::new(
         target.client.clone(),
         EventReporter {
@@ -165,6 +168,7 @@ pub async fn lead(
         stale: true,
         scope,
         schedule,
+        leading_since,
     };
     tokio::select! {
         ((), ()) = futures::future::join(controller, batcher.run(queue, provider)) => {}
@@ -228,6 +232,11 @@ async fn reconcile(namespace: Arc<Namespace>, context: Arc<Context>) -> Result<A
     let (reply, verdict) = oneshot::channel();
     let job = Job {
         namespace: name.clone(),
+        created: namespace
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.as_second()),
         reply,
     };
     let stopping = || Failed("the controller is stopping".into());
@@ -289,6 +298,8 @@ struct Batcher<'f, 'r> {
     scope: &'f crate::engine::spec::FleetScope,
     /// `--rotate-every`.
     schedule: Option<Schedule>,
+    /// When this replica began to lead (Unix seconds): namespaces created since are timed.
+    leading_since: i64,
 }
 
 impl Batcher<'_, '_> {
@@ -297,6 +308,9 @@ impl Batcher<'_, '_> {
             Some(schedule) => Some(schedule.due().await),
             None => None,
         };
+        if let Some(due) = due {
+            self.show_rotation(due);
+        }
         loop {
             let wait = due.map(|due| {
                 due.duration_since(std::time::SystemTime::now())
@@ -333,7 +347,11 @@ impl Batcher<'_, '_> {
             self.publish_known();
         }
         let mut waiting: BTreeMap<String, Vec<oneshot::Sender<Verdict>>> = BTreeMap::new();
+        let mut created = HashMap::new();
         for job in jobs {
+            if let Some(at) = job.created.filter(|at| *at >= self.leading_since) {
+                created.insert(job.namespace.clone(), at);
+            }
             waiting.entry(job.namespace).or_default().push(job.reply);
         }
         let names: Vec<String> = waiting.keys().cloned().collect();
@@ -349,6 +367,7 @@ impl Batcher<'_, '_> {
                 }
                 let report = self.fleet.finish(done, shared, provider).await;
                 self.events.publish(&report.done).await;
+                self.time_supplied(&report.done, &created);
                 report
                     .done
                     .iter()
@@ -380,6 +399,31 @@ impl Batcher<'_, '_> {
                 let _ = reply.send(verdict);
             }
             verdicts.remove(&namespace);
+        }
+    }
+
+    /// Observes how long each namespace created while leading waited for its secret.
+    fn time_supplied(&self, done: &[Done], created: &HashMap<String, i64>) {
+        let now = unix_seconds(std::time::SystemTime::now());
+        for d in done.iter().filter(|d| d.outcome == Outcome::Created) {
+            if let Some(at) = created.get(&d.namespace) {
+                // Creation times have whole seconds: the wait is at least that coarse.
+                self.events
+                    .metrics
+                    .supply_seconds
+                    .observe((now - *at as f64).max(0.0));
+            }
+        }
+    }
+
+    /// Shows when the shared credential was last rotated (`due` less the period).
+    fn show_rotation(&self, due: std::time::SystemTime) {
+        if let Some(schedule) = &self.schedule {
+            let last = due.checked_sub(schedule.every()).unwrap_or(due);
+            self.events
+                .metrics
+                .last_rotation
+                .set(unix_seconds(last) as i64);
         }
     }
 
@@ -417,6 +461,17 @@ impl Batcher<'_, '_> {
                     .get_or_create(&vec![("result", "rotated")])
                     .inc();
                 schedule.mark(now).await;
+                self.events
+                    .metrics
+                    .last_rotation
+                    .set(unix_seconds(now) as i64);
+                let note = format!(
+                    "rotated the cluster's shared credential of secret {}: every holder rewritten, the old one revoked",
+                    self.fleet.secret_name()
+                );
+                self.events
+                    .rotation(&schedule.lease(), EventType::Normal, "Rotated", note)
+                    .await;
                 Some(schedule.due().await)
             }
             Err(e) => {
@@ -425,9 +480,13 @@ impl Batcher<'_, '_> {
                     .rotations
                     .get_or_create(&vec![("result", "failed")])
                     .inc();
-                crate::trace::warning(format!(
+                let why = format!(
                     "the scheduled rotation failed ({e:#}); every secret keeps a working credential; tried again in 5m"
-                ));
+                );
+                crate::trace::warning(&why);
+                self.events
+                    .rotation(&schedule.lease(), EventType::Warning, "RotationFailed", why)
+                    .await;
                 Some(now + RETRY_MAX)
             }
         }
@@ -463,6 +522,12 @@ impl Batcher<'_, '_> {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = self.known.as_ref().map(|(id, _)| id.clone());
     }
+}
+
+/// Seconds since the Unix epoch.
+fn unix_seconds(at: std::time::SystemTime) -> f64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Sleeps `wait`, or forever when there is nothing scheduled.
@@ -507,6 +572,27 @@ impl Events<'_> {
                 }
             })
             .await;
+    }
+
+    /// An Event of a scheduled rotation, on the Lease the schedule is kept on.
+    async fn rotation(
+        &self,
+        lease: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note.chars().take(1000).collect()),
+            action: "Rotate".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, lease).await {
+            self.metrics.events_failed.inc();
+            crate::trace::log(1, format!("event not written: {e}"));
+        }
     }
 
     fn event(&self, done: &Done) -> Option<(Event, ObjectReference)> {

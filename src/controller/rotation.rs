@@ -17,6 +17,7 @@ pub const ROTATED_AT: &str = "kubectl-dedicated-registry/rotated-at";
 /// When the next rotation is due.
 pub struct Schedule {
     leases: Api<Lease>,
+    namespace: String,
     lease: String,
     every: Duration,
 }
@@ -26,9 +27,26 @@ impl Schedule {
     pub fn new(target: &Target, namespace: &str, lease: &str, every: Duration) -> Schedule {
         Schedule {
             leases: Api::namespaced(target.client.clone(), namespace),
+            namespace: namespace.to_string(),
             lease: lease.to_string(),
             every,
         }
+    }
+
+    /// The Lease the schedule is kept on, for the Events of a rotation.
+    pub fn lease(&self) -> k8s_openapi::api::core::v1::ObjectReference {
+        k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some("coordination.k8s.io/v1".into()),
+            kind: Some("Lease".into()),
+            name: Some(self.lease.clone()),
+            namespace: Some(self.namespace.clone()),
+            ..Default::default()
+        }
+    }
+
+    /// The period.
+    pub fn every(&self) -> Duration {
+        self.every
     }
 
     /// The time the next rotation is due: `every` after the last one; a schedule never started

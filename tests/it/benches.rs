@@ -75,3 +75,27 @@ fn the_watch_memory_benchmark_runs_short() {
     assert!(line.contains("23 namespaces converged in"), "{line}");
     assert!(line.contains("peak RSS of --watch:"), "{line}");
 }
+
+/// `tests/bench-controller.sh` (issue 21): the controller's first pass over every namespace,
+/// new namespaces supplied one after the other, its memory, and a single mint.
+#[test]
+fn the_controller_benchmark_runs_short() {
+    let out = bench(
+        "tests/bench-controller.sh",
+        &[("SIZES", "20"), ("ROUNDS", "2")],
+    );
+    // 20 extra namespaces and the seeded default, team-a, team-b (kube-system is skipped).
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("| 23 | "))
+        .unwrap_or_else(|| panic!("no result row\n{out}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells.len(), 8, "{row}");
+    assert!(cells[2].ends_with(" s"), "first pass: {row}");
+    assert!(cells[3].contains(" s / "), "new namespaces: {row}");
+    assert!(
+        cells[4].ends_with("MiB") && cells[5].ends_with("MiB"),
+        "{row}"
+    );
+    assert_eq!(cells[6], "1", "one mint for the cluster: {row}");
+}

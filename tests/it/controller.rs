@@ -8,7 +8,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dedicated_sandbox::{Service, seed};
+use dedicated_sandbox::{Fault, Service, seed};
 use serde_json::Value;
 
 use crate::common::{TestContext, ids, mints, namespaces};
@@ -101,7 +101,13 @@ impl Running {
         });
         let text = self.stderr();
         let line = text.lines().find(|l| l.contains("on http://")).unwrap();
-        line.rsplit("http://").next().unwrap().trim().to_string()
+        // A text line ends with the address; a JSON one (`--log-format json`) goes on.
+        line.rsplit("http://")
+            .next()
+            .unwrap()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == ':')
+            .collect()
     }
 
     /// `GET path`: the status code and the body.
@@ -229,7 +235,7 @@ fn the_controller_supplies_repairs_skips_and_reports() {
     let ctx = api_key_context();
     namespaces(&ctx, &["c-1", "c-doomed"]);
     assert!(ctx.sandbox.world.kube.terminate_namespace("c-doomed"));
-    let controller = Running::start(&ctx, "one", &[]);
+    let controller = Running::start(&ctx, "one", &["--log-format", "json"]);
     eventually("the first pass", || {
         controller.get("/readyz").0 == 200 && secret_uid(&ctx, "c-1").is_some()
     });
@@ -239,7 +245,18 @@ fn the_controller_supplies_repairs_skips_and_reports() {
     assert_eq!(shared.len(), 1, "one credential for the cluster");
     assert_eq!(mints(&ctx), 1);
 
-    // A new namespace, a deleted secret, an edited one.
+    // A new namespace (its first write refused by a server error, then retried), a deleted
+    // secret, an edited one.
+    ctx.sandbox.inject(
+        Fault::json(
+            Service::Kube,
+            "POST",
+            "/api/v1/namespaces/c-new/secrets",
+            500,
+            serde_json::json!({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"InternalError","message":"etcd hiccup","code":500}),
+        )
+        .times(1),
+    );
     ctx.kubectl(&["create", "namespace", "c-new"]).ok();
     eventually("a new namespace is supplied", || {
         secret_uid(&ctx, "c-new").is_some()
@@ -306,6 +323,17 @@ fn the_controller_supplies_repairs_skips_and_reports() {
         controller.get("/metrics").1
     );
     assert!(metric("kubectl_dedicated_registry_reconciles_total{outcome=\"configured\"}") >= 1.0);
+    assert!(
+        metric("kubectl_dedicated_registry_api_errors_total{code=\"500\"}") >= 1.0,
+        "the refused write: {}",
+        controller.get("/metrics").1
+    );
+    assert_eq!(
+        metric("kubectl_dedicated_registry_supply_seconds_count"),
+        1.0,
+        "c-new, the one namespace created while it leads: {}",
+        controller.get("/metrics").1
+    );
 
     // Events on the Secrets, as kubectl shows them.
     let created = events(&ctx, "c-new");
@@ -324,6 +352,12 @@ fn the_controller_supplies_repairs_skips_and_reports() {
             .any(|e| e["reason"] == "Updated"),
         "the repair"
     );
+    assert!(
+        created
+            .iter()
+            .any(|e| e["reason"] == "WriteFailed" && e["type"] == "Warning"),
+        "the refused write: {created:?}"
+    );
 
     // SIGTERM: exit 0, the Lease released at once (no wait for its expiry).
     controller.signal("-TERM");
@@ -333,6 +367,22 @@ fn the_controller_supplies_repairs_skips_and_reports() {
     // Nothing secret in what it printed; the positive control: the credential is in the secret.
     let token = crate::common::stored_token(&ctx, "c-1", "regcred").1;
     assert!(!token.is_empty());
+    // `--log-format json`: every line one object a collector can parse.
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert!(lines.len() >= 3, "{stderr}");
+    for line in &lines {
+        let object: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            object["ts"].is_string() && object["level"].is_string() && object["msg"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"level\":\"warning\"") || l.contains("\"level\":\"info\"")),
+        "{stderr}"
+    );
     for text in [&stderr, &stdout] {
         assert!(!text.contains(&token), "{text}");
         assert!(!text.contains(seed::ALICE_API_KEY), "{text}");
@@ -517,6 +567,26 @@ fn a_scheduled_rotation_writes_every_holder_before_it_revokes_the_old_credential
             .metric("kubectl_dedicated_registry_rotations_total{result=\"rotated\"}")
             .is_some_and(|n| n >= 1.0)
     );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let last = controller
+        .metric("kubectl_dedicated_registry_last_rotation_timestamp_seconds")
+        .unwrap_or(0.0);
+    assert!(
+        (now - last).abs() < 60.0,
+        "rotated just now: {last} vs {now}"
+    );
+    // An Event on the Lease says so.
+    eventually("a Rotated Event on the Lease", || {
+        events(&ctx, "default").iter().any(|e| {
+            e["reason"] == "Rotated"
+                && e["type"] == "Normal"
+                && e["regarding"]["kind"] == "Lease"
+                && e["regarding"]["name"] == LEASE
+        })
+    });
     // A namespace created after a rotation gets the cluster's current, live credential.
     ctx.kubectl(&["create", "namespace", "r-new"]).ok();
     let mut all = names.clone();
@@ -530,4 +600,38 @@ fn a_scheduled_rotation_writes_every_holder_before_it_revokes_the_old_credential
     controller.signal("-TERM");
     let (status, stderr, _) = controller.wait();
     assert!(status.success(), "{stderr}");
+}
+
+#[test]
+fn readyz_is_false_until_the_leaders_first_pass_is_done() {
+    let ctx = api_key_context();
+    // The first pass's namespace list answers after 3 s.
+    ctx.sandbox.inject(
+        Fault::new(
+            Service::Kube,
+            "GET",
+            "/api/v1/namespaces",
+            dedicated_sandbox::FaultAction::Delay(Duration::from_secs(3)),
+        )
+        .times(1),
+    );
+    let controller = Running::start(&ctx, "slow", &[]);
+    eventually("it leads", || {
+        controller.metric("kubectl_dedicated_registry_leader") == Some(1.0)
+    });
+    assert!(
+        secret_uid(&ctx, "team-a").is_none(),
+        "the pass is still waiting"
+    );
+    let (status, body) = controller.get("/readyz");
+    assert_eq!(
+        (status, body.as_str()),
+        (503, "not ready\n"),
+        "leading, first pass not done"
+    );
+    assert_eq!(controller.get("/healthz").0, 200, "alive all the same");
+    eventually("ready once the first pass is done", || {
+        controller.get("/readyz").0 == 200
+    });
+    assert!(secret_uid(&ctx, "team-a").is_some());
 }

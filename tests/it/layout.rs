@@ -347,6 +347,16 @@ fn engine_violations(files: &[(Vec<String>, String)]) -> Vec<String> {
 fn no_folder_has_an_import_circle() {
     let files = sources();
     let graphs = folder_graphs(&files);
+    // `LAYOUT_GRAPH=1 cargo nextest run --test it -E 'test(layout::)' --no-capture` prints the
+    // graphs (the import graph the README's Layout section describes).
+    if std::env::var_os("LAYOUT_GRAPH").is_some() {
+        for (folder, graph) in &graphs {
+            eprintln!("{}:", if folder.is_empty() { "src" } else { folder });
+            for (from, to) in graph {
+                eprintln!("  {from} -> {}", to.join(", "));
+            }
+        }
+    }
     let circles: Vec<String> = graphs
         .iter()
         .filter_map(|(folder, graph)| circle(graph).map(|c| format!("in `{folder}`: {c}")))
