@@ -137,8 +137,14 @@ pub async fn read_back(secrets: &Api<Secret>, name: &str) -> Option<Option<Secre
 /// counts as a holder only when it is a `kubernetes.io/dockerconfigjson` secret whose
 /// credential is that token (its JWT `jti`; for credentials that are not JWTs, the annotation
 /// next to a credential is all there is). A forged holder is named in a warning and not counted.
+///
+/// Where RBAC grants secrets only by name (the shipped controller's ClusterRole:
+/// `resourceNames: [NAME]`, which allows a LIST only with `fieldSelector=metadata.name=NAME`), the
+/// cluster-wide LIST is refused; the secrets named `name` are then listed instead (a shared
+/// credential is minted for one secret name, so its holders carry that name).
 pub async fn managed_token_ids(
     client: &kube::Client,
+    name: &str,
 ) -> Result<Vec<(String, Option<String>)>, kube::Error> {
     let secrets: Api<Secret> = Api::all(client.clone());
     let params = kube::api::ListParams::default().labels(&format!(
@@ -146,7 +152,20 @@ pub async fn managed_token_ids(
         manifests::MANAGED_BY,
         manifests::MANAGER
     ));
-    let list = secrets.list(&params).await?;
+    let list = match secrets.list(&params).await {
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            crate::trace::log(
+                1,
+                format!(
+                    "listing every managed secret is forbidden; holders are counted among the secrets named {} only",
+                    crate::text::printable(name)
+                ),
+            );
+            let by_name = params.fields(&format!("metadata.name={name}"));
+            secrets.list(&by_name).await?
+        }
+        other => other?,
+    };
     Ok(list
         .items
         .into_iter()

@@ -1065,7 +1065,9 @@ impl Fleet<'_> {
         if replaced.is_empty() || self.dry_run {
             return;
         }
-        let holders = match objects::managed_token_ids(&self.target.client).await {
+        let holders = match objects::managed_token_ids(&self.target.client, self.secret_name())
+            .await
+        {
             Ok(h) => h,
             Err(e) => {
                 crate::trace::warning(format!(

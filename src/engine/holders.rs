@@ -73,7 +73,8 @@ pub async fn last_holder(client: &kube::Client, secret: &Secret, id: &str, at: &
     if !manifests::is_shared(secret) {
         return true;
     }
-    match crate::cluster::objects::managed_token_ids(client).await {
+    let name = secret.metadata.name.as_deref().unwrap_or_default();
+    match crate::cluster::objects::managed_token_ids(client, name).await {
         Ok(holders) => {
             let others: Vec<&str> = holders
                 .iter()

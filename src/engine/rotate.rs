@@ -161,7 +161,7 @@ pub async fn plan(
         None => vec![target.namespace.clone()],
     };
     let selected = selected(target, settings, &names).await?;
-    let holders = match objects::managed_token_ids(&target.client).await {
+    let holders = match objects::managed_token_ids(&target.client, name).await {
         Ok(holders) => Some(holders),
         Err(e) => {
             crate::trace::warning(format!(
@@ -722,7 +722,8 @@ impl Rotation<'_> {
     async fn revoke_old(&self, group: &Group, provider: &mut dyn Provider) {
         let id = &group.id;
         let rotated: BTreeSet<String> = group.members.iter().map(Member::at).collect();
-        let still = match objects::managed_token_ids(&self.target.client).await {
+        let still = match objects::managed_token_ids(&self.target.client, &self.settings.name).await
+        {
             Ok(holders) => holders
                 .into_iter()
                 .filter(|(at, held)| held.as_deref() == Some(id.as_str()) && !rotated.contains(at))
