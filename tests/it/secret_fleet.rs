@@ -558,6 +558,132 @@ fn a_revoked_shared_token_is_never_adopted_again() {
     run.leaks_none(&[&old_token]);
 }
 
+/// Issue 25 (bug 1, a second test): exactly one other secret still holds the cluster's shared
+/// token when a namespace rotates away from it; the registry sees no revocation until that last
+/// holder is deleted too (journal order and final state, not output).
+#[test]
+fn with_exactly_one_other_holder_the_shared_token_stays_live() {
+    let ctx = TestContext::logged_in();
+    for namespace in ["team-a", "team-b"] {
+        ctx.kubectl(&["label", "namespace", namespace, "pair=yes"])
+            .ok();
+    }
+    ctx.run(&["secret", "create", "regcred", "-l", "pair=yes"], None)
+        .ok();
+    let shared = ids(&ctx, &["team-a", "team-b"]);
+    assert_eq!(shared.len(), 1, "{shared:?}");
+    let old = shared.into_iter().next().unwrap();
+    let revocation = format!("/api/v1/tokens/{old}");
+    let revoked_in_journal = || {
+        ctx.sandbox
+            .journal()
+            .entries()
+            .iter()
+            .any(|e| e.method == "DELETE" && e.path == revocation)
+    };
+    ctx.run(
+        &["-n", "team-a", "secret", "create", "regcred", "--rotate"],
+        None,
+    )
+    .ok();
+    assert_ne!(stored_token(&ctx, "team-a", "regcred").0, old);
+    assert_eq!(stored_token(&ctx, "team-b", "regcred").0, old);
+    assert!(
+        !revoked_in_journal() && !ctx.token_revoked(&old),
+        "revoked while team-b holds it: {}",
+        journal_lines(&ctx.sandbox)
+    );
+    ctx.run(&["-n", "team-b", "secret", "delete", "regcred"], None)
+        .ok();
+    assert!(revoked_in_journal(), "{}", journal_lines(&ctx.sandbox));
+    assert!(ctx.token_revoked(&old));
+}
+
+/// Issue 25 (bug 3, a second test): the registry's token list still shows the cluster's shared
+/// token as live, but its v2 realm refuses it (a revocation the list does not show yet; both
+/// the early check and the one before adoption are refused): the fan-out mints a new one and
+/// spreads that, never the refused one.
+#[test]
+fn a_shared_token_the_registry_refuses_is_not_adopted_even_when_listed_live() {
+    let ctx = TestContext::logged_in();
+    let (old, old_token) = shared_cluster(&ctx);
+    namespaces(&ctx, &["fleet-4"]);
+    ctx.sandbox.journal().clear();
+    ctx.sandbox.inject(
+        Fault::json(
+            Service::Registry,
+            "GET",
+            "/oauth/token",
+            401,
+            json!({"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}),
+        )
+        .times(2),
+    );
+    let run = ctx.run(&["secret", "create", "regcred", "-A"], None).ok();
+    assert!(!ctx.token_revoked(&old), "listed live all along");
+    let entries = ctx.sandbox.journal().entries();
+    let mint = entries
+        .iter()
+        .position(|e| e.method == "POST" && e.path == "/api/v1/tokens")
+        .unwrap_or_else(|| panic!("a new token: {}", journal_lines(&ctx.sandbox)));
+    assert!(
+        entries[..mint]
+            .iter()
+            .any(|e| e.path == "/oauth/token" && e.status == 401),
+        "the shared token was checked with the registry before the mint: {}",
+        journal_lines(&ctx.sandbox)
+    );
+    let held = ids(&ctx, &["fleet-4"]);
+    assert!(
+        !held.contains(&old),
+        "the refused token was copied into a new namespace"
+    );
+    assert_eq!(mints(&ctx), 1);
+    run.leaks_none(&[&old_token]);
+}
+
+/// Issue 25 (bug 3, without a login, as in a Pod): the selection's shared token was revoked;
+/// with no login the registry's list cannot be asked, so only the v2 check stands between the
+/// revoked token and a new namespace. It is not copied; the run fails, naming the login.
+#[test]
+fn a_revoked_shared_token_is_not_copied_without_a_login() {
+    let ctx = TestContext::logged_in();
+    let (old, old_token) = shared_cluster(&ctx);
+    assert!(ctx.sandbox.world.registry.revoke(&old));
+    let settings = std::fs::read_to_string(ctx.config_file()).unwrap();
+    let renamed = settings.replacen(&format!("  {}:", ctx.profile), "  in-cluster:", 1);
+    assert_ne!(settings, renamed, "the profile was renamed");
+    let copy = ctx.home.path().join("mounted-config.yaml");
+    std::fs::write(&copy, renamed).unwrap();
+    namespaces(&ctx, &["late-1"]);
+    ctx.sandbox.journal().clear();
+    let mut cmd = ctx.command(&["secret", "create", "regcred", "-A"]);
+    cmd.env("KUBECTL_DEDICATED_REGISTRY_CONFIG", &copy)
+        .env("KUBECTL_DEDICATED_REGISTRY_PROFILE", "in-cluster");
+    let run = ctx.run_with(cmd, None).fails_with("login");
+    let entries = ctx.sandbox.journal().entries();
+    assert!(
+        entries.iter().any(|e| e.path.starts_with("/oauth/token")),
+        "checked with the registry: {}",
+        journal_lines(&ctx.sandbox)
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e.method == "POST" && e.path == "/api/v1/namespaces/late-1/secrets"),
+        "nothing written into late-1: {}",
+        journal_lines(&ctx.sandbox)
+    );
+    assert!(
+        ctx.sandbox
+            .world
+            .kube
+            .get("late-1", "secrets", "regcred")
+            .is_none()
+    );
+    run.leaks_none(&[&old_token]);
+}
+
 /// Issue 24, N1: a tenant's secret outside the selection that claims to hold the cluster's
 /// shared token (managed label, `token-scope: cluster`, a live token of the org, but not one
 /// this tool minted for the cluster) is not adopted: the selection gets a token of its own, and

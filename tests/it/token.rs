@@ -616,3 +616,85 @@ fn a_held_token_is_revoked_only_with_force() {
     assert_eq!(run.stdout.trim(), format!("token/{id} revoked"));
     assert!(ctx.token_revoked(&id));
 }
+
+/// Issue 25 (bug 2, a second test, no terminal): `token prune --yes` reads the cluster again
+/// just before revoking. The second read is held back 2 s by the sandbox; meanwhile the stale
+/// token is written into a new secret. The registry sees no revocation of it.
+#[test]
+fn token_prune_reads_the_cluster_again_just_before_revoking() {
+    let ctx = TestContext::logged_in();
+    let scene = prune_scene(&ctx);
+    ctx.sandbox.journal().clear();
+    ctx.sandbox.inject(
+        Fault::new(
+            Service::Kube,
+            "GET",
+            "/api/v1/secrets",
+            FaultAction::Delay(std::time::Duration::from_secs(2)),
+        )
+        .after(1)
+        .times(1),
+    );
+    let mut cmd = ctx.command(&["token", "prune", "--yes"]);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("prune starts");
+    let start = std::time::Instant::now();
+    let first_read = || {
+        ctx.sandbox
+            .journal()
+            .entries()
+            .iter()
+            .any(|e| e.method == "GET" && e.path == "/api/v1/secrets")
+    };
+    while !first_read() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "no first read"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let value = ctx
+        .tokens()
+        .into_iter()
+        .find(|t| t.id == scene.stale)
+        .unwrap()
+        .token;
+    let host = ctx.sandbox.urls().registry_host.clone();
+    let config = json!({"auths": {host: {"username": "token", "password": value}}});
+    ctx.sandbox.world.kube.put_raw(json!({
+        "kind": "Secret",
+        "metadata": {"name": "late", "namespace": "team-a"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            config.to_string(),
+        )},
+    }));
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let reads = ctx
+        .sandbox
+        .journal()
+        .entries()
+        .iter()
+        .filter(|e| e.method == "GET" && e.path == "/api/v1/secrets")
+        .count();
+    assert_eq!(
+        reads, 2,
+        "read before the plan and again before revoking: {stderr}"
+    );
+    let revocation = format!("/api/v1/tokens/{}", scene.stale);
+    assert!(
+        !ctx.sandbox
+            .journal()
+            .entries()
+            .iter()
+            .any(|e| e.method == "DELETE" && e.path == revocation),
+        "the token taken meanwhile was revoked: {}",
+        journal_lines(&ctx.sandbox)
+    );
+    assert!(!ctx.token_revoked(&scene.stale));
+    assert!(!ctx.token_revoked(&scene.in_use));
+}
