@@ -5,8 +5,8 @@
 //! maps the outcome to an exit code (0 success, 1 any failure, as kubectl). Errors are printed
 //! once, on one line, as `error: ...`; they never contain secrets.
 
-// Layers, lowest first; a module uses only modules of lower layers (README "Layout";
-// checked by `tests/it/layout.rs`).
+// Layers, lowest first; a module uses only modules of lower layers (docs/architecture.md,
+// "Layout"; checked by `tests/it/layout.rs`).
 pub mod env;
 pub mod jwt;
 pub mod limits;

@@ -1,4 +1,4 @@
-//! The architecture rule of the README's "Layout" section, checked on the source: every
+//! The architecture rule of `docs/architecture.md` ("Layout"), checked on the source: every
 //! top-level module of `src/` belongs to a layer, and uses only modules of lower layers. So no
 //! module below `commands/` imports `commands/`, and no two modules import each other.
 // See: issue 7 (restructure).
@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The layers, lowest first. Keep in step with `src/lib.rs` and the README.
+/// The layers, lowest first. Keep in step with `src/lib.rs` and `docs/architecture.md`.
 const LAYERS: &[&[&str]] = &[
     &["cancel", "env", "jwt", "limits", "redact", "text", "trace"],
     &["output"],
@@ -348,7 +348,7 @@ fn no_folder_has_an_import_circle() {
     let files = sources();
     let graphs = folder_graphs(&files);
     // `LAYOUT_GRAPH=1 cargo nextest run --test it -E 'test(layout::)' --no-capture` prints the
-    // graphs (the import graph the README's Layout section describes).
+    // graphs (the import graph `docs/architecture.md` describes).
     if std::env::var_os("LAYOUT_GRAPH").is_some() {
         for (folder, graph) in &graphs {
             eprintln!("{}:", if folder.is_empty() { "src" } else { folder });

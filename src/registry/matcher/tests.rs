@@ -2,7 +2,7 @@
 //! `pkg/credentialprovider/keyring_test.go` and `config_test.go` (test names in the comments),
 //! the kubernetes.io "Interpretation of config.json" examples, then this module's own rules
 //! (the reason of every miss, the findings) and properties.
-// Tests are exempt from the 80-line rule (README "Layout"); these are tables.
+// Tests are exempt from the 80-line rule (docs/architecture.md); these are tables.
 #![allow(clippy::too_many_lines)]
 
 use base64::Engine as _;
