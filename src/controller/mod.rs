@@ -11,6 +11,9 @@
 //! - **Health and metrics** ([`health`], [`metrics`]): `/healthz`, `/readyz`, `/metrics`.
 //! - **Events** on the Secrets written (`Created`, `Updated`, `WriteFailed`).
 //!
+//! `secret create --watch` is the same reconciler run from the CLI ([`watch`]): no Lease, no
+//! probes, no Events, its lines printed the kubectl way.
+//!
 //! No clap, no stdout: the CLI builds a [`ControllerSpec`] and renders the diagnostics.
 
 pub mod health;
@@ -114,6 +117,48 @@ pub async fn run(
     result
 }
 
+/// `secret create NAME -A|-l ... --watch`, after the caller's first pass: the controller's
+/// reconciler on `create`'s selection until a signal, without a Lease (one process, the user's),
+/// probes or Events; `reporter` prints what it heals. The caller holds the Ctrl-C window.
+pub async fn watch(
+    create: &CreateSpec,
+    target: &Target,
+    provider: &mut dyn Provider,
+    reporter: &dyn crate::engine::report::Reporter,
+) -> anyhow::Result<()> {
+    let spec = ControllerSpec {
+        create: create.clone(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        lease: LeaseSpec {
+            name: String::new(),
+            namespace: None,
+            identity: String::new(),
+            duration_seconds: 0,
+        },
+        resync: WATCH_RESYNC,
+        rotate_every: None,
+    };
+    let metrics = Arc::new(metrics::Metrics::new());
+    let health = health::Health::default();
+    reconcile::lead(
+        &spec,
+        target,
+        provider,
+        (metrics, &health),
+        None,
+        std::future::pending(),
+        reconcile::Front {
+            reporter,
+            events: false,
+            first_pass: false,
+        },
+    )
+    .await
+}
+
+/// How often `--watch` looks at every selected namespace again, events or not.
+const WATCH_RESYNC: Duration = Duration::from_secs(600);
+
 /// Leads each time the Lease is won, until a signal.
 async fn lead_while_elected(
     spec: &ControllerSpec,
@@ -153,6 +198,11 @@ async fn lead_while_elected(
             (metrics.clone(), health),
             schedule,
             lost,
+            reconcile::Front {
+                reporter: &reconcile::Logged,
+                events: true,
+                first_pass: true,
+            },
         )
         .await;
         metrics.leader.set(0);

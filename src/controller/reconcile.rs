@@ -106,6 +106,18 @@ impl Sightings {
     }
 }
 
+/// What the front end that runs the reconciler wants besides the writes.
+pub struct Front<'a> {
+    /// Prints what the engine did per object.
+    pub reporter: &'a dyn Reporter,
+    /// Events on the Secrets and the Lease (the controller; `secret create --watch` writes
+    /// none: its user sees the lines).
+    pub events: bool,
+    /// Whether the reconciler runs the first pass over the selection itself (the controller),
+    /// or its caller did (`secret create --watch`, with its summary line).
+    pub first_pass: bool,
+}
+
 /// Leads until `lost` resolves or a signal: a first pass over the whole selection (then
 /// `/readyz` turns ready), then the Controller.
 pub async fn lead(
@@ -115,31 +127,35 @@ pub async fn lead(
     (metrics, health): (Arc<Metrics>, &Health),
     schedule: Option<Schedule>,
     lost: impl std::future::Future<Output = ()> + Send + 'static,
+    front: Front<'_>,
 ) -> anyhow::Result<()> {
     let cancel = provider.cancel().clone();
     let leading_since = unix_seconds(std::time::SystemTime::now()) as i64;
-    let recorder = Recorder::new(
-        target.client.clone(),
-        EventReporter {
-            controller: CONTROLLER_NAME.to_string(),
-            instance: Some(spec.lease.identity.clone()),
-        },
-    );
-    let lines = Logged;
-    let fleet = Fleet::new(&spec.create, target, &*provider, &lines);
+    let recorder = front.events.then(|| {
+        Recorder::new(
+            target.client.clone(),
+            EventReporter {
+                controller: CONTROLLER_NAME.to_string(),
+                instance: Some(spec.lease.identity.clone()),
+            },
+        )
+    });
+    let fleet = Fleet::new(&spec.create, target, &*provider, front.reporter);
     let scope = spec.scope();
-    let first = fleet.run(Some(scope), &mut *provider).await?;
     let events = Events {
-        recorder: &recorder,
+        recorder: recorder.as_ref(),
         metrics: &metrics,
         name: fleet.secret_name(),
     };
-    events.publish(&first.done).await;
+    if front.first_pass {
+        let first = fleet.run(Some(scope), &mut *provider).await?;
+        events.publish(&first.done).await;
+        crate::trace::note(format!(
+            "first pass done over {} namespace(s); watching for changes",
+            first.done.len()
+        ));
+    }
     health.synced();
-    crate::trace::note(format!(
-        "first pass done over {} namespace(s); watching for changes",
-        first.done.len()
-    ));
 
     let (jobs, queue) = mpsc::channel(BATCH_MAX);
     let context = Arc::new(Context {
@@ -368,11 +384,16 @@ impl Batcher<'_, '_> {
                 let report = self.fleet.finish(done, shared, provider).await;
                 self.events.publish(&report.done).await;
                 self.time_supplied(&report.done, &created);
-                report
+                let verdicts = report
                     .done
                     .iter()
                     .map(|d| (d.namespace.clone(), verdict(d)))
-                    .collect::<BTreeMap<_, _>>()
+                    .collect::<BTreeMap<_, _>>();
+                // Skipped namespaces and failures, as the fan-out says them (no count line).
+                if let Err(e) = report.summary(false) {
+                    crate::trace::note(format!("error: {e:#}"));
+                }
+                verdicts
             }
             Err(e) => {
                 let why = format!("{e:#}");
@@ -542,7 +563,13 @@ fn verdict(done: &Done) -> Verdict {
     match done.outcome {
         Outcome::Created | Outcome::Configured | Outcome::Unchanged => Verdict::Settled,
         Outcome::Skipped => Verdict::Parked,
-        Outcome::Failed if done.for_good => Verdict::Parked,
+        Outcome::Failed if done.for_good => {
+            crate::trace::note(format!(
+                "namespace {}: not retried until its secret or the namespace changes",
+                done.namespace
+            ));
+            Verdict::Parked
+        }
         Outcome::Failed | Outcome::Unknown => Verdict::Retry(
             done.reason
                 .clone()
@@ -554,7 +581,7 @@ fn verdict(done: &Done) -> Verdict {
 /// Turns outcomes into Events on the Secrets (namespaced, so `kubectl describe secret` and
 /// `kubectl events -n NS` show them) and into metrics.
 struct Events<'a> {
-    recorder: &'a Recorder,
+    recorder: Option<&'a Recorder>,
     metrics: &'a Metrics,
     name: &'a str,
 }
@@ -564,9 +591,12 @@ impl Events<'_> {
         for d in done {
             self.metrics.reconciled(outcome_label(d.outcome));
         }
+        let Some(recorder) = self.recorder else {
+            return;
+        };
         futures::stream::iter(done.iter().filter_map(|d| self.event(d)))
             .for_each_concurrent(EVENTS_AT_ONCE, |(event, reference)| async move {
-                if let Err(e) = self.recorder.publish(&event, &reference).await {
+                if let Err(e) = recorder.publish(&event, &reference).await {
                     self.metrics.events_failed.inc();
                     crate::trace::log(1, format!("event not written: {e}"));
                 }
@@ -589,7 +619,10 @@ impl Events<'_> {
             action: "Rotate".into(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&event, lease).await {
+        let Some(recorder) = self.recorder else {
+            return;
+        };
+        if let Err(e) = recorder.publish(&event, lease).await {
             self.metrics.events_failed.inc();
             crate::trace::log(1, format!("event not written: {e}"));
         }
@@ -651,7 +684,7 @@ fn outcome_label(outcome: Outcome) -> &'static str {
 }
 
 /// The engine's per-object lines, logged with the time (the Events carry them too).
-struct Logged;
+pub struct Logged;
 
 impl Reporter for Logged {
     fn object(

@@ -5,8 +5,9 @@
 //! session) and render what it reports. Diagnostics go out as [`crate::trace`] events.
 //!
 //! - [`decide`]: the one decision ([`decide::Decision`]) about a namespace's secret;
-//! - [`converge`]: the one per-namespace loop, run by [`single`], [`fleet`] (and [`watch`]),
-//!   and [`rotate`] (its writes and its undo);
+//! - [`converge`]: the one per-namespace loop, run by [`single`], [`fleet`] (and the
+//!   controller's passes over it) and [`rotate`] (its writes and its undo); [`known`]: the
+//!   cluster's shared credential as a long-running front end keeps finding it;
 //! - [`holders`]: the shared-credential and last-holder rules; [`lifecycle`]: a credential from
 //!   mint to revocation; [`select`]: which namespaces; [`inventory`]: what the cluster holds;
 //!   [`grants`]: whether RBAC lets a fan-out write somewhere before it mints; [`kubelet`]: pull
@@ -22,6 +23,7 @@ pub mod fleet;
 pub mod grants;
 pub mod holders;
 pub mod inventory;
+pub mod known;
 pub mod kubelet;
 pub mod lifecycle;
 pub mod report;
@@ -29,4 +31,3 @@ pub mod rotate;
 pub mod select;
 pub mod single;
 pub mod spec;
-pub mod watch;

@@ -1,7 +1,7 @@
 //! `secret create`: the settings become an engine call ([`crate::engine::single`] for a
 //! namespace's own credential, [`crate::engine::fleet`] for the cluster's shared one, then
-//! [`crate::engine::watch`] with `--watch`), and what the engine reports is printed the kubectl
-//! way by [`CliReporter`].
+//! the controller's reconciler, [`crate::controller::watch`], with `--watch`), and what the
+//! engine reports is printed the kubectl way by [`CliReporter`].
 
 use k8s_openapi::api::core::v1::Secret;
 
@@ -15,6 +15,9 @@ use crate::engine::single::{Single, placeholder_secret};
 use crate::manifests;
 use crate::output;
 use crate::store::Profile;
+
+/// What a stop of an idle watch says (a write or mint in flight says its own).
+pub const WATCH_STOPPING: &str = "stopping the watch (no write is cut in half)";
 
 /// `secret create`.
 pub async fn create(ctx: &Ctx, settings: CreateSettings) -> anyhow::Result<()> {
@@ -66,8 +69,19 @@ pub async fn create(ctx: &Ctx, settings: CreateSettings) -> anyhow::Result<()> {
                 watch: true,
                 stamped: true,
             };
-            let run = Fleet::new(&steady, &target, &*session, &healing);
-            crate::engine::watch::watch(&run, fleet, &mut *session).await
+            let _window = ctx.cancel.window_for(WATCH_STOPPING);
+            crate::trace::note(format!(
+                "watching namespaces{} and secret/{} everywhere (idle until one changes; what is healed is printed with its time); Ctrl-C or SIGTERM stops",
+                fleet
+                    .selector
+                    .as_deref()
+                    .map(|s| format!(" (-l {s})"))
+                    .unwrap_or_default(),
+                create.spec.name
+            ));
+            let result = crate::controller::watch(&steady, &target, &mut *session, &healing).await;
+            crate::trace::note(format!("{}; stopped watching", ctx.cancel.message()));
+            result
         }
         Scope::One if create.reuse => Fleet::new(create, &target, &*session, &reporter)
             .run(None, &mut *session)
