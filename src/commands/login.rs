@@ -551,7 +551,20 @@ async fn dedicated_login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<(
         "Logged in to {api} as {username}, org {} ({}); registry {}; profile `{profile_name}`",
         org.name, org.guid, env.registry
     ));
+    warn_if_unreachable(&client, &env.registry).await;
     Ok(())
+}
+
+/// A registry that does not answer is named after the login (issue 24, friction 5): the login
+/// is kept (the registry may be reachable only from elsewhere), but `secret create` will fail
+/// until it answers.
+pub async fn warn_if_unreachable(client: &reqwest::Client, registry: &str) {
+    if let Err(e) = crate::registry::v2::reachable(client, registry).await {
+        output::warning(format!(
+            "registry {registry} does not answer ({}); the login is saved, but `secret create` needs the registry: check --registry, --ca-file and the network",
+            crate::redact::one_line(&e.to_string())
+        ));
+    }
 }
 
 /// Re-login of the same environment without --org/--org-guid keeps the saved org (issue 24,

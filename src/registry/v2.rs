@@ -461,6 +461,15 @@ pub async fn check(
     }
 }
 
+/// Whether the registry at `host` answers at all (`GET /v2/` without credentials: any HTTP
+/// status is an answer). The error is what stood in the way (DNS, refused connection, TLS).
+pub async fn reachable(http: &reqwest::Client, host: &str) -> Result<(), RemoteError> {
+    let base = format!("https://{host}/v2/");
+    crate::http::send(http.get(&base), "GET", &base)
+        .await
+        .map(drop)
+}
+
 /// The `Accept` list of a kubelet's manifest request (containerd's resolver): Docker v2
 /// manifest and manifest list, OCI manifest and index, then anything. distribution answers a
 /// bare `*/*` with 400 for schema 2 manifests and hides OCI ones from clients that do not

@@ -843,6 +843,60 @@ fn a_denied_cluster_scoped_list_is_not_placed_in_a_namespace() {
     .fails_with("Kubernetes denied create of secret `regcred` in namespace `team-b`");
 }
 
+/// Issue 24, friction 5 (second half): `login` with a registry that does not answer keeps the
+/// login (it may be reachable only from elsewhere) and says so in one warning naming the host;
+/// a registry that answers gets no such line (the control).
+#[test]
+fn login_warns_when_the_registry_does_not_answer() {
+    let ctx = TestContext::new();
+    crate::common::require_keyring();
+    let (port, _in_use) = closed_port();
+    let urls = ctx.sandbox.urls().clone();
+    let ca = ctx.sandbox.ca_file().display().to_string();
+    let closed = format!("127.0.0.1:{port}");
+    let login = |registry: &str| {
+        ctx.run(
+            &[
+                "login",
+                "--api",
+                &urls.api,
+                "--registry",
+                registry,
+                "--ca-file",
+                &ca,
+                "--username",
+                seed::ALICE,
+                "--password-stdin",
+                "--org",
+                seed::DEV_ORG,
+            ],
+            Some(seed::ALICE_PASSWORD),
+        )
+        .ok()
+    };
+    let out = login(&closed);
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: registry "))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    assert!(
+        warnings[0].contains(&format!("registry {closed} does not answer"))
+            && warnings[0].contains("the login is saved"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        std::fs::read_to_string(ctx.config_file())
+            .unwrap()
+            .contains(&closed),
+        "the login was kept"
+    );
+    let out = login(&urls.registry_host);
+    assert!(!out.stderr.contains("does not answer"), "{}", out.stderr);
+}
+
 /// Issue 24, friction 5: a registry that refuses the connection never got the mint request, so
 /// the error says it cannot be reached and does not claim a token may exist; a request that
 /// reached the registry and lost its answer still says so (the "drops connection" case above).

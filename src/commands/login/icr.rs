@@ -127,5 +127,6 @@ pub async fn login(ctx: &Ctx, settings: LoginSettings) -> anyhow::Result<()> {
     output::info(format!(
         "Logged in to {iam_url} as {who}, account {account}; registry {registry}, pull policy on {scope}; profile `{profile_name}`"
     ));
+    super::warn_if_unreachable(&client, &registry).await;
     Ok(())
 }
