@@ -112,9 +112,12 @@
 //! `NamespaceTerminating`, as the real admission plugin does; updates and patches still work).
 
 pub mod discovery;
+pub mod kinds;
 pub mod objects;
 pub mod proto;
 pub mod status;
+mod subresources;
+mod tables;
 pub mod views;
 mod watch;
 
@@ -158,8 +161,44 @@ impl Store {
         self.revision.to_string()
     }
 
-    /// Stores `obj` under `k` and notifies watchers (`ADDED` or `MODIFIED`).
+    /// Stores `obj` under `k` and notifies watchers (`ADDED` or `MODIFIED`); a pod or a
+    /// PodDisruptionBudget written refreshes the budgets' status in its namespace.
     fn put(&mut self, k: Key, obj: Value) {
+        let (resource, ns) = (k.0.clone(), k.1.clone());
+        self.put_one(k, obj);
+        self.refresh_budgets(&resource, &ns);
+    }
+
+    /// What the disruption controller does: every PodDisruptionBudget of `ns` gets the status
+    /// its pods give it (a new `resourceVersion` when it changes), after a write of `resource`.
+    fn refresh_budgets(&mut self, resource: &str, ns: &str) {
+        const BUDGETS: &str = "poddisruptionbudgets.policy";
+        if resource != "pods" && resource != BUDGETS {
+            return;
+        }
+        let in_ns = |r: &'static str| {
+            self.objects
+                .iter()
+                .filter(move |((kr, kn, _), _)| kr == r && kn == ns)
+        };
+        let pods: Vec<&Value> = in_ns("pods").map(|(_, v)| v).collect();
+        let updates: Vec<(Key, Value)> = in_ns(BUDGETS)
+            .filter_map(|(k, pdb)| {
+                let status = kinds::pdb_status(pdb, &pods);
+                (pdb.get("status") != Some(&status)).then(|| {
+                    let mut new = pdb.clone();
+                    new["status"] = status;
+                    (k.clone(), new)
+                })
+            })
+            .collect();
+        for (k, mut pdb) in updates {
+            pdb["metadata"]["resourceVersion"] = json!(self.bump());
+            self.put_one(k, pdb);
+        }
+    }
+
+    fn put_one(&mut self, k: Key, obj: Value) {
         let kind = if self.objects.contains_key(&k) {
             "MODIFIED"
         } else {
@@ -184,6 +223,7 @@ impl Store {
             kind: "DELETED",
             object: obj.clone(),
         });
+        self.refresh_budgets(&k.0, &k.1);
         Some(obj)
     }
 }
@@ -274,6 +314,10 @@ impl KubeState {
             .to_string();
         let mut probe = object.clone();
         if objects::prepare(kind, &mut probe, None).is_ok() {
+            // A seeded status (a pod's container statuses, a Deployment's replicas) is kept.
+            if let Some(status) = object.get("status").filter(|_| kinds::has_status(kind)) {
+                probe["status"] = status.clone();
+            }
             object = probe;
         }
         let namespace = if kind.namespaced {
@@ -292,7 +336,7 @@ impl KubeState {
             .or_insert_with(|| json!(uuid::Uuid::new_v4().to_string()));
         meta.entry("creationTimestamp")
             .or_insert_with(|| json!(now_text()));
-        if kind.kind == "Pod" {
+        if kinds::has_generation(kind) {
             meta.entry("generation").or_insert(json!(1));
         }
         let mut store = self.lock();
@@ -611,6 +655,26 @@ fn unknown_fields(kind: Kind, obj: &Value) -> Vec<String> {
             "deprecatedLastTimestamp",
             "deprecatedCount",
         ],
+        "Event" => &[
+            "involvedObject",
+            "reason",
+            "message",
+            "source",
+            "firstTimestamp",
+            "lastTimestamp",
+            "count",
+            "type",
+            "eventTime",
+            "series",
+            "action",
+            "related",
+            "reportingComponent",
+            "reportingInstance",
+        ],
+        "ConfigMap" => &["data", "binaryData", "immutable"],
+        "Role" => &["rules"],
+        "ClusterRole" => &["rules", "aggregationRule"],
+        "RoleBinding" | "ClusterRoleBinding" => &["subjects", "roleRef"],
         _ => &["spec", "status"],
     };
     let meta_fields = [
@@ -749,11 +813,35 @@ fn route(ctx: &Ctx, method: &Method, path: &str) -> Result<Response, ApiError> {
                 _ => Err(status::no_such_path()),
             }
         }
+        [
+            "apis",
+            group,
+            "v1",
+            "namespaces",
+            ns,
+            resource,
+            name,
+            "status",
+        ] => match objects::kind_in_group(group, resource) {
+            Some(kind) if kind.namespaced => subresources::status(ctx, method, kind, ns, name),
+            _ => Err(status::no_such_path()),
+        },
         ["apis", group, "v1", resource] => match objects::kind_in_group(group, resource) {
+            Some(kind) if !kind.namespaced => collection(ctx, method, kind, None),
             Some(kind) if method == Method::GET => collection(ctx, method, kind, None),
             Some(_) => Err(status::method_not_allowed()),
             None => Err(status::no_such_path()),
         },
+        ["apis", group, "v1", resource, name] => match objects::kind_in_group(group, resource) {
+            Some(kind) if !kind.namespaced => item(ctx, method, kind, "", name),
+            _ => Err(status::no_such_path()),
+        },
+        ["apis", group, "v1", resource, name, "status"] => {
+            match objects::kind_in_group(group, resource) {
+                Some(kind) if !kind.namespaced => subresources::status(ctx, method, kind, "", name),
+                _ => Err(status::no_such_path()),
+            }
+        }
         ["openapi", "v3"] => get_only(discovery::openapi_index(), "application/json"),
         ["openapi", "v3", "api", "v1"] => get_only(discovery::openapi_v1(), "application/json"),
         ["openapi", "v3", "apis", group, "v1"] => match discovery::openapi_group(group) {
@@ -771,6 +859,16 @@ fn route(ctx: &Ctx, method: &Method, path: &str) -> Result<Response, ApiError> {
                 _ => Err(status::no_such_path()),
             }
         }
+        ["api", "v1", "namespaces", ns, "pods", name, "eviction"] => {
+            subresources::evict(ctx, method, ns, name)
+        }
+        ["api", "v1", "namespaces", ns, "pods", name, "status"] => subresources::status(
+            ctx,
+            method,
+            objects::kind_by_resource("pods").expect("pods"),
+            ns,
+            name,
+        ),
         ["api", "v1", resource] => match objects::kind_by_resource(resource) {
             Some(kind) if !kind.namespaced => collection(ctx, method, kind, None),
             Some(kind) if method == Method::GET => collection(ctx, method, kind, None),
@@ -806,10 +904,13 @@ fn access_review(ctx: &Ctx) -> Result<Response, ApiError> {
             } else {
                 None
             };
-            let qualified = match group {
+            let mut qualified = match group {
                 "" | "*" => resource.to_string(),
                 g => format!("{resource}.{g}"),
             };
+            if !text("subresource").is_empty() {
+                qualified = format!("{qualified}/{}", text("subresource"));
+            }
             ctx.user.allows(text("verb"), &qualified, scope)
         }
     };
@@ -1119,6 +1220,9 @@ fn do_create(
         obj["metadata"]["name"] = json!(name);
     }
     objects::decode_typed(kind, &mut obj)?;
+    if kind.kind == "Pod" && kind.group.is_empty() {
+        service_account_admission(ctx, ns, &mut obj);
+    }
     let mut errors = objects::name_errors(kind, &name);
     if let Err(mut e) = objects::prepare(kind, &mut obj, None) {
         errors.append(&mut e);
@@ -1142,7 +1246,7 @@ fn do_create(
         }
         meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         meta.insert("creationTimestamp".into(), json!(now));
-        if kind.kind == "Pod" {
+        if kinds::has_generation(kind) {
             meta.insert("generation".into(), json!(1));
         }
     }
@@ -1182,6 +1286,37 @@ fn do_create(
         store.put(sa_key, sa);
     }
     Ok(obj)
+}
+
+/// The ServiceAccount admission plugin's pull secrets: a pod that lists no
+/// `imagePullSecrets` gets those of its ServiceAccount (`spec.serviceAccountName`, else
+/// `default`); a pod that lists some keeps its own.
+fn service_account_admission(ctx: &Ctx, ns: &str, pod: &mut Value) {
+    let listed = pod
+        .pointer("/spec/imagePullSecrets")
+        .and_then(Value::as_array)
+        .is_some_and(|l| !l.is_empty());
+    if listed || !pod.get("spec").is_some_and(Value::is_object) {
+        return;
+    }
+    let sa_name = pod
+        .pointer("/spec/serviceAccountName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+        .to_string();
+    let sa_kind = objects::kind_by_resource("serviceaccounts").expect("serviceaccounts");
+    let secrets = ctx
+        .world
+        .kube
+        .lock()
+        .objects
+        .get(&key(sa_kind, ns, &sa_name))
+        .and_then(|sa| sa.get("imagePullSecrets").cloned())
+        .filter(|l| l.as_array().is_some_and(|l| !l.is_empty()));
+    if let Some(secrets) = secrets {
+        pod["spec"]["imagePullSecrets"] = secrets;
+    }
 }
 
 /// Puts `kind`, `apiVersion`, `metadata` first, as the API server's encoder does.
@@ -1289,7 +1424,7 @@ fn do_update(
         return Ok(new);
     }
     let mut new = new;
-    if kind.kind == "Pod" && new.get("spec") != old.get("spec") {
+    if kinds::has_generation(kind) && new.get("spec") != old.get("spec") {
         let g = old
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
