@@ -876,3 +876,65 @@ async fn config_maps_and_core_events_with_kubectl() {
         "{described}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollout_restart_and_get_of_a_deployment() {
+    let (sandbox, kubectl) = start().await;
+    let manifest = write(
+        sandbox.dir(),
+        "deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: team-a\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: app\n          image: registry.example/app:1\n",
+    );
+    let out = kubectl.ok(&["apply", "-f", &manifest]).await;
+    assert_contains(&out, "deployment.apps/web created");
+    let out = kubectl
+        .ok(&["-n", "team-a", "rollout", "restart", "deployment/web"])
+        .await;
+    assert_contains(&out, "deployment.apps/web restarted");
+    let stored = sandbox
+        .world
+        .kube
+        .get("team-a", "deployments.apps", "web")
+        .expect("stored");
+    let restarted =
+        &stored["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"];
+    assert!(restarted.is_string(), "{stored}");
+    assert_eq!(stored["metadata"]["generation"], 2);
+    let managers: Vec<&str> = managers(&stored).into_iter().map(|(m, _)| m).collect();
+    assert!(managers.contains(&"kubectl-rollout"), "{managers:?}");
+    let table = kubectl
+        .ok(&["-n", "team-a", "get", "deploy", "-o", "wide"])
+        .await;
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR"
+        ],
+        "{table}"
+    );
+    let row = first_row(&table);
+    assert_eq!(
+        [row[0], row[1], row[5], row[6], row[7]],
+        ["web", "0/2", "app", "registry.example/app:1", "app=web"],
+        "{table}"
+    );
+    // A selector that does not match the template is refused as the real server says it.
+    let bad = write(
+        sandbox.dir(),
+        "bad.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\n  namespace: team-a\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: api}\n    spec:\n      containers:\n        - name: app\n          image: registry.example/app:1\n",
+    );
+    let err = kubectl.fails(&["apply", "-f", &bad]).await;
+    assert_contains(
+        &err,
+        "The Deployment \"bad\" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"api\"}: `selector` does not match template `labels`",
+    );
+}
