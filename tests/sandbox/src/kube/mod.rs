@@ -1,5 +1,9 @@
 //! A Kubernetes API server emulator: discovery, namespaces, secrets, service accounts, pods,
-//! `coordination.k8s.io/v1` Leases and `events.k8s.io/v1` Events.
+//! config maps and core events, `coordination.k8s.io/v1` Leases, `events.k8s.io/v1` Events, and
+//! what the shipped manifests (`deploy/`) need: `apps/v1` workloads,
+//! `rbac.authorization.k8s.io/v1` roles and bindings, `admissionregistration.k8s.io/v1`
+//! ValidatingAdmissionPolicies and their bindings, `policy/v1` PodDisruptionBudgets with the
+//! `pods/eviction` subresource.
 //!
 //! It follows the Kubernetes API conventions closely enough for kube-rs and the real kubectl
 //! 1.36 (proved by `tests/kube_kubectl.rs`; `tests/kube_api.rs` drives it over HTTPS directly).
@@ -10,11 +14,16 @@
 //!   aggregated discovery v2 (`Accept: application/json;g=apidiscovery.k8s.io;v=v2;
 //!   as=APIGroupDiscoveryList`, answered with that content type; kubectl 1.36 asks for it first).
 //! - OpenAPI v3: `/openapi/v3` (index) and `/openapi/v3/api/v1` with schemas for Secret,
-//!   ServiceAccount, Pod and Namespace; `/openapi/v3/apis/<group>/v1` for Lease and Event. Its PATCH operations declare the `fieldValidation`
+//!   ServiceAccount, Pod, Namespace, ConfigMap and Event; `/openapi/v3/apis/<group>/v1` for
+//!   every named group (typed schemas for Lease and Event; the `apps`, `rbac`, `admission` and
+//!   `policy` kinds get their top-level fields with open `spec`/`status` objects and no
+//!   `x-kubernetes-group-version-kind`, so kubectl computes their strategic merge patches
+//!   from its compiled-in types). Its PATCH operations declare the `fieldValidation`
 //!   parameter, so kubectl leaves validation to the server and sends `fieldValidation=Strict`:
 //!   unknown top-level and `metadata` fields are then rejected with 400 (`Warn`, the default,
 //!   returns a `Warning` header; `Ignore` accepts them).
-//! - Resources: `namespaces` (cluster-scoped), `secrets`, `serviceaccounts`, `pods`; verbs get,
+//! - Resources: `namespaces` (cluster-scoped), `configmaps`, `events` (core `v1`), `secrets`,
+//!   `serviceaccounts`, `pods`; verbs get,
 //!   list (`labelSelector` with `=`, `==`, `!=`, `in`, `notin`, `k`, `!k`; `fieldSelector` on
 //!   any string field by JSON path, e.g. `metadata.name`), watch, create, update (PUT), patch,
 //!   delete; also list across namespaces (`/api/v1/secrets`). `Accept: ...;as=Table` gets a
@@ -33,15 +42,40 @@
 //!   the Event's namespace, `series.count` >= 2; on update those fields are immutable (422). Messages name the
 //!   group-qualified resource (`leases.coordination.k8s.io "x" not found`) and Status details
 //!   carry `group`, as the real server's do.
+//! - Also in [`objects::GROUP_KINDS`] (validation and defaults in [`kinds`], Tables with the
+//!   real printers' columns in `tables.rs`): `apps/v1` `deployments` (deploy), `replicasets`,
+//!   `statefulsets`, `daemonsets`: `spec.selector` required, not empty, selecting the
+//!   template's labels (422 `` `selector` does not match template `labels` ``) and immutable,
+//!   containers with names and images, `replicas` >= 0, the defaults of `SetDefaults_*`
+//!   (replicas, strategy, revisionHistoryLimit, ...; the template's pod spec defaults).
+//!   `rbac.authorization.k8s.io/v1` `roles`, `rolebindings` (namespaced), `clusterroles`,
+//!   `clusterrolebindings` (cluster-scoped, at `/apis/<group>/v1/<resource>[/<name>]`): rules
+//!   need verbs, apiGroups and resources; `roleRef` kind/apiGroup/name checked and immutable;
+//!   subjects checked, a User's or Group's apiGroup defaulted. **Stored, not enforced**: the
+//!   sandbox's own authorization stays [`crate::KubeRule`].
+//!   `admissionregistration.k8s.io/v1` `validatingadmissionpolicies` and
+//!   `validatingadmissionpolicybindings` (cluster-scoped): **stored, never run**. `policy/v1`
+//!   `poddisruptionbudgets` (pdb): `minAvailable` and `maxUnavailable` not both set; the status
+//!   is what the disruption controller would write (below).
+//! - Subresources: `/status` (get, update, patch; only `status` changes, nor the generation)
+//!   of pods, the `apps` kinds, PDBs and VAPs; `POST /api/v1/namespaces/<ns>/pods/<name>/eviction`
+//!   with a `policy/v1` Eviction: a Pending, Succeeded, Failed or deleting pod is deleted at
+//!   once (as the real handler, which ignores budgets for them); else the one PDB selecting it
+//!   must allow a disruption, or 429 TooManyRequests `Cannot evict pod as it would violate the
+//!   pod's disruption budget.` with cause `DisruptionBudget` (`The disruption budget x needs 2
+//!   healthy pods and has 2 currently`); two PDBs are a 500 as in the real server; success
+//!   deletes the pod and answers 201 with a `Success` Status; `dryRun=All` deletes nothing.
+//!   Aggregated and legacy discovery list them (`pods/eviction`, `deployments/status`, ...).
 //! - Bodies: JSON, YAML, and protobuf (`application/vnd.kubernetes.protobuf`, the `k8s\0` +
 //!   `runtime.Unknown` envelope kubectl's typed `create secret|namespace|serviceaccount` send)
-//!   for Secret, ServiceAccount, Namespace, Pod and SelfSubjectAccessReview. Responses are
+//!   for Secret, ServiceAccount, Namespace, Pod, ConfigMap and SelfSubjectAccessReview. Responses are
 //!   always JSON, which kubectl accepts even when it prefers protobuf.
 //!
 //! # Object semantics
 //! `uid`, `creationTimestamp` (seconds, UTC), `resourceVersion` (one global counter, bumped by
 //! every write, returned as a string; a no-op update or re-apply does not bump it),
-//! `generation` for pods (bumped when `spec` changes), `metadata.managedFields` per manager and
+//! `generation` for pods, the `apps` kinds, PDBs and the admission kinds (1 on create, bumped
+//! when `spec` changes), `metadata.managedFields` per manager and
 //! operation (`Update` for create/PUT/patch with `fieldManager` or the User-Agent prefix,
 //! `Apply` for server-side apply). Secrets: `data` must be base64, `stringData` is merged into
 //! `data` and never stored, `type` defaults to `Opaque` and is immutable (422), `immutable: true`
@@ -49,7 +83,24 @@
 //! `tls`, `ssh-auth`, `dockercfg`, `service-account-token` their required keys). Namespaces get
 //! the `kubernetes.io/metadata.name` label, `spec.finalizers: [kubernetes]`, `status.phase:
 //! Active`, and a `default` ServiceAccount at once. Pods get the usual spec defaults and
-//! `status: {phase: Pending, qosClass: BestEffort}` (nothing ever runs them).
+//! `status: {phase: Pending, qosClass: BestEffort}` (nothing ever runs them). `status` of pods,
+//! the `apps` kinds, PDBs and VAPs is kept apart from the object: a create starts it (`{}`,
+//! a pod's Pending), a PUT or patch of the main resource keeps the stored one, only `/status`
+//! changes it; [`KubeState::put_raw`] keeps the status it is given (a pod's
+//! `containerStatuses` with `waiting: {reason: ImagePullBackOff}`), and `ownerReferences`.
+//! ServiceAccount admission on pod create: a pod that lists no `imagePullSecrets` gets those
+//! of its ServiceAccount (`spec.serviceAccountName`, default `default`), one that lists some
+//! keeps them; a pod's `imagePullSecrets` are immutable (422 `spec: Forbidden: pod updates may
+//! not change fields other than ...`, without the real server's diff). A PDB's status
+//! (`expectedPods` = selected pods not being deleted, `currentHealthy` = those Running and
+//! not reported unready, `desiredHealthy` from `minAvailable` or `expectedPods -
+//! maxUnavailable`, percentages rounded up, `disruptionsAllowed` = currentHealthy -
+//! desiredHealthy, at least 0, `observedGeneration`) is recomputed after every write of a pod
+//! or PDB in its namespace, as a new revision. ConfigMaps: keys are config keys and not in
+//! both `data` and `binaryData`, `binaryData` is base64, `immutable: true` freezes them. Core
+//! Events: `involvedObject.namespace` must be the Event's, `firstTimestamp`/`lastTimestamp`
+//! are written as `metav1.Time` (UTC, seconds); select them with
+//! `fieldSelector=involvedObject.name=x,involvedObject.kind=Pod`.
 //!
 //! # Errors
 //! Real `Status` objects with the real messages: 404 NotFound (`secrets "x" not found`; for a
@@ -65,7 +116,8 @@
 //! A [`crate::KubeRule`] grants verbs on resources in one namespace or everywhere; a resource of
 //! a named group is written group-qualified (`leases.coordination.k8s.io`), a bare name is the
 //! core group, `*` is every resource of every group. The access review builds the same
-//! qualified name from `group` and `resource`. RBAC sees a
+//! qualified name from `group` and `resource`. A subresource is `<qualified>/<subresource>`:
+//! `pods/eviction` (verb `create`), `deployments.apps/status`. RBAC sees a
 //! Namespace object as living in itself (so a namespaced rule can `get` its own namespace).
 //! For a create the URL holds no name, so the message is `secrets is forbidden: ...`, exactly as
 //! the real server says it. Impersonation (`Impersonate-User`, `Impersonate-Group`) needs the
@@ -98,9 +150,14 @@
 //! - Deletion is immediate: no graceful period, no finalizers; pods and namespaces return the
 //!   object with `deletionTimestamp` (namespaces with `phase: Terminating`) and are gone at once,
 //!   deleting a namespace deletes everything in it; other kinds return a `Success` Status.
-//! - Only `v1` of each group is served; there are no core `v1` events (the `events.k8s.io`
-//!   ones are not mirrored there, as one storage would), so `kubectl describe` shows
-//!   `Events: <none>`; `kubectl auth can-i --list` (SelfSubjectRulesReview) is not served.
+//! - Only `v1` of each group is served. Core `v1` Events and `events.k8s.io/v1` Events are
+//!   two stores (the real server has one storage and shows each through both APIs): an Event
+//!   written through one API is not listed by the other. `kubectl describe` shows the core
+//!   ones. `kubectl auth can-i --list` (SelfSubjectRulesReview) is not served.
+//! - Nothing runs workloads: a Deployment gets no ReplicaSet or pods, its status changes only
+//!   through `/status`. RBAC objects are not enforced and admission policies never run.
+//!   ServiceAccount admission does not mount a token volume and does not refuse a pod whose
+//!   ServiceAccount is missing. Pods' other spec fields stay mutable.
 //!
 //! # Test hooks
 //! [`KubeState::get`], [`KubeState::list`], [`KubeState::secret_data`],
@@ -291,7 +348,8 @@ impl KubeState {
 
     /// Stores `object` as is (no validation, no authorization, no managedFields), filling in
     /// `uid`, `creationTimestamp` and a fresh `resourceVersion`, and the defaults of its kind
-    /// where they are valid. Replaces an existing object of that name. Returns what is stored.
+    /// where they are valid; a `status` given for a kind with one (a pod's container statuses)
+    /// is kept. Replaces an existing object of that name. Returns what is stored.
     ///
     /// # Panics
     /// If `object` has no `kind` the emulator serves or no `metadata.name`.
