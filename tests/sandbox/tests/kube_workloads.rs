@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 const CONFIGMAPS: &str = "/api/v1/namespaces/team-a/configmaps";
 const EVENTS: &str = "/api/v1/namespaces/team-a/events";
 const EDITOR_TOKEN: &str = "configmap-editor-token";
+const DEPLOYER_TOKEN: &str = "deployer-token";
 
 struct Api {
     sandbox: Sandbox,
@@ -30,6 +31,15 @@ impl Api {
                 &["configmaps", "pods"],
                 &["get", "list", "create"],
             )],
+        ));
+        config.kube_users.push(KubeUser::service_account(
+            "team-a",
+            "deployer",
+            DEPLOYER_TOKEN,
+            vec![
+                KubeRule::namespaced("team-a", &["deployments.apps"], &["get", "patch"]),
+                KubeRule::namespaced("team-a", &["pods/eviction"], &["create"]),
+            ],
         ));
         let sandbox = Sandbox::start_with(config, None)
             .await
@@ -735,5 +745,60 @@ async fn pods_get_their_service_accounts_pull_secrets_only_when_they_list_none()
 fn objects_merge(target: &mut Value, extra: Value) {
     if let (Some(t), Value::Object(e)) = (target.as_object_mut(), extra) {
         t.extend(e);
+    }
+}
+
+#[tokio::test]
+async fn group_qualified_rules_grant_their_group_and_subresources_only() {
+    let api = Api::start().await;
+    let mut web = deployment(
+        "web",
+        json!({"matchLabels": {"app": "web"}}),
+        json!({"app": "web"}),
+    );
+    web["metadata"]["namespace"] = json!("team-a");
+    api.sandbox.world.kube.put_raw(web);
+    let as_deployer = async |path: &str| {
+        api.send_as(DEPLOYER_TOKEN, Method::GET, path, "", None)
+            .await
+    };
+    let (status, got) = as_deployer(&format!("{DEPLOYMENTS}/web")).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    // deployments.apps grants neither the core group nor the status subresource.
+    let (status, err) = as_deployer(&format!("{DEPLOYMENTS}/web/status")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
+    assert_eq!(
+        err["message"],
+        "deployments.apps \"web\" is forbidden: User \"system:serviceaccount:team-a:deployer\" cannot get resource \"deployments/status\" in API group \"apps\" in the namespace \"team-a\""
+    );
+    let (status, _) = as_deployer("/api/v1/namespaces/team-a/pods").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The access review names the subresource the same way.
+    let review = |group: &str, resource: &str, sub: &str, verb: &str| {
+        json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"group": group, "resource": resource, "subresource": sub,
+                "verb": verb, "namespace": "team-a"}}})
+    };
+    for (group, resource, sub, verb, allowed) in [
+        ("apps", "deployments", "", "patch", true),
+        ("apps", "deployments", "status", "patch", false),
+        ("", "pods", "eviction", "create", true),
+        ("", "pods", "", "create", false),
+        ("apps", "replicasets", "", "get", false),
+    ] {
+        let (status, answer) = api
+            .send_as(
+                DEPLOYER_TOKEN,
+                Method::POST,
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                "application/json",
+                Some(review(group, resource, sub, verb)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(
+            answer["status"]["allowed"], allowed,
+            "{group} {resource}/{sub} {verb}"
+        );
     }
 }
