@@ -395,7 +395,9 @@ async fn kubernetes(report: &mut Report, ctx: &Ctx, session: &Session, secret: O
     };
     let mut denied = Vec::new();
     for (verb, resource) in NEEDED {
-        match cluster::access::allowed(&target.client, &target.namespace, verb, resource).await {
+        match cluster::access::allowed(&target.client, &target.namespace, verb, resource, None)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => denied.push(format!("{verb} {resource}")),
             Err(e) => {

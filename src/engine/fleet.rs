@@ -181,7 +181,7 @@ impl<'r> Fleet<'r> {
             if self.dry_run {
                 grants::Everywhere::default()
             } else {
-                grants::Everywhere::ask(target).await
+                grants::Everywhere::ask(target, &self.settings.spec.name).await
             }
         };
         let (selection, secrets, everywhere) = futures::join!(
@@ -506,7 +506,12 @@ impl<'r> Fleet<'r> {
         };
         let (registry, grants) = futures::join!(
             registry,
-            grants::check(self.target, found.everywhere, &pending)
+            grants::check(
+                self.target,
+                found.everywhere,
+                &pending,
+                &self.settings.spec.name
+            )
         );
         if let Ok(Some(reused)) = registry {
             return Ok(Some(reused));

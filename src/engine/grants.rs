@@ -25,11 +25,12 @@ pub struct Everywhere {
 impl Everywhere {
     /// Asks the cluster-wide reviews for both write verbs at once. A review that cannot be
     /// carried out counts as allowed (the writes answer).
-    pub async fn ask(target: &Target) -> Everywhere {
+    /// `name` is the secret's: an update is reviewed for it (a grant by `resourceNames`).
+    pub async fn ask(target: &Target, name: &str) -> Everywhere {
         let client = &target.client;
         let (create, update) = futures::join!(
-            access::allowed(client, "", "create", "secrets"),
-            access::allowed(client, "", "update", "secrets"),
+            access::allowed(client, "", "create", "secrets", None),
+            access::allowed(client, "", "update", "secrets", Some(name)),
         );
         Everywhere {
             create: Some(create.unwrap_or(true)),
@@ -38,7 +39,7 @@ impl Everywhere {
     }
 
     /// Whether `verb` is allowed everywhere (asking now if it was not asked).
-    async fn allows(&mut self, target: &Target, verb: &str) -> bool {
+    async fn allows(&mut self, target: &Target, verb: &str, name: &str) -> bool {
         let slot = if verb == "update" {
             &mut self.update
         } else {
@@ -47,7 +48,7 @@ impl Everywhere {
         if let Some(known) = *slot {
             return known;
         }
-        let known = access::allowed(&target.client, "", verb, "secrets")
+        let known = access::allowed(&target.client, "", verb, "secrets", Some(name))
             .await
             .unwrap_or(true);
         *slot = Some(known);
@@ -64,17 +65,19 @@ pub struct Grants {
     pub refused: Vec<(String, String)>,
 }
 
-/// Whether some of `pending` (namespace, write verb), in their order, may be written.
+/// Whether some of `pending` (namespace, write verb), in their order, may be written (the
+/// secret `name`).
 pub async fn check(
     target: &Target,
     mut everywhere: Everywhere,
     pending: &[(String, &'static str)],
+    name: &str,
 ) -> Grants {
     let mut verbs: Vec<&str> = pending.iter().map(|(_, v)| *v).collect();
     verbs.sort_unstable();
     verbs.dedup();
     for verb in verbs {
-        if everywhere.allows(target, verb).await {
+        if everywhere.allows(target, verb, name).await {
             return Grants {
                 some: true,
                 refused: vec![],
@@ -90,7 +93,7 @@ pub async fn check(
         batch *= 2;
         let answers: Vec<(&String, &str, bool)> = stream::iter(now)
             .map(|(namespace, verb)| async move {
-                let ok = access::allowed(&target.client, namespace, verb, "secrets")
+                let ok = access::allowed(&target.client, namespace, verb, "secrets", Some(name))
                     .await
                     .unwrap_or(true);
                 (namespace, *verb, ok)

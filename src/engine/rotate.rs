@@ -455,7 +455,8 @@ impl Rotation<'_> {
     /// cluster cannot answer lets the writes decide.
     async fn writes_allowed(&self, group: &Group) -> Result<(), String> {
         let client = &self.target.client;
-        if access::allowed(client, "", "update", "secrets")
+        let name = Some(self.settings.name.as_str());
+        if access::allowed(client, "", "update", "secrets", name)
             .await
             .unwrap_or(true)
         {
@@ -463,7 +464,7 @@ impl Rotation<'_> {
         }
         let mut denied = Vec::new();
         for namespace in namespaces_of(group) {
-            if !access::allowed(client, &namespace, "update", "secrets")
+            if !access::allowed(client, &namespace, "update", "secrets", name)
                 .await
                 .unwrap_or(true)
             {

@@ -298,7 +298,7 @@ impl<'r, 's> Single<'r, 's> {
             ));
         }
         for (verb, resource, kind, object) in needed {
-            match access::allowed(&target.client, namespace, verb, resource).await {
+            match access::allowed(&target.client, namespace, verb, resource, Some(&object)).await {
                 Ok(true) => {}
                 Ok(false) => bail!(
                     "Kubernetes denied {verb} of {kind} `{object}` in namespace `{namespace}`: user `{}` of context `{}` may not {verb} {resource} (checked before minting, nothing was minted); ask a cluster admin for this permission or use another --context",

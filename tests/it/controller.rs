@@ -75,7 +75,12 @@ impl Running {
             "3",
         ];
         args.extend_from_slice(extra);
-        let mut cmd = ctx.command(&args);
+        Running::start_with(ctx, &args)
+    }
+
+    /// The controller with exactly `args` (after the binary).
+    fn start_with(ctx: &TestContext, args: &[&str]) -> Running {
+        let mut cmd = ctx.command(args);
         cmd.env("IBMCLOUD_API_KEY", seed::ALICE_API_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -634,4 +639,182 @@ fn readyz_is_false_until_the_leaders_first_pass_is_done() {
         controller.get("/readyz").0 == 200
     });
     assert!(secret_uid(&ctx, "team-a").is_some());
+}
+
+/// The RBAC rules of the shipped ClusterRole and Role (`deploy/base`), as the sandbox's rules:
+/// a core resource bare, a named group's qualified, `resourceNames` kept, the Role's in its
+/// namespace.
+fn shipped_rules() -> Vec<dedicated_sandbox::KubeRule> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/base");
+    let mut rules = Vec::new();
+    for file in ["clusterrole.yaml", "role.yaml"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let role: Value = serde_saphyr::from_str(&text).unwrap();
+        let namespace = role["metadata"]["namespace"].as_str();
+        for rule in role["rules"].as_array().unwrap() {
+            let strings = |key: &str| -> Vec<String> {
+                rule[key]
+                    .as_array()
+                    .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+                    .unwrap_or_default()
+            };
+            for group in strings("apiGroups") {
+                let resources: Vec<String> = strings("resources")
+                    .into_iter()
+                    .map(|r| {
+                        if group.is_empty() {
+                            r
+                        } else {
+                            format!("{r}.{group}")
+                        }
+                    })
+                    .collect();
+                rules.push(dedicated_sandbox::KubeRule {
+                    namespace: namespace.map(String::from),
+                    resources,
+                    verbs: strings("verbs"),
+                    resource_names: strings("resourceNames"),
+                });
+            }
+        }
+    }
+    assert!(
+        rules.iter().any(|r| !r.resource_names.is_empty()),
+        "the managed secret is granted by name: {rules:?}"
+    );
+    rules
+}
+
+/// Issue 24 N3 and issue 21: the controller runs with exactly the shipped RBAC (secrets only by
+/// the managed name, creates of any name, no other secret readable): it supplies every selected
+/// namespace, writes its Events, holds its Lease, and rotates on schedule (the holders are
+/// counted among the secrets of its name when the cluster-wide list is refused). The same
+/// identity cannot read another secret or list secrets across the cluster.
+#[test]
+fn the_controller_works_with_exactly_the_shipped_rbac() {
+    const NS: &str = "kubectl-dedicated-registry";
+    const SA: &str = "system:serviceaccount:kubectl-dedicated-registry:kubectl-dedicated-registry";
+    crate::common::require_keyring();
+    let mut config = dedicated_sandbox::SandboxConfig::default();
+    config
+        .kube_users
+        .push(dedicated_sandbox::KubeUser::service_account(
+            NS,
+            NS,
+            "controller-sa-token-0123456789",
+            shipped_rules(),
+        ));
+    let ctx = TestContext::with_config(config);
+    let args = ctx.login_args(&["--org", seed::DEV_ORG, "--apikey-env"]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = ctx.command(&refs);
+    cmd.env("IBMCLOUD_API_KEY", seed::ALICE_API_KEY);
+    ctx.run_with(cmd, None).ok();
+    namespaces(&ctx, &[NS]);
+    let controller = Running::start_with(
+        &ctx,
+        &[
+            "--context",
+            SA,
+            "controller",
+            "dedicated-registry",
+            "-A",
+            "--exclude",
+            NS,
+            "--listen",
+            "127.0.0.1:0",
+            "--lease-namespace",
+            NS,
+            "--identity",
+            "controller-0",
+            "--lease-duration",
+            "3",
+            "--rotate-every",
+            "3s",
+        ],
+    );
+    let kube = &ctx.sandbox.world.kube;
+    let held = |ns: &str| {
+        kube.get(ns, "secrets", "dedicated-registry").and_then(|s| {
+            s["metadata"]["annotations"]["kubectl-dedicated-registry/token-id"]
+                .as_str()
+                .map(String::from)
+        })
+    };
+    eventually("every selected namespace supplied", || {
+        controller.get("/readyz").0 == 200
+            && ["default", "team-a", "team-b"]
+                .iter()
+                .all(|n| held(n).is_some())
+    });
+    assert!(held(NS).is_none(), "its own namespace is excluded");
+    let first = held("team-a").unwrap();
+    assert!(
+        events(&ctx, "team-a")
+            .iter()
+            .any(|e| e["reason"] == "Created"),
+        "Events written"
+    );
+    // The scheduled rotation: every holder rewritten, the old credential revoked.
+    let start = Instant::now();
+    while !(ctx.token_revoked(&first)
+        && ["default", "team-a", "team-b"]
+            .iter()
+            .all(|n| held(n).is_some_and(|id| id != first)))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never rotated and revoked:\n{}",
+            controller.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        controller
+            .metric("kubectl_dedicated_registry_rotations_total{result=\"rotated\"}")
+            .is_some_and(|n| n >= 1.0),
+        "{}",
+        controller.get("/metrics").1
+    );
+    let stderr = controller.stderr();
+    assert!(!stderr.contains("were NOT revoked"), "{stderr}");
+    controller.signal("-TERM");
+    let (status, stderr, _) = controller.wait();
+    assert!(status.success(), "{stderr}");
+
+    // Least privilege, as the real kubectl sees it with the controller's identity.
+    ctx.kubectl(&[
+        "-n",
+        "team-a",
+        "create",
+        "secret",
+        "generic",
+        "other",
+        "--from-literal=k=v",
+    ])
+    .ok();
+    let read = ctx.kubectl(&["--context", SA, "-n", "team-a", "get", "secret", "other"]);
+    assert!(
+        read.code != 0 && read.stderr.contains("Forbidden"),
+        "another secret is not readable: {}",
+        read.stderr
+    );
+    let list = ctx.kubectl(&["--context", SA, "get", "secrets", "-A"]);
+    assert!(
+        list.code != 0 && list.stderr.contains("Forbidden"),
+        "secrets are not listable across the cluster: {}",
+        list.stderr
+    );
+    let own = ctx.kubectl(&[
+        "--context",
+        SA,
+        "-n",
+        "team-a",
+        "get",
+        "secret",
+        "dedicated-registry",
+        "-o",
+        "name",
+    ]);
+    assert!(own.code == 0, "the managed secret is: {}", own.stderr);
 }

@@ -351,12 +351,14 @@ fn partial_rights() -> SandboxConfig {
         namespace: None,
         resources: all(&["namespaces"]),
         verbs: all(&["get", "list"]),
+        resource_names: vec![],
     }];
     for ns in ["team-a", "team-b"] {
         rules.push(KubeRule {
             namespace: Some(ns.into()),
             resources: all(&["secrets"]),
             verbs: all(&["*"]),
+            resource_names: vec![],
         });
     }
     config.kube_users.push(KubeUser {

@@ -264,11 +264,13 @@ fn secret_list_across_namespaces_falls_back_to_each_namespace_when_rbac_refuses(
                 namespace: None,
                 resources: vec!["namespaces".into()],
                 verbs: vec!["list".into()],
+                resource_names: vec![],
             },
             dedicated_sandbox::KubeRule {
                 namespace: Some("team-a".into()),
                 resources: vec!["secrets".into()],
                 verbs: vec!["list".into()],
+                resource_names: vec![],
             },
         ],
     });

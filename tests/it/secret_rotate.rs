@@ -436,11 +436,13 @@ fn partial_rights() -> SandboxConfig {
             namespace: None,
             resources: all(&["namespaces"]),
             verbs: all(&["get", "list"]),
+            resource_names: vec![],
         },
         KubeRule {
             namespace: Some("default".into()),
             resources: all(&["secrets"]),
             verbs: all(&["get", "list"]),
+            resource_names: vec![],
         },
     ];
     for ns in ["team-a", "team-b"] {
@@ -448,6 +450,7 @@ fn partial_rights() -> SandboxConfig {
             namespace: Some(ns.into()),
             resources: all(&["secrets"]),
             verbs: all(&["*"]),
+            resource_names: vec![],
         });
     }
     config.kube_users.push(KubeUser {

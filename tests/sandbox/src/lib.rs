@@ -107,6 +107,10 @@ pub struct KubeRule {
     pub resources: Vec<String>,
     /// Verbs (`get`, `list`, `create`, `update`, `patch`, `delete`) or `"*"`.
     pub verbs: Vec<String>,
+    /// Object names the rule is limited to (RBAC's `resourceNames`); empty: every name. As the
+    /// real authorizer: a `create` has no name and is never granted by such a rule; a `list` or
+    /// `watch` is granted only with `fieldSelector=metadata.name=<one of them>`.
+    pub resource_names: Vec<String>,
 }
 
 /// A Kubernetes user authenticated by a bearer token.
@@ -127,7 +131,14 @@ impl KubeRule {
             namespace: Some(namespace.into()),
             resources: resources.iter().map(|s| s.to_string()).collect(),
             verbs: verbs.iter().map(|s| s.to_string()).collect(),
+            resource_names: vec![],
         }
+    }
+
+    /// The same rule limited to objects named `names` (RBAC's `resourceNames`).
+    pub fn named(mut self, names: &[&str]) -> KubeRule {
+        self.resource_names = names.iter().map(|s| s.to_string()).collect();
+        self
     }
 
     /// `verbs` on `resources` everywhere (a ClusterRole and its ClusterRoleBinding).
@@ -136,6 +147,7 @@ impl KubeRule {
             namespace: None,
             resources: resources.iter().map(|s| s.to_string()).collect(),
             verbs: verbs.iter().map(|s| s.to_string()).collect(),
+            resource_names: vec![],
         }
     }
 }
@@ -169,6 +181,7 @@ impl KubeUser {
             namespace: None,
             resources: all(&["namespaces"]),
             verbs: all(&["get", "list"]),
+            resource_names: vec![],
         }];
         for ns in namespaces {
             let ns = ns.as_ref().to_string();
@@ -176,11 +189,13 @@ impl KubeUser {
                 namespace: Some(ns.clone()),
                 resources: all(&["secrets"]),
                 verbs: all(&["*"]),
+                resource_names: vec![],
             });
             rules.push(KubeRule {
                 namespace: Some(ns),
                 resources: all(&["serviceaccounts"]),
                 verbs: all(&["get", "list", "update"]),
+                resource_names: vec![],
             });
         }
         KubeUser {
@@ -338,6 +353,7 @@ impl Default for SandboxConfig {
                         namespace: None,
                         resources: all(&["*"]),
                         verbs: all(&["*"]),
+                        resource_names: vec![],
                     }],
                 },
                 KubeUser {
@@ -348,11 +364,13 @@ impl Default for SandboxConfig {
                             namespace: Some("team-a".into()),
                             resources: all(&["secrets", "pods"]),
                             verbs: all(&["*"]),
+                            resource_names: vec![],
                         },
                         KubeRule {
                             namespace: Some("team-a".into()),
                             resources: all(&["serviceaccounts"]),
                             verbs: all(&["get", "list"]),
+                            resource_names: vec![],
                         },
                     ],
                 },
@@ -363,6 +381,7 @@ impl Default for SandboxConfig {
                         namespace: None,
                         resources: all(&["*"]),
                         verbs: all(&["get", "list"]),
+                        resource_names: vec![],
                     }],
                 },
             ],

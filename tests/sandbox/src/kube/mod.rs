@@ -494,7 +494,15 @@ struct Identity {
 }
 
 impl Identity {
-    fn allows(&self, verb: &str, resource: &str, namespace: Option<&str>) -> bool {
+    /// Whether a rule grants `verb` on `resource` in `namespace`, for the object `name` (for a
+    /// list or watch, the name its `fieldSelector` pins; none for a create).
+    fn allows(
+        &self,
+        verb: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        name: Option<&str>,
+    ) -> bool {
         self.rules.iter().any(|r| {
             (r.verbs.iter().any(|v| v == "*" || v == verb))
                 && (r.resources.iter().any(|x| x == "*" || x == resource))
@@ -503,6 +511,8 @@ impl Identity {
                     (Some(rn), Some(n)) => rn == n,
                     (Some(_), None) => false,
                 }
+                && (r.resource_names.is_empty()
+                    || name.is_some_and(|n| r.resource_names.iter().any(|x| x == n)))
         })
     }
 
@@ -513,7 +523,26 @@ impl Identity {
         name: &str,
         namespace: Option<&str>,
     ) -> Result<(), ApiError> {
-        if self.allows(verb, resource, namespace) {
+        self.authorize_named(
+            verb,
+            resource,
+            name,
+            namespace,
+            Some(name).filter(|n| !n.is_empty()),
+        )
+    }
+
+    /// [`Self::authorize`] where the name RBAC's `resourceNames` sees differs from the one in
+    /// the message (a list pinned by its field selector).
+    fn authorize_named(
+        &self,
+        verb: &str,
+        resource: &str,
+        name: &str,
+        namespace: Option<&str>,
+        named: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if self.allows(verb, resource, namespace, named) {
             Ok(())
         } else {
             Err(status::forbidden(
@@ -969,7 +998,8 @@ fn access_review(ctx: &Ctx) -> Result<Response, ApiError> {
             if !text("subresource").is_empty() {
                 qualified = format!("{qualified}/{}", text("subresource"));
             }
-            ctx.user.allows(text("verb"), &qualified, scope)
+            let name = Some(text("name")).filter(|n| !n.is_empty());
+            ctx.user.allows(text("verb"), &qualified, scope, name)
         }
     };
     review["apiVersion"] = json!("authorization.k8s.io/v1");
@@ -1075,13 +1105,23 @@ fn item(
     }
 }
 
+/// The name a field selector pins (`metadata.name=x` or `==x` among its terms), which RBAC's
+/// `resourceNames` lets a list or watch use.
+fn pinned_name(selector: &str) -> Option<&str> {
+    selector.split(',').find_map(|term| {
+        let value = term.trim().strip_prefix("metadata.name")?;
+        value.strip_prefix("==").or_else(|| value.strip_prefix('='))
+    })
+}
+
 fn list(ctx: &Ctx, kind: Kind, ns: Option<&str>) -> Result<Response, ApiError> {
     let watch = matches!(ctx.param("watch"), Some("true") | Some("1"));
-    ctx.user.authorize(
+    ctx.user.authorize_named(
         if watch { "watch" } else { "list" },
         &kind.qualified(),
         "",
         ns,
+        pinned_name(ctx.param("fieldSelector").unwrap_or("")),
     )?;
     let labels = objects::Selector::parse(ctx.param("labelSelector").unwrap_or(""))
         .map_err(status::bad_request)?;
