@@ -92,6 +92,22 @@ impl Ctx {
 }
 
 impl Ctx {
+    /// The HTTPS clients for registries: the profile's (its CA file, its TLS choice) for the
+    /// profile's registry, the OS trust store for any other.
+    pub fn registries(&self) -> anyhow::Result<crate::engine::pull::Registries> {
+        let own = match self.require_profile() {
+            Ok(p) => Some((
+                p.registry.clone(),
+                crate::http::client(p.ca_file.as_deref(), p.insecure_skip_tls_verify)?,
+            )),
+            Err(_) => None,
+        };
+        Ok(crate::engine::pull::Registries::new(
+            own,
+            crate::http::client(None, false)?,
+        ))
+    }
+
     /// The provider of `profile` (already read), under the profile name in use.
     pub fn provider(
         &self,

@@ -10,7 +10,8 @@
 //! - [`holders`]: the shared-credential and last-holder rules; [`lifecycle`]: a credential from
 //!   mint to revocation; [`select`]: which namespaces; [`inventory`]: what the cluster holds;
 //!   [`grants`]: whether RBAC lets a fan-out write somewhere before it mints; [`kubelet`]: pull
-//!   secrets checked the way the kubelet reads them, before a write and when one is read.
+//!   secrets checked the way the kubelet reads them, before a write and when one is read;
+//!   [`pull`]: one image pulled with one secret as the kubelet would (the pre-flight's check).
 
 // The goals of `converge` are used generically inside the crate, never as `dyn`, so the
 // `Send`-ness of their futures follows from the concrete types.
@@ -24,6 +25,7 @@ pub mod holders;
 pub mod inventory;
 pub mod kubelet;
 pub mod lifecycle;
+pub mod pull;
 pub mod report;
 pub mod rotate;
 pub mod select;
