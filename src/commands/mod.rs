@@ -3,6 +3,7 @@
 
 mod completion;
 mod controller;
+mod diagnose;
 mod doctor;
 mod image;
 mod login;
@@ -158,6 +159,7 @@ pub async fn dispatch(settings: Settings) -> anyhow::Result<()> {
         CommandSettings::PodRender(s, format) => pod::render(&ctx, s, format).await,
         CommandSettings::PodApply(s, apply) => pod::apply(&ctx, s, apply).await,
         CommandSettings::Doctor(s) => doctor::doctor(&ctx, s).await,
+        CommandSettings::DiagnosePod(s) => diagnose::pod(&ctx, s).await,
         CommandSettings::Controller(s) => controller::controller(&ctx, s).await,
         CommandSettings::ProfileList(format) => profile::list(&ctx, format),
         CommandSettings::ProfileUse(name) => profile::use_profile(&name),
