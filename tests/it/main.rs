@@ -9,6 +9,7 @@ mod common;
 mod completion;
 mod container_image;
 mod controller;
+mod deploy;
 mod doctor;
 mod errors;
 mod fuzz;

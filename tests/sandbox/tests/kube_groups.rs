@@ -141,7 +141,11 @@ async fn discovery_serves_coordination_and_events_groups() {
         [
             "authorization.k8s.io",
             "coordination.k8s.io",
-            "events.k8s.io"
+            "events.k8s.io",
+            "apps",
+            "rbac.authorization.k8s.io",
+            "admissionregistration.k8s.io",
+            "policy"
         ]
     );
     let (_, group) = api.get("/apis/coordination.k8s.io").await;
@@ -190,7 +194,7 @@ async fn discovery_serves_coordination_and_events_groups() {
     );
     assert_eq!(lease["versions"][0]["resources"][0]["scope"], "Namespaced");
     // A group that is not served is 404, as is a core resource under a group.
-    let (status, _) = api.get("/apis/apps/v1").await;
+    let (status, _) = api.get("/apis/batch/v1").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = api
         .get("/apis/coordination.k8s.io/v1/namespaces/team-a/secrets")

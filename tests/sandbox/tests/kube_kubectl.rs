@@ -792,3 +792,149 @@ async fn create_and_apply_leases_without_disabling_validation() {
     let out = kubectl.ok(&["create", "-f", &mine]).await;
     assert_contains(&out, "lease.coordination.k8s.io/demo created");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_maps_and_core_events_with_kubectl() {
+    let (sandbox, kubectl) = start().await;
+    // A typed create (protobuf body), then the table and a dry run that stores nothing.
+    let out = kubectl
+        .ok(&[
+            "-n",
+            "team-a",
+            "create",
+            "configmap",
+            "settings",
+            "--from-literal=mode=fast",
+            "--from-literal=level=2",
+        ])
+        .await;
+    assert_contains(&out, "configmap/settings created");
+    let cm = sandbox
+        .world
+        .kube
+        .get("team-a", "configmaps", "settings")
+        .expect("stored");
+    assert_eq!(
+        cm["data"],
+        serde_json::json!({"level": "2", "mode": "fast"})
+    );
+    let table = kubectl.ok(&["-n", "team-a", "get", "cm"]).await;
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "DATA", "AGE"], "{table}");
+    assert_eq!(first_row(&table)[..2], ["settings", "2"], "{table}");
+    let out = kubectl
+        .ok(&[
+            "-n",
+            "team-a",
+            "create",
+            "configmap",
+            "other",
+            "--from-literal=a=b",
+            "--dry-run=server",
+        ])
+        .await;
+    assert_contains(&out, "configmap/other created (server dry run)");
+    assert!(
+        sandbox
+            .world
+            .kube
+            .get("team-a", "configmaps", "other")
+            .is_none()
+    );
+    // Core events: `kubectl get events` and `kubectl describe pod` show them.
+    sandbox.world.kube.put_raw(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "team-a"},
+        "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]}
+    }));
+    let uid = sandbox.world.kube.get("team-a", "pods", "web").unwrap()["metadata"]["uid"].clone();
+    sandbox.world.kube.put_raw(serde_json::json!({
+        "apiVersion": "v1", "kind": "Event", "metadata": {"name": "web.187f", "namespace": "team-a"},
+        "involvedObject": {"kind": "Pod", "namespace": "team-a", "name": "web", "uid": uid,
+            "apiVersion": "v1", "fieldPath": "spec.containers{app}"},
+        "reason": "Failed", "type": "Warning", "count": 4,
+        "message": "Failed to pull image \"registry.example/app:1\": unauthorized",
+        "source": {"component": "kubelet", "host": "node-1"},
+        "firstTimestamp": "2026-12-07T09:00:00Z", "lastTimestamp": "2026-12-07T09:05:00Z"
+    }));
+    let events = kubectl.ok(&["-n", "team-a", "get", "events"]).await;
+    let header: Vec<&str> = events.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{events}"
+    );
+    assert_eq!(
+        first_row(&events)[1..4],
+        ["Warning", "Failed", "pod/web"],
+        "{events}"
+    );
+    let described = kubectl
+        .ok(&["-n", "team-a", "describe", "pod", "web"])
+        .await;
+    assert!(
+        described.contains("Warning  Failed") && described.contains("unauthorized"),
+        "{described}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollout_restart_and_get_of_a_deployment() {
+    let (sandbox, kubectl) = start().await;
+    let manifest = write(
+        sandbox.dir(),
+        "deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: team-a\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: app\n          image: registry.example/app:1\n",
+    );
+    let out = kubectl.ok(&["apply", "-f", &manifest]).await;
+    assert_contains(&out, "deployment.apps/web created");
+    let out = kubectl
+        .ok(&["-n", "team-a", "rollout", "restart", "deployment/web"])
+        .await;
+    assert_contains(&out, "deployment.apps/web restarted");
+    let stored = sandbox
+        .world
+        .kube
+        .get("team-a", "deployments.apps", "web")
+        .expect("stored");
+    let restarted =
+        &stored["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"];
+    assert!(restarted.is_string(), "{stored}");
+    assert_eq!(stored["metadata"]["generation"], 2);
+    let managers: Vec<&str> = managers(&stored).into_iter().map(|(m, _)| m).collect();
+    assert!(managers.contains(&"kubectl-rollout"), "{managers:?}");
+    let table = kubectl
+        .ok(&["-n", "team-a", "get", "deploy", "-o", "wide"])
+        .await;
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR"
+        ],
+        "{table}"
+    );
+    let row = first_row(&table);
+    assert_eq!(
+        [row[0], row[1], row[5], row[6], row[7]],
+        ["web", "0/2", "app", "registry.example/app:1", "app=web"],
+        "{table}"
+    );
+    // A selector that does not match the template is refused as the real server says it.
+    let bad = write(
+        sandbox.dir(),
+        "bad.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\n  namespace: team-a\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: api}\n    spec:\n      containers:\n        - name: app\n          image: registry.example/app:1\n",
+    );
+    let err = kubectl.fails(&["apply", "-f", &bad]).await;
+    assert_contains(
+        &err,
+        "The Deployment \"bad\" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"api\"}: `selector` does not match template `labels`",
+    );
+}

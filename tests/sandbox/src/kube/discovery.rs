@@ -107,6 +107,8 @@ pub fn group_resource_list(group: &str) -> Value {
             r
         })
         .collect();
+    let mut resources = resources;
+    resources.extend(legacy_subresources(GROUP_KINDS, group));
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("{group}/v1"), "resources": resources})
 }
 
@@ -146,7 +148,46 @@ pub fn api_resource_list() -> Value {
             r
         })
         .collect();
+    let mut resources = resources;
+    resources.extend(legacy_subresources(KINDS, ""));
     json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": resources})
+}
+
+/// The subresources of `kind` as aggregated discovery lists them: `status` for the kinds
+/// with a status, `eviction` (a `policy/v1` Eviction, create only) for pods.
+fn subresources(k: &Kind) -> Vec<Value> {
+    let mut out = Vec::new();
+    if k.resource == "pods" {
+        out.push(json!({"subresource": "eviction", "responseKind": {"group": "policy", "version": "v1", "kind": "Eviction"}, "verbs": ["create"]}));
+    }
+    if super::kinds::has_status(*k) && k.resource != "namespaces" {
+        out.push(json!({"subresource": "status", "responseKind": {"group": k.group, "version": "v1", "kind": k.kind}, "verbs": ["get", "patch", "update"]}));
+    }
+    out
+}
+
+/// The same subresources as legacy discovery's `<resource>/<subresource>` entries.
+fn legacy_subresources(kinds: &[Kind], group: &str) -> Vec<Value> {
+    kinds
+        .iter()
+        .filter(|k| k.group == group)
+        .flat_map(|k| {
+            subresources(k).into_iter().map(move |s| {
+                let mut r = json!({
+                    "name": format!("{}/{}", k.resource, s["subresource"].as_str().unwrap_or("")),
+                    "singularName": "",
+                    "namespaced": k.namespaced,
+                    "kind": s["responseKind"]["kind"],
+                    "verbs": s["verbs"],
+                });
+                if s["responseKind"]["group"] != json!(group) {
+                    r["group"] = s["responseKind"]["group"].clone();
+                    r["version"] = json!("v1");
+                }
+                r
+            })
+        })
+        .collect()
 }
 
 fn storage_hash(k: &Kind) -> String {
@@ -174,6 +215,10 @@ pub fn aggregated(core: bool) -> Value {
                 }
                 if k.resource == "pods" {
                     r["categories"] = json!(["all"]);
+                }
+                let subs = subresources(k);
+                if !subs.is_empty() {
+                    r["subresources"] = json!(subs);
                 }
                 r
             })
@@ -207,6 +252,10 @@ pub fn aggregated(core: bool) -> Value {
                     });
                     if !k.short_names.is_empty() {
                         r["shortNames"] = json!(k.short_names);
+                    }
+                    let subs = subresources(k);
+                    if !subs.is_empty() {
+                        r["subresources"] = json!(subs);
                     }
                     r
                 })
@@ -272,9 +321,71 @@ pub fn openapi_group(group: &str) -> Option<Value> {
             "CoordinationV1Namespaced",
         ),
         objects::EVENTS => ("io.k8s.api.events.v1", "events_v1", "EventsV1Namespaced"),
+        objects::APPS => ("io.k8s.api.apps.v1", "apps_v1", "AppsV1Namespaced"),
+        objects::RBAC => (
+            "io.k8s.api.rbac.v1",
+            "rbacAuthorization_v1",
+            "RbacAuthorizationV1",
+        ),
+        objects::ADMISSION => (
+            "io.k8s.api.admissionregistration.v1",
+            "admissionregistration_v1",
+            "AdmissionregistrationV1",
+        ),
+        objects::POLICY => ("io.k8s.api.policy.v1", "policy_v1", "PolicyV1Namespaced"),
         _ => return None,
     };
-    Some(openapi_doc(&kinds, package, tag, op, group_schemas(group)))
+    let schemas = match group {
+        objects::COORDINATION | objects::EVENTS => group_schemas(group),
+        _ => opaque_schemas(&kinds, package),
+    };
+    Some(openapi_doc(&kinds, package, tag, op, schemas))
+}
+
+/// Schemas for the kinds served to store the shipped manifests: their top-level fields, with
+/// `spec` and `status` as open objects. They carry no `x-kubernetes-group-version-kind`, so
+/// kubectl computes its strategic merge patches for them from its compiled-in types (as it
+/// does when a server publishes no schema for a kind) instead of failing to find a nested
+/// field in an open object; validation is the server's (`fieldValidation`, declared on the
+/// operations).
+fn opaque_schemas(kinds: &[Kind], package: &str) -> Value {
+    let mut all = schemas()
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("io.k8s.apimachinery."))
+        .collect::<serde_json::Map<String, Value>>();
+    let object = json!({"type": "object"});
+    let objects = json!({"type": "array", "items": {"type": "object"}});
+    for k in kinds {
+        let own = match k.kind {
+            "Role" => json!({"rules": objects}),
+            "ClusterRole" => json!({"rules": objects, "aggregationRule": object}),
+            "RoleBinding" | "ClusterRoleBinding" => json!({"subjects": objects, "roleRef": object}),
+            _ => json!({"spec": object, "status": object}),
+        };
+        let mut props = json!({
+            "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+            "metadata": {"allOf": [schema_ref("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")], "default": {}},
+        });
+        for (name, v) in own.as_object().cloned().unwrap_or_default() {
+            props[name] = v;
+        }
+        all.insert(
+            format!("{package}.{}", k.kind),
+            json!({"type": "object", "properties": props}),
+        );
+        all.insert(
+            format!("{package}.{}List", k.kind),
+            json!({"type": "object", "required": ["items"], "properties": {
+                "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                "items": {"type": "array", "items": {"allOf": [schema_ref(&format!("{package}.{}", k.kind))], "default": {}}},
+                "metadata": {"allOf": [schema_ref("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta")], "default": {}}
+            }}),
+        );
+    }
+    Value::Object(all)
 }
 
 fn group_schemas(group: &str) -> Value {
@@ -494,7 +605,7 @@ fn schemas() -> Value {
         "terminationMessagePath": string, "terminationMessagePolicy": string, "stdin": {"type": "boolean"}, "tty": {"type": "boolean"}
     }});
     let containers = json!({"type": "array", "items": {"allOf": [schema_ref("io.k8s.api.core.v1.Container")], "default": {}}, "x-kubernetes-list-map-keys": ["name"], "x-kubernetes-list-type": "map", "x-kubernetes-patch-merge-key": "name", "x-kubernetes-patch-strategy": "merge"});
-    json!({
+    let mut all = json!({
         "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta": {"type": "object", "properties": {
             "name": string, "generateName": string, "namespace": string, "uid": string,
             "resourceVersion": string, "generation": {"type": "integer", "format": "int64"},
@@ -545,10 +656,38 @@ fn schemas() -> Value {
             "status": {"type": "object", "properties": {"phase": string, "qosClass": string, "podIP": string, "hostIP": string, "conditions": {"type": "array", "items": {"type": "object"}}}}
         }), &[]),
         "io.k8s.api.core.v1.PodList": list("PodList", "io.k8s.api.core.v1.Pod"),
-    })
+    });
+    let more = json!({
+        "io.k8s.api.core.v1.ConfigMap": typed("ConfigMap", json!({
+            "data": string_map,
+            "binaryData": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"}},
+            "immutable": {"type": "boolean"}
+        }), &[]),
+        "io.k8s.api.core.v1.ConfigMapList": list("ConfigMapList", "io.k8s.api.core.v1.ConfigMap"),
+        "io.k8s.api.core.v1.EventSource": {"type": "object", "properties": {"component": string, "host": string}},
+        "io.k8s.api.core.v1.EventSeries": {"type": "object", "properties": {"count": {"type": "integer", "format": "int32"}, "lastObservedTime": {"type": "string", "format": "date-time"}}},
+        "io.k8s.api.core.v1.Event": typed("Event", json!({
+            "involvedObject": {"allOf": [schema_ref("io.k8s.api.core.v1.ObjectReference")], "default": {}},
+            "related": {"allOf": [schema_ref("io.k8s.api.core.v1.ObjectReference")]},
+            "reason": string, "message": string, "type": string, "action": string,
+            "source": {"allOf": [schema_ref("io.k8s.api.core.v1.EventSource")], "default": {}},
+            "firstTimestamp": {"type": "string", "format": "date-time"},
+            "lastTimestamp": {"type": "string", "format": "date-time"},
+            "eventTime": {"type": "string", "format": "date-time"},
+            "count": {"type": "integer", "format": "int32"},
+            "series": {"allOf": [schema_ref("io.k8s.api.core.v1.EventSeries")]},
+            "reportingComponent": {"type": "string", "default": ""},
+            "reportingInstance": {"type": "string", "default": ""}
+        }), &["metadata", "involvedObject"]),
+        "io.k8s.api.core.v1.EventList": list("EventList", "io.k8s.api.core.v1.Event"),
+    });
+    if let (Some(all), Some(more)) = (all.as_object_mut(), more.as_object()) {
+        all.extend(more.clone());
+    }
+    all
 }
 
-fn column(name: &str, ty: &str, format: &str, description: &str, priority: u8) -> Value {
+pub(super) fn column(name: &str, ty: &str, format: &str, description: &str, priority: u8) -> Value {
     json!({"name": name, "type": ty, "format": format, "description": description, "priority": priority})
 }
 
@@ -605,6 +744,17 @@ pub fn table(
             age_col,
         ],
         "Event" => event_columns(),
+        "ConfigMap" => vec![
+            name_col,
+            column(
+                "Data",
+                "string",
+                "",
+                "Data contains the configuration data.",
+                0,
+            ),
+            age_col,
+        ],
         "ServiceAccount" => vec![
             name_col,
             column(
@@ -616,7 +766,7 @@ pub fn table(
             ),
             age_col,
         ],
-        _ => vec![
+        "Pod" => vec![
             name_col,
             column(
                 "Ready",
@@ -663,6 +813,7 @@ pub fn table(
                 1,
             ),
         ],
+        _ => super::tables::columns(kind, name_col, age_col),
     };
     let rows: Vec<Value> = objects
         .iter()
@@ -688,12 +839,16 @@ pub fn table(
                     json!(age),
                 ],
                 "Event" => event_cells(o, now),
+                "ConfigMap" => {
+                    let count = |k: &str| o.get(k).and_then(Value::as_object).map_or(0, |d| d.len());
+                    vec![name, json!(count("data") + count("binaryData")), json!(age)]
+                }
                 "ServiceAccount" => vec![
                     name,
                     json!(o.get("secrets").and_then(Value::as_array).map_or(0, |s| s.len())),
                     json!(age),
                 ],
-                _ => {
+                "Pod" => {
                     let n = o.pointer("/spec/containers").and_then(Value::as_array).map_or(0, |c| c.len());
                     vec![
                         name,
@@ -707,6 +862,7 @@ pub fn table(
                         json!("<none>"),
                     ]
                 }
+                _ => super::tables::cells(kind, o, name, age),
             };
             let mut row = json!({"cells": cells});
             match include {
@@ -841,11 +997,24 @@ fn event_cells(o: &Value, now: u64) -> Vec<Value> {
             .and_then(Value::as_str)
             .unwrap_or("")
     };
-    let source = [text("/reportingController"), text("/reportingInstance")]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let first_of = |ps: &[&str]| {
+        ps.iter()
+            .map(|p| text(p))
+            .find(|t| !t.is_empty())
+            .unwrap_or("")
+    };
+    let source = [
+        first_of(&[
+            "/source/component",
+            "/reportingController",
+            "/reportingComponent",
+        ]),
+        first_of(&["/source/host", "/reportingInstance"]),
+    ]
+    .into_iter()
+    .filter(|s| !s.is_empty())
+    .collect::<Vec<_>>()
+    .join(", ");
     let count = o
         .pointer("/series/count")
         .or_else(|| o.get("deprecatedCount"))

@@ -1,5 +1,9 @@
 //! A Kubernetes API server emulator: discovery, namespaces, secrets, service accounts, pods,
-//! `coordination.k8s.io/v1` Leases and `events.k8s.io/v1` Events.
+//! config maps and core events, `coordination.k8s.io/v1` Leases, `events.k8s.io/v1` Events, and
+//! what the shipped manifests (`deploy/`) need: `apps/v1` workloads,
+//! `rbac.authorization.k8s.io/v1` roles and bindings, `admissionregistration.k8s.io/v1`
+//! ValidatingAdmissionPolicies and their bindings, `policy/v1` PodDisruptionBudgets with the
+//! `pods/eviction` subresource.
 //!
 //! It follows the Kubernetes API conventions closely enough for kube-rs and the real kubectl
 //! 1.36 (proved by `tests/kube_kubectl.rs`; `tests/kube_api.rs` drives it over HTTPS directly).
@@ -10,11 +14,16 @@
 //!   aggregated discovery v2 (`Accept: application/json;g=apidiscovery.k8s.io;v=v2;
 //!   as=APIGroupDiscoveryList`, answered with that content type; kubectl 1.36 asks for it first).
 //! - OpenAPI v3: `/openapi/v3` (index) and `/openapi/v3/api/v1` with schemas for Secret,
-//!   ServiceAccount, Pod and Namespace; `/openapi/v3/apis/<group>/v1` for Lease and Event. Its PATCH operations declare the `fieldValidation`
+//!   ServiceAccount, Pod, Namespace, ConfigMap and Event; `/openapi/v3/apis/<group>/v1` for
+//!   every named group (typed schemas for Lease and Event; the `apps`, `rbac`, `admission` and
+//!   `policy` kinds get their top-level fields with open `spec`/`status` objects and no
+//!   `x-kubernetes-group-version-kind`, so kubectl computes their strategic merge patches
+//!   from its compiled-in types). Its PATCH operations declare the `fieldValidation`
 //!   parameter, so kubectl leaves validation to the server and sends `fieldValidation=Strict`:
 //!   unknown top-level and `metadata` fields are then rejected with 400 (`Warn`, the default,
 //!   returns a `Warning` header; `Ignore` accepts them).
-//! - Resources: `namespaces` (cluster-scoped), `secrets`, `serviceaccounts`, `pods`; verbs get,
+//! - Resources: `namespaces` (cluster-scoped), `configmaps`, `events` (core `v1`), `secrets`,
+//!   `serviceaccounts`, `pods`; verbs get,
 //!   list (`labelSelector` with `=`, `==`, `!=`, `in`, `notin`, `k`, `!k`; `fieldSelector` on
 //!   any string field by JSON path, e.g. `metadata.name`), watch, create, update (PUT), patch,
 //!   delete; also list across namespaces (`/api/v1/secrets`). `Accept: ...;as=Table` gets a
@@ -33,15 +42,40 @@
 //!   the Event's namespace, `series.count` >= 2; on update those fields are immutable (422). Messages name the
 //!   group-qualified resource (`leases.coordination.k8s.io "x" not found`) and Status details
 //!   carry `group`, as the real server's do.
+//! - Also in [`objects::GROUP_KINDS`] (validation and defaults in [`kinds`], Tables with the
+//!   real printers' columns in `tables.rs`): `apps/v1` `deployments` (deploy), `replicasets`,
+//!   `statefulsets`, `daemonsets`: `spec.selector` required, not empty, selecting the
+//!   template's labels (422 `` `selector` does not match template `labels` ``) and immutable,
+//!   containers with names and images, `replicas` >= 0, the defaults of `SetDefaults_*`
+//!   (replicas, strategy, revisionHistoryLimit, ...; the template's pod spec defaults).
+//!   `rbac.authorization.k8s.io/v1` `roles`, `rolebindings` (namespaced), `clusterroles`,
+//!   `clusterrolebindings` (cluster-scoped, at `/apis/<group>/v1/<resource>[/<name>]`): rules
+//!   need verbs, apiGroups and resources; `roleRef` kind/apiGroup/name checked and immutable;
+//!   subjects checked, a User's or Group's apiGroup defaulted. **Stored, not enforced**: the
+//!   sandbox's own authorization stays [`crate::KubeRule`].
+//!   `admissionregistration.k8s.io/v1` `validatingadmissionpolicies` and
+//!   `validatingadmissionpolicybindings` (cluster-scoped): **stored, never run**. `policy/v1`
+//!   `poddisruptionbudgets` (pdb): `minAvailable` and `maxUnavailable` not both set; the status
+//!   is what the disruption controller would write (below).
+//! - Subresources: `/status` (get, update, patch; only `status` changes, nor the generation)
+//!   of pods, the `apps` kinds, PDBs and VAPs; `POST /api/v1/namespaces/<ns>/pods/<name>/eviction`
+//!   with a `policy/v1` Eviction: a Pending, Succeeded, Failed or deleting pod is deleted at
+//!   once (as the real handler, which ignores budgets for them); else the one PDB selecting it
+//!   must allow a disruption, or 429 TooManyRequests `Cannot evict pod as it would violate the
+//!   pod's disruption budget.` with cause `DisruptionBudget` (`The disruption budget x needs 2
+//!   healthy pods and has 2 currently`); two PDBs are a 500 as in the real server; success
+//!   deletes the pod and answers 201 with a `Success` Status; `dryRun=All` deletes nothing.
+//!   Aggregated and legacy discovery list them (`pods/eviction`, `deployments/status`, ...).
 //! - Bodies: JSON, YAML, and protobuf (`application/vnd.kubernetes.protobuf`, the `k8s\0` +
 //!   `runtime.Unknown` envelope kubectl's typed `create secret|namespace|serviceaccount` send)
-//!   for Secret, ServiceAccount, Namespace, Pod and SelfSubjectAccessReview. Responses are
+//!   for Secret, ServiceAccount, Namespace, Pod, ConfigMap and SelfSubjectAccessReview. Responses are
 //!   always JSON, which kubectl accepts even when it prefers protobuf.
 //!
 //! # Object semantics
 //! `uid`, `creationTimestamp` (seconds, UTC), `resourceVersion` (one global counter, bumped by
 //! every write, returned as a string; a no-op update or re-apply does not bump it),
-//! `generation` for pods (bumped when `spec` changes), `metadata.managedFields` per manager and
+//! `generation` for pods, the `apps` kinds, PDBs and the admission kinds (1 on create, bumped
+//! when `spec` changes), `metadata.managedFields` per manager and
 //! operation (`Update` for create/PUT/patch with `fieldManager` or the User-Agent prefix,
 //! `Apply` for server-side apply). Secrets: `data` must be base64, `stringData` is merged into
 //! `data` and never stored, `type` defaults to `Opaque` and is immutable (422), `immutable: true`
@@ -49,7 +83,24 @@
 //! `tls`, `ssh-auth`, `dockercfg`, `service-account-token` their required keys). Namespaces get
 //! the `kubernetes.io/metadata.name` label, `spec.finalizers: [kubernetes]`, `status.phase:
 //! Active`, and a `default` ServiceAccount at once. Pods get the usual spec defaults and
-//! `status: {phase: Pending, qosClass: BestEffort}` (nothing ever runs them).
+//! `status: {phase: Pending, qosClass: BestEffort}` (nothing ever runs them). `status` of pods,
+//! the `apps` kinds, PDBs and VAPs is kept apart from the object: a create starts it (`{}`,
+//! a pod's Pending), a PUT or patch of the main resource keeps the stored one, only `/status`
+//! changes it; [`KubeState::put_raw`] keeps the status it is given (a pod's
+//! `containerStatuses` with `waiting: {reason: ImagePullBackOff}`), and `ownerReferences`.
+//! ServiceAccount admission on pod create: a pod that lists no `imagePullSecrets` gets those
+//! of its ServiceAccount (`spec.serviceAccountName`, default `default`), one that lists some
+//! keeps them; a pod's `imagePullSecrets` are immutable (422 `spec: Forbidden: pod updates may
+//! not change fields other than ...`, without the real server's diff). A PDB's status
+//! (`expectedPods` = selected pods not being deleted, `currentHealthy` = those Running and
+//! not reported unready, `desiredHealthy` from `minAvailable` or `expectedPods -
+//! maxUnavailable`, percentages rounded up, `disruptionsAllowed` = currentHealthy -
+//! desiredHealthy, at least 0, `observedGeneration`) is recomputed after every write of a pod
+//! or PDB in its namespace, as a new revision. ConfigMaps: keys are config keys and not in
+//! both `data` and `binaryData`, `binaryData` is base64, `immutable: true` freezes them. Core
+//! Events: `involvedObject.namespace` must be the Event's, `firstTimestamp`/`lastTimestamp`
+//! are written as `metav1.Time` (UTC, seconds); select them with
+//! `fieldSelector=involvedObject.name=x,involvedObject.kind=Pod`.
 //!
 //! # Errors
 //! Real `Status` objects with the real messages: 404 NotFound (`secrets "x" not found`; for a
@@ -65,7 +116,8 @@
 //! A [`crate::KubeRule`] grants verbs on resources in one namespace or everywhere; a resource of
 //! a named group is written group-qualified (`leases.coordination.k8s.io`), a bare name is the
 //! core group, `*` is every resource of every group. The access review builds the same
-//! qualified name from `group` and `resource`. RBAC sees a
+//! qualified name from `group` and `resource`. A subresource is `<qualified>/<subresource>`:
+//! `pods/eviction` (verb `create`), `deployments.apps/status`. RBAC sees a
 //! Namespace object as living in itself (so a namespaced rule can `get` its own namespace).
 //! For a create the URL holds no name, so the message is `secrets is forbidden: ...`, exactly as
 //! the real server says it. Impersonation (`Impersonate-User`, `Impersonate-Group`) needs the
@@ -98,9 +150,14 @@
 //! - Deletion is immediate: no graceful period, no finalizers; pods and namespaces return the
 //!   object with `deletionTimestamp` (namespaces with `phase: Terminating`) and are gone at once,
 //!   deleting a namespace deletes everything in it; other kinds return a `Success` Status.
-//! - Only `v1` of each group is served; there are no core `v1` events (the `events.k8s.io`
-//!   ones are not mirrored there, as one storage would), so `kubectl describe` shows
-//!   `Events: <none>`; `kubectl auth can-i --list` (SelfSubjectRulesReview) is not served.
+//! - Only `v1` of each group is served. Core `v1` Events and `events.k8s.io/v1` Events are
+//!   two stores (the real server has one storage and shows each through both APIs): an Event
+//!   written through one API is not listed by the other. `kubectl describe` shows the core
+//!   ones. `kubectl auth can-i --list` (SelfSubjectRulesReview) is not served.
+//! - Nothing runs workloads: a Deployment gets no ReplicaSet or pods, its status changes only
+//!   through `/status`. RBAC objects are not enforced and admission policies never run.
+//!   ServiceAccount admission does not mount a token volume and does not refuse a pod whose
+//!   ServiceAccount is missing. Pods' other spec fields stay mutable.
 //!
 //! # Test hooks
 //! [`KubeState::get`], [`KubeState::list`], [`KubeState::secret_data`],
@@ -112,9 +169,12 @@
 //! `NamespaceTerminating`, as the real admission plugin does; updates and patches still work).
 
 pub mod discovery;
+pub mod kinds;
 pub mod objects;
 pub mod proto;
 pub mod status;
+mod subresources;
+mod tables;
 pub mod views;
 mod watch;
 
@@ -158,8 +218,44 @@ impl Store {
         self.revision.to_string()
     }
 
-    /// Stores `obj` under `k` and notifies watchers (`ADDED` or `MODIFIED`).
+    /// Stores `obj` under `k` and notifies watchers (`ADDED` or `MODIFIED`); a pod or a
+    /// PodDisruptionBudget written refreshes the budgets' status in its namespace.
     fn put(&mut self, k: Key, obj: Value) {
+        let (resource, ns) = (k.0.clone(), k.1.clone());
+        self.put_one(k, obj);
+        self.refresh_budgets(&resource, &ns);
+    }
+
+    /// What the disruption controller does: every PodDisruptionBudget of `ns` gets the status
+    /// its pods give it (a new `resourceVersion` when it changes), after a write of `resource`.
+    fn refresh_budgets(&mut self, resource: &str, ns: &str) {
+        const BUDGETS: &str = "poddisruptionbudgets.policy";
+        if resource != "pods" && resource != BUDGETS {
+            return;
+        }
+        let in_ns = |r: &'static str| {
+            self.objects
+                .iter()
+                .filter(move |((kr, kn, _), _)| kr == r && kn == ns)
+        };
+        let pods: Vec<&Value> = in_ns("pods").map(|(_, v)| v).collect();
+        let updates: Vec<(Key, Value)> = in_ns(BUDGETS)
+            .filter_map(|(k, pdb)| {
+                let status = kinds::pdb_status(pdb, &pods);
+                (pdb.get("status") != Some(&status)).then(|| {
+                    let mut new = pdb.clone();
+                    new["status"] = status;
+                    (k.clone(), new)
+                })
+            })
+            .collect();
+        for (k, mut pdb) in updates {
+            pdb["metadata"]["resourceVersion"] = json!(self.bump());
+            self.put_one(k, pdb);
+        }
+    }
+
+    fn put_one(&mut self, k: Key, obj: Value) {
         let kind = if self.objects.contains_key(&k) {
             "MODIFIED"
         } else {
@@ -184,6 +280,7 @@ impl Store {
             kind: "DELETED",
             object: obj.clone(),
         });
+        self.refresh_budgets(&k.0, &k.1);
         Some(obj)
     }
 }
@@ -251,7 +348,8 @@ impl KubeState {
 
     /// Stores `object` as is (no validation, no authorization, no managedFields), filling in
     /// `uid`, `creationTimestamp` and a fresh `resourceVersion`, and the defaults of its kind
-    /// where they are valid. Replaces an existing object of that name. Returns what is stored.
+    /// where they are valid; a `status` given for a kind with one (a pod's container statuses)
+    /// is kept. Replaces an existing object of that name. Returns what is stored.
     ///
     /// # Panics
     /// If `object` has no `kind` the emulator serves or no `metadata.name`.
@@ -274,6 +372,10 @@ impl KubeState {
             .to_string();
         let mut probe = object.clone();
         if objects::prepare(kind, &mut probe, None).is_ok() {
+            // A seeded status (a pod's container statuses, a Deployment's replicas) is kept.
+            if let Some(status) = object.get("status").filter(|_| kinds::has_status(kind)) {
+                probe["status"] = status.clone();
+            }
             object = probe;
         }
         let namespace = if kind.namespaced {
@@ -292,7 +394,7 @@ impl KubeState {
             .or_insert_with(|| json!(uuid::Uuid::new_v4().to_string()));
         meta.entry("creationTimestamp")
             .or_insert_with(|| json!(now_text()));
-        if kind.kind == "Pod" {
+        if kinds::has_generation(kind) {
             meta.entry("generation").or_insert(json!(1));
         }
         let mut store = self.lock();
@@ -611,6 +713,26 @@ fn unknown_fields(kind: Kind, obj: &Value) -> Vec<String> {
             "deprecatedLastTimestamp",
             "deprecatedCount",
         ],
+        "Event" => &[
+            "involvedObject",
+            "reason",
+            "message",
+            "source",
+            "firstTimestamp",
+            "lastTimestamp",
+            "count",
+            "type",
+            "eventTime",
+            "series",
+            "action",
+            "related",
+            "reportingComponent",
+            "reportingInstance",
+        ],
+        "ConfigMap" => &["data", "binaryData", "immutable"],
+        "Role" => &["rules"],
+        "ClusterRole" => &["rules", "aggregationRule"],
+        "RoleBinding" | "ClusterRoleBinding" => &["subjects", "roleRef"],
         _ => &["spec", "status"],
     };
     let meta_fields = [
@@ -749,11 +871,35 @@ fn route(ctx: &Ctx, method: &Method, path: &str) -> Result<Response, ApiError> {
                 _ => Err(status::no_such_path()),
             }
         }
+        [
+            "apis",
+            group,
+            "v1",
+            "namespaces",
+            ns,
+            resource,
+            name,
+            "status",
+        ] => match objects::kind_in_group(group, resource) {
+            Some(kind) if kind.namespaced => subresources::status(ctx, method, kind, ns, name),
+            _ => Err(status::no_such_path()),
+        },
         ["apis", group, "v1", resource] => match objects::kind_in_group(group, resource) {
+            Some(kind) if !kind.namespaced => collection(ctx, method, kind, None),
             Some(kind) if method == Method::GET => collection(ctx, method, kind, None),
             Some(_) => Err(status::method_not_allowed()),
             None => Err(status::no_such_path()),
         },
+        ["apis", group, "v1", resource, name] => match objects::kind_in_group(group, resource) {
+            Some(kind) if !kind.namespaced => item(ctx, method, kind, "", name),
+            _ => Err(status::no_such_path()),
+        },
+        ["apis", group, "v1", resource, name, "status"] => {
+            match objects::kind_in_group(group, resource) {
+                Some(kind) if !kind.namespaced => subresources::status(ctx, method, kind, "", name),
+                _ => Err(status::no_such_path()),
+            }
+        }
         ["openapi", "v3"] => get_only(discovery::openapi_index(), "application/json"),
         ["openapi", "v3", "api", "v1"] => get_only(discovery::openapi_v1(), "application/json"),
         ["openapi", "v3", "apis", group, "v1"] => match discovery::openapi_group(group) {
@@ -771,6 +917,16 @@ fn route(ctx: &Ctx, method: &Method, path: &str) -> Result<Response, ApiError> {
                 _ => Err(status::no_such_path()),
             }
         }
+        ["api", "v1", "namespaces", ns, "pods", name, "eviction"] => {
+            subresources::evict(ctx, method, ns, name)
+        }
+        ["api", "v1", "namespaces", ns, "pods", name, "status"] => subresources::status(
+            ctx,
+            method,
+            objects::kind_by_resource("pods").expect("pods"),
+            ns,
+            name,
+        ),
         ["api", "v1", resource] => match objects::kind_by_resource(resource) {
             Some(kind) if !kind.namespaced => collection(ctx, method, kind, None),
             Some(kind) if method == Method::GET => collection(ctx, method, kind, None),
@@ -806,10 +962,13 @@ fn access_review(ctx: &Ctx) -> Result<Response, ApiError> {
             } else {
                 None
             };
-            let qualified = match group {
+            let mut qualified = match group {
                 "" | "*" => resource.to_string(),
                 g => format!("{resource}.{g}"),
             };
+            if !text("subresource").is_empty() {
+                qualified = format!("{qualified}/{}", text("subresource"));
+            }
             ctx.user.allows(text("verb"), &qualified, scope)
         }
     };
@@ -1119,6 +1278,9 @@ fn do_create(
         obj["metadata"]["name"] = json!(name);
     }
     objects::decode_typed(kind, &mut obj)?;
+    if kind.kind == "Pod" && kind.group.is_empty() {
+        service_account_admission(ctx, ns, &mut obj);
+    }
     let mut errors = objects::name_errors(kind, &name);
     if let Err(mut e) = objects::prepare(kind, &mut obj, None) {
         errors.append(&mut e);
@@ -1142,7 +1304,7 @@ fn do_create(
         }
         meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         meta.insert("creationTimestamp".into(), json!(now));
-        if kind.kind == "Pod" {
+        if kinds::has_generation(kind) {
             meta.insert("generation".into(), json!(1));
         }
     }
@@ -1182,6 +1344,37 @@ fn do_create(
         store.put(sa_key, sa);
     }
     Ok(obj)
+}
+
+/// The ServiceAccount admission plugin's pull secrets: a pod that lists no
+/// `imagePullSecrets` gets those of its ServiceAccount (`spec.serviceAccountName`, else
+/// `default`); a pod that lists some keeps its own.
+fn service_account_admission(ctx: &Ctx, ns: &str, pod: &mut Value) {
+    let listed = pod
+        .pointer("/spec/imagePullSecrets")
+        .and_then(Value::as_array)
+        .is_some_and(|l| !l.is_empty());
+    if listed || !pod.get("spec").is_some_and(Value::is_object) {
+        return;
+    }
+    let sa_name = pod
+        .pointer("/spec/serviceAccountName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+        .to_string();
+    let sa_kind = objects::kind_by_resource("serviceaccounts").expect("serviceaccounts");
+    let secrets = ctx
+        .world
+        .kube
+        .lock()
+        .objects
+        .get(&key(sa_kind, ns, &sa_name))
+        .and_then(|sa| sa.get("imagePullSecrets").cloned())
+        .filter(|l| l.as_array().is_some_and(|l| !l.is_empty()));
+    if let Some(secrets) = secrets {
+        pod["spec"]["imagePullSecrets"] = secrets;
+    }
 }
 
 /// Puts `kind`, `apiVersion`, `metadata` first, as the API server's encoder does.
@@ -1289,7 +1482,7 @@ fn do_update(
         return Ok(new);
     }
     let mut new = new;
-    if kind.kind == "Pod" && new.get("spec") != old.get("spec") {
+    if kinds::has_generation(kind) && new.get("spec") != old.get("spec") {
         let g = old
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)

@@ -48,6 +48,22 @@ impl Kind {
 /// Every resource the emulator serves, in `/api/v1` order.
 pub const KINDS: &[Kind] = &[
     Kind {
+        resource: "configmaps",
+        singular: "configmap",
+        kind: "ConfigMap",
+        namespaced: true,
+        short_names: &["cm"],
+        group: "",
+    },
+    Kind {
+        resource: "events",
+        singular: "event",
+        kind: "Event",
+        namespaced: true,
+        short_names: &["ev"],
+        group: "",
+    },
+    Kind {
         resource: "namespaces",
         singular: "namespace",
         kind: "Namespace",
@@ -86,6 +102,33 @@ pub const COORDINATION: &str = "coordination.k8s.io";
 /// The events group (`events.k8s.io/v1` Events, what kube-runtime's `Recorder` writes).
 pub const EVENTS: &str = "events.k8s.io";
 
+/// The workloads group (Deployments, ReplicaSets, StatefulSets, DaemonSets).
+pub const APPS: &str = "apps";
+/// The RBAC group (Roles, ClusterRoles and their bindings; stored, not enforced).
+pub const RBAC: &str = "rbac.authorization.k8s.io";
+/// The admission group (ValidatingAdmissionPolicies and their bindings; stored, not run).
+pub const ADMISSION: &str = "admissionregistration.k8s.io";
+/// The policy group (PodDisruptionBudgets).
+pub const POLICY: &str = "policy";
+
+const fn group_kind(
+    resource: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    short_names: &'static [&'static str],
+    group: &'static str,
+) -> Kind {
+    Kind {
+        resource,
+        singular,
+        kind,
+        namespaced,
+        short_names,
+        group,
+    }
+}
+
 /// Every resource served in a named group (`/apis/<group>/v1`), by group.
 pub const GROUP_KINDS: &[Kind] = &[
     Kind {
@@ -104,6 +147,80 @@ pub const GROUP_KINDS: &[Kind] = &[
         short_names: &["ev"],
         group: EVENTS,
     },
+    group_kind(
+        "deployments",
+        "deployment",
+        "Deployment",
+        true,
+        &["deploy"],
+        APPS,
+    ),
+    group_kind(
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        true,
+        &["rs"],
+        APPS,
+    ),
+    group_kind(
+        "statefulsets",
+        "statefulset",
+        "StatefulSet",
+        true,
+        &["sts"],
+        APPS,
+    ),
+    group_kind("daemonsets", "daemonset", "DaemonSet", true, &["ds"], APPS),
+    group_kind("roles", "role", "Role", true, &[], RBAC),
+    group_kind(
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        true,
+        &[],
+        RBAC,
+    ),
+    group_kind(
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        false,
+        &[],
+        RBAC,
+    ),
+    group_kind(
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        false,
+        &[],
+        RBAC,
+    ),
+    group_kind(
+        "validatingadmissionpolicies",
+        "validatingadmissionpolicy",
+        "ValidatingAdmissionPolicy",
+        false,
+        &[],
+        ADMISSION,
+    ),
+    group_kind(
+        "validatingadmissionpolicybindings",
+        "validatingadmissionpolicybinding",
+        "ValidatingAdmissionPolicyBinding",
+        false,
+        &[],
+        ADMISSION,
+    ),
+    group_kind(
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        true,
+        &["pdb"],
+        POLICY,
+    ),
 ];
 
 /// The verbs every served resource supports.
@@ -148,6 +265,8 @@ pub fn kind_by_qualified(qualified: &str) -> Option<Kind> {
         .find(|k| k.qualified() == qualified)
 }
 
+/// The pod update validation's message (the diff the real server appends is left out).
+const POD_UPDATE_MSG: &str = "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
 const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
 const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 
@@ -160,7 +279,7 @@ fn is_dns1123_label(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
-fn is_dns1123_subdomain(s: &str) -> bool {
+pub(super) fn is_dns1123_subdomain(s: &str) -> bool {
     !s.is_empty() && s.split('.').all(is_dns1123_label)
 }
 
@@ -228,7 +347,7 @@ fn label_errors(obj: &Value) -> Vec<FieldError> {
     errors
 }
 
-fn value_text(v: &Value) -> String {
+pub(super) fn value_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -244,10 +363,15 @@ pub fn prepare(kind: Kind, obj: &mut Value, old: Option<&Value>) -> Result<(), V
     };
     map.remove("status");
     if !kind.group.is_empty() {
-        match kind.kind {
-            "Lease" => prepare_lease(map, &mut errors),
-            _ => prepare_event(map, old, &mut errors),
+        match kind.group {
+            COORDINATION => prepare_lease(map, &mut errors),
+            EVENTS => prepare_event(map, old, &mut errors),
+            APPS => super::kinds::prepare_workload(kind, map, old, &mut errors),
+            RBAC => super::kinds::prepare_rbac(kind, map, old, &mut errors),
+            POLICY => super::kinds::prepare_pdb(map, &mut errors),
+            _ => {}
         }
+        super::kinds::keep_status(kind, map, old);
         return if errors.is_empty() {
             Ok(())
         } else {
@@ -255,6 +379,8 @@ pub fn prepare(kind: Kind, obj: &mut Value, old: Option<&Value>) -> Result<(), V
         };
     }
     match kind.kind {
+        "ConfigMap" => super::kinds::prepare_config_map(map, old, &mut errors),
+        "Event" => super::kinds::prepare_core_event(map, &mut errors),
         "Secret" => {
             let mut data = match map.remove("data") {
                 Some(Value::Object(d)) => d,
@@ -474,6 +600,16 @@ pub fn prepare(kind: Kind, obj: &mut Value, old: Option<&Value>) -> Result<(), V
                     }
                 }
             }
+            let pull = |o: &Value| o.pointer("/spec/imagePullSecrets").cloned();
+            if let Some(old) = old
+                && pull(old)
+                    != map
+                        .get("spec")
+                        .and_then(|s| s.get("imagePullSecrets"))
+                        .cloned()
+            {
+                errors.push(FieldError::forbidden("spec", POD_UPDATE_MSG));
+            }
             map.insert(
                 "status".into(),
                 match old.and_then(|o| o.get("status")) {
@@ -497,7 +633,7 @@ pub fn invalid(kind: Kind, name: &str, errors: &[FieldError]) -> ApiError {
     status::invalid(kind.kind, name, group, errors)
 }
 
-fn invalid_number(field: &str, n: i64, detail: &str) -> FieldError {
+pub(super) fn invalid_number(field: &str, n: i64, detail: &str) -> FieldError {
     FieldError {
         reason: "FieldValueInvalid",
         field: field.into(),
@@ -653,6 +789,13 @@ pub fn decode_typed(kind: Kind, obj: &mut Value) -> Result<(), ApiError> {
             &["/eventTime", "/series/lastObservedTime"],
             &["/series/count", "/deprecatedCount"],
         ),
+        ("", "Event") => {
+            super::kinds::decode_core_event(obj)?;
+            (
+                &["/eventTime", "/series/lastObservedTime"],
+                &["/count", "/series/count"],
+            )
+        }
         _ => return Ok(()),
     };
     let fail = |detail: String| {
@@ -972,6 +1115,9 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 /// strategic merge patch; `None` means the list is atomic (replaced whole). As in the real
 /// types: `ServiceAccount.imagePullSecrets` has no merge key, `PodSpec.imagePullSecrets` has.
 fn merge_key(kind: Kind, path: &[String]) -> Option<&'static str> {
+    if kind.group == APPS && path.len() > 2 && path[0] == "spec" && path[1] == "template" {
+        return merge_key(kind_by_kind("Pod").expect("pods"), &path[2..]);
+    }
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
     match (kind.kind, p.as_slice()) {
         (_, ["metadata", "ownerReferences"]) => Some("uid"),

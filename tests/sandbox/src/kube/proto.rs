@@ -53,6 +53,26 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
             }
             o
         }
+        "ConfigMap" => {
+            let cm = core::ConfigMap::decode(raw.as_slice()).map_err(err)?;
+            let mut o = meta_object(cm.metadata);
+            if !cm.data.is_empty() {
+                o.insert("data".into(), json!(cm.data));
+            }
+            if !cm.binary_data.is_empty() {
+                let b64 = |v: &Vec<u8>| base64::engine::general_purpose::STANDARD.encode(v);
+                let binary: Map<String, Value> = cm
+                    .binary_data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(b64(v))))
+                    .collect();
+                o.insert("binaryData".into(), Value::Object(binary));
+            }
+            if let Some(i) = cm.immutable {
+                o.insert("immutable".into(), json!(i));
+            }
+            o
+        }
         "ServiceAccount" => {
             let sa = core::ServiceAccount::decode(raw.as_slice()).map_err(err)?;
             let mut o = meta_object(sa.metadata);

@@ -288,12 +288,20 @@ pub fn forbidden(
     name: &str,
     namespace: Option<&str>,
 ) -> ApiError {
+    // A subresource (`pods/eviction`, `deployments.apps/status`) is named after its resource.
+    let (base, sub) = resource
+        .split_once('/')
+        .map_or((resource, None), |(b, s)| (b, Some(s)));
     let subject = if name.is_empty() {
-        resource.to_string()
+        base.to_string()
     } else {
-        format!("{resource} \"{name}\"")
+        format!("{base} \"{name}\"")
     };
-    let (plural, group) = split_resource(resource);
+    let (plural, group) = split_resource(base);
+    let plural = match sub {
+        Some(s) => format!("{plural}/{s}"),
+        None => plural.to_string(),
+    };
     let scope = match namespace {
         Some(ns) => format!("in the namespace \"{ns}\""),
         None => "at the cluster scope".to_string(),
@@ -304,7 +312,7 @@ pub fn forbidden(
         message: format!(
             "{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{plural}\" in API group \"{group}\" {scope}"
         ),
-        details: Some(details(name, resource)),
+        details: Some(details(name, base)),
     }
 }
 
