@@ -183,7 +183,9 @@ pub fn decide(evidence: &Evidence) -> Verdict {
     unmatched(evidence)
 }
 
-/// The verdict when no credential of the Pod's secrets matches the image.
+/// The verdict when no credential of the Pod's secrets matches the image: a missing secret,
+/// then the ServiceAccount's secret a pod listing none lacks, then the key that missed, then
+/// the ServiceAccount's secret a pod listing others lacks.
 fn unmatched(evidence: &Evidence) -> Verdict {
     let missing: Vec<String> = evidence
         .pod_secrets
@@ -200,17 +202,23 @@ fn unmatched(evidence: &Evidence) -> Verdict {
         .map(|c| c.secret.clone())
         .collect();
     from_account.dedup();
-    if !from_account.is_empty() {
-        return Verdict::RecreatePod {
-            secrets: from_account,
-            pod_lists_none: evidence.pod_secrets.is_empty(),
-        };
+    let pod_lists_none = evidence.pod_secrets.is_empty();
+    let recreate = Verdict::RecreatePod {
+        secrets: from_account.clone(),
+        pod_lists_none,
+    };
+    if !from_account.is_empty() && pod_lists_none {
+        return recreate;
     }
+    // The pod's own secret is meant for this registry: its key is what to fix first.
     if let Some(first) = evidence.misses.first() {
         return Verdict::FixKey {
             secret: first.secret.clone(),
             misses: evidence.misses.clone(),
         };
+    }
+    if !from_account.is_empty() {
+        return recreate;
     }
     Verdict::NoPullSecret
 }
@@ -416,6 +424,24 @@ mod tests {
                 pod_lists_none: true
             }
         );
+        // A pod with its own secret for the registry: its key is what to fix.
+        evidence.pod_secrets = vec![secret("own", usable())];
+        evidence.misses = vec![KeyMiss {
+            secret: "own".into(),
+            key: "r.example".into(),
+            rule: crate::engine::pull::Rule::Port,
+            detail: "port differs".into(),
+        }];
+        assert!(matches!(decide(&evidence), Verdict::FixKey { secret, .. } if secret == "own"));
+        evidence.misses.clear();
+        assert_eq!(
+            decide(&evidence),
+            Verdict::RecreatePod {
+                secrets: vec!["sa".into()],
+                pod_lists_none: false
+            }
+        );
+        evidence.pod_secrets.clear();
         evidence.service_account_checks.clear();
         assert_eq!(decide(&evidence), Verdict::NoPullSecret);
         evidence.pod_secrets = vec![secret(
