@@ -167,6 +167,7 @@ impl Command {
             Command::Pod(PodCommand::Render(a)) => Some(&a.common.kube),
             Command::Pod(PodCommand::Apply(a)) => Some(&a.common.kube),
             Command::Doctor(a) => Some(&a.kube),
+            Command::Diagnose(DiagnoseCommand::Pod(a)) => Some(&a.kube),
             Command::Version(a) => Some(&a.kube),
             Command::Controller(a) => Some(&a.kube),
             Command::Login(_)
@@ -216,6 +217,9 @@ pub enum Command {
         after_help = "Examples:\n  kubectl dedicated-registry doctor\n  kubectl dedicated-registry -n team-a doctor --secret regcred -o json > doctor.json"
     )]
     Doctor(DoctorArgs),
+    /// Explain why pods cannot pull their images, the way the kubelet sees it.
+    #[command(subcommand)]
+    Diagnose(DiagnoseCommand),
     /// The saved logins (profiles).
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -424,6 +428,44 @@ pub struct DoctorArgs {
     pub secret: Option<String>,
 
     /// Output format (default: a table), e.g. `-o json` for a bug report.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<ManifestFormat>,
+}
+
+/// `diagnose` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DiagnoseCommand {
+    /// For each image of a pod (init containers too): the pull secrets the pod references and
+    /// those its ServiceAccount has now, the key the kubelet would match (its rules, its order),
+    /// the registry's answer to each matching credential, the pod's pull Events and container
+    /// statuses; then one verdict per image with the fix. Without NAME or -l: every pod whose
+    /// pulls fail (ErrImagePull, ImagePullBackOff). Exit 1 when an image cannot be pulled.
+    #[command(
+        after_help = "Examples:\n  kubectl dedicated-registry -n team-a diagnose pod\n  kubectl dedicated-registry -n team-a diagnose pod hello -o yaml\n  kubectl dedicated-registry diagnose pod -l app=web -A\n  kubectl dedicated-registry diagnose pod -A -o json"
+    )]
+    Pod(DiagnosePodArgs),
+}
+
+/// `diagnose pod`.
+#[derive(Debug, Args)]
+pub struct DiagnosePodArgs {
+    /// Kubernetes connection flags.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
+    /// The pod (default: every pod of the namespace whose pulls fail).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The pods of every namespace (a namespace being terminated is skipped).
+    #[arg(short = 'A', long, help_heading = SELECTION_FLAGS)]
+    pub all_namespaces: bool,
+
+    /// The pods whose labels match this selector (kubectl syntax), failing or not.
+    #[arg(short = 'l', long, value_name = "SELECTOR", help_heading = SELECTION_FLAGS)]
+    pub selector: Option<String>,
+
+    /// Output format (default: a table): the verdicts with all the evidence.
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
     pub output: Option<ManifestFormat>,
 }

@@ -77,6 +77,8 @@ pub enum CommandSettings {
     PodApply(PodSettings, PodApplySettings),
     /// `doctor`.
     Doctor(DoctorSettings),
+    /// `diagnose pod`.
+    DiagnosePod(DiagnoseSettings),
     /// `profile list`.
     ProfileList(Option<super::ListFormat>),
     /// `profile use NAME`.
@@ -237,6 +239,15 @@ pub struct DoctorSettings {
     pub format: Option<Format>,
 }
 
+/// `diagnose pod`.
+#[derive(Debug)]
+pub struct DiagnoseSettings {
+    /// Which pods.
+    pub selection: crate::engine::diagnose::Selection,
+    /// `-o`; a table when absent.
+    pub format: Option<Format>,
+}
+
 /// `token revoke`.
 #[derive(Debug)]
 pub struct TokenRevokeSettings {
@@ -345,6 +356,9 @@ impl Settings {
                     secret: args.secret,
                     format: args.output.map(Format::from),
                 })
+            }
+            Command::Diagnose(super::DiagnoseCommand::Pod(args)) => {
+                CommandSettings::DiagnosePod(diagnose(args)?)
             }
             Command::Profile(super::ProfileCommand::List(args)) => {
                 CommandSettings::ProfileList(args.output)
@@ -925,6 +939,35 @@ fn image_list(args: super::ImageListArgs) -> anyhow::Result<ImageListSettings> {
     Ok(ImageListSettings {
         namespace: args.registry_namespace,
         format: args.output,
+    })
+}
+
+fn diagnose(args: super::DiagnosePodArgs) -> anyhow::Result<DiagnoseSettings> {
+    if let Some(name) = &args.name {
+        manifests::validate_object_name("pod", name)?;
+        if args.all_namespaces {
+            bail!(
+                "a pod cannot be named across all namespaces: give its namespace with -n instead of -A"
+            );
+        }
+        if args.selector.is_some() {
+            bail!("name a pod or select pods with -l, not both");
+        }
+    }
+    if args
+        .selector
+        .as_deref()
+        .is_some_and(|s| s.trim().is_empty())
+    {
+        bail!("-l needs a label selector, e.g. `-l app=web`");
+    }
+    Ok(DiagnoseSettings {
+        selection: crate::engine::diagnose::Selection {
+            all_namespaces: args.all_namespaces,
+            name: args.name,
+            selector: args.selector,
+        },
+        format: args.output.map(Format::from),
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod completion;
 mod controller;
+mod diagnose;
 mod doctor;
 mod image;
 mod login;
@@ -92,6 +93,22 @@ impl Ctx {
 }
 
 impl Ctx {
+    /// The HTTPS clients for registries: the profile's (its CA file, its TLS choice) for the
+    /// profile's registry, the OS trust store for any other.
+    pub fn registries(&self) -> anyhow::Result<crate::engine::pull::Registries> {
+        let own = match self.require_profile() {
+            Ok(p) => Some((
+                p.registry.clone(),
+                crate::http::client(p.ca_file.as_deref(), p.insecure_skip_tls_verify)?,
+            )),
+            Err(_) => None,
+        };
+        Ok(crate::engine::pull::Registries::new(
+            own,
+            crate::http::client(None, false)?,
+        ))
+    }
+
     /// The provider of `profile` (already read), under the profile name in use.
     pub fn provider(
         &self,
@@ -142,6 +159,7 @@ pub async fn dispatch(settings: Settings) -> anyhow::Result<()> {
         CommandSettings::PodRender(s, format) => pod::render(&ctx, s, format).await,
         CommandSettings::PodApply(s, apply) => pod::apply(&ctx, s, apply).await,
         CommandSettings::Doctor(s) => doctor::doctor(&ctx, s).await,
+        CommandSettings::DiagnosePod(s) => diagnose::pod(&ctx, s).await,
         CommandSettings::Controller(s) => controller::controller(&ctx, s).await,
         CommandSettings::ProfileList(format) => profile::list(&ctx, format),
         CommandSettings::ProfileUse(name) => profile::use_profile(&name),

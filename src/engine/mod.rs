@@ -11,7 +11,9 @@
 //! - [`holders`]: the shared-credential and last-holder rules; [`lifecycle`]: a credential from
 //!   mint to revocation; [`select`]: which namespaces; [`inventory`]: what the cluster holds;
 //!   [`grants`]: whether RBAC lets a fan-out write somewhere before it mints; [`kubelet`]: pull
-//!   secrets checked the way the kubelet reads them, before a write and when one is read.
+//!   secrets checked the way the kubelet reads them, before a write and when one is read;
+//!   [`pull`]: one image pulled with one secret as the kubelet would (the pre-flight's check);
+//!   [`diagnose`]: why pods cannot pull, one verdict per image with its fix.
 
 // The goals of `converge` are used generically inside the crate, never as `dyn`, so the
 // `Send`-ness of their futures follows from the concrete types.
@@ -19,6 +21,7 @@
 
 pub mod converge;
 pub mod decide;
+pub mod diagnose;
 pub mod fleet;
 pub mod grants;
 pub mod holders;
@@ -26,6 +29,7 @@ pub mod inventory;
 pub mod known;
 pub mod kubelet;
 pub mod lifecycle;
+pub mod pull;
 pub mod report;
 pub mod rotate;
 pub mod select;

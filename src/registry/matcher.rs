@@ -998,6 +998,19 @@ impl Keyring {
         &self.index
     }
 
+    /// Every entry, in the order added.
+    pub fn entries(&self) -> &[KeyringEntry] {
+        &self.entries
+    }
+
+    /// The source of the first entry with index key `key`.
+    pub fn source_of(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| e.source.as_str())
+    }
+
     fn with_key<'k>(&'k self, key: &'k str) -> impl Iterator<Item = &'k KeyringEntry> + 'k {
         self.entries.iter().filter(move |e| e.key == key)
     }

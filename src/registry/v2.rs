@@ -33,7 +33,8 @@ pub enum VerifyError {
     Remote(#[from] RemoteError),
     /// The registry (or its token service) rejected the credential.
     #[error(
-        "registry {host} rejected the credential of user `{username}` (HTTP {status} from {url})"
+        "registry {host} rejected the credential of user `{username}` (HTTP {status} from {url}){}",
+        said(.reason)
     )]
     Rejected {
         /// Registry host.
@@ -44,6 +45,9 @@ pub enum VerifyError {
         url: String,
         /// HTTP status.
         status: u16,
+        /// What the registry said (its error body's `message`, printable and bounded), if
+        /// anything: `registry token revoked`, `authentication required`, ...
+        reason: Option<String>,
     },
     /// The credential was accepted, but may not pull this repository (or the registry hides
     /// whether it exists).
@@ -68,6 +72,44 @@ pub enum VerifyError {
         /// What was wrong.
         detail: String,
     },
+}
+
+/// `: the registry said "<reason>"` for a [`VerifyError::Rejected`] message.
+fn said(reason: &Option<String>) -> String {
+    reason
+        .as_deref()
+        .map(|r| format!(": the registry said \"{r}\""))
+        .unwrap_or_default()
+}
+
+/// The longest reason kept from an error body.
+const REASON_LIMIT: usize = 200;
+
+/// What a registry's (or realm's) error body says: distribution's `{"errors": [{"code",
+/// "message"}]}`, OAuth's `{"error", "error_description"}`, else nothing. Printable, bounded.
+pub fn error_reason(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    fn text(v: &serde_json::Value) -> Option<&str> {
+        v.as_str().map(str::trim).filter(|s| !s.is_empty())
+    }
+    let reason = value
+        .get("errors")
+        .and_then(|e| e.as_array())
+        .and_then(|errors| {
+            let messages: Vec<&str> = errors
+                .iter()
+                .filter_map(|e| text(&e["message"]).or_else(|| text(&e["code"])))
+                .collect();
+            (!messages.is_empty()).then(|| messages.join("; "))
+        })
+        .or_else(|| {
+            text(&value["error_description"])
+                .or_else(|| text(&value["error"]))
+                .or_else(|| text(&value["message"]))
+                .map(str::to_string)
+        })?;
+    let reason = crate::text::printable(&reason);
+    Some(reason.chars().take(REASON_LIMIT).collect())
 }
 
 impl VerifyError {
@@ -262,13 +304,21 @@ impl<'a> Check<'a> {
         }
     }
 
-    fn rejected(&self, url: &str, status: u16) -> VerifyError {
+    fn rejected(&self, url: &str, status: u16, reason: Option<String>) -> VerifyError {
         VerifyError::Rejected {
             host: self.host.to_string(),
             username: self.username.to_string(),
             url: url.to_string(),
             status,
+            reason,
         }
+    }
+
+    /// [`Check::rejected`] with the reason `response`'s body gives.
+    async fn refused(&self, url: &str, response: reqwest::Response) -> VerifyError {
+        let status = response.status().as_u16();
+        let body = crate::http::read_body(response, url, crate::http::BODY_LIMIT).await;
+        self.rejected(url, status, body.ok().as_deref().and_then(error_reason))
     }
 
     /// `GET /v2/` without credentials: the challenges, or why there are none.
@@ -362,12 +412,12 @@ impl<'a> Check<'a> {
         let response = crate::http::send(request, "GET", &realm_text).await?;
         match response.status().as_u16() {
             200 => {}
-            status @ (401 | 403) => return Err(self.rejected(&realm_text, status)),
+            401 | 403 => return Err(self.refused(&realm_text, response).await),
             // icr.io answers a wrong IAM user/key combination with 400 (its registry_access
             // docs: "If you get a 400 Bad Request message, the username and password
             // combination is not valid").
             400 if ICR_USERS.contains(&self.username) => {
-                return Err(self.rejected(&realm_text, 400));
+                return Err(self.refused(&realm_text, response).await);
             }
             status => return Err(self.protocol(format!("token realm answered HTTP {status}"))),
         }
@@ -454,7 +504,7 @@ pub async fn check(
     let response = crate::http::send(authenticated, "GET", base).await?;
     match response.status().as_u16() {
         200 => Ok(Verified::Accepted),
-        status @ (401 | 403) => Err(check.rejected(base, status)),
+        401 | 403 => Err(check.refused(base, response).await),
         status => Err(check.protocol(format!(
             "GET {base} with credentials answered HTTP {status}"
         ))),
@@ -703,7 +753,7 @@ pub async fn resolve(
         // Basic sends the credential itself: a 401 refuses it. A bearer token was already
         // granted, so a refusal is about this repository.
         ManifestAnswer::Refused(401) if matches!(auth, Auth::Basic) => {
-            Err(check.rejected(&url, 401))
+            Err(check.rejected(&url, 401, None))
         }
         ManifestAnswer::Refused(status) => Err(VerifyError::Denied {
             host: host.to_string(),

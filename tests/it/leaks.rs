@@ -332,3 +332,70 @@ fn secrets_of_six_characters_or_more_are_scrubbed_shorter_ones_are_not() {
     );
     assert_eq!(redact::one_line("x\n  six-ch\ty"), "x <redacted> y");
 }
+
+/// `diagnose pod` at `-v 9`, as a table and as `-o json|yaml` with the whole evidence: the
+/// pull secrets' credentials (the plugin's token, another tool's password) are in no output in
+/// any form, though the diagnosis read both and sent them to the registry's realm (the
+/// positive control: the same search finds them there and in the stored secrets). The token
+/// id is named. See: issue 22.
+#[test]
+fn diagnose_never_shows_the_pull_secrets_credentials() {
+    use base64::Engine as _;
+    let ctx = TestContext::with_secret("team-a", "regcred");
+    let host = ctx.sandbox.urls().registry_host.clone();
+    let tokens = ctx.tokens();
+    let (token, id) = (tokens[0].token.clone(), tokens[0].id.clone());
+    let password = "another-tools-password-4711";
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("robot:{password}"));
+    let config = serde_json::json!({"auths": {&host: {"auth": auth}}});
+    ctx.sandbox.world.kube.put_raw(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {"name": "robot", "namespace": "team-a"},
+        "data": {".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(config.to_string())},
+    }));
+    ctx.sandbox.world.kube.put_raw(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "team-a"},
+        "spec": {"containers": [{"name": "app", "image": format!("{host}/demo/hello:v1")}],
+                 "imagePullSecrets": [{"name": "robot"}, {"name": "regcred"}]},
+    }));
+    ctx.sandbox.journal().clear();
+    let mut runs = Vec::new();
+    for format in [None, Some("json"), Some("yaml")] {
+        let mut args = vec!["-v", "9", "-n", "team-a", "diagnose", "pod", "web"];
+        if let Some(format) = format {
+            args.extend(["-o", format]);
+        }
+        runs.push(ctx.run(&args, None).ok());
+    }
+    for run in &runs {
+        run.leaks_none(&[&token, password, seed::ALICE_PASSWORD]);
+        run.shows_no_jwt();
+    }
+    assert!(
+        runs[1].stdout.contains(&id),
+        "the token id is named: {}",
+        runs[1].stdout
+    );
+    assert!(
+        runs[1].stdout.contains("\"username\": \"robot\""),
+        "{}",
+        runs[1].stdout
+    );
+    // Positive controls: both credentials are where they must be.
+    for (secret, name) in [(token.as_str(), "regcred"), (password, "robot")] {
+        let stored = ctx.dockerconfigjson("team-a", name).unwrap();
+        assert!(dedicated_sandbox::holds_secret(&stored, secret), "{name}");
+        crate::common::assert_sent_only_to(
+            &ctx.sandbox,
+            secret,
+            |(service, method, path)| {
+                *service == dedicated_sandbox::Service::Kube
+                    || (*service == dedicated_sandbox::Service::Registry
+                        && method == "GET"
+                        && path == "/oauth/token")
+            },
+            &[(dedicated_sandbox::Service::Registry, "GET", "/oauth/token")],
+        );
+    }
+}

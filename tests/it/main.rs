@@ -10,6 +10,7 @@ mod completion;
 mod container_image;
 mod controller;
 mod deploy;
+mod diagnose;
 mod doctor;
 mod errors;
 mod fuzz;
