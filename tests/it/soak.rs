@@ -208,9 +208,9 @@ fn random_fault(random: &mut Random, namespaces: &[&str]) -> (Fault, &'static st
         ),
         // Not a 500 after a landed mint: the plugin takes a mint's 500 as a refusal, so the
         // token the registry did create is live, unheld and unreported (a finding of issue
-        // 26's soak at seed 1796691975865258483 round 39, before this was left out; `token prune`
-        // removes it later). A lost
-        // reply to a mint is said ("may have been created anyway") and stays in.
+        // 26's soak at seed 1796691975865258483 round 39, before this was left out; `token
+        // prune` removes it later). A lost reply to a mint is said ("may have been created
+        // anyway") and stays in.
         6 | 7 => (FaultAction::RunThenDrop, "write landed, reply lost"),
         _ if service == Service::Registry && method == "POST" => {
             (FaultAction::RunThenDrop, "write landed, reply lost")
