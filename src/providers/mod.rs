@@ -46,7 +46,8 @@ impl Kind {
 /// How a provider's failure is to be read by the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// The request failed in transit: a mint may have happened anyway.
+    /// The request failed in transit, or the platform answered that it failed on its side
+    /// (5xx, after it may have committed): a mint may have happened anyway.
     Transport,
     /// The platform says the object is not there (a revoke after a lost answer).
     NotFound,

@@ -1225,3 +1225,40 @@ fn retry_after_is_honoured_within_bounds() {
     assert_eq!(run.stdout.trim(), "secret/regcred created");
     assert_eq!(posts(&ctx), 2, "{}", journal_lines(&ctx.sandbox));
 }
+
+/// Issue 26's soak finding: the registry stores the new token, then answers 500. The plugin
+/// cannot know the token is not there, so it says a token with that description may exist
+/// (it did: the registry lists it), instead of a plain refusal that leaves it unreported.
+#[test]
+fn a_mint_answered_500_after_it_landed_is_reported_as_maybe_created() {
+    let ctx = TestContext::logged_in();
+    ctx.sandbox.inject(Fault::new(
+        Service::Registry,
+        "POST",
+        "/api/v1/tokens",
+        FaultAction::RunThenRespond {
+            status: 500,
+            content_type: "application/json".into(),
+            body: json!({"code": "CRG0001E", "message": "internal error"}).to_string(),
+        },
+    ));
+    let run = ctx
+        .run(&["-n", "team-a", "secret", "create", "regcred"], None)
+        .fails_with("may have been created anyway");
+    let live: Vec<_> = ctx.tokens().into_iter().filter(|t| !t.revoked).collect();
+    assert_eq!(live.len(), 1, "the registry did store it: {}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("a token described `{}`", live[0].description)),
+        "the message names the stored token's description: {}",
+        run.stderr
+    );
+    assert!(
+        ctx.sandbox
+            .world
+            .kube
+            .get("team-a", "secrets", "regcred")
+            .is_none(),
+        "nothing written"
+    );
+}

@@ -24,6 +24,9 @@ impl From<SessionError> for ProviderError {
         let kind = match error.registry() {
             // Refused before anything was sent: certainly nothing was minted (friction 5).
             Some(e) if e.is_transport() && !e.never_sent() => ErrorKind::Transport,
+            // The registry failed on its side: it may have stored the token first (issue 26's
+            // soak found such a token live and unreported).
+            Some(RegistryError::Refused { status, .. }) if *status >= 500 => ErrorKind::Transport,
             Some(e) if e.is_not_found() => ErrorKind::NotFound,
             _ if matches!(
                 error,

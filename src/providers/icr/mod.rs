@@ -146,6 +146,8 @@ impl From<IcrError> for ProviderError {
     fn from(error: IcrError) -> Self {
         let kind = match &error {
             IcrError::Iam(IamError::Remote(remote)) if !remote.never_sent() => ErrorKind::Transport,
+            // IAM failed on its side, perhaps after it created the key.
+            IcrError::Iam(e) if e.status().is_some_and(|s| s >= 500) => ErrorKind::Transport,
             IcrError::Iam(e) if e.status() == Some(404) => ErrorKind::NotFound,
             IcrError::NoApiKey { .. } | IcrError::NoStoredLogin { .. } => ErrorKind::NoLogin,
             _ => ErrorKind::Other,
