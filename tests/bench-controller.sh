@@ -81,7 +81,7 @@ for size in $SIZES; do
         until kubectl -n "$ns" get secret regcred -o name >/dev/null 2>&1; do sleep 0.02; done
         waits+=("$(since "$t0")")
     done
-    pid=$(pgrep -P "$CONTROLLER_PID" -x "$plugin" || true)
+    pid=$(pgrep -P "$CONTROLLER_PID" | head -n 1 || true)
     rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
     mints=$(( $(live_tokens) - before ))
     stop_all
