@@ -423,18 +423,23 @@ fn a_forbidden_namespace_fails_alone_and_is_named() {
     );
 }
 
-#[test]
-fn new_namespaces_get_the_shared_token_without_any_login() {
-    let ctx = TestContext::logged_in();
-    ctx.run(&["secret", "create", "regcred", "-A"], None).ok();
-    let shared = ids(&ctx, &["default", "team-a", "team-b"]);
-    // The settings file as a ConfigMap would carry it into a Pod: a profile whose login is in
-    // no keyring (the keyring entry is keyed by profile name).
+/// The settings file as a ConfigMap would carry it into a Pod: the profile renamed
+/// `in-cluster`, so its login is in no keyring (the keyring entry is keyed by profile name).
+fn in_cluster_settings(ctx: &TestContext) -> std::path::PathBuf {
     let settings = std::fs::read_to_string(ctx.config_file()).unwrap();
     let renamed = settings.replacen(&format!("  {}:", ctx.profile), "  in-cluster:", 1);
     assert_ne!(settings, renamed, "the profile was renamed");
     let copy = ctx.home.path().join("mounted-config.yaml");
     std::fs::write(&copy, renamed).unwrap();
+    copy
+}
+
+#[test]
+fn new_namespaces_get_the_shared_token_without_any_login() {
+    let ctx = TestContext::logged_in();
+    ctx.run(&["secret", "create", "regcred", "-A"], None).ok();
+    let shared = ids(&ctx, &["default", "team-a", "team-b"]);
+    let copy = in_cluster_settings(&ctx);
     namespaces(&ctx, &["late-1"]);
     ctx.sandbox.journal().clear();
     let mut cmd = ctx.command(&["secret", "create", "regcred", "-A"]);
@@ -652,11 +657,7 @@ fn a_revoked_shared_token_is_not_copied_without_a_login() {
     let ctx = TestContext::logged_in();
     let (old, old_token) = shared_cluster(&ctx);
     assert!(ctx.sandbox.world.registry.revoke(&old));
-    let settings = std::fs::read_to_string(ctx.config_file()).unwrap();
-    let renamed = settings.replacen(&format!("  {}:", ctx.profile), "  in-cluster:", 1);
-    assert_ne!(settings, renamed, "the profile was renamed");
-    let copy = ctx.home.path().join("mounted-config.yaml");
-    std::fs::write(&copy, renamed).unwrap();
+    let copy = in_cluster_settings(&ctx);
     namespaces(&ctx, &["late-1"]);
     ctx.sandbox.journal().clear();
     let mut cmd = ctx.command(&["secret", "create", "regcred", "-A"]);

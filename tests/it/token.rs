@@ -526,6 +526,23 @@ fn token_prune_revokes_nothing_without_a_complete_view_and_reports_failures() {
     assert!(!ctx.token_revoked(&scene.in_use));
 }
 
+/// Someone writes token `id` into a new secret `team-a/late` (not managed), as another tool
+/// would.
+fn plant_late_holder(ctx: &TestContext, id: &str) {
+    let value = ctx.tokens().into_iter().find(|t| t.id == id).unwrap().token;
+    let host = ctx.sandbox.urls().registry_host.clone();
+    let config = json!({"auths": {host: {"username": "token", "password": value}}});
+    ctx.sandbox.world.kube.put_raw(json!({
+        "kind": "Secret",
+        "metadata": {"name": "late", "namespace": "team-a"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            config.to_string(),
+        )},
+    }));
+}
+
 #[test]
 fn token_prune_asks_on_the_terminal() {
     require_keyring();
@@ -554,23 +571,7 @@ fn token_prune_asks_on_the_terminal() {
         rexpect::session::spawn_command(ctx.command(&["token", "prune"]), Some(15_000))
             .expect("pty session");
     session.exp_string(prompt).unwrap();
-    let value = ctx
-        .tokens()
-        .into_iter()
-        .find(|t| t.id == scene.stale)
-        .unwrap()
-        .token;
-    let host = ctx.sandbox.urls().registry_host.clone();
-    let config = json!({"auths": {host: {"username": "token", "password": value}}});
-    ctx.sandbox.world.kube.put_raw(json!({
-        "kind": "Secret",
-        "metadata": {"name": "late", "namespace": "team-a"},
-        "type": "kubernetes.io/dockerconfigjson",
-        "data": {".dockerconfigjson": base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            config.to_string(),
-        )},
-    }));
+    plant_late_holder(&ctx, &scene.stale);
     session.send_line("y").unwrap();
     let rest = session.exp_eof().unwrap();
     assert!(
@@ -655,23 +656,7 @@ fn token_prune_reads_the_cluster_again_just_before_revoking() {
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let value = ctx
-        .tokens()
-        .into_iter()
-        .find(|t| t.id == scene.stale)
-        .unwrap()
-        .token;
-    let host = ctx.sandbox.urls().registry_host.clone();
-    let config = json!({"auths": {host: {"username": "token", "password": value}}});
-    ctx.sandbox.world.kube.put_raw(json!({
-        "kind": "Secret",
-        "metadata": {"name": "late", "namespace": "team-a"},
-        "type": "kubernetes.io/dockerconfigjson",
-        "data": {".dockerconfigjson": base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            config.to_string(),
-        )},
-    }));
+    plant_late_holder(&ctx, &scene.stale);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let reads = ctx
