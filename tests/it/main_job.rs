@@ -496,3 +496,65 @@ pub(crate) fn kubectl_dir() -> std::path::PathBuf {
     };
     resolved.parent().unwrap().to_path_buf()
 }
+
+/// Issue 24, friction 7: on a machine without the binaries, `bash tests/demo.sh` says that it
+/// is building and that the first build takes minutes, and cargo's own progress shows (no
+/// `--quiet`). Run on a copy of the script whose installer, cargo and keyring session are
+/// stand-ins that record what they were asked; with the binaries there, nothing is said.
+#[test]
+fn the_demo_says_it_is_building_on_a_fresh_machine() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scratch = tempfile::tempdir().unwrap();
+    let copy = scratch.path();
+    std::fs::create_dir_all(copy.join("tests")).unwrap();
+    std::fs::create_dir_all(copy.join(".ci")).unwrap();
+    std::fs::create_dir_all(copy.join("stubs")).unwrap();
+    std::fs::copy(root.join("tests/demo.sh"), copy.join("tests/demo.sh")).unwrap();
+    let log = copy.join("calls.log");
+    let stub = |path: std::path::PathBuf, name: &str| {
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\necho \"{name} $*\" >> '{}'\n", log.display()),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    stub(copy.join(".ci/install-deps"), "install-deps");
+    stub(copy.join("stubs/cargo"), "cargo");
+    stub(copy.join("stubs/dbus-run-session"), "dbus-run-session");
+    let path = format!(
+        "{}:{}",
+        copy.join("stubs").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = || {
+        let out = std::process::Command::new("bash")
+            .arg(copy.join("tests/demo.sh"))
+            .env("PATH", &path)
+            .env_remove("DEMO_INSIDE_KEYRING")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("bash runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = run();
+    assert!(
+        stderr.contains("demo: building the plugin and the sandbox (first time: about 6 minutes"),
+        "{stderr}"
+    );
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        calls.contains("cargo build --locked --bins --workspace\n"),
+        "cargo's progress is shown (no --quiet): {calls}"
+    );
+    assert!(calls.contains("install-deps"), "{calls}");
+    // Built already: the build is quick and nothing is announced.
+    std::fs::create_dir_all(copy.join("target/debug")).unwrap();
+    for binary in ["kubectl-dedicated_registry", "dedicated-sandbox"] {
+        stub(copy.join("target/debug").join(binary), binary);
+    }
+    let stderr = run();
+    assert!(!stderr.contains("demo: building"), "{stderr}");
+}
