@@ -235,3 +235,36 @@ fn the_base_applies_then_reapplies_unchanged_and_kubectl_lists_it() {
         );
     }
 }
+
+/// Issue 24, N6: the shipped Deployment's memory limit covers the controller's measured peak at
+/// 10,000 namespaces (README, "At scale", from `tests/bench-controller.sh`) with a quarter to
+/// spare. The old limit, 64Mi, was below what the watch used at 5,000 namespaces (71.9 MB).
+#[test]
+fn the_memory_limit_covers_the_measured_peak() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("deploy/base/deployment.yaml")).unwrap();
+    let deployment: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let limit =
+        deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
+            .as_str()
+            .expect("a memory limit");
+    let limit_mib: f64 = limit
+        .strip_suffix("Mi")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a limit in Mi: {limit}"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| 10003 | "))
+        .expect("the controller's 10,000-namespace row in the README");
+    let peak: f64 = row
+        .split('|')
+        .map(str::trim)
+        .nth(5)
+        .and_then(|c| c.strip_suffix(" MiB").and_then(|n| n.parse().ok()))
+        .unwrap_or_else(|| panic!("a peak RSS cell: {row}"));
+    assert!(
+        limit_mib >= peak * 1.25,
+        "limit {limit} is below 1.25 x the measured peak {peak} MiB"
+    );
+}
