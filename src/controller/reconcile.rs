@@ -148,9 +148,12 @@ pub async fn lead(
         metrics: &metrics,
         name: fleet.secret_name(),
     };
+    // The namespaces there at the start: their secrets are not "supplied to a new namespace".
+    let mut timed = std::collections::HashSet::new();
     if front.first_pass {
         let first = fleet.run(Some(scope), &mut *provider).await?;
         events.publish(&first.done).await;
+        timed.extend(first.done.iter().map(|d| d.namespace.clone()));
         crate::trace::note(format!(
             "first pass done over {} namespace(s); watching for changes",
             first.done.len()
@@ -186,6 +189,7 @@ pub async fn lead(
         scope,
         schedule,
         leading_since,
+        timed,
     };
     tokio::select! {
         ((), ()) = futures::future::join(controller, batcher.run(queue, provider)) => {}
@@ -317,6 +321,8 @@ struct Batcher<'f, 'r> {
     schedule: Option<Schedule>,
     /// When this replica began to lead (Unix seconds): namespaces created since are timed.
     leading_since: i64,
+    /// Namespaces timed already, or there at the first pass: each new one is timed once.
+    timed: std::collections::HashSet<String>,
 }
 
 impl Batcher<'_, '_> {
@@ -366,7 +372,8 @@ impl Batcher<'_, '_> {
         let mut waiting: BTreeMap<String, Vec<oneshot::Sender<Verdict>>> = BTreeMap::new();
         let mut created = HashMap::new();
         for job in jobs {
-            if let Some(at) = job.created.filter(|at| *at >= self.leading_since) {
+            let new = !self.timed.contains(&job.namespace);
+            if let Some(at) = job.created.filter(|at| new && *at >= self.leading_since) {
                 created.insert(job.namespace.clone(), at);
             }
             waiting.entry(job.namespace).or_default().push(job.reply);
@@ -425,10 +432,11 @@ impl Batcher<'_, '_> {
     }
 
     /// Observes how long each namespace created while leading waited for its secret.
-    fn time_supplied(&self, done: &[Done], created: &HashMap<String, i64>) {
+    fn time_supplied(&mut self, done: &[Done], created: &HashMap<String, i64>) {
         let now = unix_seconds(std::time::SystemTime::now());
         for d in done.iter().filter(|d| d.outcome == Outcome::Created) {
             if let Some(at) = created.get(&d.namespace) {
+                self.timed.insert(d.namespace.clone());
                 // Creation times have whole seconds: the wait is at least that coarse.
                 self.events
                     .metrics
