@@ -15,13 +15,7 @@ SIZES=${SIZES:-1000 10000}
 ROUNDS=${ROUNDS:-5}
 LATENCY_MS=${LATENCY_MS:-0}
 
-if [ -z "${BENCH_INSIDE_KEYRING:-}" ]; then
-    .ci/install-deps
-    [ -n "${BENCH_BIN_DIR:-}" ] || cargo build --quiet --locked --release --bins --workspace
-    export BENCH_INSIDE_KEYRING=1
-    unset HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
-    exec dbus-run-session -- .ci/with-keyring bash "$0" "$@" </dev/null
-fi
+. tests/bench-enter.sh
 
 T=$(mktemp -d)
 SANDBOX_PID=

@@ -18,14 +18,7 @@ NAMESPACES=${NAMESPACES:-1000}
 LATENCIES=${LATENCIES:-"40 0"}
 ADDED=${ADDED:-50}
 
-if [ -z "${BENCH_INSIDE_KEYRING:-}" ]; then
-    .ci/install-deps
-    [ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null
-    [ -n "${BENCH_BIN_DIR:-}" ] || cargo build --quiet --locked --release --bins --workspace
-    export BENCH_INSIDE_KEYRING=1
-    unset HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
-    exec dbus-run-session -- .ci/with-keyring bash "$0" "$@" </dev/null
-fi
+. tests/bench-enter.sh
 
 T=$(mktemp -d)
 SANDBOX_PID=
